@@ -1,0 +1,119 @@
+import { Closure, Resolver } from '../elf/resolve.js';
+import { ElfError } from '../elf/errors.js';
+import { formatPlatform } from '../elf/platform.js';
+
+export interface LddArgs {
+  files: string[];
+  root: string;
+  libraryPath?: string[];
+  json?: boolean;
+  tree?: boolean;
+}
+
+/** `ocislim ldd`: ldd's familiar output, computed statically. Returns the exit code. */
+export function lddCommand(args: LddArgs, out: (s: string) => void, err: (s: string) => void): number {
+  const resolver = new Resolver(args.root, { libraryPath: args.libraryPath, hwcaps: args.root === '/' ? 'host' : [] });
+  let code = 0;
+  const results: unknown[] = [];
+  for (const file of args.files) {
+    const inRoot = resolver.fs.toRootPath(file);
+    let c: Closure;
+    try {
+      c = resolver.resolve(inRoot);
+    } catch (e) {
+      if (!(e instanceof ElfError)) throw e;
+      err(`ocislim ldd: ${e.message}`);
+      code = 1;
+      continue;
+    }
+    if (c.notFound.length) code = 1;
+    if (args.json) {
+      results.push(closureJson(c));
+      continue;
+    }
+    if (args.files.length > 1) out(`${file}:`);
+    out(args.tree ? formatTree(c) : formatLdd(c));
+  }
+  if (args.json) out(JSON.stringify(args.files.length === 1 ? results[0] ?? null : results, null, 2));
+  return code;
+}
+
+export function formatLdd(c: Closure): string {
+  const lines: string[] = [];
+  if (!c.elf.interp && c.kind !== 'shared-object') {
+    return c.kind === 'static' || c.kind === 'static-pie' ? '\tstatically linked' : '\tnot a dynamic executable';
+  }
+  for (const lib of c.libraries) lines.push(`\t${lib.name} => ${lib.path}`);
+  for (const nf of c.notFound) lines.push(`\t${nf.name} => not found${nf.reason ? ` (${nf.reason})` : ''}`);
+  if (c.interpreter) lines.push(`\t${c.interpreter.path}`);
+  return lines.join('\n');
+}
+
+export function formatTree(c: Closure): string {
+  const lines: string[] = [];
+  const head = c.interpreter ? ` (interpreter ${c.interpreter.path})` : c.elf.interp ? ` (interpreter ${c.elf.interp}: not found)` : ` (${c.kind})`;
+  lines.push(`${c.file.path}${head}`);
+  const children = new Map<string, { name: string; to: string | null }[]>();
+  for (const e of c.edges) {
+    let l = children.get(e.from);
+    if (!l) children.set(e.from, (l = []));
+    l.push(e);
+  }
+  const shown = new Set<string>([c.file.path]);
+  const walk = (from: string, depth: number) => {
+    for (const e of children.get(from) ?? []) {
+      const pad = '    '.repeat(depth);
+      if (e.to === null) {
+        lines.push(`${pad}${e.name} => not found`);
+        continue;
+      }
+      const first = !shown.has(e.to);
+      const isInterp = c.interpreter && e.to === c.interpreter.path;
+      lines.push(`${pad}${e.name} => ${e.to}${isInterp ? ' (interpreter)' : first ? '' : ' (already loaded)'}`);
+      if (first) {
+        shown.add(e.to);
+        walk(e.to, depth + 1);
+      }
+    }
+  };
+  walk(c.file.path, 1);
+  return lines.join('\n');
+}
+
+export function closureJson(c: Closure): unknown {
+  const elfSummary = (e: Closure['elf']) => ({
+    class: e.elfClass,
+    endian: e.littleEndian ? 'little' : 'big',
+    machine: e.machine,
+    kind: e.kind,
+    soname: e.soname,
+    needed: e.needed,
+    rpath: e.rpath,
+    runpath: e.runpath,
+    nodeflib: (e.flags1 & 0x800) !== 0,
+    versionNeeds: e.versionNeeds,
+    abiTag: e.abiTag,
+  });
+  return {
+    file: c.file.path,
+    realPath: c.file.realPath,
+    links: c.file.links,
+    kind: c.kind,
+    platform: c.platform ? formatPlatform(c.platform) : null,
+    flavour: c.flavour,
+    elf: elfSummary(c.elf),
+    interpreter: c.interpreter ? { path: c.interpreter.path, realPath: c.interpreter.realPath, links: c.interpreter.links } : null,
+    libraries: c.libraries.map((l) => ({
+      name: l.name,
+      path: l.path,
+      realPath: l.realPath,
+      imagePath: l.imagePath,
+      links: l.links,
+      neededBy: l.neededBy,
+      variants: l.variants.map((v) => v.path),
+      elf: elfSummary(l.elf),
+    })),
+    notFound: c.notFound,
+    warnings: c.warnings,
+  };
+}

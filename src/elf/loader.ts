@@ -1,0 +1,173 @@
+import { readFileSync } from 'node:fs';
+import { posix } from 'node:path';
+import { EM_386, EM_AARCH64, EM_ARM, EM_LOONGARCH, EM_MIPS, EM_PPC, EM_PPC64, EM_RISCV, EM_S390, EM_X86_64 } from './constants.js';
+import { ElfFile } from './reader.js';
+import { RootFs } from './rootfs.js';
+
+export type Flavour = 'glibc' | 'musl';
+
+/** What the target's dynamic loader searches: everything the resolver needs that is not in the object itself. */
+export interface LoaderModel {
+  flavour: Flavour;
+  /** The loader's built-in ("system", "trusted") directories, in order. */
+  defaultDirs: string[];
+  /** $LIB expansion. */
+  lib: string;
+  /** $PLATFORM expansion (the kernel's AT_PLATFORM). */
+  platform: string;
+  /** glibc-hwcaps subdirectory names to try, best first. Empty: baseline only. */
+  hwcaps: string[];
+  /** musl: the directories from /etc/ld-musl-ARCH.path, or null when that file is absent. */
+  muslPath: string[] | null;
+  /** musl: the loader's ARCH name (x86_64, aarch64...). */
+  muslArch?: string;
+}
+
+export function flavourOf(interp: string): Flavour {
+  return /^ld-musl-/.test(posix.basename(interp)) ? 'musl' : 'glibc';
+}
+
+/**
+ * glibc keeps its system directories as one NUL-separated string constant (system_dirs, elf/dl-load.c). Reading it
+ * out of ld.so gives the exact list for any distribution and architecture without running the loader.
+ */
+export function systemDirsFromLdso(bytes: Uint8Array): string[] | null {
+  const s = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  const re = /((?:\/[\x21-\x7e]*\/\x00){2,})\x00/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(s))) {
+    const dirs = m[1].split('\0').filter(Boolean);
+    if (dirs.some((d) => d === '/lib/' || d === '/usr/lib/' || d === '/lib64/' || d === '/usr/lib64/' || d === '/lib32/')) {
+      return dirs.map((d) => d.replace(/\/+$/, ''));
+    }
+  }
+  return null;
+}
+
+/** Fallback when the constant cannot be found: multiarch when the root has it, else the upstream defaults. */
+function defaultDirsTable(fs: RootFs, elf: ElfFile): string[] {
+  const triplet = multiarchTriplet(elf);
+  if (triplet && fs.isDirectory(`/usr/lib/${triplet}`)) return [`/lib/${triplet}`, `/usr/lib/${triplet}`, '/lib', '/usr/lib'];
+  if (elf.elfClass === 64 && [EM_X86_64, EM_PPC64, EM_S390, EM_LOONGARCH].includes(elf.machine)) return ['/lib64', '/usr/lib64'];
+  return ['/lib', '/usr/lib'];
+}
+
+/** Debian's multiarch triplet for an ELF identity. */
+export function multiarchTriplet(elf: ElfFile): string | null {
+  const le = elf.littleEndian;
+  switch (elf.machine) {
+    case EM_X86_64:
+      return elf.elfClass === 64 ? 'x86_64-linux-gnu' : 'x86_64-linux-gnux32';
+    case EM_386:
+      return 'i386-linux-gnu';
+    case EM_AARCH64:
+      return 'aarch64-linux-gnu';
+    case EM_ARM:
+      return elf.flags & 0x400 ? 'arm-linux-gnueabihf' : 'arm-linux-gnueabi';
+    case EM_PPC64:
+      return le ? 'powerpc64le-linux-gnu' : 'powerpc64-linux-gnu';
+    case EM_PPC:
+      return 'powerpc-linux-gnu';
+    case EM_S390:
+      return 's390x-linux-gnu';
+    case EM_RISCV:
+      return 'riscv64-linux-gnu';
+    case EM_MIPS:
+      return elf.elfClass === 64 ? (le ? 'mips64el-linux-gnuabi64' : 'mips64-linux-gnuabi64') : le ? 'mipsel-linux-gnu' : 'mips-linux-gnu';
+    case EM_LOONGARCH:
+      return 'loongarch64-linux-gnu';
+    default:
+      return null;
+  }
+}
+
+/** AT_PLATFORM as the kernel reports it (CPU dependent on some architectures: this is the common value). */
+export function platformString(elf: ElfFile): string {
+  switch (elf.machine) {
+    case EM_X86_64:
+      return 'x86_64';
+    case EM_386:
+      return 'i686';
+    case EM_AARCH64:
+      return 'aarch64';
+    case EM_ARM:
+      return 'v7l';
+    case EM_PPC64:
+      return 'power9';
+    case EM_S390:
+      return 'z13';
+    case EM_RISCV:
+      return 'riscv64';
+    case EM_MIPS:
+      return elf.elfClass === 64 ? 'mips64' : 'mips';
+    case EM_LOONGARCH:
+      return 'loongarch';
+    default:
+      return '';
+  }
+}
+
+/** x86-64 micro-architecture levels the host CPU supports (from /proc/cpuinfo), best first, as glibc-hwcaps names. */
+export function hostX86Hwcaps(): string[] {
+  let info = '';
+  try {
+    info = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  const line = /^flags\s*:(.*)$/m.exec(info);
+  if (!line) return [];
+  const f = new Set(line[1].trim().split(/\s+/));
+  const has = (xs: string[]) => xs.every((x) => f.has(x));
+  const v2 = has(['cx16', 'lahf_lm', 'popcnt', 'sse4_1', 'sse4_2', 'ssse3']);
+  const v3 = v2 && has(['avx', 'avx2', 'bmi1', 'bmi2', 'f16c', 'fma', 'abm', 'movbe', 'xsave']);
+  const v4 = v3 && has(['avx512f', 'avx512bw', 'avx512cd', 'avx512dq', 'avx512vl']);
+  return [v4 && 'x86-64-v4', v3 && 'x86-64-v3', v2 && 'x86-64-v2'].filter((x): x is string => !!x);
+}
+
+export interface LoaderModelOptions {
+  /** glibc-hwcaps names; "host" detects what this machine's CPU supports (only meaningful for a host-arch root). */
+  hwcaps?: string[] | 'host';
+}
+
+/** Builds the loader model from the loader binary found in the root. */
+export function loaderModel(fs: RootFs, interp: string, interpHostPath: string | null, exe: ElfFile, opts: LoaderModelOptions = {}): LoaderModel {
+  const flavour = flavourOf(interp);
+  if (flavour === 'musl') {
+    const muslArch = /^ld-musl-(.+)\.so\.1$/.exec(posix.basename(interp))?.[1] ?? '';
+    // The path file sits at the loader's prefix (path minus two components) + /etc.
+    const prefix = posix.dirname(posix.dirname(interp));
+    const pathFile = posix.join(prefix, 'etc', `ld-musl-${muslArch}.path`);
+    let muslPath: string[] | null = null;
+    const st = fs.stat(pathFile);
+    if (st) {
+      try {
+        muslPath = readFileSync(fs.hostReal(st.located), 'utf8').split(/[:\n]/).filter(Boolean);
+      } catch {
+        muslPath = [];
+      }
+    }
+    return { flavour, defaultDirs: ['/lib', '/usr/local/lib', '/usr/lib'], lib: 'lib', platform: '', hwcaps: [], muslPath, muslArch };
+  }
+  let dirs: string[] | null = null;
+  if (interpHostPath) {
+    try {
+      dirs = systemDirsFromLdso(readFileSync(interpHostPath));
+    } catch {
+      dirs = null;
+    }
+  }
+  const defaultDirs = dirs ?? defaultDirsTable(fs, exe);
+  let hwcaps: string[] = [];
+  if (opts.hwcaps === 'host') hwcaps = exe.machine === EM_X86_64 && exe.elfClass === 64 && process.arch === 'x64' ? hostX86Hwcaps() : [];
+  else if (opts.hwcaps) hwcaps = opts.hwcaps;
+  return {
+    flavour,
+    defaultDirs,
+    // $LIB is notdir(slibdir) upstream; Debian's is the multiarch path. The first system dir is slibdir in both.
+    lib: defaultDirs[0].replace(/^\//, ''),
+    platform: platformString(exe),
+    hwcaps,
+    muslPath: null,
+  };
+}

@@ -1,0 +1,405 @@
+import { posix } from 'node:path';
+import { DF_1_NODEFLIB } from './constants.js';
+import { expandGlibcDst, expandMuslDst, splitPathList } from './dst.js';
+import { ElfError } from './errors.js';
+import { Flavour, LoaderModel, loaderModel } from './loader.js';
+import { readLdSoConf } from './ldconfig.js';
+import { compatible, Platform } from './platform.js';
+import { ElfFile, ElfKind, readElfFile } from './reader.js';
+import { cleanPath, Located, RootFs } from './rootfs.js';
+
+export interface ResolveOptions {
+  /** Directories searched as LD_LIBRARY_PATH would be (never taken from the environment). */
+  libraryPath?: string[];
+  /** glibc-hwcaps subdirectories to prefer; "host" for this CPU's levels (as ldd would pick); default: baseline only. */
+  hwcaps?: string[] | 'host';
+  /** Read imported symbol names of every object (for the dlopen rules). */
+  symbols?: boolean;
+}
+
+/** One object of the closure. */
+export interface ClosureObject extends Located {
+  /** The name it was requested by (the DT_NEEDED string). */
+  name: string;
+  /** Found path of the object whose DT_NEEDED first asked for it. */
+  neededBy: string;
+  /** Where the image must hold it: the found path with ".." resolved physically inside the root. */
+  imagePath: string;
+  elf: ElfFile;
+  /** glibc-hwcaps variants beside the found file (dir/glibc-hwcaps/NAME/lib), for the runtime CPU to choose. */
+  variants: Located[];
+}
+
+export interface Interpreter extends Located {
+  elf: ElfFile;
+}
+
+export interface Edge {
+  from: string;
+  name: string;
+  /** Found path of the object satisfying the name, or null when not found. */
+  to: string | null;
+}
+
+export interface Closure {
+  file: Located;
+  elf: ElfFile;
+  kind: ElfKind;
+  platform: Platform | null;
+  flavour: Flavour | null;
+  interpreter: Interpreter | null;
+  /** Libraries in load order, without the interpreter and the file itself. */
+  libraries: ClosureObject[];
+  notFound: { name: string; neededBy: string; reason?: string }[];
+  edges: Edge[];
+  warnings: string[];
+}
+
+interface Node {
+  path: string;
+  located: Located;
+  elf: ElfFile;
+  origin: string | null;
+  loader: Node | null;
+  searchDir?: string;
+}
+
+type Attempt = { node: { located: Located; elf: ElfFile } } | { skip: true } | { error: string };
+
+/**
+ * Computes the files the dynamic loader opens to start an ELF file, statically, by the loader's own rules (glibc or
+ * musl, chosen from PT_INTERP). Holds caches, so one Resolver serves many files of one root.
+ */
+export class Resolver {
+  readonly fs: RootFs;
+  private elfCache = new Map<string, ElfFile | ElfError>();
+  private models = new Map<string, LoaderModel>();
+  private confDirs: string[] | null = null;
+
+  constructor(
+    root: string | RootFs = '/',
+    private readonly opts: ResolveOptions = {},
+  ) {
+    this.fs = typeof root === 'string' ? new RootFs(root) : root;
+  }
+
+  /** Parses an in-root path (cached by real path). Throws ElfError. */
+  readElf(located: Located): ElfFile {
+    let e = this.elfCache.get(located.realPath);
+    if (e === undefined) {
+      try {
+        e = readElfFile(this.fs.hostReal(located), { symbols: this.opts.symbols }, located.path);
+      } catch (err) {
+        if (!(err instanceof ElfError)) throw err;
+        e = err;
+      }
+      this.elfCache.set(located.realPath, e);
+    }
+    if (e instanceof ElfError) {
+      if (e.file !== located.path) throw new ElfError(located.path, e.reason);
+      throw e;
+    }
+    return e;
+  }
+
+  private conf(): string[] {
+    if (!this.confDirs) this.confDirs = readLdSoConf(this.fs);
+    return this.confDirs;
+  }
+
+  /** Resolves the closure of a file given as a path inside the root. Throws ElfError for a bad input file. */
+  resolve(path: string): Closure {
+    const fs = this.fs;
+    const st = fs.stat(path);
+    if (!st) throw new ElfError(path, 'no such file');
+    if (st.stats.isDirectory()) throw new ElfError(path, 'is a directory, not an ELF file');
+    if (!st.stats.isFile()) throw new ElfError(path, 'is not a regular file');
+    const elf = this.readElf(st.located);
+    const closure: Closure = {
+      file: st.located,
+      elf,
+      kind: elf.kind,
+      platform: elf.platform,
+      flavour: null,
+      interpreter: null,
+      libraries: [],
+      notFound: [],
+      edges: [],
+      warnings: [],
+    };
+    if (!elf.interp && elf.kind !== 'shared-object') return closure;
+
+    // A shared object analysed on its own (as ldd does) is started by the system's loader for its architecture.
+    const interpPath = elf.interp ?? this.guessInterp(elf);
+    const main: Node = { path: st.located.path, located: st.located, elf, origin: posix.dirname(st.located.realPath), loader: null };
+    const byName = new Map<string, Node>();
+    const byReal = new Map<string, Node>();
+    byName.set(main.path, main);
+    byReal.set(main.located.realPath, main);
+
+    let model: LoaderModel;
+    let interpNode: Node | null = null;
+    if (interpPath) {
+      closure.flavour = posix.basename(interpPath).startsWith('ld-musl-') ? 'musl' : 'glibc';
+      const ist = fs.stat(interpPath);
+      if (!ist || !ist.stats.isFile()) {
+        closure.notFound.push({ name: interpPath, neededBy: main.path, reason: 'interpreter not found in the root' });
+      } else {
+        try {
+          const ielf = this.readElf(ist.located);
+          if (!compatible(elf, ielf)) {
+            closure.notFound.push({ name: interpPath, neededBy: main.path, reason: 'interpreter is for another architecture' });
+          } else {
+            interpNode = { path: ist.located.path, located: ist.located, elf: ielf, origin: posix.dirname(ist.located.path), loader: null };
+            closure.interpreter = { ...ist.located, elf: ielf };
+            byName.set(interpPath, interpNode);
+            byName.set(ist.located.path, interpNode);
+            if (ielf.soname) byName.set(ielf.soname, interpNode);
+            byReal.set(ist.located.realPath, interpNode);
+          }
+        } catch (e) {
+          if (!(e instanceof ElfError)) throw e;
+          closure.notFound.push({ name: interpPath, neededBy: main.path, reason: e.reason });
+        }
+      }
+      model = this.model(interpPath, interpNode ? fs.hostReal(interpNode.located) : null, elf);
+    } else {
+      closure.flavour = 'glibc';
+      model = this.model('', null, elf);
+    }
+    if (elf.interp && !elf.needed.length && !elf.filters.length) return closure;
+
+    const queue: Node[] = [main];
+    const interpNodeRef = interpNode;
+    for (let qi = 0; qi < queue.length; qi++) {
+      const node = queue[qi];
+      for (const name of [...node.elf.needed, ...node.elf.filters]) {
+        let dep = byName.get(name);
+        if (!dep && model.flavour === 'musl' && interpNodeRef && isMuslReserved(name)) dep = interpNodeRef;
+        if (dep) {
+          closure.edges.push({ from: node.path, name, to: dep.path });
+          byName.set(name, dep);
+          continue;
+        }
+        const found = model.flavour === 'musl' ? this.searchMusl(name, node, main, model) : this.searchGlibc(name, node, main, model);
+        if ('error' in found || 'skip' in found) {
+          const reason = 'error' in found ? found.error : undefined;
+          closure.notFound.push(reason ? { name, neededBy: node.path, reason } : { name, neededBy: node.path });
+          closure.edges.push({ from: node.path, name, to: null });
+          continue;
+        }
+        const f = found as { node: Node };
+        const existing = byReal.get(f.node.located.realPath);
+        if (existing) {
+          // Same file under another name: the loader maps it once (file identity match).
+          byName.set(name, existing);
+          closure.edges.push({ from: node.path, name, to: existing.path });
+          continue;
+        }
+        const child = f.node;
+        byName.set(name, child);
+        byName.set(child.path, child);
+        if (child.elf.soname) byName.set(child.elf.soname, child);
+        byReal.set(child.located.realPath, child);
+        closure.edges.push({ from: node.path, name, to: child.path });
+        if (closure.libraries.length >= 4096) throw new ElfError(path, 'closure exceeds 4096 objects');
+        closure.libraries.push({
+          ...child.located,
+          name,
+          neededBy: node.path,
+          imagePath: this.imagePath(child.located),
+          elf: child.elf,
+          variants: model.flavour === 'glibc' && child.searchDir ? this.variants(child.searchDir, name, child.located.path) : [],
+        });
+        queue.push(child);
+      }
+    }
+    return closure;
+  }
+
+  private model(interp: string, interpHost: string | null, exe: ElfFile): LoaderModel {
+    const key = `${interp}\0${exe.machine}\0${exe.elfClass}`;
+    let m = this.models.get(key);
+    if (!m) {
+      m = loaderModel(this.fs, interp || '/ld.so', interpHost, exe, { hwcaps: this.opts.hwcaps });
+      this.models.set(key, m);
+    }
+    return m;
+  }
+
+  private guessInterp(elf: ElfFile): string | null {
+    // Use the loader that libc in this root names, found through the default directories.
+    for (const d of ['/lib64', '/lib', '/usr/lib64', '/usr/lib']) {
+      for (const n of this.fs.readdir(d)) {
+        if (!/^ld-linux.*\.so\.\d$|^ld64\.so\.\d$/.test(n)) continue;
+        const loc = this.fs.locate(`${d}/${n}`);
+        if (!loc) continue;
+        try {
+          if (compatible(elf, this.readElf(loc))) return loc.path;
+        } catch {
+          /* not a loader */
+        }
+      }
+    }
+    return null;
+  }
+
+  /** Opens one candidate as open_verify does: missing or wrong class/machine means keep searching. */
+  private attempt(path: string, want: ElfFile): Attempt {
+    const st = this.fs.stat(path);
+    if (!st || !st.stats.isFile()) return { skip: true };
+    let elf: ElfFile;
+    try {
+      elf = this.readElf(st.located);
+    } catch (e) {
+      if (!(e instanceof ElfError)) throw e;
+      return { error: e.message };
+    }
+    if (!compatible(want, elf)) return { skip: true };
+    if (elf.type !== 2 && elf.type !== 3) return { error: `${path}: ELF file is not an executable or shared object` };
+    return { node: { located: st.located, elf } };
+  }
+
+  private inDir(dir: string, name: string, want: ElfFile, hwcaps: string[], from: Node, accept?: (e: ElfFile) => boolean): Attempt {
+    for (const hw of hwcaps) {
+      const a = this.attempt(`${dir}/glibc-hwcaps/${hw}/${name}`, want);
+      if (!('skip' in a) && (!('node' in a) || !accept || accept(a.node.elf))) return this.withOrigin(a, from, dir);
+    }
+    const a = this.attempt(dir === '/' ? `/${name}` : `${dir}/${name}`, want);
+    if ('node' in a && accept && !accept(a.node.elf)) return { skip: true };
+    return this.withOrigin(a, from, dir);
+  }
+
+  private withOrigin(a: Attempt, from: Node, searchDir: string): Attempt {
+    if (!('node' in a)) return a;
+    const node: Node = { path: a.node.located.path, located: a.node.located, elf: a.node.elf, origin: posix.dirname(a.node.located.path), loader: from, searchDir };
+    return { node };
+  }
+
+  private expandList(list: string, node: Node, model: LoaderModel): string[] {
+    const out: string[] = [];
+    for (const el of splitPathList(list)) {
+      const e = expandGlibcDst(el, { ORIGIN: node.origin, LIB: model.lib, PLATFORM: model.platform });
+      if (e === null || e === '') continue;
+      out.push(this.absolute(e));
+    }
+    return out;
+  }
+
+  /** Relative search paths are relative to the process's working directory: the caller's cwd for the host root. */
+  private absolute(p: string): string {
+    if (p.startsWith('/')) return p.length > 1 ? p.replace(/\/+$/, '') : p;
+    return this.fs.root === '/' ? posix.resolve(process.cwd(), p) : posix.resolve('/', p);
+  }
+
+  /** glibc's order for one name requested by `from` (elf/dl-load.c _dl_map_object). */
+  private searchGlibc(name: string, from: Node, main: Node, model: LoaderModel): Attempt {
+    const want = main.elf;
+    if (name.includes('/')) {
+      const e = expandGlibcDst(name, { ORIGIN: from.origin, LIB: model.lib, PLATFORM: model.platform });
+      if (e === null) return { skip: true };
+      const a = this.attempt(this.absolute(e), want);
+      return this.withOrigin(a, from, posix.dirname(this.absolute(e)));
+    }
+    const tried = new Set<string>();
+    const tryDirs = (dirs: string[], accept?: (dir: string) => boolean): Attempt | null => {
+      for (const d of dirs) {
+        if (tried.has(d) || (accept && !accept(d))) continue;
+        tried.add(d);
+        const a = this.inDir(d, name, want, model.hwcaps, from);
+        if (!('skip' in a)) return a;
+      }
+      return null;
+    };
+    let r: Attempt | null = null;
+    // 1. RPATH of the requester and of each object up its loader chain; only when the requester has no RUNPATH.
+    //    An object with both ignores its RPATH; the executable's RPATH is reached at the chain's end.
+    if (!from.elf.runpath) {
+      for (let n: Node | null = from; n && !r; n = n.loader) {
+        if (n.elf.rpath && !n.elf.runpath) r = tryDirs(this.expandList(n.elf.rpath, n, model));
+      }
+      if (!r && main.elf.rpath && !main.elf.runpath) r = tryDirs(this.expandList(main.elf.rpath, main, model));
+      if (r) return r;
+    }
+    // 2. LD_LIBRARY_PATH, only when the user gave one.
+    if (this.opts.libraryPath?.length) {
+      r = tryDirs(this.opts.libraryPath.flatMap((l) => this.expandList(l, main, model)));
+      if (r) return r;
+    }
+    // 3. The requester's own RUNPATH (never inherited).
+    if (from.elf.runpath) {
+      r = tryDirs(this.expandList(from.elf.runpath, from, model));
+      if (r) return r;
+    }
+    const nodeflib = (from.elf.flags1 & DF_1_NODEFLIB) !== 0;
+    const isSystem = (d: string) => model.defaultDirs.some((s) => (d + '/').startsWith(s === '/' ? '/' : s + '/'));
+    // 4. ld.so.cache, modelled by the ld.so.conf directories and the built-in ones ldconfig adds, keyed by SONAME.
+    if (/^(lib|ld-)/.test(name) && name.includes('.so') && this.fs.stat('/etc/ld.so.conf')) {
+      const cacheTried = new Set<string>();
+      for (const d of [...this.conf(), ...model.defaultDirs]) {
+        if (cacheTried.has(d) || (nodeflib && isSystem(d))) continue;
+        cacheTried.add(d);
+        const a = this.inDir(d, name, want, model.hwcaps, from, (e) => (e.soname ?? name) === name);
+        if (!('skip' in a)) return a;
+      }
+    }
+    // 5. The loader's built-in directories, unless the requester was linked with -z nodefaultlib.
+    if (!nodeflib) {
+      r = tryDirs(model.defaultDirs);
+      if (r) return r;
+    }
+    return { skip: true };
+  }
+
+  /** musl's order (ldso/dynlink.c load_library). */
+  private searchMusl(name: string, from: Node, main: Node, model: LoaderModel): Attempt {
+    const want = main.elf;
+    if (name.includes('/')) return this.withOrigin(this.attempt(this.absolute(name), want), from, posix.dirname(this.absolute(name)));
+    const dirs: string[] = [];
+    if (this.opts.libraryPath?.length) dirs.push(...this.opts.libraryPath.flatMap((l) => l.split(':').filter(Boolean)));
+    for (let n: Node | null = from; n; n = n.loader) {
+      const list = n.elf.runpath ?? n.elf.rpath;
+      if (!list) continue;
+      const origin = n === main ? posix.dirname(main.located.realPath) : posix.dirname(n.path);
+      const e = expandMuslDst(list, origin);
+      if (e !== null) dirs.push(...e.split(':').filter(Boolean));
+    }
+    dirs.push(...(model.muslPath ?? model.defaultDirs));
+    for (const d of dirs) {
+      const a = this.inDir(this.absolute(d), name, want, [], from);
+      if (!('skip' in a)) return a;
+    }
+    return { skip: true };
+  }
+
+  private variants(dir: string, name: string, chosen: string): Located[] {
+    const out: Located[] = [];
+    for (const hw of this.fs.readdir(`${dir}/glibc-hwcaps`).sort()) {
+      const loc = this.fs.locate(`${dir}/glibc-hwcaps/${hw}/${name}`);
+      if (loc && loc.path !== chosen && this.fs.stat(loc.path)?.stats.isFile()) out.push(loc);
+    }
+    return out;
+  }
+
+  /** The found path with "." and ".." resolved physically, as the kernel would: where the image must place it. */
+  imagePath(loc: Located): string {
+    const p = cleanPath(loc.path);
+    if (!p.split('/').includes('..')) return p;
+    const dir = this.fs.locate(posix.dirname(p));
+    return dir ? posix.join(dir.realPath, posix.basename(p)) : posix.normalize(p);
+  }
+}
+
+const MUSL_RESERVED = ['c', 'pthread', 'rt', 'm', 'dl', 'util', 'xnet'];
+
+/** musl maps these names to itself (ldso/dynlink.c load_library's reserved list). */
+export function isMuslReserved(name: string): boolean {
+  const m = /^lib([a-z]+)\./.exec(name);
+  return !!m && MUSL_RESERVED.includes(m[1]);
+}
+
+/** Convenience: resolve one file in a root. */
+export function resolveClosure(path: string, root: string | RootFs = '/', opts: ResolveOptions = {}): Closure {
+  const r = new Resolver(root, opts);
+  return r.resolve(typeof root === 'string' ? r.fs.toRootPath(path) : path);
+}
