@@ -45,7 +45,13 @@ export function formatLdd(c: Closure): string {
   }
   for (const lib of c.libraries) lines.push(`\t${lib.name} => ${lib.path}`);
   for (const nf of c.notFound) lines.push(`\t${nf.name} => not found${nf.reason ? ` (${nf.reason})` : ''}`);
-  if (c.interpreter) lines.push(`\t${c.interpreter.path}`);
+  if (c.interpreter) {
+    // Names the loader answers itself (musl's libc.so) are shown as resolving to it, as ld-musl --list does.
+    const interp = c.interpreter;
+    const aliases = new Set(c.edges.filter((e) => e.to === interp.path && e.name !== interp.path && e.name !== interp.elf.soname && e.name !== c.elf.interp).map((e) => e.name));
+    for (const a of aliases) lines.push(`\t${a} => ${interp.path}`);
+    lines.push(`\t${interp.path}`);
+  }
   return lines.join('\n');
 }
 

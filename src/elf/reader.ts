@@ -339,7 +339,7 @@ class Parser {
     if (avail === 0) this.fail(`DT_STRTAB at 0x${va.toString(16)} is not inside any PT_LOAD segment`);
     const size = Math.min(strsz !== undefined && strsz >= 0 ? strsz : avail, avail, LIMITS.strtabBytes);
     const off = this.vaToOff(va, size)!;
-    return new StringTable(this.src.name, this.src.read(off, size), strsz ?? size);
+    return new StringTable(this.src.name, this.src, off, size, strsz ?? size);
   }
 
   private readVerneed(va: number, num: number, strtab: StringTable): VersionNeed[] {
@@ -458,21 +458,51 @@ class Parser {
   }
 }
 
+/** The dynamic string table, read in pages on demand: the few names the resolver needs cost a few small reads. */
 class StringTable {
+  private static readonly PAGE = 4096;
+  private pages = new Map<number, Uint8Array>();
+
   constructor(
     private readonly file: string,
-    private readonly bytes: Uint8Array,
+    private readonly src: ByteSource,
+    private readonly fileOffset: number,
+    private readonly size: number,
     private readonly declaredSize: number,
   ) {}
 
+  private page(i: number): Uint8Array {
+    let p = this.pages.get(i);
+    if (!p) {
+      const start = i * StringTable.PAGE;
+      p = this.src.read(this.fileOffset + start, Math.min(StringTable.PAGE, this.size - start));
+      this.pages.set(i, p);
+    }
+    return p;
+  }
+
   get(off: number, what: string): string {
-    if (off < 0 || off >= this.declaredSize || off >= this.bytes.length) {
+    if (off < 0 || off >= this.declaredSize || off >= this.size) {
       throw new ElfError(this.file, `${what} string offset ${off} is outside the string table`);
     }
-    const end = this.bytes.indexOf(0, off);
-    const stop = end < 0 ? this.bytes.length : end;
-    if (end < 0 || stop - off > LIMITS.stringLength) throw new ElfError(this.file, `${what} string at ${off} is unterminated or too long`);
-    return utf8.decode(this.bytes.subarray(off, stop));
+    const P = StringTable.PAGE;
+    const chunks: Uint8Array[] = [];
+    let len = 0;
+    for (let pos = off; pos < this.size && len <= LIMITS.stringLength; ) {
+      const pg = this.page(Math.floor(pos / P));
+      const from = pos % P;
+      const nul = pg.indexOf(0, from);
+      if (nul >= 0) {
+        chunks.push(pg.subarray(from, nul));
+        len += nul - from;
+        if (len > LIMITS.stringLength) break;
+        return utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+      }
+      chunks.push(pg.subarray(from));
+      len += pg.length - from;
+      pos += pg.length - from;
+    }
+    throw new ElfError(this.file, `${what} string at ${off} is unterminated or too long`);
   }
 }
 

@@ -75,6 +75,7 @@ export class Resolver {
   private elfCache = new Map<string, ElfFile | ElfError>();
   private models = new Map<string, LoaderModel>();
   private confDirs: string[] | null = null;
+  private attempts = new Map<string, Attempt>();
 
   constructor(
     root: string | RootFs = '/',
@@ -151,7 +152,9 @@ export class Resolver {
             closure.notFound.push({ name: interpPath, neededBy: main.path, reason: 'interpreter is for another architecture' });
           } else {
             interpNode = { path: ist.located.path, located: ist.located, elf: ielf, origin: posix.dirname(ist.located.path), loader: null };
-            closure.interpreter = { ...ist.located, elf: ielf };
+            // An executable's interpreter is always mapped; for a shared object analysed on its own the system
+            // loader shows up only when something needs it by name (ldd's behaviour).
+            if (elf.interp) closure.interpreter = { ...ist.located, elf: ielf };
             byName.set(interpPath, interpNode);
             byName.set(ist.located.path, interpNode);
             if (ielf.soname) byName.set(ielf.soname, interpNode);
@@ -177,6 +180,7 @@ export class Resolver {
         let dep = byName.get(name);
         if (!dep && model.flavour === 'musl' && interpNodeRef && isMuslReserved(name)) dep = interpNodeRef;
         if (dep) {
+          if (dep === interpNodeRef && !closure.interpreter) closure.interpreter = { ...dep.located, elf: dep.elf };
           closure.edges.push({ from: node.path, name, to: dep.path });
           byName.set(name, dep);
           continue;
@@ -246,6 +250,16 @@ export class Resolver {
 
   /** Opens one candidate as open_verify does: missing or wrong class/machine means keep searching. */
   private attempt(path: string, want: ElfFile): Attempt {
+    const key = `${want.machine}/${want.elfClass}/${want.littleEndian}/${want.flags}\0${path}`;
+    let a = this.attempts.get(key);
+    if (!a) {
+      a = this.attemptUncached(path, want);
+      this.attempts.set(key, a);
+    }
+    return a;
+  }
+
+  private attemptUncached(path: string, want: ElfFile): Attempt {
     const st = this.fs.stat(path);
     if (!st || !st.stats.isFile()) return { skip: true };
     let elf: ElfFile;
@@ -374,7 +388,7 @@ export class Resolver {
 
   private variants(dir: string, name: string, chosen: string): Located[] {
     const out: Located[] = [];
-    for (const hw of this.fs.readdir(`${dir}/glibc-hwcaps`).sort()) {
+    for (const hw of [...this.fs.readdir(`${dir}/glibc-hwcaps`)].sort()) {
       const loc = this.fs.locate(`${dir}/glibc-hwcaps/${hw}/${name}`);
       if (loc && loc.path !== chosen && this.fs.stat(loc.path)?.stats.isFile()) out.push(loc);
     }

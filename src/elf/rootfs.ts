@@ -27,6 +27,8 @@ export class RootFs {
   readonly root: string;
   private statCache = new Map<string, Stats | null>();
   private linkCache = new Map<string, string>();
+  private locateCache = new Map<string, Located | null>();
+  private dirCache = new Map<string, string[]>();
 
   constructor(root = '/') {
     this.root = hostResolve(root);
@@ -53,7 +55,8 @@ export class RootFs {
     let st = this.statCache.get(p);
     if (st === undefined) {
       try {
-        st = lstatSync(this.host(p));
+        // No exception for a missing path: most lookups of a library search miss.
+        st = lstatSync(this.host(p), { throwIfNoEntry: false }) ?? null;
       } catch {
         st = null;
       }
@@ -72,10 +75,20 @@ export class RootFs {
   }
 
   /**
-   * Resolves `p` component by component like the kernel does inside a chroot. Returns null when some component is
+   * Resolves `p` component by component (results are cached and shared: treat them as immutable) like the kernel does inside a chroot. Returns null when some component is
    * missing, not a directory, or the link count exceeds 40. `followLast: false` leaves a final symlink unresolved.
    */
   locate(p: string, followLast = true): Located | null {
+    if (!followLast) return this.locateUncached(p, false);
+    let r = this.locateCache.get(p);
+    if (r === undefined) {
+      r = this.locateUncached(p, true);
+      this.locateCache.set(p, r);
+    }
+    return r;
+  }
+
+  private locateUncached(p: string, followLast: boolean): Located | null {
     const links: LinkStep[] = [];
     const real = this.walk(p, links, followLast, { hops: 0 });
     return real === null ? null : { path: cleanPath(p), realPath: real, links };
@@ -121,14 +134,22 @@ export class RootFs {
     return this.stat(p)?.stats.isDirectory() ?? false;
   }
 
+  /** Directory entries (cached, so callers must not modify the array). */
   readdir(p: string): string[] {
-    const loc = this.locate(p);
-    if (!loc) return [];
-    try {
-      return readdirSync(this.host(loc.realPath));
-    } catch {
-      return [];
+    let r = this.dirCache.get(p);
+    if (r === undefined) {
+      const loc = this.locate(p);
+      r = [];
+      if (loc) {
+        try {
+          r = readdirSync(this.host(loc.realPath));
+        } catch {
+          r = [];
+        }
+      }
+      this.dirCache.set(p, r);
     }
+    return r;
   }
 
   /** Host path of the real file behind an in-root path, for reading. */
@@ -147,7 +168,7 @@ export class RootFs {
       } else {
         const re = globToRegExp(part);
         for (const d of paths) {
-          for (const name of this.readdir(d).sort()) {
+          for (const name of [...this.readdir(d)].sort()) {
             if (re.test(name) && !(name.startsWith('.') && !part.startsWith('.'))) next.push(posix.join(d, name));
           }
         }

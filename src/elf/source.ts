@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { ElfError } from './errors.js';
 
 /** Random access to the bytes of one file, read on demand so that a large file is never held whole in memory. */
@@ -27,9 +27,14 @@ export class BufferSource implements ByteSource {
   close(): void {}
 }
 
+const PAGE = 4096;
+const MAX_PAGES = 64;
+
 export class FileSource implements ByteSource {
   private fd: number;
   readonly size: number;
+  /** Small reads (headers, dynamic entries, version records, strings) come from cached 16 KiB pages. */
+  private pages = new Map<number, Buffer>();
   private constructor(
     readonly name: string,
     fd: number,
@@ -43,7 +48,8 @@ export class FileSource implements ByteSource {
   static open(hostPath: string, name = hostPath): FileSource {
     let fd: number;
     try {
-      fd = openSync(hostPath, 'r');
+      // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+      fd = openSync(hostPath, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (e) {
       throw new ElfError(name, describeFsError(e));
     }
@@ -59,6 +65,21 @@ export class FileSource implements ByteSource {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new ElfError(this.name, `truncated: needs bytes ${offset}..${offset + length} of ${this.size}`);
     }
+    const first = Math.floor(offset / PAGE);
+    if (length <= PAGE && Math.floor((offset + length - 1) / PAGE) === first) {
+      let page = this.pages.get(first);
+      if (!page) {
+        if (this.pages.size >= MAX_PAGES) this.pages.clear();
+        page = this.readRaw(first * PAGE, Math.min(PAGE, this.size - first * PAGE));
+        this.pages.set(first, page);
+      }
+      const at = offset - first * PAGE;
+      return page.subarray(at, at + length);
+    }
+    return this.readRaw(offset, length);
+  }
+
+  private readRaw(offset: number, length: number): Buffer {
     const buf = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs and runs every test. Run as root on Debian 12:
+#   sudo scripts/test.sh
+# Real tools, not mocks: the tests build fixtures with gcc and musl-gcc, compare against ldd and qemu, read our
+# images with skopeo, umoci and oci-image-tool, run them with runc and push them to a loopback docker-registry.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  gcc libc6-dev musl-tools python3 golang-go        # fixtures
+  qemu-user-static                                  # foreign-architecture ground truth
+  skopeo umoci oci-image-tool runc docker-registry  # readers, runtime and registry for our images
+  redis-server redis-tools busybox-static openssl   # real programs to ship
+  pax-utils python3-pyelftools                      # lddtree, for the benchmarks
+  ffmpeg imagemagick                                # large dynamic programs that widen the ldd corpus
+)
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+  echo "scripts/test.sh: installing Debian packages" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+else
+  echo "scripts/test.sh: not root (or not Debian): assuming these are installed: ${PACKAGES[*]}" >&2
+fi
+
+npm ci --no-audit --no-fund
+npm test

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { join } from 'node:path';
+import { ocislim } from './helpers/cli.js';
+import { buildElfFixtures } from './helpers/elf-fixtures.js';
+import { removeDir, tempDir } from './helpers/sh.js';
+
+let dir: string;
+before(() => {
+  dir = buildElfFixtures(tempDir('ocislim-cli-ldd-'));
+});
+after(() => removeDir(dir));
+
+describe('ocislim ldd', () => {
+  it('prints ldd\'s format with a header per file and exits 0 when all is found', () => {
+    const r = ocislim(['ldd', '/usr/bin/ls', join(dir, 'musl/app')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^\/usr\/bin\/ls:\n\tlibselinux\.so\.1 => \/lib\/x86_64-linux-gnu\/libselinux\.so\.1\n/);
+    assert.match(r.stdout, /\tlibc\.so\.6 => \/lib\/x86_64-linux-gnu\/libc\.so\.6\n/);
+    assert.match(r.stdout, /\t\/lib64\/ld-linux-x86-64\.so\.2\n/);
+    assert.match(r.stdout, /musl\/app:\n\tlibc\.so => \/lib\/ld-musl-x86_64\.so\.1\n\t\/lib\/ld-musl-x86_64\.so\.1\n/);
+    assert.equal(r.stderr, '');
+  });
+
+  it('says "not found" and exits non-zero when a library is missing', () => {
+    const r = ocislim(['ldd', join(dir, 'runpath_noinherit/bin/app')]);
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /\tlibbar\.so\.1 => not found/);
+  });
+
+  it('--tree shows who needs what', () => {
+    const r = ocislim(['ldd', '--tree', join(dir, 'rpath_inherit/bin/app')]);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    const foo = lines.findIndex((l) => /^    libfoo\.so\.1 => /.test(l));
+    assert.ok(foo > 0, r.stdout);
+    assert.match(lines[foo + 1], /^        libbar\.so\.1 => .*rpath_inherit\/bin\/\.\.\/lib\/libbar\.so\.1$/);
+  });
+
+  it('--json gives the structured result with symlink chains and who needed each object', () => {
+    const r = ocislim(['ldd', '--json', '/usr/bin/redis-server']);
+    assert.equal(r.status, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.file, '/usr/bin/redis-server');
+    assert.equal(j.platform, 'linux/amd64');
+    assert.equal(j.flavour, 'glibc');
+    assert.ok(j.links.some((l: { path: string }) => l.path === '/usr/bin/redis-server'), 'redis-server is a symlink to redis-check-rdb');
+    assert.equal(j.interpreter.path, '/lib64/ld-linux-x86-64.so.2');
+    assert.ok(j.interpreter.links.length >= 1, 'the loader path goes through symlinks on Debian');
+    const crypto = j.libraries.find((l: { name: string }) => l.name === 'libcrypto.so.3');
+    assert.equal(crypto.neededBy, '/usr/bin/redis-server');
+    const lz4 = j.libraries.find((l: { name: string }) => l.name === 'liblz4.so.1');
+    assert.equal(lz4.neededBy, '/lib/x86_64-linux-gnu/libsystemd.so.0');
+    assert.ok(lz4.links.some((l: { target: string }) => /liblz4\.so\.1\.\d/.test(l.target)), 'the SONAME link to the real file');
+  });
+
+  it('bad input: one clear line, non-zero exit, no stack trace', () => {
+    for (const [args, msg] of [
+      [['ldd', '/nonexistent/file'], /^ocislim ldd: \/nonexistent\/file: no such file\n$/],
+      [['ldd', '/etc/passwd'], /^ocislim ldd: \/etc\/passwd: not an ELF file \(bad magic\)\n$/],
+      [['ldd', '/usr'], /^ocislim ldd: \/usr: is a directory, not an ELF file\n$/],
+      [['ldd'], /^ocislim: Not enough non-option arguments/],
+      [['frobnicate'], /^ocislim: Unknown argument: frobnicate\n$/],
+    ] as const) {
+      const r = ocislim([...args]);
+      assert.notEqual(r.status, 0, args.join(' '));
+      assert.match(r.stderr, msg, args.join(' '));
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    }
+  });
+});
