@@ -1,0 +1,83 @@
+import { createWriteStream } from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { hexOf } from './digest.js';
+import { Image } from './image.js';
+import { blobName, indexEntry, Index } from './layout.js';
+import { MT } from './mediatypes.js';
+import { encodeHeader, END_OF_ARCHIVE, padding } from './tar.js';
+import { withTempPath } from './atomic.js';
+
+interface Member {
+  name: string;
+  size: number;
+  bytes?: Buffer;
+  open?: () => Readable;
+}
+
+/** Streams members into a tar (sorted, fixed metadata), with the two directory entries an OCI layout has. */
+async function* archiveChunks(members: Member[], mtime: number): AsyncGenerator<Buffer> {
+  const sorted = [...members].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const dirs = ['blobs', 'blobs/sha256'];
+  for (const d of dirs) yield encodeHeader({ name: d, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime });
+  for (const m of sorted) {
+    yield encodeHeader({ name: m.name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: m.size, mtime });
+    if (m.bytes) yield m.bytes;
+    else for await (const c of m.open!()) yield c as Buffer;
+    const pad = padding(m.size);
+    if (pad.length) yield pad;
+  }
+  yield END_OF_ARCHIVE;
+}
+
+function layoutMembers(img: Image, tag: string | undefined): Member[] {
+  const index: Index = { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [indexEntry(img, tag)] };
+  const json = (o: unknown) => Buffer.from(JSON.stringify(o));
+  const members: Member[] = [
+    { name: 'oci-layout', size: 0, bytes: json({ imageLayoutVersion: '1.0.0' }) },
+    { name: 'index.json', size: 0, bytes: json(index) },
+    { name: blobName(img.digest), size: 0, bytes: img.manifestBytes },
+    { name: blobName(img.manifest.config.digest), size: 0, bytes: img.configBytes },
+  ];
+  const seen = new Set(members.map((m) => m.name));
+  for (const l of img.layers) {
+    const name = blobName(l.descriptor.digest);
+    if (seen.has(name)) continue;
+    seen.add(name);
+    // Sources verify what they read (readLayout does); a freshly built layer needs no second hash.
+    members.push({ name, size: l.descriptor.size, open: () => l.blob.open() });
+  }
+  for (const m of members) if (m.bytes) m.size = m.bytes.length;
+  return members;
+}
+
+async function writeTar(file: string, members: Member[], mtime: number): Promise<void> {
+  await withTempPath(file, async (tmp) => {
+    await pipeline(Readable.from(archiveChunks(members, mtime)), createWriteStream(tmp, { mode: 0o644 }));
+  });
+}
+
+/** oci-archive: an OCI image layout in a tar. */
+export async function writeOciArchive(img: Image, file: string, tag: string | undefined, mtime = 0): Promise<void> {
+  await writeTar(file, layoutMembers(img, tag), mtime);
+}
+
+/**
+ * docker-archive as Docker 25 writes it: an OCI layout plus manifest.json, so that `docker load`, `podman load` and
+ * skopeo read it.
+ */
+export async function writeDockerArchive(img: Image, file: string, repoTag: string | undefined, mtime = 0): Promise<void> {
+  const members = layoutMembers(img, repoTag);
+  const manifestJson = Buffer.from(
+    JSON.stringify([
+      {
+        Config: blobName(img.manifest.config.digest),
+        RepoTags: repoTag ? [repoTag] : [],
+        Layers: img.layers.map((l) => blobName(l.descriptor.digest)),
+      },
+    ]),
+  );
+  members.push({ name: 'manifest.json', size: manifestJson.length, bytes: manifestJson });
+  await writeTar(file, members, mtime);
+}
+

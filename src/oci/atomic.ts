@@ -1,0 +1,34 @@
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+/** A temporary name beside `target`, so the final rename stays on one filesystem. */
+export function tempSibling(target: string): string {
+  return join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+}
+
+/** Writes a file under a temporary name and renames it into place: readers never see half a file. */
+export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+  const tmp = tempSibling(path);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+/** Runs `fn` on a temporary path next to `target` and renames it to `target` only when `fn` succeeds. */
+export async function withTempPath<T>(target: string, fn: (tmp: string) => Promise<T>): Promise<T> {
+  mkdirSync(dirname(target), { recursive: true });
+  const tmp = tempSibling(target);
+  try {
+    const r = await fn(tmp);
+    rmSync(target, { recursive: true, force: true });
+    renameSync(tmp, target);
+    return r;
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,128 @@
+import { Readable } from 'node:stream';
+import { Digest, sha256 } from './digest.js';
+import { ImageFormat, mediaTypesFor } from './mediatypes.js';
+
+export interface Platform {
+  os: string;
+  architecture: string;
+  variant?: string;
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  annotations?: Record<string, string>;
+  platform?: Platform;
+  urls?: string[];
+}
+
+/** The runtime part of an image config (OCI image-spec config.md "config"). */
+export interface RunConfig {
+  User?: string;
+  ExposedPorts?: Record<string, Record<string, never>>;
+  Env?: string[];
+  Entrypoint?: string[];
+  Cmd?: string[];
+  Volumes?: Record<string, Record<string, never>>;
+  WorkingDir?: string;
+  Labels?: Record<string, string>;
+  StopSignal?: string;
+  Healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
+}
+
+export interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  comment?: string;
+  empty_layer?: boolean;
+}
+
+export interface ImageConfig {
+  created?: string;
+  architecture: string;
+  os: string;
+  variant?: string;
+  config: RunConfig;
+  rootfs: { type: 'layers'; diff_ids: Digest[] };
+  history?: HistoryEntry[];
+}
+
+export interface Manifest {
+  schemaVersion: 2;
+  mediaType: string;
+  config: Descriptor;
+  layers: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+/** Where a blob's bytes come from: a local file, an archive member, a registry. */
+export interface BlobReader {
+  open(): Readable;
+}
+
+export interface ImageLayer {
+  descriptor: Descriptor;
+  diffId: Digest;
+  blob: BlobReader;
+}
+
+/**
+ * One image, whatever it came from or goes to (go-containerregistry's v1.Image): the exact manifest and config
+ * bytes (so digests never change on the way through) and a way to read each layer.
+ */
+export interface Image {
+  manifestBytes: Buffer;
+  manifest: Manifest;
+  digest: Digest;
+  configBytes: Buffer;
+  config: ImageConfig;
+  layers: ImageLayer[];
+}
+
+export function platformOfConfig(c: ImageConfig): Platform {
+  return c.variant ? { os: c.os, architecture: c.architecture, variant: c.variant } : { os: c.os, architecture: c.architecture };
+}
+
+/** Serialises config and manifest (fixed key order, no whitespace) and computes the digests. */
+export function assembleImage(config: ImageConfig, layers: ImageLayer[], format: ImageFormat, annotations?: Record<string, string>): Image {
+  const mt = mediaTypesFor(format);
+  const configBytes = Buffer.from(JSON.stringify(config));
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: mt.manifest,
+    config: { mediaType: mt.config, digest: sha256(configBytes), size: configBytes.length },
+    layers: layers.map((l) => l.descriptor),
+  };
+  if (annotations && Object.keys(annotations).length && format === 'oci') manifest.annotations = sortedRecord(annotations);
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  return { manifestBytes, manifest, digest: sha256(manifestBytes), configBytes, config, layers };
+}
+
+export function sortedRecord<T>(r: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Parses config bytes read from somewhere, checking the fields we rely on. */
+export function parseConfig(bytes: Buffer, where: string): ImageConfig {
+  let c: ImageConfig;
+  try {
+    c = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new Error(`${where}: image config is not valid JSON`);
+  }
+  if (!c || typeof c !== 'object' || !c.rootfs || !Array.isArray(c.rootfs.diff_ids)) throw new Error(`${where}: image config has no rootfs.diff_ids`);
+  c.config ??= {};
+  return c;
+}
+
+export function parseManifest(bytes: Buffer, where: string): Manifest {
+  let m: Manifest;
+  try {
+    m = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new Error(`${where}: manifest is not valid JSON`);
+  }
+  if (!m || m.schemaVersion !== 2 || !m.config || !Array.isArray(m.layers)) throw new Error(`${where}: not an image manifest (schemaVersion 2 with config and layers)`);
+  return m;
+}

@@ -1,0 +1,136 @@
+import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { Digest, Hasher, hexOf } from './digest.js';
+import { encodeHeader, END_OF_ARCHIVE, EntryType, padding } from './tar.js';
+
+/** One file of a layer: what the tar entry says and where its bytes come from. */
+export interface LayerEntry {
+  /** Absolute path in the image ("/usr/bin/redis-server"). */
+  path: string;
+  type: EntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Host file holding the content (type "file"). */
+  source?: string;
+  /** Generated content (type "file"), instead of `source`. */
+  content?: Uint8Array;
+  /** Content size for `source` (from stat; checked while streaming). */
+  size?: number;
+  /** Symlink text, or for a hard link the image path it links to. */
+  linkname?: string;
+  xattrs?: Record<string, Uint8Array>;
+  /** Why this file is in the image (for --explain): "binary", "library of X", "user", ... */
+  reason?: string;
+}
+
+/** A layer written to a blob file: both digests were computed while its bytes streamed once. */
+export interface LayerBlob {
+  /** sha256 of the compressed bytes. */
+  digest: Digest;
+  /** sha256 of the uncompressed tar (the config's diff_id). */
+  diffId: Digest;
+  size: number;
+  uncompressedSize: number;
+  mediaType: string;
+  /** Where the compressed blob is on disk. */
+  path: string;
+  /** What the layer holds, for the history entry. */
+  comment: string;
+  entries: number;
+}
+
+export interface WriteLayerOptions {
+  /** Directory for the blob file (content-addressed name). */
+  dir: string;
+  mediaType: string;
+  /** mtime of every entry, in seconds (SOURCE_DATE_EPOCH or 0). */
+  mtime: number;
+  comment: string;
+  gzipLevel?: number;
+}
+
+/** Sorted (bytewise by path), with every missing parent directory added (0755, root). */
+export function normaliseEntries(entries: LayerEntry[]): LayerEntry[] {
+  const byPath = new Map<string, LayerEntry>();
+  for (const e of entries) byPath.set(e.path, e);
+  for (const e of [...byPath.values()]) {
+    const parts = e.path.split('/').filter(Boolean);
+    for (let i = 1; i < parts.length; i++) {
+      const dir = '/' + parts.slice(0, i).join('/');
+      if (!byPath.has(dir)) byPath.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: 0, gid: 0, reason: 'parent directory' });
+    }
+  }
+  return [...byPath.values()].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+}
+
+function tarName(path: string): string {
+  return path.replace(/^\/+/, '');
+}
+
+async function* tarChunks(entries: LayerEntry[], mtime: number): AsyncGenerator<Buffer> {
+  for (const e of entries) {
+    const size = e.type === 'file' ? (e.content ? e.content.length : (e.size ?? 0)) : 0;
+    yield encodeHeader({
+      name: tarName(e.path),
+      type: e.type,
+      mode: e.mode,
+      uid: e.uid,
+      gid: e.gid,
+      size,
+      mtime,
+      linkname: e.type === 'hardlink' ? tarName(e.linkname ?? '') : e.linkname,
+      xattrs: e.xattrs,
+    });
+    if (e.type !== 'file') continue;
+    if (e.content) {
+      yield Buffer.from(e.content);
+    } else if (size > 0) {
+      let seen = 0;
+      for await (const chunk of createReadStream(e.source!, { highWaterMark: 1 << 20 })) {
+        const c = chunk as Buffer;
+        seen += c.length;
+        if (seen > size) throw new Error(`${e.source}: file grew while being read`);
+        yield c;
+      }
+      if (seen !== size) throw new Error(`${e.source}: file changed size while being read`);
+    }
+    const pad = padding(size);
+    if (pad.length) yield pad;
+  }
+  yield END_OF_ARCHIVE;
+}
+
+function tap(h: Hasher): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      h.update(chunk);
+      cb(null, chunk);
+    },
+  });
+}
+
+/**
+ * Streams entries once through tar, sha256 (diff_id), gzip and sha256 (digest) into a blob file. Only one chunk of
+ * a file is in memory at a time.
+ */
+export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions): Promise<LayerBlob> {
+  mkdirSync(opts.dir, { recursive: true });
+  const sorted = normaliseEntries(entries);
+  const tmp = join(opts.dir, `.layer-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const raw = new Hasher();
+  const gz = new Hasher();
+  try {
+    await pipeline(Readable.from(tarChunks(sorted, opts.mtime)), tap(raw), createGzip({ level: opts.gzipLevel ?? 6 }), tap(gz), createWriteStream(tmp));
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  const digest = gz.digest();
+  const path = join(opts.dir, hexOf(digest));
+  renameSync(tmp, path);
+  return { digest, diffId: raw.digest(), size: gz.size, uncompressedSize: raw.size, mediaType: opts.mediaType, path, comment: opts.comment, entries: sorted.length };
+}

@@ -1,0 +1,213 @@
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Digest, Hasher, hexOf, sha256 } from './digest.js';
+import { Descriptor, Image, ImageLayer, parseConfig, parseManifest, Platform, platformOfConfig } from './image.js';
+import { isIndexType, isManifestType, MT } from './mediatypes.js';
+import { LayoutStore } from './store.js';
+import { tempSibling, withTempPath, writeFileAtomic } from './atomic.js';
+
+export const REF_NAME = 'org.opencontainers.image.ref.name';
+
+export interface Index {
+  schemaVersion: 2;
+  mediaType?: string;
+  manifests: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+export function blobName(d: Digest): string {
+  return `blobs/sha256/${hexOf(d)}`;
+}
+
+/** Checks size and sha256 while the bytes pass through; fails the stream on a mismatch. */
+export function verifying(d: Descriptor, where: string): Transform {
+  const h = new Hasher();
+  return new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      h.update(chunk);
+      if (h.size > d.size) return cb(new Error(`${where}: blob ${d.digest} is larger than its descriptor says (${d.size} bytes)`));
+      cb(null, chunk);
+    },
+    flush(cb) {
+      if (h.size !== d.size) return cb(new Error(`${where}: blob ${d.digest} has ${h.size} bytes, its descriptor says ${d.size}`));
+      const got = h.digest();
+      if (got !== d.digest) return cb(new Error(`${where}: blob ${d.digest} has digest ${got}`));
+      cb();
+    },
+  });
+}
+
+export interface SelectOptions {
+  /** Tag (ref.name annotation) or manifest digest. */
+  ref?: string;
+  platform?: Platform;
+}
+
+function matchesPlatform(p: Platform | undefined, want: Platform): boolean {
+  return !!p && p.os === want.os && p.architecture === want.architecture && (!want.variant || p.variant === want.variant);
+}
+
+/** Picks the manifest descriptor a user meant from an index. */
+function select(index: Index, where: string, opts: SelectOptions): Descriptor {
+  const ms = index.manifests ?? [];
+  let found: Descriptor[];
+  if (opts.ref) {
+    found = opts.ref.startsWith('sha256:') ? ms.filter((m) => m.digest === opts.ref) : ms.filter((m) => m.annotations?.[REF_NAME] === opts.ref);
+    if (!found.length) {
+      const tags = ms.map((m) => m.annotations?.[REF_NAME]).filter(Boolean);
+      throw new Error(`${where}: no image tagged "${opts.ref}"${tags.length ? ` (it has: ${tags.join(', ')})` : ''}`);
+    }
+  } else {
+    found = ms;
+    if (!found.length) throw new Error(`${where}: the layout holds no image`);
+  }
+  if (found.length > 1 && opts.platform) found = found.filter((m) => matchesPlatform(m.platform, opts.platform!));
+  if (found.length !== 1) {
+    const tags = ms.map((m) => m.annotations?.[REF_NAME] ?? m.digest);
+    throw new Error(`${where}: holds ${ms.length} images; name one with :TAG (${tags.join(', ')})`);
+  }
+  return found[0];
+}
+
+function readJson<T>(store: LayoutStore, name: string): T {
+  try {
+    return JSON.parse(store.read(name).toString('utf8')) as T;
+  } catch (e) {
+    throw new Error(`${store.where}: ${name} is not valid JSON (${(e as Error).message})`);
+  }
+}
+
+function readBlob(store: LayoutStore, d: Descriptor): Buffer {
+  const name = blobName(d.digest);
+  if (!store.has(name)) throw new Error(`${store.where}: blob ${d.digest} is missing`);
+  const b = store.read(name);
+  if (b.length !== d.size || sha256(b) !== d.digest) throw new Error(`${store.where}: blob ${d.digest} does not match its digest or size`);
+  return b;
+}
+
+/** Reads one image from an OCI layout (a directory, an oci-archive, or a Docker 25 docker-archive). */
+export function readLayout(store: LayoutStore, opts: SelectOptions = {}): Image {
+  if (!store.has('index.json')) {
+    if (store.has('manifest.json')) return readLegacyDockerArchive(store);
+    throw new Error(`${store.where}: not an OCI image layout (no index.json)`);
+  }
+  const index = readJson<Index>(store, 'index.json');
+  let desc = select(index, store.where, opts);
+  // A nested index (multi-platform image): choose the platform.
+  for (let depth = 0; isIndexType(desc.mediaType) && depth < 4; depth++) {
+    const nested = JSON.parse(readBlob(store, desc).toString('utf8')) as Index;
+    desc = select(nested, `${store.where} (${desc.digest})`, { platform: opts.platform });
+  }
+  if (!isManifestType(desc.mediaType) && desc.mediaType) throw new Error(`${store.where}: ${desc.digest} is a ${desc.mediaType}, not an image manifest`);
+  const manifestBytes = readBlob(store, desc);
+  const manifest = parseManifest(manifestBytes, `${store.where} ${desc.digest}`);
+  const configBytes = readBlob(store, manifest.config);
+  const config = parseConfig(configBytes, `${store.where} ${manifest.config.digest}`);
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) throw new Error(`${store.where}: config lists ${config.rootfs.diff_ids.length} layers, manifest ${manifest.layers.length}`);
+  const layers: ImageLayer[] = manifest.layers.map((d, i) => ({
+    descriptor: d,
+    diffId: config.rootfs.diff_ids[i],
+    blob: {
+      open: () => {
+        const name = blobName(d.digest);
+        if (!store.has(name)) throw new Error(`${store.where}: layer blob ${d.digest} is missing`);
+        return store.open(name).pipe(verifying(d, store.where));
+      },
+    },
+  }));
+  return { manifestBytes, manifest, digest: sha256(manifestBytes), configBytes, config, layers };
+}
+
+interface DockerManifestEntry {
+  Config: string;
+  RepoTags?: string[] | null;
+  Layers: string[];
+}
+
+/** docker save before Docker 25: manifest.json, config and uncompressed layer tars; digests are computed here. */
+function readLegacyDockerArchive(store: LayoutStore): Image {
+  const entries = readJson<DockerManifestEntry[]>(store, 'manifest.json');
+  if (!Array.isArray(entries) || entries.length !== 1) throw new Error(`${store.where}: docker archive must hold exactly one image (it has ${entries?.length})`);
+  const e = entries[0];
+  const configBytes = store.read(e.Config);
+  const config = parseConfig(configBytes, `${store.where} ${e.Config}`);
+  const layers: ImageLayer[] = e.Layers.map((name, i) => {
+    const size = store.size(name);
+    const diffId = config.rootfs.diff_ids[i];
+    // Uncompressed layers: the blob digest is the diff_id (checked while it streams).
+    const d: Descriptor = { mediaType: MT.dockerLayerGzip.replace('.gzip', ''), digest: diffId, size };
+    return { descriptor: d, diffId, blob: { open: () => store.open(name).pipe(verifying(d, store.where)) } };
+  });
+  const manifest = {
+    schemaVersion: 2 as const,
+    mediaType: MT.dockerManifest,
+    config: { mediaType: MT.dockerConfig, digest: sha256(configBytes), size: configBytes.length },
+    layers: layers.map((l) => l.descriptor),
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  return { manifestBytes, manifest, digest: sha256(manifestBytes), configBytes, config, layers };
+}
+
+/** Copies a blob into a layout directory unless it is there; atomic. Sources verify what they read. */
+async function putBlob(dir: string, d: Descriptor, source: () => Readable): Promise<void> {
+  const path = join(dir, blobName(d.digest));
+  if (existsSync(path) && statSync(path).size === d.size) return;
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  const tmp = tempSibling(path);
+  try {
+    await pipeline(source(), createWriteStream(tmp));
+    if (statSync(tmp).size !== d.size) throw new Error(`blob ${d.digest}: wrote ${statSync(tmp).size} bytes, expected ${d.size}`);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
+function putBytes(dir: string, bytes: Buffer): void {
+  const path = join(dir, blobName(sha256(bytes)));
+  if (existsSync(path)) return;
+  mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
+  writeFileAtomic(path, bytes);
+}
+
+export function indexEntry(img: Image, tag?: string): Descriptor {
+  const d: Descriptor = { mediaType: img.manifest.mediaType, digest: img.digest, size: img.manifestBytes.length };
+  const c = img.config;
+  d.platform = platformOfConfig(c);
+  if (tag) d.annotations = { [REF_NAME]: tag };
+  return d;
+}
+
+async function writeInto(dir: string, img: Image, tag: string | undefined): Promise<void> {
+  for (const l of img.layers) await putBlob(dir, l.descriptor, () => l.blob.open());
+  putBytes(dir, img.configBytes);
+  putBytes(dir, img.manifestBytes);
+  const indexPath = join(dir, 'index.json');
+  const index: Index = existsSync(indexPath) ? JSON.parse(readFileSync(indexPath, 'utf8')) : { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
+  // A tag names one image: drop the old holder of this tag (and an untagged copy of the same image).
+  index.manifests = (index.manifests ?? []).filter((m) => {
+    const t = m.annotations?.[REF_NAME];
+    return tag ? t !== tag : !(m.digest === img.digest && !t);
+  });
+  index.manifests.push(indexEntry(img, tag));
+  writeFileAtomic(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  writeFileAtomic(indexPath, JSON.stringify(index));
+}
+
+/**
+ * Writes an image to an OCI image layout directory. A new layout is made under a temporary name and renamed into
+ * place; an existing one gets the new blobs first and index.json (renamed atomically) last, keeping its other tags.
+ */
+export async function writeOciLayout(img: Image, dir: string, tag?: string): Promise<void> {
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new Error(`${dir}: exists and is not a directory`);
+    const names = readdirSync(dir);
+    if (names.length && !names.includes('oci-layout')) throw new Error(`${dir}: exists and is not an OCI image layout (no oci-layout file)`);
+    if (names.length) return writeInto(dir, img, tag);
+    rmSync(dir, { recursive: true });
+  }
+  await withTempPath(dir, (tmp) => writeInto(tmp, img, tag));
+}

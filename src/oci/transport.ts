@@ -1,0 +1,67 @@
+import { existsSync, statSync } from 'node:fs';
+import { writeDockerArchive, writeOciArchive } from './archive.js';
+import { Image, Platform } from './image.js';
+import { readLayout, writeOciLayout } from './layout.js';
+import { DirStore, TarStore } from './store.js';
+
+export type LocalKind = 'oci' | 'oci-archive' | 'docker-archive';
+
+/** A local image location in skopeo's transport syntax: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG]. */
+export interface LocalRef {
+  kind: LocalKind;
+  path: string;
+  /** Tag (oci, oci-archive) or NAME:TAG (docker-archive). */
+  tag?: string;
+}
+
+export function isLocalRef(s: string): boolean {
+  return /^(oci|oci-archive|docker-archive):/.test(s);
+}
+
+/** Parses a transport reference; as in skopeo, the path ends at the first ":" after the transport. */
+export function parseLocalRef(s: string): LocalRef {
+  const m = /^(oci|oci-archive|docker-archive):(.*)$/.exec(s);
+  if (!m) throw new Error(`"${s}" is not a local image reference (oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG])`);
+  const kind = m[1] as LocalKind;
+  const rest = m[2];
+  const colon = rest.indexOf(':');
+  const path = colon < 0 ? rest : rest.slice(0, colon);
+  const tag = colon < 0 ? undefined : rest.slice(colon + 1);
+  if (!path) throw new Error(`"${s}": the ${kind} reference has no path`);
+  if (tag !== undefined) {
+    if (kind === 'docker-archive') {
+      if (!/^[^:]+(:\d+)?[^:]*:[\w][\w.-]{0,127}$/.test(tag) || /[A-Z]/.test(tag.split(':')[0])) throw new Error(`"${s}": "${tag}" is not a NAME:TAG reference`);
+    } else if (!/^[A-Za-z0-9._:\-@/+]+$/.test(tag) || tag === '') {
+      throw new Error(`"${s}": "${tag}" is not a valid tag`);
+    }
+  }
+  return { kind, path, tag };
+}
+
+export function formatLocalRef(r: LocalRef): string {
+  return `${r.kind}:${r.path}${r.tag ? ':' + r.tag : ''}`;
+}
+
+/** Reads an image from a local reference. */
+export function readLocalImage(ref: LocalRef, platform?: Platform): Image {
+  if (!existsSync(ref.path)) throw new Error(`${formatLocalRef(ref)}: ${ref.path} does not exist`);
+  const isDir = statSync(ref.path).isDirectory();
+  if (ref.kind === 'oci' && !isDir) throw new Error(`${formatLocalRef(ref)}: ${ref.path} is not a directory (use oci-archive: for a tar)`);
+  if (ref.kind !== 'oci' && isDir) throw new Error(`${formatLocalRef(ref)}: ${ref.path} is a directory (use oci: for a layout directory)`);
+  const store = ref.kind === 'oci' ? new DirStore(ref.path) : new TarStore(ref.path);
+  // A docker-archive's NAME:TAG is not an index tag: Docker 25 writes ref.name as the tag alone, so match loosely.
+  const sel = ref.kind === 'docker-archive' ? undefined : ref.tag;
+  return readLayout(store, { ref: sel, platform });
+}
+
+/** Writes an image to a local reference (atomically). */
+export async function writeLocalImage(img: Image, ref: LocalRef, mtime = 0): Promise<void> {
+  switch (ref.kind) {
+    case 'oci':
+      return writeOciLayout(img, ref.path, ref.tag);
+    case 'oci-archive':
+      return writeOciArchive(img, ref.path, ref.tag, mtime);
+    case 'docker-archive':
+      return writeDockerArchive(img, ref.path, ref.tag, mtime);
+  }
+}
