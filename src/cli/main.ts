@@ -2,6 +2,8 @@ import yargs from 'yargs';
 import { ElfError } from '../elf/errors.js';
 import { UserError } from './errors.js';
 import { lddCommand } from './ldd.js';
+import { buildCommand } from './build.js';
+import { inspectCommand } from './inspect.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
@@ -31,6 +33,70 @@ export async function run(argv: string[]): Promise<number> {
             out,
             err,
           );
+        },
+      )
+      .command(
+        'build [files..]',
+        'Build an image from native binaries (with their libraries), files and directories',
+        (y) =>
+          y
+            .positional('files', { type: 'string', array: true, describe: 'Executables, files and directories to put in the image at the same paths' })
+            .option('output', { alias: 'o', type: 'string', array: true, describe: 'Where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] (repeatable)' })
+            .option('add', { type: 'string', array: true, describe: 'SRC:DEST, like Dockerfile ADD: a local tar (gz, bz2, xz) is unpacked into DEST' })
+            .option('copy', { type: 'string', array: true, describe: 'SRC:DEST, like Dockerfile COPY' })
+            .option('entrypoint', { type: 'string', describe: 'Entrypoint: JSON array or words (default: the first executable given)' })
+            .option('cmd', { type: 'string', describe: 'Cmd: JSON array or words' })
+            .option('env', { type: 'string', array: true, describe: 'KEY=VALUE (repeatable)' })
+            .option('expose', { type: 'string', array: true, describe: 'PORT[/tcp|/udp] (repeatable)' })
+            .option('workdir', { type: 'string', describe: 'Working directory' })
+            .option('user', { type: 'string', describe: 'USER[:GROUP]' })
+            .option('label', { type: 'string', array: true, describe: 'KEY=VALUE config label (repeatable)' })
+            .option('annotation', { type: 'string', array: true, describe: 'KEY=VALUE manifest annotation (repeatable)' })
+            .option('stop-signal', { type: 'string', describe: 'Signal that stops the container' })
+            .option('volume', { type: 'string', array: true, describe: 'Volume mount point (repeatable)' })
+            .option('layers', { type: 'number', describe: '1 for a single layer; default 3 (loader and libc, libraries, application)' })
+            .option('format', { type: 'string', choices: ['oci', 'docker'], describe: 'Media types: oci (default) or docker (schema 2)' })
+            .option('platform', { type: 'string', describe: 'Expected os/arch[/variant]; checked against the ELF files' })
+            .option('root', { type: 'string', default: '/', describe: 'Root filesystem to take files and libraries from' })
+            .option('json', { type: 'boolean', describe: 'Print a JSON result instead of the digest' }),
+        async (a) => {
+          code = await buildCommand(
+            {
+              files: (a.files as string[] | undefined) ?? [],
+              output: a.output,
+              add: a.add,
+              copy: a.copy,
+              entrypoint: a.entrypoint,
+              cmd: a.cmd,
+              env: a.env,
+              expose: a.expose?.map(String),
+              workdir: a.workdir,
+              user: a.user,
+              label: a.label,
+              annotation: a.annotation,
+              stopSignal: a['stop-signal'],
+              volume: a.volume,
+              layers: a.layers,
+              format: a.format,
+              platform: a.platform,
+              root: a.root,
+              json: a.json,
+            },
+            out,
+            err,
+          );
+        },
+      )
+      .command(
+        'inspect <image>',
+        'Show an image: platform, config, layers; --files lists every file',
+        (y) =>
+          y
+            .positional('image', { type: 'string', demandOption: true, describe: 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE' })
+            .option('files', { type: 'boolean', describe: 'List every file of every layer with its size' })
+            .option('json', { type: 'boolean', describe: 'Print JSON' }),
+        async (a) => {
+          code = await inspectCommand({ image: a.image as string, files: a.files, json: a.json }, out);
         },
       )
       .demandCommand(1, 'Name a command; see --help.')

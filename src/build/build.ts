@@ -1,0 +1,145 @@
+import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { Resolver } from '../elf/resolve.js';
+import { formatPlatform } from '../elf/platform.js';
+import { assembleImage, HistoryEntry, Image, ImageLayer, Platform } from '../oci/image.js';
+import { LayerBlob, writeLayer } from '../oci/layer.js';
+import { mediaTypesFor } from '../oci/mediatypes.js';
+import { imageConfig, runConfig } from './config.js';
+import { BuildError } from './errors.js';
+import { GROUP_COMMENT, GROUP_ORDER, LayerGroup, Plan, PlannedEntry } from './plan.js';
+import { BuildSpec, CopySpec, isoTime } from './spec.js';
+import { archiveKind, unpackArchive } from './unpack.js';
+
+export interface BuildResult {
+  image: Image;
+  plan: Plan;
+  layers: LayerBlob[];
+  platform: Platform;
+}
+
+/**
+ * Runs `fn` with a scratch directory for staged files and layer blobs; removed afterwards. Sinks must be written
+ * inside `fn`, while the blobs exist.
+ */
+export async function withWorkDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'ocislim-build-'));
+  try {
+    return await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function hostPath(p: string): string {
+  return posix.resolve(p);
+}
+
+/** COPY/ADD semantics: a directory's contents go into DEST; a file goes to DEST, or into it when DEST ends with "/". */
+async function addCopy(plan: Plan, c: CopySpec, unpack: boolean, stage: string, n: number): Promise<void> {
+  const what = unpack ? '--add' : '--copy';
+  const src = hostPath(c.src);
+  let st;
+  try {
+    st = statSync(src);
+  } catch {
+    throw new BuildError(`${what} ${c.src}: no such file or directory`);
+  }
+  const owner = c.chown;
+  const reason = `${unpack ? 'ADD' : 'COPY'} ${c.src}`;
+  const before = new Set(plan.entries.keys());
+  if (st.isDirectory()) {
+    plan.addTree(src, c.dest, 'app', reason, owner);
+  } else {
+    const kind = unpack ? archiveKind(src) : null;
+    if (kind) {
+      const entries = await unpackArchive(src, kind, c.dest, join(stage, `add${n}`), 'app', reason);
+      for (const e of entries) plan.add(owner ? { ...e, uid: owner.uid, gid: owner.gid } : e);
+    } else {
+      const dest = c.dest.endsWith('/') ? posix.join(c.dest, posix.basename(src)) : c.dest;
+      plan.add({ path: dest, type: 'file', mode: st.mode & 0o7777, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, source: src, size: st.size, group: 'app', reason });
+    }
+  }
+  if (c.chmod !== undefined) {
+    for (const [p, e] of plan.entries) if (!before.has(p) && e.type !== 'symlink') e.mode = c.chmod;
+  }
+}
+
+/** Inputs → plan: every file the image will hold. */
+export async function planBuild(spec: BuildSpec, stage: string): Promise<Plan> {
+  const plan = new Plan(new Resolver(spec.root));
+  for (const input of spec.inputs) plan.addInput(input);
+  let n = 0;
+  for (const a of spec.adds) await addCopy(plan, a, true, stage, n++);
+  for (const c of spec.copies) await addCopy(plan, c, false, stage, n++);
+  if (!plan.entries.size) throw new BuildError('nothing to build: give at least one file, --add or --copy');
+  return plan;
+}
+
+function checkPlatform(plan: Plan, spec: BuildSpec): Platform {
+  const found = plan.platform?.value;
+  const want = spec.platform;
+  if (found && want && (found.architecture !== want.architecture || found.os !== want.os || (want.variant && found.variant && want.variant !== found.variant))) {
+    throw new BuildError(`--platform ${formatPlatform(want)} does not match ${plan.platform!.from}, which is ${formatPlatform(found)}`);
+  }
+  if (found) return want?.variant && !found.variant ? { ...found, variant: want.variant } : found;
+  if (want) return want;
+  const arch = { x64: 'amd64', arm64: 'arm64', ia32: '386', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' }[process.arch as string];
+  if (!arch) throw new BuildError('no ELF file tells the platform: give --platform');
+  return { os: 'linux', architecture: arch };
+}
+
+/** An absolute entrypoint must be a file in the image (links followed inside the plan). */
+function checkEntrypoint(plan: Plan, argv: string[] | undefined): void {
+  const first = argv?.[0];
+  if (!first || !first.startsWith('/')) return;
+  let p = posix.normalize(first);
+  for (let hop = 0; hop < 40; hop++) {
+    const e = plan.entries.get(p);
+    if (!e) {
+      const implicitDir = [...plan.entries.keys()].some((k) => k.startsWith(p + '/'));
+      if (implicitDir) throw new BuildError(`entrypoint ${first} is a directory in the image, not a program`);
+      throw new BuildError(`entrypoint ${first} is not in the image`);
+    }
+    if (e.type === 'dir') throw new BuildError(`entrypoint ${first} is a directory in the image, not a program`);
+    if (e.type !== 'symlink') return;
+    p = e.linkname!.startsWith('/') ? posix.normalize(e.linkname!) : posix.normalize(posix.join(posix.dirname(p), e.linkname!));
+  }
+}
+
+/** Plan → layers (streamed once each) → image, in `workDir`. */
+export async function build(spec: BuildSpec, workDir: string, progress: (s: string) => void = () => {}): Promise<BuildResult> {
+  const plan = await planBuild(spec, join(workDir, 'stage'));
+  const platform = checkPlatform(plan, spec);
+  const groups = new Map<LayerGroup, PlannedEntry[]>();
+  for (const e of plan.entries.values()) {
+    const g: LayerGroup = spec.layers === 1 ? 'app' : e.group;
+    (groups.get(g) ?? groups.set(g, []).get(g)!).push(e);
+  }
+  const mt = mediaTypesFor(spec.format);
+  const blobs: LayerBlob[] = [];
+  const history: HistoryEntry[] = [];
+  const created = isoTime(spec.epoch);
+  for (const g of GROUP_ORDER) {
+    const entries = groups.get(g);
+    if (!entries?.length) continue;
+    const files = entries.filter((e) => e.type === 'file').length;
+    const comment = spec.layers === 1 ? `everything (${files} files)` : `${GROUP_COMMENT[g]} (${files} files)`;
+    progress(`layer: ${comment}`);
+    const blob = await writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: mt.layer, mtime: spec.epoch, comment });
+    blobs.push(blob);
+    history.push({ created, created_by: `ocislim build: ${comment}` });
+  }
+  const run = runConfig(spec, plan.entrypoint);
+  checkEntrypoint(plan, run.Entrypoint ?? run.Cmd);
+  const config = imageConfig(spec, platform, run, blobs.map((b) => b.diffId), history);
+  const layers: ImageLayer[] = blobs.map((b) => ({
+    descriptor: { mediaType: b.mediaType, digest: b.digest, size: b.size },
+    diffId: b.diffId,
+    blob: { open: () => createReadStream(b.path, { highWaterMark: 1 << 20 }) },
+  }));
+  const annotations = { 'org.opencontainers.image.created': created, ...spec.annotations };
+  const image = assembleImage(config, layers, spec.format, annotations);
+  return { image, plan, layers: blobs, platform };
+}

@@ -1,0 +1,44 @@
+import { HistoryEntry, ImageConfig, Platform, RunConfig, sortedRecord } from '../oci/image.js';
+import { Digest } from '../oci/digest.js';
+import { BuildSpec, DEFAULT_PATH, isoTime, parsePort } from './spec.js';
+
+/** The image config: runtime settings from the spec, defaults where it is silent. */
+export function runConfig(spec: BuildSpec, defaultEntrypoint: string | null, base?: RunConfig): RunConfig {
+  const c: RunConfig = { ...(base ?? {}) };
+  const env = [...(base?.Env ?? [])];
+  const setEnv = (kv: string) => {
+    const k = kv.slice(0, kv.indexOf('='));
+    const i = env.findIndex((e) => e.startsWith(k + '='));
+    if (i >= 0) env[i] = kv;
+    else env.push(kv);
+  };
+  if (!env.some((e) => e.startsWith('PATH='))) env.unshift(`PATH=${DEFAULT_PATH}`);
+  for (const kv of spec.env) setEnv(kv);
+  c.Env = env;
+  if (spec.entrypoint) {
+    c.Entrypoint = spec.entrypoint;
+    // As in Dockerfiles: a new ENTRYPOINT drops an inherited CMD.
+    if (base?.Cmd && !spec.cmd) delete c.Cmd;
+  } else if (defaultEntrypoint && !base?.Entrypoint) c.Entrypoint = [defaultEntrypoint];
+  if (spec.cmd) c.Cmd = spec.cmd;
+  if (spec.expose.length) c.ExposedPorts = sortedRecord({ ...(base?.ExposedPorts ?? {}), ...Object.fromEntries(spec.expose.map((p) => [parsePort(p), {}])) });
+  if (spec.workdir) c.WorkingDir = spec.workdir;
+  if (spec.user) c.User = spec.user;
+  if (Object.keys(spec.labels).length) c.Labels = sortedRecord({ ...(base?.Labels ?? {}), ...spec.labels });
+  if (spec.stopSignal) c.StopSignal = spec.stopSignal;
+  if (spec.volumes.length) c.Volumes = sortedRecord({ ...(base?.Volumes ?? {}), ...Object.fromEntries(spec.volumes.map((v) => [v, {}])) });
+  return c;
+}
+
+export function imageConfig(spec: BuildSpec, platform: Platform, run: RunConfig, diffIds: Digest[], history: HistoryEntry[]): ImageConfig {
+  const cfg: ImageConfig = {
+    created: isoTime(spec.epoch),
+    architecture: platform.architecture,
+    os: platform.os,
+    config: run,
+    rootfs: { type: 'layers', diff_ids: diffIds },
+    history,
+  };
+  if (platform.variant) cfg.variant = platform.variant;
+  return cfg;
+}

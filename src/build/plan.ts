@@ -1,0 +1,212 @@
+import { lstatSync, readdirSync, readlinkSync, Stats } from 'node:fs';
+import { posix } from 'node:path';
+import xattr from '@napi-rs/xattr';
+import { ElfError } from '../elf/errors.js';
+import { formatPlatform, Platform } from '../elf/platform.js';
+import { ElfFile } from '../elf/reader.js';
+import { Closure, Resolver } from '../elf/resolve.js';
+import { LayerEntry } from '../oci/layer.js';
+import { BuildError } from './errors.js';
+
+/** Which layer an entry goes to: split by how often things change, so images built on one system share the lower ones. */
+export type LayerGroup = 'base' | 'libs' | 'app';
+
+export const GROUP_ORDER: LayerGroup[] = ['base', 'libs', 'app'];
+export const GROUP_COMMENT: Record<LayerGroup, string> = {
+  base: 'the dynamic loader and libc',
+  libs: 'shared libraries',
+  app: 'the application',
+};
+
+export interface PlannedEntry extends LayerEntry {
+  group: LayerGroup;
+}
+
+/** The C library's own objects: they change together, with the loader. */
+const LIBC_FAMILY =
+  /^(ld-linux[^/]*\.so\.\d+|ld64\.so\.\d+|ld-musl-[^/]+\.so\.1|ld\.so\.\d+|lib(c|m|pthread|dl|rt|resolv|util|anl|mvec|BrokenLocale|c_malloc_debug|thread_db|nsl|crypt)\.so\.\d+|libnss_[a-z0-9]+\.so\.\d+)$/;
+
+export function isLibcFamily(path: string): boolean {
+  return LIBC_FAMILY.test(posix.basename(path));
+}
+
+const MAX_LINK_HOPS = 40;
+
+/**
+ * Inputs → file entries: everything the image will hold, each with where it comes from and why. Paths are image
+ * paths ("/usr/bin/x"); sources are host paths inside the build root.
+ */
+export class Plan {
+  readonly entries = new Map<string, PlannedEntry>();
+  platform: { value: Platform; from: string } | null = null;
+  /** First ELF executable given, at the path the user named: the default entrypoint. */
+  entrypoint: string | null = null;
+  readonly closures: Closure[] = [];
+  readonly warnings: string[] = [];
+
+  constructor(readonly resolver: Resolver) {}
+
+  get fs() {
+    return this.resolver.fs;
+  }
+
+  add(e: PlannedEntry): void {
+    const prev = this.entries.get(e.path);
+    // Later inputs override earlier ones (Dockerfile semantics), but the same file twice keeps its first reason.
+    if (prev && prev.type === e.type && prev.source === e.source && prev.linkname === e.linkname) {
+      if (GROUP_ORDER.indexOf(e.group) < GROUP_ORDER.indexOf(prev.group)) prev.group = e.group;
+      return;
+    }
+    this.entries.set(e.path, e);
+  }
+
+  private fileEntry(hostPath: string, st: Stats, imagePath: string, group: LayerGroup, reason: string): PlannedEntry {
+    const e: PlannedEntry = { path: imagePath, type: 'file', mode: st.mode & 0o7777, uid: 0, gid: 0, source: hostPath, size: st.size, group, reason };
+    const cap = readCapability(hostPath);
+    if (cap) e.xattrs = { 'security.capability': cap };
+    return e;
+  }
+
+  /** Records an ELF file's platform; every ELF in the image must agree. */
+  private notePlatform(elf: ElfFile, where: string): void {
+    if (!elf.platform) throw new BuildError(`${where}: ${elf.platformError ?? 'unknown ELF machine'}`);
+    const p = elf.platform;
+    if (!this.platform) {
+      this.platform = { value: p, from: where };
+      return;
+    }
+    const q = this.platform.value;
+    if (p.os !== q.os || p.architecture !== q.architecture || (p.variant && q.variant && p.variant !== q.variant)) {
+      throw new BuildError(`${where} is ${formatPlatform(p)} but ${this.platform.from} is ${formatPlatform(q)}: one image holds one platform`);
+    }
+  }
+
+  /**
+   * Adds a path the user named: a directory as a tree, a file through its chain of file symlinks (kept, so that
+   * argv[0] dispatchers like redis-server and busybox still work), an ELF file with its library closure.
+   */
+  addInput(userPath: string, group: LayerGroup = 'app'): void {
+    const inRoot = this.fs.toRootPath(userPath);
+    const dirLoc = this.fs.locate(posix.dirname(inRoot));
+    const st = dirLoc ? this.fs.lstat(posix.join(dirLoc.realPath, posix.basename(inRoot))) : null;
+    if (!st) throw new BuildError(`${userPath}: no such file or directory`);
+    const target = this.fs.stat(inRoot);
+    if (!target) throw new BuildError(`${userPath}: dangling symbolic link`);
+    if (target.stats.isDirectory()) {
+      this.addTree(this.fs.hostReal(target.located), inRoot, group, 'user');
+      return;
+    }
+    if (!target.stats.isFile()) throw new BuildError(`${userPath}: not a regular file or directory`);
+    this.addLinkChain(inRoot, group, 'user', userPath);
+    let elf: ElfFile;
+    try {
+      elf = this.resolver.readElf(target.located);
+    } catch (e) {
+      if (e instanceof ElfError && /not an ELF file|too short|empty file/.test(e.reason)) return;
+      if (e instanceof ElfError) throw new BuildError(`${userPath}: ${e.reason}`);
+      throw e;
+    }
+    this.notePlatform(elf, userPath);
+    if (elf.kind !== 'shared-object' && elf.kind !== 'other' && !this.entrypoint) this.entrypoint = inRoot;
+    if (elf.kind === 'static' || elf.kind === 'other') return;
+    if (elf.kind === 'static-pie' && !elf.needed.length) return;
+    this.addClosure(inRoot, userPath);
+  }
+
+  /** The interpreter at exactly its PT_INTERP path and each library where the search found it, as regular files. */
+  addClosure(inRoot: string, userPath: string): void {
+    const c = this.resolver.resolve(inRoot);
+    this.closures.push(c);
+    if (c.notFound.length) {
+      const what = c.notFound.map((n) => `${n.name}${n.reason ? ` (${n.reason})` : ''} (needed by ${n.neededBy})`).join(', ');
+      throw new BuildError(`${userPath}: not found in ${this.fs.root}: ${what}`);
+    }
+    if (c.interpreter) {
+      const st = this.fs.lstat(c.interpreter.realPath)!;
+      const interpPath = c.elf.interp ?? c.interpreter.path;
+      this.add(this.fileEntry(this.fs.host(c.interpreter.realPath), st, interpPath, 'base', `interpreter of ${userPath}`));
+    }
+    for (const lib of c.libraries) {
+      this.notePlatform(lib.elf, lib.path);
+      const st = this.fs.lstat(lib.realPath)!;
+      const group: LayerGroup = isLibcFamily(lib.imagePath) ? 'base' : 'libs';
+      this.add(this.fileEntry(this.fs.host(lib.realPath), st, lib.imagePath, group, `${lib.name}, needed by ${lib.neededBy}`));
+      for (const v of lib.variants) {
+        const vst = this.fs.lstat(v.realPath)!;
+        this.add(this.fileEntry(this.fs.host(v.realPath), vst, this.resolver.imagePath(v), group, `hwcaps variant of ${lib.name}`));
+      }
+    }
+  }
+
+  /**
+   * Adds `inRoot` by following file-level symlinks: each link becomes a symlink entry at the path it was reached
+   * by, the final file a regular entry. Directories on the way are resolved on the host but kept as named in the
+   * image (the image has plain directories there).
+   */
+  addLinkChain(inRoot: string, group: LayerGroup, reason: string, userPath: string): void {
+    let cur = posix.normalize(inRoot);
+    for (let hop = 0; hop <= MAX_LINK_HOPS; hop++) {
+      const dirLoc = this.fs.locate(posix.dirname(cur));
+      if (!dirLoc) throw new BuildError(`${userPath}: ${posix.dirname(cur)} does not exist in ${this.fs.root}`);
+      const physical = posix.join(dirLoc.realPath, posix.basename(cur));
+      const st = this.fs.lstat(physical);
+      if (!st) throw new BuildError(`${userPath}: ${cur} does not exist in ${this.fs.root}`);
+      if (st.isSymbolicLink()) {
+        const target = readlinkSync(this.fs.host(physical));
+        this.add({ path: cur, type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkname: target, group, reason });
+        cur = target.startsWith('/') ? posix.normalize(target) : posix.normalize(posix.join(posix.dirname(cur), target));
+        continue;
+      }
+      if (st.isDirectory()) {
+        this.addTree(this.fs.host(physical), cur, group, reason);
+        return;
+      }
+      this.add(this.fileEntry(this.fs.host(physical), st, cur, group, reason));
+      return;
+    }
+    throw new BuildError(`${userPath}: too many levels of symbolic links`);
+  }
+
+  /** A host directory tree at an image path: symlinks kept as they are, hard links kept as hard links. */
+  addTree(hostDir: string, imageDir: string, group: LayerGroup, reason: string, owner?: { uid: number; gid: number }): void {
+    const uid = owner?.uid ?? 0;
+    const gid = owner?.gid ?? 0;
+    const linked = new Map<string, { host: string; image: string; st: Stats }[]>();
+    const walk = (host: string, image: string) => {
+      const st = lstatSync(host);
+      if (st.isDirectory()) {
+        if (image !== '/') this.add({ path: image, type: 'dir', mode: st.mode & 0o7777, uid, gid, group, reason });
+        for (const name of readdirSync(host).sort()) walk(posix.join(host, name), posix.join(image, name));
+      } else if (st.isSymbolicLink()) {
+        this.add({ path: image, type: 'symlink', mode: 0o777, uid, gid, linkname: readlinkSync(host), group, reason });
+      } else if (st.isFile()) {
+        if (st.nlink > 1) {
+          const key = `${st.dev}:${st.ino}`;
+          const l = linked.get(key) ?? [];
+          l.push({ host, image, st });
+          linked.set(key, l);
+        }
+        this.add({ ...this.fileEntry(host, st, image, group, reason), uid, gid });
+      } else {
+        this.warnings.push(`${host}: skipped (not a file, directory or symlink)`);
+      }
+    };
+    walk(hostDir, posix.normalize(imageDir));
+    // Hard links: the first path in tar order holds the content, the others link to it.
+    for (const group_ of linked.values()) {
+      if (group_.length < 2) continue;
+      group_.sort((a, b) => Buffer.compare(Buffer.from(a.image), Buffer.from(b.image)));
+      for (const o of group_.slice(1)) {
+        this.add({ path: o.image, type: 'hardlink', mode: o.st.mode & 0o7777, uid, gid, linkname: group_[0].image, group, reason });
+      }
+    }
+  }
+}
+
+function readCapability(hostPath: string): Buffer | null {
+  try {
+    return xattr.getAttributeSync(hostPath, 'security.capability');
+  } catch {
+    return null;
+  }
+}

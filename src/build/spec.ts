@@ -1,0 +1,100 @@
+import { ImageFormat } from '../oci/mediatypes.js';
+import { Platform } from '../oci/image.js';
+import { BuildError } from './errors.js';
+
+export interface CopySpec {
+  src: string;
+  dest: string;
+  chown?: { uid: number; gid: number };
+  chmod?: number;
+}
+
+/** Everything a build needs, whatever front end (flags or a Dockerfile) produced it. */
+export interface BuildSpec {
+  inputs: string[];
+  adds: CopySpec[];
+  copies: CopySpec[];
+  /** Root filesystem the inputs and their libraries are read from. */
+  root: string;
+  entrypoint?: string[];
+  cmd?: string[];
+  env: string[];
+  expose: string[];
+  workdir?: string;
+  user?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  stopSignal?: string;
+  volumes: string[];
+  /** 1: one layer; 3 (default): loader and libc, other libraries, application. */
+  layers: 1 | 3;
+  format: ImageFormat;
+  /** Expected platform; the ELF files' platform must match it. */
+  platform?: Platform;
+  /** Seconds since the epoch for every timestamp (SOURCE_DATE_EPOCH, else 0). */
+  epoch: number;
+}
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** SOURCE_DATE_EPOCH (reproducible-builds.org) or 0. */
+export function sourceDateEpoch(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.SOURCE_DATE_EPOCH;
+  if (v === undefined || v === '') return 0;
+  if (!/^\d+$/.test(v)) throw new BuildError(`SOURCE_DATE_EPOCH="${v}" is not a whole number of seconds`);
+  return Number(v);
+}
+
+export function isoTime(epoch: number): string {
+  return new Date(epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/** `KEY=VALUE` (env, labels, annotations). */
+export function parseKeyValue(s: string, what: string): [string, string] {
+  const i = s.indexOf('=');
+  if (i <= 0) throw new BuildError(`${what} "${s}" must be KEY=VALUE`);
+  return [s.slice(0, i), s.slice(i + 1)];
+}
+
+/** `PORT[/tcp|/udp|/sctp]` → "6379/tcp". */
+export function parsePort(s: string): string {
+  const m = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(s.trim());
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw new BuildError(`--expose "${s}" must be PORT[/tcp|/udp] with PORT from 1 to 65535`);
+  return `${Number(m[1])}/${(m[2] ?? 'tcp').toLowerCase()}`;
+}
+
+/** A command as a JSON array (exec form) or a whitespace-separated string. */
+export function parseCommand(s: string, what: string): string[] {
+  const t = s.trim();
+  if (t.startsWith('[')) {
+    let v: unknown;
+    try {
+      v = JSON.parse(t);
+    } catch {
+      throw new BuildError(`${what} ${s} is not a valid JSON array`);
+    }
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new BuildError(`${what} ${s} must be a JSON array of strings`);
+    return v as string[];
+  }
+  return t.split(/\s+/).filter(Boolean);
+}
+
+/** `SRC:DEST` for --add and --copy; the last ":" separates, so SRC may hold colons. */
+export function parseCopy(s: string, what: string): CopySpec {
+  const i = s.lastIndexOf(':');
+  if (i <= 0 || i === s.length - 1) throw new BuildError(`${what} "${s}" must be SRC:DEST`);
+  const dest = s.slice(i + 1);
+  if (!dest.startsWith('/')) throw new BuildError(`${what} "${s}": DEST must be an absolute path in the image`);
+  return { src: s.slice(0, i), dest };
+}
+
+export function parseSignal(s: string): string {
+  if (/^SIG[A-Z0-9+-]+$/.test(s) || /^\d+$/.test(s)) return s;
+  if (/^[A-Z0-9]+$/.test(s)) return 'SIG' + s;
+  throw new BuildError(`--stop-signal "${s}" must be a signal name (SIGTERM) or number`);
+}
+
+export function parseUser(s: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/.test(s)) throw new BuildError(`--user "${s}" must be USER[:GROUP] (names or numbers)`);
+  return s;
+}

@@ -1,0 +1,126 @@
+import { build, withWorkDir } from '../build/build.js';
+import { BuildError } from '../build/errors.js';
+import { BuildSpec, CopySpec, parseCommand, parseCopy, parseKeyValue, parsePort, parseSignal, parseUser, sourceDateEpoch } from '../build/spec.js';
+import { parsePlatform } from '../elf/platform.js';
+import { formatLocalRef, LocalRef, parseLocalRef, writeLocalImage } from '../oci/transport.js';
+import { UserError } from './errors.js';
+import { humanSize } from './format.js';
+
+export interface BuildArgs {
+  files: string[];
+  output?: string[];
+  add?: string[];
+  copy?: string[];
+  entrypoint?: string;
+  cmd?: string;
+  env?: string[];
+  expose?: string[];
+  workdir?: string;
+  user?: string;
+  label?: string[];
+  annotation?: string[];
+  stopSignal?: string;
+  volume?: string[];
+  layers?: number;
+  format?: string;
+  platform?: string;
+  root?: string;
+  json?: boolean;
+}
+
+/** Flags → build spec, validating everything before any work starts. */
+export function specFromArgs(a: BuildArgs): BuildSpec {
+  try {
+    const kv = (xs: string[] | undefined, what: string) => Object.fromEntries((xs ?? []).map((x) => parseKeyValue(x, what)));
+    if (a.layers !== undefined && a.layers !== 1 && a.layers !== 3) throw new BuildError(`--layers ${a.layers}: use 1 (one layer) or 3 (loader and libc, libraries, application)`);
+    if (a.format && a.format !== 'oci' && a.format !== 'docker') throw new BuildError(`--format ${a.format}: use oci or docker`);
+    if (a.workdir && !a.workdir.startsWith('/')) throw new BuildError(`--workdir "${a.workdir}" must be an absolute path`);
+    for (const v of a.volume ?? []) if (!v.startsWith('/')) throw new BuildError(`--volume "${v}" must be an absolute path`);
+    for (const p of a.expose ?? []) parsePort(p);
+    for (const e of a.env ?? []) parseKeyValue(e, '--env');
+    return {
+      inputs: a.files ?? [],
+      adds: (a.add ?? []).map((s): CopySpec => parseCopy(s, '--add')),
+      copies: (a.copy ?? []).map((s): CopySpec => parseCopy(s, '--copy')),
+      root: a.root ?? '/',
+      entrypoint: a.entrypoint !== undefined ? parseCommand(a.entrypoint, '--entrypoint') : undefined,
+      cmd: a.cmd !== undefined ? parseCommand(a.cmd, '--cmd') : undefined,
+      env: a.env ?? [],
+      expose: a.expose ?? [],
+      workdir: a.workdir,
+      user: a.user !== undefined ? parseUser(a.user) : undefined,
+      labels: kv(a.label, '--label'),
+      annotations: kv(a.annotation, '--annotation'),
+      stopSignal: a.stopSignal !== undefined ? parseSignal(a.stopSignal) : undefined,
+      volumes: a.volume ?? [],
+      layers: (a.layers ?? 3) as 1 | 3,
+      format: (a.format ?? 'oci') as 'oci' | 'docker',
+      platform: a.platform ? parsePlatform(a.platform) : undefined,
+      epoch: sourceDateEpoch(),
+    };
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+}
+
+export function parseOutputs(outputs: string[] | undefined): LocalRef[] {
+  try {
+    // An untagged layout image is invisible to umoci and buildah: tag it "latest", as they would.
+    return (outputs ?? []).map(parseLocalRef).map((r) => (r.kind !== 'docker-archive' && !r.tag ? { ...r, tag: 'latest' } : r));
+  } catch (e) {
+    throw new UserError(`-o ${(e as Error).message}`);
+  }
+}
+
+/** `ocislim build`: stdout gets only the digest (or the --json document); progress goes to stderr. */
+export async function buildCommand(a: BuildArgs, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const spec = specFromArgs(a);
+  const outputs = parseOutputs(a.output);
+  if (!outputs.length) throw new UserError('say where the image goes: -o oci:DIR[:TAG], -o oci-archive:FILE[:TAG] or -o docker-archive:FILE[:NAME:TAG]');
+  if (!spec.inputs.length && !spec.adds.length && !spec.copies.length) throw new UserError('nothing to build: give at least one file, --add or --copy');
+  return withWorkDir(async (work) => {
+    let result;
+    try {
+      result = await build(spec, work, (s) => err(`ocislim: ${s}`));
+    } catch (e) {
+      if (e instanceof BuildError) throw new UserError(e.message);
+      throw e;
+    }
+    for (const w of result.plan.warnings) err(`ocislim: warning: ${w}`);
+    for (const o of outputs) {
+      try {
+        await writeLocalImage(result.image, o, spec.epoch);
+      } catch (e) {
+        throw new UserError(`cannot write ${formatLocalRef(o)}: ${fsMessage(e)}`);
+      }
+      err(`ocislim: wrote ${formatLocalRef(o)}`);
+    }
+    const size = result.layers.reduce((n, l) => n + l.size, 0);
+    err(`ocislim: ${result.image.digest} (${result.layers.length} layers, ${humanSize(size)} compressed)`);
+    if (a.json) {
+      out(
+        JSON.stringify(
+          {
+            digest: result.image.digest,
+            platform: result.platform,
+            outputs: outputs.map(formatLocalRef),
+            layers: result.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, uncompressedSize: l.uncompressedSize, comment: l.comment })),
+          },
+          null,
+          2,
+        ),
+      );
+    } else out(result.image.digest);
+    return 0;
+  });
+}
+
+function fsMessage(e: unknown): string {
+  const x = e as NodeJS.ErrnoException;
+  if (x?.code === 'EACCES' || x?.code === 'EPERM') return `permission denied (${x.path ?? ''})`;
+  if (x?.code === 'ENOENT') return `no such directory (${x.path ?? ''})`;
+  if (x?.code === 'ENOTDIR') return `a path component is not a directory (${x.path ?? ''})`;
+  if (x?.code === 'EROFS') return 'read-only file system';
+  if (x?.code === 'ENOSPC') return 'no space left on device';
+  return x?.message ?? String(e);
+}

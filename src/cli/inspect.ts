@@ -1,0 +1,85 @@
+import { formatPlatform } from '../elf/platform.js';
+import { Image, platformOfConfig } from '../oci/image.js';
+import { LayerFile, listLayer } from '../oci/files.js';
+import { parseLocalRef, readLocalImage } from '../oci/transport.js';
+import { UserError } from './errors.js';
+import { humanSize } from './format.js';
+
+export interface InspectArgs {
+  image: string;
+  files?: boolean;
+  json?: boolean;
+}
+
+export async function loadImage(ref: string): Promise<Image> {
+  try {
+    return readLocalImage(parseLocalRef(ref));
+  } catch (e) {
+    throw new UserError((e as Error).message);
+  }
+}
+
+/** `ocislim inspect`: platform, config, layers and (with --files) every file. */
+export async function inspectCommand(args: InspectArgs, out: (s: string) => void): Promise<number> {
+  const img = await loadImage(args.image);
+  const files: LayerFile[][] = [];
+  if (args.files) for (const l of img.layers) files.push(await listLayer(l));
+  const history = (img.config.history ?? []).filter((h) => !h.empty_layer);
+  if (args.json) {
+    out(
+      JSON.stringify(
+        {
+          digest: img.digest,
+          mediaType: img.manifest.mediaType,
+          platform: formatPlatform(platformOfConfig(img.config)),
+          created: img.config.created,
+          config: img.config.config,
+          annotations: img.manifest.annotations ?? {},
+          size: img.layers.reduce((a, l) => a + l.descriptor.size, 0) + img.configBytes.length,
+          layers: img.layers.map((l, i) => ({
+            digest: l.descriptor.digest,
+            mediaType: l.descriptor.mediaType,
+            size: l.descriptor.size,
+            diffId: l.diffId,
+            createdBy: history[i]?.created_by,
+            ...(args.files ? { files: files[i] } : {}),
+          })),
+        },
+        null,
+        2,
+      ),
+    );
+    return 0;
+  }
+  const c = img.config.config;
+  const lines = [
+    `Image:       ${img.digest}`,
+    `Media type:  ${img.manifest.mediaType}`,
+    `Platform:    ${formatPlatform(platformOfConfig(img.config))}`,
+    `Created:     ${img.config.created ?? '(unset)'}`,
+  ];
+  const kv = (k: string, v: unknown) => v !== undefined && lines.push(`${(k + ':').padEnd(13)}${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  kv('Entrypoint', c.Entrypoint);
+  kv('Cmd', c.Cmd);
+  kv('Env', c.Env);
+  kv('Ports', c.ExposedPorts && Object.keys(c.ExposedPorts).join(' '));
+  kv('WorkingDir', c.WorkingDir);
+  kv('User', c.User);
+  kv('Labels', c.Labels);
+  kv('Volumes', c.Volumes && Object.keys(c.Volumes).join(' '));
+  kv('StopSignal', c.StopSignal);
+  const total = img.layers.reduce((a, l) => a + l.descriptor.size, 0);
+  lines.push(`Layers:      ${img.layers.length}, ${humanSize(total)} compressed`);
+  img.layers.forEach((l, i) => {
+    lines.push(`  ${String(i + 1).padStart(2)}  ${l.descriptor.digest.slice(0, 19)}  ${humanSize(l.descriptor.size).padStart(10)}  ${history[i]?.created_by ?? ''}`);
+    if (args.files) {
+      for (const f of files[i]) {
+        const size = f.type === 'file' ? humanSize(f.size) : f.type;
+        lines.push(`        ${size.padStart(10)}  ${f.path}${f.linkname ? ` -> ${f.linkname}` : ''}`);
+      }
+    }
+  });
+  out(lines.join('\n'));
+  return 0;
+}
+
