@@ -22,9 +22,11 @@ export interface PlannedEntry extends LayerEntry {
   group: LayerGroup;
 }
 
-/** The C library's own objects: they change together, with the loader. */
-const LIBC_FAMILY =
-  /^(ld-linux[^/]*\.so\.\d+|ld64\.so\.\d+|ld-musl-[^/]+\.so\.1|ld\.so\.\d+|lib(c|m|pthread|dl|rt|resolv|util|anl|mvec|BrokenLocale|c_malloc_debug|thread_db|nsl|crypt)\.so\.\d+|libnss_[a-z0-9]+\.so\.\d+)$/;
+/**
+ * The loader and libc: every dynamic program of a system has exactly these, so a layer of only them is shared byte
+ * for byte by every image built there. (libm and friends vary by program and go with the other libraries.)
+ */
+const LIBC_FAMILY = /^(ld-linux[^/]*\.so\.\d+|ld64\.so\.\d+|ld-musl-[^/]+\.so\.1|ld\.so\.\d+|libc\.so\.\d+|libc\.musl-[^/]+\.so\.1)$/;
 
 export function isLibcFamily(path: string): boolean {
   return LIBC_FAMILY.test(posix.basename(path));

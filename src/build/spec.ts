@@ -76,7 +76,45 @@ export function parseCommand(s: string, what: string): string[] {
     if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new BuildError(`${what} ${s} must be a JSON array of strings`);
     return v as string[];
   }
-  return t.split(/\s+/).filter(Boolean);
+  return splitWords(t, what);
+}
+
+/** Splits words as a POSIX shell would, for quoting only: '...', "..." and backslash escapes; no expansions. */
+export function splitWords(s: string, what: string): string[] {
+  const words: string[] = [];
+  let cur = '';
+  let inWord = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === "'") {
+      const end = s.indexOf("'", i + 1);
+      if (end < 0) throw new BuildError(`${what} ${s}: unterminated single quote`);
+      cur += s.slice(i + 1, end);
+      i = end;
+      inWord = true;
+    } else if (c === '"') {
+      let j = i + 1;
+      for (; j < s.length && s[j] !== '"'; j++) {
+        if (s[j] === '\\' && j + 1 < s.length && '"\\$`'.includes(s[j + 1])) j++;
+        cur += s[j];
+      }
+      if (j >= s.length) throw new BuildError(`${what} ${s}: unterminated double quote`);
+      i = j;
+      inWord = true;
+    } else if (c === '\\' && i + 1 < s.length) {
+      cur += s[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(cur);
+      cur = '';
+      inWord = false;
+    } else {
+      cur += c;
+      inWord = true;
+    }
+  }
+  if (inWord) words.push(cur);
+  return words;
 }
 
 /** `SRC:DEST` for --add and --copy; the last ":" separates, so SRC may hold colons. */

@@ -68,9 +68,12 @@ export async function unpackArchive(path: string, kind: Compression, dest: strin
   let count = 0;
   const bad = (name: string, why: string) => new BuildError(`${path}: member "${name}" ${why}`);
   extract.on('entry', (h, stream, next) => {
+    // The entry stream is destroyed with the extraction's error; the pipeline reports it.
+    stream.on('error', () => {});
+    // tar-stream's next(err) ends the extraction with that error.
     const fail = (e: Error) => {
       stream.resume();
-      extract.destroy(e);
+      next(e);
     };
     const rel = inside(h.name);
     if (rel === null) return fail(bad(h.name, h.name.startsWith('/') ? 'is an absolute path' : 'escapes the archive root with ".."'));

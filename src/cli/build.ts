@@ -119,7 +119,7 @@ function fsMessage(e: unknown): string {
   const x = e as NodeJS.ErrnoException;
   if (x?.code === 'EACCES' || x?.code === 'EPERM') return `permission denied (${x.path ?? ''})`;
   if (x?.code === 'ENOENT') return `no such directory (${x.path ?? ''})`;
-  if (x?.code === 'ENOTDIR') return `a path component is not a directory (${x.path ?? ''})`;
+  if (x?.code === 'ENOTDIR' || (x?.code === 'EEXIST' && x.syscall === 'mkdir')) return `a path component is not a directory (${x.path ?? ''})`;
   if (x?.code === 'EROFS') return 'read-only file system';
   if (x?.code === 'ENOSPC') return 'no space left on device';
   return x?.message ?? String(e);

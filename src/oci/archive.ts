@@ -30,8 +30,10 @@ async function* archiveChunks(members: Member[], mtime: number): AsyncGenerator<
   yield END_OF_ARCHIVE;
 }
 
-function layoutMembers(img: Image, tag: string | undefined): Member[] {
-  const index: Index = { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [indexEntry(img, tag)] };
+function layoutMembers(img: Image, tag: string | undefined, annotations?: Record<string, string>): Member[] {
+  const entry = indexEntry(img, tag);
+  if (annotations) entry.annotations = { ...annotations, ...entry.annotations };
+  const index: Index = { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [entry] };
   const json = (o: unknown) => Buffer.from(JSON.stringify(o));
   const members: Member[] = [
     { name: 'oci-layout', size: 0, bytes: json({ imageLayoutVersion: '1.0.0' }) },
@@ -67,7 +69,9 @@ export async function writeOciArchive(img: Image, file: string, tag: string | un
  * skopeo read it.
  */
 export async function writeDockerArchive(img: Image, file: string, repoTag: string | undefined, mtime = 0): Promise<void> {
-  const members = layoutMembers(img, repoTag);
+  // As Docker 25: ref.name holds the tag alone, io.containerd.image.name the whole name.
+  const tagOnly = repoTag ? repoTag.slice(repoTag.lastIndexOf(':') + 1) : undefined;
+  const members = layoutMembers(img, tagOnly, repoTag ? { 'io.containerd.image.name': repoTag } : undefined);
   const manifestJson = Buffer.from(
     JSON.stringify([
       {

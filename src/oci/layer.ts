@@ -64,7 +64,34 @@ export function normaliseEntries(entries: LayerEntry[]): LayerEntry[] {
       if (!byPath.has(dir)) byPath.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: 0, gid: 0, reason: 'parent directory' });
     }
   }
-  return [...byPath.values()].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  const sorted = [...byPath.values()].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  return hardLinksForward(sorted, byPath);
+}
+
+/**
+ * A hard link must come after the file it names. For each set of hard-linked paths, the first in tar order holds
+ * the content and the others link to it, whatever order the input had.
+ */
+function hardLinksForward(sorted: LayerEntry[], byPath: Map<string, LayerEntry>): LayerEntry[] {
+  const groups = new Map<string, string[]>();
+  for (const e of sorted) {
+    if (e.type !== 'hardlink') continue;
+    const target = e.linkname!;
+    const t = byPath.get(target);
+    if (!t || t.type !== 'file') throw new Error(`hard link ${e.path} points to ${target}, which is not a regular file in the layer`);
+    (groups.get(target) ?? groups.set(target, [target]).get(target)!).push(e.path);
+  }
+  if (!groups.size) return sorted;
+  const replace = new Map<string, LayerEntry>();
+  for (const [target, paths] of groups) {
+    const file = byPath.get(target)!;
+    const first = paths.reduce((a, b) => (Buffer.compare(Buffer.from(a), Buffer.from(b)) <= 0 ? a : b));
+    for (const p of paths) {
+      const orig = byPath.get(p)!;
+      replace.set(p, p === first ? { ...file, path: p, mode: orig.mode, uid: orig.uid, gid: orig.gid } : { ...orig, type: 'hardlink', linkname: first, source: undefined, content: undefined, size: undefined });
+    }
+  }
+  return sorted.map((e) => replace.get(e.path) ?? e);
 }
 
 function tarName(path: string): string {

@@ -209,5 +209,8 @@ export async function writeOciLayout(img: Image, dir: string, tag?: string): Pro
     if (names.length) return writeInto(dir, img, tag);
     rmSync(dir, { recursive: true });
   }
-  await withTempPath(dir, (tmp) => writeInto(tmp, img, tag));
+  await withTempPath(dir, async (tmp) => {
+    mkdirSync(tmp); // not recursive: the real reason (read-only, permission) rather than ENOENT
+    await writeInto(tmp, img, tag);
+  });
 }

@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ocislim } from './helpers/cli.js';
+import { removeDir, sh, tempDir } from './helpers/sh.js';
+
+let dir: string;
+before(() => {
+  dir = tempDir('ocislim-build-errors-');
+  // Tar archives that try to escape their root, made with Python's tarfile (it writes what it is told).
+  sh(
+    `python3 - <<'PY'
+import tarfile, io
+def tar(name, members):
+    with tarfile.open(name, 'w:gz') as t:
+        for m in members:
+            ti = tarfile.TarInfo(m[0])
+            if m[1] == 'file':
+                data = b'x'
+                ti.size = len(data)
+                t.addfile(ti, io.BytesIO(data))
+            elif m[1] == 'sym':
+                ti.type = tarfile.SYMTYPE; ti.linkname = m[2]; t.addfile(ti)
+            elif m[1] == 'hard':
+                ti.type = tarfile.LNKTYPE; ti.linkname = m[2]; t.addfile(ti)
+            elif m[1] == 'dir':
+                ti.type = tarfile.DIRTYPE; t.addfile(ti)
+tar('dotdot.tar.gz', [('ok', 'file'), ('../evil', 'file')])
+tar('absolute.tar.gz', [('/etc/evil', 'file')])
+tar('symlink.tar.gz', [('d', 'dir'), ('d/esc', 'sym', '../../etc/passwd')])
+tar('hardlink.tar.gz', [('h', 'hard', '../../etc/passwd')])
+tar('through.tar.gz', [('l', 'sym', '/etc'), ('l/passwd', 'file')])
+PY
+echo 'int bar(void){return 1;}' > lib32.c && gcc -m32 -shared -nostdlib -fPIC -o lib32.so lib32.c
+tar -czf whole.tar.gz lib32.c lib32.so && head -c 300 whole.tar.gz > truncated.tar.gz`,
+    dir,
+  );
+});
+after(() => removeDir(dir));
+
+/** The command fails with one line naming the problem, and leaves nothing at the output path. */
+function fails(args: string[], out: string, message: RegExp) {
+  const parent = join(out, '..');
+  const list = (d: string) => (existsSync(d) && statSync(d).isDirectory() ? readdirSync(d) : []);
+  const before = list(parent);
+  const r = ocislim(['build', ...args]);
+  assert.notEqual(r.status, 0, `should fail: ${args.join(' ')}`);
+  assert.equal(r.stdout, '', 'nothing on stdout');
+  const errLines = r.stderr.split('\n').filter((l) => l && !/^ocislim: (layer|wrote)/.test(l));
+  assert.equal(errLines.length, 1, `one error line: ${r.stderr}`);
+  assert.match(errLines[0], message);
+  assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+  assert.ok(!existsSync(out), `${out} must not exist`);
+  const after = list(parent);
+  assert.deepEqual(after.filter((x) => !before.includes(x)), [], 'no temporary files left');
+}
+
+describe('ocislim build refuses bad input clearly and writes nothing', () => {
+  it('a missing file', () => {
+    fails(['/nonexistent/program', '-o', `oci:${join(dir, 'o1')}`], join(dir, 'o1'), /^ocislim: \/nonexistent\/program: no such file or directory$/);
+  });
+
+  it('a directory as entrypoint', () => {
+    fails(['/usr/bin/ls', '--entrypoint', '/usr/bin', '-o', `oci:${join(dir, 'o2')}`], join(dir, 'o2'), /^ocislim: entrypoint \/usr\/bin is a directory in the image/);
+    fails(['/etc/ssl', '--entrypoint', '/etc/ssl', '-o', `oci-archive:${join(dir, 'o2.tar')}`], join(dir, 'o2.tar'), /entrypoint \/etc\/ssl is a directory/);
+  });
+
+  it('tars with ../, absolute paths, links that escape, or members below a symlink', () => {
+    const cases: [string, RegExp][] = [
+      ['dotdot.tar.gz', /dotdot\.tar\.gz: member "\.\.\/evil" escapes the archive root/],
+      ['absolute.tar.gz', /absolute\.tar\.gz: member "\/etc\/evil" is an absolute path/],
+      ['symlink.tar.gz', /symlink\.tar\.gz: member "d\/esc" is a symbolic link to "\.\.\/\.\.\/etc\/passwd", outside the archive root/],
+      ['hardlink.tar.gz', /hardlink\.tar\.gz: member "h" is a hard link to "\.\.\/\.\.\/etc\/passwd"/],
+      ['through.tar.gz', /through\.tar\.gz: member "l\/passwd" lies below a symbolic link/],
+      ['truncated.tar.gz', /truncated\.tar\.gz: not a valid gzip tar archive/],
+    ];
+    for (const [name, msg] of cases) {
+      const out = join(dir, `o-${name}`);
+      fails(['--add', `${join(dir, name)}:/`, '-o', `oci:${out}`], out, msg);
+    }
+  });
+
+  it('two ELF files of different architectures', () => {
+    const out = join(dir, 'o4');
+    fails(['/usr/bin/ls', join(dir, 'lib32.so'), '-o', `oci:${out}`], out, /lib32\.so is linux\/386 but \/usr\/bin\/ls is linux\/amd64: one image holds one platform/);
+  });
+
+  it('an unwritable output', () => {
+    const ro = join(dir, 'ro');
+    mkdirSync(ro);
+    sh(`mount -t tmpfs -o ro,size=1m tmpfs '${ro}'`);
+    try {
+      for (const o of [`oci:${join(ro, 'layout')}`, `oci-archive:${join(ro, 'a.tar')}`, `docker-archive:${join(ro, 'd.tar')}`]) {
+        const path = o.slice(o.indexOf(':') + 1);
+        fails(['/usr/bin/ls', '-o', o], path, new RegExp(`^ocislim: cannot write ${o.replace(/[.]/g, '\\.')}(:latest)?: read-only file system$`));
+      }
+    } finally {
+      sh(`umount '${ro}'`);
+    }
+    // A path under a regular file.
+    writeFileSync(join(dir, 'afile'), 'x');
+    fails(['/usr/bin/ls', '-o', `oci-archive:${join(dir, 'afile', 'x.tar')}`], join(dir, 'afile', 'x.tar'), /cannot write oci-archive:.*afile\/x\.tar(:latest)?: a path component is not a directory/);
+  });
+
+  it('malformed flags and references, before any work', () => {
+    for (const [args, msg] of [
+      [['/usr/bin/ls', '--expose', '70000', '-o', 'oci:x'], /--expose "70000" must be PORT/],
+      [['/usr/bin/ls', '--env', 'NOEQUALS', '-o', 'oci:x'], /--env "NOEQUALS" must be KEY=VALUE/],
+      [['/usr/bin/ls', '-o', 'tarball:x'], /-o "tarball:x" is not a local image reference/],
+      [['/usr/bin/ls'], /say where the image goes/],
+      [['-o', 'oci:x'], /nothing to build/],
+      [['/usr/bin/ls', '--layers', '2', '-o', 'oci:x'], /--layers 2: use 1/],
+      [['/usr/bin/ls', '--platform', 'linux/arm64', '-o', 'oci:x'], /--platform linux\/arm64 does not match \/usr\/bin\/ls, which is linux\/amd64/],
+    ] as [string[], RegExp][]) {
+      const r = ocislim(['build', ...args], { cwd: dir });
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, msg);
+      assert.ok(!existsSync(join(dir, 'x')));
+    }
+  });
+});
