@@ -118,19 +118,22 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
     (groups.get(g) ?? groups.set(g, []).get(g)!).push(e);
   }
   const mt = mediaTypesFor(spec.format);
-  const blobs: LayerBlob[] = [];
-  const history: HistoryEntry[] = [];
   const created = isoTime(spec.epoch);
+  const jobs: { comment: string; entries: PlannedEntry[] }[] = [];
   for (const g of GROUP_ORDER) {
     const entries = groups.get(g);
     if (!entries?.length) continue;
     const files = entries.filter((e) => e.type === 'file').length;
-    const comment = spec.layers === 1 ? `everything (${files} files)` : `${GROUP_COMMENT[g]} (${files} files)`;
-    progress(`layer: ${comment}`);
-    const blob = await writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: mt.layer, mtime: spec.epoch, comment });
-    blobs.push(blob);
-    history.push({ created, created_by: `ocislim build: ${comment}` });
+    jobs.push({ entries, comment: spec.layers === 1 ? `everything (${files} files)` : `${GROUP_COMMENT[g]} (${files} files)` });
   }
+  // Layers compress concurrently: gzip runs on libuv's thread pool, so each layer gets a core.
+  const blobs: LayerBlob[] = await Promise.all(
+    jobs.map(({ entries, comment }) => {
+      progress(`layer: ${comment}`);
+      return writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: mt.layer, mtime: spec.epoch, comment, gzipLevel: spec.gzipLevel });
+    }),
+  );
+  const history: HistoryEntry[] = jobs.map((j) => ({ created, created_by: `ocislim build: ${j.comment}` }));
   const run = runConfig(spec, plan.entrypoint);
   checkEntrypoint(plan, run.Entrypoint ?? run.Cmd);
   const config = imageConfig(spec, platform, run, blobs.map((b) => b.diffId), history);

@@ -33,6 +33,8 @@ export interface BuildSpec {
   platform?: Platform;
   /** Seconds since the epoch for every timestamp (SOURCE_DATE_EPOCH, else 0). */
   epoch: number;
+  /** gzip level 1-9 (part of the inputs: another level gives another digest). */
+  gzipLevel?: number;
 }
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

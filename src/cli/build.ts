@@ -26,6 +26,7 @@ export interface BuildArgs {
   platform?: string;
   root?: string;
   json?: boolean;
+  compressionLevel?: number;
 }
 
 /** Flags → build spec, validating everything before any work starts. */
@@ -33,6 +34,9 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
   try {
     const kv = (xs: string[] | undefined, what: string) => Object.fromEntries((xs ?? []).map((x) => parseKeyValue(x, what)));
     if (a.layers !== undefined && a.layers !== 1 && a.layers !== 3) throw new BuildError(`--layers ${a.layers}: use 1 (one layer) or 3 (loader and libc, libraries, application)`);
+    if (a.compressionLevel !== undefined && !(Number.isInteger(a.compressionLevel) && a.compressionLevel >= 1 && a.compressionLevel <= 9)) {
+      throw new BuildError(`--compression-level ${a.compressionLevel}: use a gzip level from 1 (fastest) to 9 (smallest)`);
+    }
     if (a.format && a.format !== 'oci' && a.format !== 'docker') throw new BuildError(`--format ${a.format}: use oci or docker`);
     if (a.workdir && !a.workdir.startsWith('/')) throw new BuildError(`--workdir "${a.workdir}" must be an absolute path`);
     for (const v of a.volume ?? []) if (!v.startsWith('/')) throw new BuildError(`--volume "${v}" must be an absolute path`);
@@ -57,6 +61,7 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
       format: (a.format ?? 'oci') as 'oci' | 'docker',
       platform: a.platform ? parsePlatform(a.platform) : undefined,
       epoch: sourceDateEpoch(),
+      gzipLevel: a.compressionLevel,
     };
   } catch (e) {
     throw new UserError((e as Error).message);

@@ -58,6 +58,7 @@ export async function run(argv: string[]): Promise<number> {
             .option('format', { type: 'string', choices: ['oci', 'docker'], describe: 'Media types: oci (default) or docker (schema 2)' })
             .option('platform', { type: 'string', describe: 'Expected os/arch[/variant]; checked against the ELF files' })
             .option('root', { type: 'string', default: '/', describe: 'Root filesystem to take files and libraries from' })
+            .option('compression-level', { type: 'number', describe: 'gzip level, 1 (fastest) to 9 (smallest); default 6' })
             .option('json', { type: 'boolean', describe: 'Print a JSON result instead of the digest' }),
         async (a) => {
           code = await buildCommand(
@@ -81,6 +82,7 @@ export async function run(argv: string[]): Promise<number> {
               platform: a.platform,
               root: a.root,
               json: a.json,
+              compressionLevel: a['compression-level'],
             },
             out,
             err,

@@ -151,7 +151,7 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
   const raw = new Hasher();
   const gz = new Hasher();
   try {
-    await pipeline(Readable.from(tarChunks(sorted, opts.mtime)), tap(raw), createGzip({ level: opts.gzipLevel ?? 6 }), tap(gz), createWriteStream(tmp));
+    await pipeline(Readable.from(tarChunks(sorted, opts.mtime)), tap(raw), createGzip({ level: opts.gzipLevel ?? 6, chunkSize: 1 << 18 }), tap(gz), createWriteStream(tmp));
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
