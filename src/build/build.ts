@@ -108,10 +108,20 @@ function checkEntrypoint(plan: Plan, argv: string[] | undefined): void {
   }
 }
 
+/** A base image for --from, loaded once the platform is known (from the ELF files). */
+export type BaseLoader = (platform: Platform) => Promise<{ image: Image; name: string }>;
+
 /** Plan → layers (streamed once each) → image, in `workDir`. */
-export async function build(spec: BuildSpec, workDir: string, progress: (s: string) => void = () => {}): Promise<BuildResult> {
+export async function build(spec: BuildSpec, workDir: string, progress: (s: string) => void = () => {}, loadBase?: BaseLoader): Promise<BuildResult> {
   const plan = await planBuild(spec, join(workDir, 'stage'));
   const platform = checkPlatform(plan, spec);
+  const base = loadBase ? await loadBase(platform) : null;
+  if (base) {
+    const bc = base.image.config;
+    if (bc.architecture !== platform.architecture || bc.os !== platform.os) {
+      throw new BuildError(`--from ${base.name} is ${bc.os}/${bc.architecture}, but the image is ${formatPlatform(platform)}`);
+    }
+  }
   const groups = new Map<LayerGroup, PlannedEntry[]>();
   for (const e of plan.entries.values()) {
     const g: LayerGroup = spec.layers === 1 ? 'app' : e.group;
@@ -134,15 +144,24 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
     }),
   );
   const history: HistoryEntry[] = jobs.map((j) => ({ created, created_by: `ocislim build: ${j.comment}` }));
-  const run = runConfig(spec, plan.entrypoint);
-  checkEntrypoint(plan, run.Entrypoint ?? run.Cmd);
-  const config = imageConfig(spec, platform, run, blobs.map((b) => b.diffId), history);
-  const layers: ImageLayer[] = blobs.map((b) => ({
+  const run = runConfig(spec, plan.entrypoint, base?.image.config.config);
+  // With a base image the entrypoint may live in its layers (checked by the run check, not here).
+  if (!base) checkEntrypoint(plan, run.Entrypoint ?? run.Cmd);
+  const baseHistory = base?.image.config.history ?? [];
+  const baseDiffIds = base?.image.config.rootfs.diff_ids ?? [];
+  const config = imageConfig(spec, platform, run, [...baseDiffIds, ...blobs.map((b) => b.diffId)], [...baseHistory, ...history]);
+  const ours: ImageLayer[] = blobs.map((b) => ({
     descriptor: { mediaType: b.mediaType, digest: b.digest, size: b.size },
     diffId: b.diffId,
     blob: { open: () => createReadStream(b.path, { highWaterMark: 1 << 20 }) },
   }));
-  const annotations = { 'org.opencontainers.image.created': created, ...spec.annotations };
+  const layers = [...(base?.image.layers ?? []), ...ours];
+  const annotations: Record<string, string> = { 'org.opencontainers.image.created': created };
+  if (base) {
+    annotations['org.opencontainers.image.base.name'] = base.name;
+    annotations['org.opencontainers.image.base.digest'] = base.image.digest;
+  }
+  Object.assign(annotations, spec.annotations);
   const image = assembleImage(config, layers, spec.format, annotations);
   return { image, plan, layers: blobs, platform };
 }

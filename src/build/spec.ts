@@ -12,6 +12,8 @@ export interface CopySpec {
 /** Everything a build needs, whatever front end (flags or a Dockerfile) produced it. */
 export interface BuildSpec {
   inputs: string[];
+  /** Base image: a registry reference, oci:DIR[:TAG] or oci-archive:FILE[:TAG]; scratch when absent. */
+  from?: string;
   adds: CopySpec[];
   copies: CopySpec[];
   /** Root filesystem the inputs and their libraries are read from. */

@@ -4,10 +4,16 @@ import { BuildSpec, CopySpec, parseCommand, parseCopy, parseKeyValue, parsePort,
 import { parsePlatform } from '../elf/platform.js';
 import { formatLocalRef, LocalRef, parseLocalRef, writeLocalImage } from '../oci/transport.js';
 import { UserError } from './errors.js';
+import { Clients, clientOptions, loadImage, pushAll, RegistryArgs } from './registry.js';
+import { RegistryError } from '../registry/errors.js';
+import { BaseLoader } from '../build/build.js';
 import { humanSize } from './format.js';
 
-export interface BuildArgs {
+export interface BuildArgs extends RegistryArgs {
   files: string[];
+  from?: string;
+  push?: string[];
+  tag?: string[];
   output?: string[];
   add?: string[];
   copy?: string[];
@@ -44,6 +50,7 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
     for (const e of a.env ?? []) parseKeyValue(e, '--env');
     return {
       inputs: a.files ?? [],
+      from: a.from,
       adds: (a.add ?? []).map((s): CopySpec => parseCopy(s, '--add')),
       copies: (a.copy ?? []).map((s): CopySpec => parseCopy(s, '--copy')),
       root: a.root ?? '/',
@@ -81,14 +88,35 @@ export function parseOutputs(outputs: string[] | undefined): LocalRef[] {
 export async function buildCommand(a: BuildArgs, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const spec = specFromArgs(a);
   const outputs = parseOutputs(a.output);
-  if (!outputs.length) throw new UserError('say where the image goes: -o oci:DIR[:TAG], -o oci-archive:FILE[:TAG] or -o docker-archive:FILE[:NAME:TAG]');
+  const pushes = a.push ?? [];
+  if (!outputs.length && !pushes.length) throw new UserError('say where the image goes: --push REF, -o oci:DIR[:TAG], -o oci-archive:FILE[:TAG] or -o docker-archive:FILE[:NAME:TAG]');
+  if (a.tag?.length && !pushes.length) throw new UserError('--tag adds tags to a --push; give --push REF too');
   if (!spec.inputs.length && !spec.adds.length && !spec.copies.length) throw new UserError('nothing to build: give at least one file, --add or --copy');
+  const clients = new Clients(clientOptions(a), (s) => err(`ocislim: ${s}`));
+  const loadBase: BaseLoader | undefined = spec.from ? async (platform) => ({ image: await loadImage(spec.from!, clients, platform), name: spec.from! }) : undefined;
+  try {
+    return await buildAndShip(spec, a, outputs, pushes, clients, loadBase, out, err);
+  } finally {
+    await clients.close();
+  }
+}
+
+async function buildAndShip(
+  spec: BuildSpec,
+  a: BuildArgs,
+  outputs: LocalRef[],
+  pushes: string[],
+  clients: Clients,
+  loadBase: BaseLoader | undefined,
+  out: (s: string) => void,
+  err: (s: string) => void,
+): Promise<number> {
   return withWorkDir(async (work) => {
     let result;
     try {
-      result = await build(spec, work, (s) => err(`ocislim: ${s}`));
+      result = await build(spec, work, (s) => err(`ocislim: ${s}`), loadBase);
     } catch (e) {
-      if (e instanceof BuildError) throw new UserError(e.message);
+      if (e instanceof BuildError || e instanceof RegistryError) throw new UserError(e.message);
       throw e;
     }
     for (const w of result.plan.warnings) err(`ocislim: warning: ${w}`);
@@ -100,6 +128,7 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, err: 
       }
       err(`ocislim: wrote ${formatLocalRef(o)}`);
     }
+    const pushed = await pushAll(result.image, pushes, a.tag ?? [], clients, (s) => err(`ocislim: ${s}`));
     const size = result.layers.reduce((n, l) => n + l.size, 0);
     err(`ocislim: ${result.image.digest} (${result.layers.length} layers, ${humanSize(size)} compressed)`);
     if (a.json) {
@@ -109,13 +138,15 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, err: 
             digest: result.image.digest,
             platform: result.platform,
             outputs: outputs.map(formatLocalRef),
+            pushed,
             layers: result.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, uncompressedSize: l.uncompressedSize, comment: l.comment })),
           },
           null,
           2,
         ),
       );
-    } else out(result.image.digest);
+    } else if (pushed.length) for (const p of pushed) out(p);
+    else out(result.image.digest);
     return 0;
   });
 }

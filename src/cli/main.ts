@@ -4,6 +4,18 @@ import { UserError } from './errors.js';
 import { lddCommand } from './ldd.js';
 import { buildCommand } from './build.js';
 import { inspectCommand } from './inspect.js';
+import { pushCommand } from './push.js';
+import { loginCommand } from './login.js';
+import type { Argv } from 'yargs';
+
+function registryOptions<T>(y: Argv<T>) {
+  return y
+    .option('insecure', { type: 'boolean', describe: 'Allow plain http to a registry that is not on loopback' })
+    .option('ca-file', { type: 'string', describe: 'PEM file of extra CA certificates for TLS registries' })
+    .option('username', { alias: 'u', type: 'string', describe: 'Registry user name (with --password-stdin)' })
+    .option('password-stdin', { type: 'boolean', describe: 'Read the registry password from standard input' });
+}
+
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
@@ -39,7 +51,7 @@ export async function run(argv: string[]): Promise<number> {
         'build [files..]',
         'Build an image from native binaries (with their libraries), files and directories',
         (y) =>
-          y
+          registryOptions(y)
             .positional('files', { type: 'string', array: true, describe: 'Executables, files and directories to put in the image at the same paths' })
             .option('output', { alias: 'o', type: 'string', array: true, describe: 'Where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] (repeatable)' })
             .option('add', { type: 'string', array: true, describe: 'SRC:DEST, like Dockerfile ADD: a local tar (gz, bz2, xz) is unpacked into DEST' })
@@ -58,6 +70,9 @@ export async function run(argv: string[]): Promise<number> {
             .option('format', { type: 'string', choices: ['oci', 'docker'], describe: 'Media types: oci (default) or docker (schema 2)' })
             .option('platform', { type: 'string', describe: 'Expected os/arch[/variant]; checked against the ELF files' })
             .option('root', { type: 'string', default: '/', describe: 'Root filesystem to take files and libraries from' })
+            .option('from', { type: 'string', describe: 'Base image: registry REF, oci:DIR[:TAG] or oci-archive:FILE[:TAG] (default: scratch)' })
+            .option('push', { type: 'string', array: true, describe: 'Push to this registry reference (repeatable); prints REF@DIGEST' })
+            .option('tag', { type: 'string', array: true, describe: 'More tags for --push, in the same repository' })
             .option('compression-level', { type: 'number', describe: 'gzip level, 1 (fastest) to 9 (smallest); default 6' })
             .option('json', { type: 'boolean', describe: 'Print a JSON result instead of the digest' }),
         async (a) => {
@@ -83,6 +98,13 @@ export async function run(argv: string[]): Promise<number> {
               root: a.root,
               json: a.json,
               compressionLevel: a['compression-level'],
+              from: a.from,
+              push: a.push,
+              tag: a.tag,
+              insecure: a.insecure,
+              caFile: a['ca-file'],
+              username: a.username,
+              passwordStdin: a['password-stdin'],
             },
             out,
             err,
@@ -99,6 +121,30 @@ export async function run(argv: string[]): Promise<number> {
             .option('json', { type: 'boolean', describe: 'Print JSON' }),
         async (a) => {
           code = await inspectCommand({ image: a.image as string, files: a.files, json: a.json }, out);
+        },
+      )
+      .command(
+        'push <source> <target>',
+        'Push an image built earlier (oci:DIR, oci-archive:FILE, docker-archive:FILE or a registry REF) to a registry',
+        (y) =>
+          registryOptions(y)
+            .positional('source', { type: 'string', demandOption: true })
+            .positional('target', { type: 'string', demandOption: true })
+            .option('tag', { type: 'string', array: true, describe: 'More tags in the same repository' }),
+        async (a) => {
+          code = await pushCommand(
+            { source: a.source as string, target: a.target as string, tag: a.tag, insecure: a.insecure, caFile: a['ca-file'], username: a.username, passwordStdin: a['password-stdin'] },
+            out,
+            err,
+          );
+        },
+      )
+      .command(
+        'login <registry>',
+        'Check credentials and store them in ~/.docker/config.json (or the configured credential helper)',
+        (y) => registryOptions(y).positional('registry', { type: 'string', demandOption: true }),
+        async (a) => {
+          code = await loginCommand(a.registry as string, { insecure: a.insecure, caFile: a['ca-file'], username: a.username, passwordStdin: a['password-stdin'] }, err);
         },
       )
       .demandCommand(1, 'Name a command; see --help.')

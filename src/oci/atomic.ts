@@ -7,10 +7,10 @@ export function tempSibling(target: string): string {
 }
 
 /** Writes a file under a temporary name and renames it into place: readers never see half a file. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
+export function writeFileAtomic(path: string, data: Uint8Array | string, mode?: number): void {
   const tmp = tempSibling(path);
   try {
-    writeFileSync(tmp, data);
+    writeFileSync(tmp, data, mode === undefined ? undefined : { mode });
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });

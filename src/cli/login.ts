@@ -1,0 +1,33 @@
+import { RegistryClient } from '../registry/client.js';
+import { storeCredentials } from '../registry/credentials.js';
+import { RegistryError } from '../registry/errors.js';
+import { parseReference } from '../registry/reference.js';
+import { UserError } from './errors.js';
+import { explicitCredential, RegistryArgs } from './registry.js';
+
+/** `ocislim login REGISTRY -u USER --password-stdin`: checks the credentials, then stores them as docker does. */
+export async function loginCommand(registryArg: string, a: RegistryArgs, err: (s: string) => void): Promise<number> {
+  const cred = explicitCredential({ ...a, passwordStdin: a.passwordStdin ?? !!a.username });
+  if (!cred) throw new UserError('login needs --username and the password on standard input (--password-stdin)');
+  let registry: string;
+  try {
+    registry = parseReference(`${registryArg.replace(/^https?:\/\//, '').replace(/\/+$/, '')}/x`).registry;
+  } catch {
+    throw new UserError(`login: "${registryArg}" is not a registry host`);
+  }
+  const client = new RegistryClient(registry, { insecure: a.insecure, caFile: a.caFile, credential: cred });
+  try {
+    // A token for a harmless scope proves the credentials (Basic registries check them on /v2/ itself).
+    const res = await client.request({ method: 'GET', url: '/v2/' }, ['registry:catalog:*']);
+    await res.body.dump();
+    if (res.status === 401 || res.status === 403) throw new UserError(`login ${registry}: the registry refused the credentials`);
+  } catch (e) {
+    if (e instanceof RegistryError) throw new UserError(`login ${registry}: ${e.message}`);
+    throw e;
+  } finally {
+    await client.close();
+  }
+  const where = storeCredentials(registry, cred.username!, cred.password!);
+  err(`ocislim: login succeeded; credentials for ${registry} stored in ${where}`);
+  return 0;
+}

@@ -1,0 +1,25 @@
+import { RegistryError } from '../registry/errors.js';
+import { UserError } from './errors.js';
+import { Clients, clientOptions, loadImage, pushAll, RegistryArgs } from './registry.js';
+
+export interface PushArgs extends RegistryArgs {
+  source: string;
+  target: string;
+  tag?: string[];
+}
+
+/** `ocislim push SRC REF`: an image built earlier (oci:, oci-archive:, docker-archive:, or another registry). */
+export async function pushCommand(a: PushArgs, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const clients = new Clients(clientOptions(a), (s) => err(`ocislim: ${s}`));
+  try {
+    const img = await loadImage(a.source, clients);
+    const lines = await pushAll(img, [a.target], a.tag ?? [], clients, (s) => err(`ocislim: ${s}`));
+    for (const l of lines) out(l);
+    return 0;
+  } catch (e) {
+    if (e instanceof RegistryError) throw new UserError(e.message);
+    throw e;
+  } finally {
+    await clients.close();
+  }
+}

@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import { Image, Platform } from '../oci/image.js';
+import { isLocalRef, parseLocalRef, readLocalImage } from '../oci/transport.js';
+import { ClientOptions, RegistryClient } from '../registry/client.js';
+import { Credential } from '../registry/credentials.js';
+import { RegistryError } from '../registry/errors.js';
+import { MountSource, pushImage } from '../registry/push.js';
+import { pullImage, RemoteImage } from '../registry/pull.js';
+import { formatReference, parseReference, Reference, ReferenceError } from '../registry/reference.js';
+import { UserError } from './errors.js';
+
+export interface RegistryArgs {
+  insecure?: boolean;
+  caFile?: string;
+  username?: string;
+  passwordStdin?: boolean;
+}
+
+/** Reads the password from stdin (never from a flag, so it stays out of shell history and process lists). */
+function readStdinPassword(): string {
+  try {
+    return readFileSync(0, 'utf8').replace(/\r?\n$/, '');
+  } catch {
+    throw new UserError('--password-stdin: could not read standard input');
+  }
+}
+
+export function explicitCredential(a: RegistryArgs): Credential | undefined {
+  if (a.passwordStdin && !a.username) throw new UserError('--password-stdin needs --username');
+  if (a.username && !a.passwordStdin) throw new UserError('--username needs --password-stdin (passwords are never taken from the command line)');
+  if (!a.username) return undefined;
+  const password = readStdinPassword();
+  if (!password) throw new UserError('--password-stdin: standard input was empty');
+  return { username: a.username, password, source: '--username/--password-stdin' };
+}
+
+export function parseRef(s: string, what: string): Reference {
+  try {
+    return parseReference(s);
+  } catch (e) {
+    if (e instanceof ReferenceError) throw new UserError(`${what}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** One client per registry host, shared by every operation of a command. */
+export class Clients {
+  private map = new Map<string, RegistryClient>();
+  constructor(
+    private readonly opts: ClientOptions,
+    private readonly log: (s: string) => void,
+  ) {}
+  get(registry: string): RegistryClient {
+    let c = this.map.get(registry);
+    if (!c) {
+      c = new RegistryClient(registry, { ...this.opts, onRetry: (what, n, ms) => this.log(`retry ${n} in ${Math.round(ms)} ms: ${what}`) });
+      this.map.set(registry, c);
+    }
+    return c;
+  }
+  async close(): Promise<void> {
+    await Promise.all([...this.map.values()].map((c) => c.close()));
+  }
+}
+
+export function clientOptions(a: RegistryArgs): ClientOptions {
+  const credential = explicitCredential(a);
+  return { insecure: a.insecure, caFile: a.caFile, ...(credential ? { credential } : {}) };
+}
+
+/** Loads a base or source image: local (oci:, oci-archive:, docker-archive:) or from a registry. */
+export async function loadImage(ref: string, clients: Clients, platform?: Platform): Promise<Image | RemoteImage> {
+  if (isLocalRef(ref)) {
+    try {
+      return readLocalImage(parseLocalRef(ref), platform);
+    } catch (e) {
+      throw new UserError((e as Error).message);
+    }
+  }
+  const r = parseRef(ref, '--from');
+  return pullImage(clients.get(r.registry), r, platform);
+}
+
+/** Pushes to each --push reference (plus --tag tags in the same repository); returns "REF@digest" lines. */
+export async function pushAll(img: Image, refs: string[], extraTags: string[], clients: Clients, log: (s: string) => void): Promise<string[]> {
+  const out: string[] = [];
+  const mountFrom = new Map<string, MountSource>();
+  const src = (img as RemoteImage).source;
+  if (src) for (const l of img.layers) mountFrom.set(l.descriptor.digest, { registry: src.registry, repository: src.repository });
+  for (const l of img.layers as (Image['layers'][number] & { mount?: MountSource })[]) if (l.mount) mountFrom.set(l.descriptor.digest, l.mount);
+  for (const s of refs) {
+    const r = parseRef(s, '--push');
+    if (r.digest) throw new UserError(`--push ${s}: push to a tag, not a digest`);
+    const targets: Reference[] = [r, ...extraTags.map((t) => ({ ...r, tag: t }))];
+    for (const t of extraTags) if (!/^[\w][\w.-]{0,127}$/.test(t)) throw new UserError(`--tag ${t}: not a valid tag`);
+    const client = clients.get(r.registry);
+    try {
+      const stats = await pushImage(client, img, targets, { log, mountFrom });
+      log(`pushed ${formatReference(r)}: ${stats.uploaded} uploaded, ${stats.mounted} mounted, ${stats.existing} already there`);
+    } catch (e) {
+      if (e instanceof RegistryError) throw new UserError(`push ${s}: ${e.message}`);
+      throw e;
+    }
+    out.push(`${formatReference({ registry: r.registry, repository: r.repository })}@${img.digest}`);
+  }
+  return out;
+}

@@ -1,0 +1,304 @@
+import { Readable } from 'node:stream';
+import { Authenticator } from './auth.js';
+import { Credential, findCredentials } from './credentials.js';
+import { RegistryError } from './errors.js';
+import { apiHost, isLoopback } from './reference.js';
+import { BodySource, header, HttpRequest, HttpResponse, readLimited, Transport, TransportOptions } from './transport.js';
+import { Descriptor } from '../oci/image.js';
+import { sha256 } from '../oci/digest.js';
+import { MT } from '../oci/mediatypes.js';
+
+export interface ClientOptions extends TransportOptions {
+  /** Allow plain http (and skip TLS verification of nothing: http only) for a non-loopback registry. */
+  insecure?: boolean;
+  /** Explicit credentials (--username with --password-stdin) instead of the config files. */
+  credential?: Credential | null;
+  env?: NodeJS.ProcessEnv;
+}
+
+export const MANIFEST_ACCEPT = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerManifestList].join(', ');
+
+const TLS_FAIL = /EPROTO|ERR_SSL|wrong version number|ECONNRESET|UND_ERR_SOCKET/;
+
+function scopeFor(repo: string, actions: string): string {
+  return `repository:${repo}:${actions}`;
+}
+
+/** A distribution-spec error body summarised in one line (the body is bounded; never includes request headers). */
+async function describe(res: HttpResponse): Promise<string> {
+  const raw = await readLimited(res.body);
+  try {
+    const j = JSON.parse(raw.toString('utf8')) as { errors?: { code?: string; message?: string }[] };
+    if (j.errors?.length) return j.errors.map((e) => `${e.code ?? 'ERROR'}: ${e.message ?? ''}`.trim()).join('; ');
+  } catch {
+    /* not JSON */
+  }
+  const text = raw.toString('utf8').trim().split('\n')[0]?.slice(0, 200);
+  return `HTTP ${res.status}${text ? ` ${text}` : ''}`;
+}
+
+/**
+ * One registry: ping, authentication and the distribution API calls ocislim needs. Owns its transport (one
+ * keep-alive pool); call close() when done.
+ */
+export class RegistryClient {
+  readonly transport: Transport;
+  private base: URL | null = null;
+  private auth: Authenticator | null = null;
+  private pinging: Promise<void> | null = null;
+  readonly host: string;
+
+  constructor(
+    readonly registry: string,
+    private readonly opts: ClientOptions = {},
+  ) {
+    this.transport = new Transport(opts);
+    this.host = apiHost(registry);
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+
+  private get plainHttpAllowed(): boolean {
+    return !!this.opts.insecure || isLoopback(this.host);
+  }
+
+  /** GET /v2/: learns the scheme (https, or http where allowed) and the auth challenge. */
+  ping(): Promise<void> {
+    if (!this.pinging) this.pinging = this.doPing();
+    return this.pinging;
+  }
+
+  private async doPing(): Promise<void> {
+    const schemes = this.plainHttpAllowed ? ['https', 'http'] : ['https'];
+    let lastErr: unknown;
+    for (const scheme of schemes) {
+      const url = new URL(`${scheme}://${this.host}/v2/`);
+      let res: HttpResponse;
+      try {
+        res = await this.transport.request({ method: 'GET', url, retry: scheme === schemes[schemes.length - 1] });
+      } catch (e) {
+        lastErr = e;
+        if (scheme === 'https' && schemes.length > 1 && TLS_FAIL.test(String((e as Error).message))) continue;
+        throw new RegistryError(`${this.registry}: cannot reach the registry: ${(e as Error).message}`);
+      }
+      await res.body.dump();
+      if (res.status !== 200 && res.status !== 401) throw new RegistryError(`${this.registry}: ${url.origin}/v2/ answered HTTP ${res.status}; is this a registry?`, res.status);
+      this.base = new URL(`${scheme}://${this.host}`);
+      const cred = this.opts.credential !== undefined ? this.opts.credential : findCredentials(this.registry, this.opts.env);
+      this.auth = new Authenticator(this.transport, this.registry, cred, !!this.opts.insecure);
+      if (res.status === 401) this.auth.noteChallenge(res);
+      return;
+    }
+    throw new RegistryError(`${this.registry}: cannot reach the registry: ${(lastErr as Error)?.message}`);
+  }
+
+  url(path: string): URL {
+    return new URL(path, this.base!);
+  }
+
+  /** An authenticated request: on 401 the token is refreshed once with the scopes the registry asked for. */
+  async request(req: Omit<HttpRequest, 'url'> & { url: URL | string }, scopes: string[]): Promise<HttpResponse> {
+    await this.ping();
+    const url = typeof req.url === 'string' ? this.url(req.url) : req.url;
+    let sc = scopes;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const authz = await this.auth!.header(sc);
+      const headers = { ...(req.headers ?? {}) };
+      // Only the registry's own origin gets the credentials (upload Locations may point elsewhere).
+      if (authz && url.origin === this.base!.origin) headers.authorization = authz;
+      const res = await this.transport.request({ ...req, url, headers });
+      if (res.status !== 401 || attempt === 1 || (!this.auth!.scheme && !res.headers['www-authenticate'])) return res;
+      if (!this.auth!.scheme) this.auth!.noteChallenge(res);
+      sc = this.auth!.invalidate(sc, res);
+      await res.body.dump();
+    }
+    throw new Error('unreachable');
+  }
+
+  async fail(res: HttpResponse, what: string): Promise<never> {
+    const msg = res.status === 401 || res.status === 403 ? `${res.status === 401 ? 'unauthorized' : 'denied'} (${await describe(res)})` : await describe(res);
+    throw new RegistryError(`${this.registry}: ${what}: ${msg}`, res.status);
+  }
+
+  /** HEAD a blob: its size when present, null when absent. */
+  async blobSize(repo: string, digest: string, extraScopes: string[] = []): Promise<number | null> {
+    const res = await this.request({ method: 'HEAD', url: `/v2/${repo}/blobs/${digest}` }, [scopeFor(repo, 'pull'), ...extraScopes]);
+    await res.body.dump();
+    if (res.status === 200) return Number(header(res, 'content-length') ?? -1);
+    if (res.status === 404) return null;
+    return this.fail(res, `checking blob ${digest} in ${repo}`);
+  }
+
+  /** Tries a cross-repository mount; true when mounted (201). Any failure means "upload it instead". */
+  async mountBlob(repo: string, digest: string, from: string): Promise<boolean> {
+    const u = this.url(`/v2/${repo}/blobs/uploads/`);
+    u.searchParams.set('mount', digest);
+    u.searchParams.set('from', from);
+    let res: HttpResponse;
+    try {
+      res = await this.request({ method: 'POST', url: u, headers: { 'content-length': '0' }, body: Buffer.alloc(0) }, [scopeFor(repo, 'pull,push'), scopeFor(from, 'pull')]);
+    } catch {
+      return false;
+    }
+    await res.body.dump();
+    if (res.status === 201) {
+      const got = header(res, 'docker-content-digest');
+      return !got || got === digest;
+    }
+    if (res.status === 202) {
+      // Not mounted, but a session was opened: cancel it (failures ignored), the upload opens its own.
+      const loc = header(res, 'location');
+      if (loc) await this.request({ method: 'DELETE', url: new URL(loc, u), retry: false }, [scopeFor(repo, 'pull,push')]).then((r) => r.body.dump(), () => {});
+    }
+    return false;
+  }
+
+  /**
+   * Uploads a blob: POST a session, one streamed PATCH with the whole blob (what docker, ggcr and c/image do), then
+   * PUT ?digest=. Falls back to chunked PATCHes when the registry limits chunk size (416), and to a monolithic
+   * PUT when it refuses PATCH.
+   */
+  async uploadBlob(repo: string, d: Descriptor, open: () => Readable): Promise<void> {
+    const scopes = [scopeFor(repo, 'pull,push')];
+    let loc = await this.startUpload(repo, scopes);
+    const octet = { 'content-type': 'application/octet-stream' };
+    const patch = await this.request({ method: 'PATCH', url: loc.url, headers: { ...octet, 'content-length': String(d.size) }, body: open }, scopes);
+    if (patch.status === 202 || patch.status === 201 || patch.status === 204) {
+      await patch.body.dump();
+      const next = header(patch, 'location');
+      if (next) loc = { url: new URL(next, loc.url) };
+      return this.commit(repo, loc.url, d, scopes, Buffer.alloc(0));
+    }
+    if (patch.status === 416 || patch.status === 413) {
+      await patch.body.dump();
+      const fresh = await this.startUpload(repo, scopes);
+      return this.uploadChunked(repo, d, open, fresh.url, fresh.minChunk, scopes);
+    }
+    if (patch.status === 405 || patch.status === 501 || patch.status === 404) {
+      await patch.body.dump();
+      const fresh = await this.startUpload(repo, scopes);
+      return this.commit(repo, fresh.url, d, scopes, open);
+    }
+    return this.fail(patch, `uploading blob ${d.digest} to ${repo}`);
+  }
+
+  private async startUpload(repo: string, scopes: string[]): Promise<{ url: URL; minChunk?: number }> {
+    const u = this.url(`/v2/${repo}/blobs/uploads/`);
+    const res = await this.request({ method: 'POST', url: u, headers: { 'content-length': '0' }, body: Buffer.alloc(0) }, scopes);
+    await res.body.dump().catch(() => {});
+    if (res.status !== 202) return this.fail(res, `starting an upload to ${repo}`);
+    const loc = header(res, 'location');
+    if (!loc) throw new RegistryError(`${this.registry}: upload to ${repo} started without a Location`);
+    const min = Number(header(res, 'oci-chunk-min-length') ?? 0);
+    return { url: new URL(loc, res.url), ...(min > 0 ? { minChunk: min } : {}) };
+  }
+
+  private async commit(repo: string, at: URL, d: Descriptor, scopes: string[], body: BodySource, range?: string): Promise<void> {
+    const u = new URL(at);
+    u.searchParams.set('digest', d.digest);
+    const size = Buffer.isBuffer(body) ? body.length : d.size;
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(size) };
+    if (range) headers['content-range'] = range;
+    const res = await this.request({ method: 'PUT', url: u, headers, body }, scopes);
+    if (res.status !== 201 && res.status !== 204) return this.fail(res, `committing blob ${d.digest} to ${repo}`);
+    await res.body.dump();
+    const got = header(res, 'docker-content-digest');
+    if (got && got !== d.digest) throw new RegistryError(`${this.registry}: stored blob ${d.digest} in ${repo} under digest ${got}`);
+  }
+
+  /** Chunked upload: PATCHes with Content-Range (start-end, inclusive), the last chunk in the PUT. */
+  private async uploadChunked(repo: string, d: Descriptor, open: () => Readable, start: URL, minChunk: number | undefined, scopes: string[]): Promise<void> {
+    const chunk = Math.max(minChunk ?? 0, 4 * 1024 * 1024);
+    let url = start;
+    let offset = 0;
+    const slice = (from: number, to: number) => () => Readable.from(readRange(open, from, to));
+    while (d.size - offset > chunk) {
+      const end = offset + chunk;
+      const res = await this.request(
+        { method: 'PATCH', url, headers: { 'content-type': 'application/octet-stream', 'content-length': String(chunk), 'content-range': `${offset}-${end - 1}` }, body: slice(offset, end) },
+        scopes,
+      );
+      if (res.status !== 202 && res.status !== 201 && res.status !== 204) return this.fail(res, `uploading a chunk of ${d.digest} to ${repo}`);
+      await res.body.dump();
+      const next = header(res, 'location');
+      if (next) url = new URL(next, url);
+      // Track the offset ourselves: some registries report a stale Range.
+      offset = end;
+    }
+    const last = d.size - offset;
+    const u = new URL(url);
+    u.searchParams.set('digest', d.digest);
+    const res = await this.request(
+      {
+        method: 'PUT',
+        url: u,
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(last), ...(last > 0 ? { 'content-range': `${offset}-${d.size - 1}` } : {}) },
+        body: slice(offset, d.size),
+      },
+      scopes,
+    );
+    if (res.status !== 201 && res.status !== 204) return this.fail(res, `committing blob ${d.digest} to ${repo}`);
+    await res.body.dump();
+  }
+
+  /** PUT a manifest under a tag or digest; the registry's Docker-Content-Digest must match ours. */
+  async putManifest(repo: string, ref: string, bytes: Buffer, mediaType: string): Promise<string> {
+    const res = await this.request(
+      { method: 'PUT', url: `/v2/${repo}/manifests/${ref}`, headers: { 'content-type': mediaType, 'content-length': String(bytes.length) }, body: bytes },
+      [scopeFor(repo, 'pull,push')],
+    );
+    if (res.status !== 201 && res.status !== 200 && res.status !== 202) return this.fail(res, `putting the manifest ${repo}:${ref}`);
+    await res.body.dump();
+    const want = sha256(bytes);
+    const got = header(res, 'docker-content-digest');
+    if (got && got !== want) throw new RegistryError(`${this.registry}: the registry stored manifest ${repo}:${ref} as ${got}, but it is ${want}`);
+    return want;
+  }
+
+  /** GET a manifest (any of the four types), verified against the digest when asked by digest. */
+  async getManifest(repo: string, ref: string): Promise<{ bytes: Buffer; mediaType: string; digest: string }> {
+    const res = await this.request({ method: 'GET', url: `/v2/${repo}/manifests/${ref}`, headers: { accept: MANIFEST_ACCEPT } }, [scopeFor(repo, 'pull')]);
+    if (res.status === 404) {
+      const why = await describe(res);
+      throw new RegistryError(`${this.registry}/${repo}:${ref}: not found (${why})`, 404);
+    }
+    if (res.status !== 200) return this.fail(res, `getting the manifest ${repo}:${ref}`);
+    const bytes = await readLimited(res.body, 8 * 1024 * 1024);
+    const digest = sha256(bytes);
+    if (ref.startsWith('sha256:') && digest !== ref) throw new RegistryError(`${this.registry}/${repo}@${ref}: the registry sent a manifest with digest ${digest}`);
+    let mediaType = (header(res, 'content-type') ?? '').split(';')[0].trim();
+    try {
+      const m = JSON.parse(bytes.toString('utf8')) as { mediaType?: string };
+      if (m.mediaType) mediaType = m.mediaType;
+    } catch {
+      throw new RegistryError(`${this.registry}/${repo}:${ref}: the manifest is not JSON`);
+    }
+    return { bytes, mediaType, digest };
+  }
+
+  /** GET a blob as a stream (redirects to other hosts followed without credentials). */
+  async getBlob(repo: string, digest: string): Promise<Readable> {
+    const res = await this.request({ method: 'GET', url: `/v2/${repo}/blobs/${digest}` }, [scopeFor(repo, 'pull')]);
+    if (res.status !== 200) return this.fail(res, `getting blob ${digest} from ${repo}`);
+    return res.body;
+  }
+}
+
+/** The bytes [from, to) of a stream that is opened again from the start. */
+async function* readRange(open: () => Readable, from: number, to: number): AsyncGenerator<Buffer> {
+  let pos = 0;
+  const s = open();
+  try {
+    for await (const c of s) {
+      const b = c as Buffer;
+      const end = pos + b.length;
+      if (end > from && pos < to) yield b.subarray(Math.max(0, from - pos), Math.min(b.length, to - pos));
+      pos = end;
+      if (pos >= to) break;
+    }
+  } finally {
+    s.destroy();
+  }
+}

@@ -1,0 +1,68 @@
+import { PassThrough } from 'node:stream';
+import { formatPlatform } from '../elf/platform.js';
+import { Descriptor, Image, ImageLayer, parseConfig, parseManifest, Platform } from '../oci/image.js';
+import { isIndexType, isManifestType } from '../oci/mediatypes.js';
+import { sha256 } from '../oci/digest.js';
+import { verifying } from '../oci/layout.js';
+import { RegistryClient } from './client.js';
+import { RegistryError } from './errors.js';
+import { formatReference, Reference, refIdentifier } from './reference.js';
+
+interface IndexDoc {
+  manifests?: Descriptor[];
+}
+
+/** A remote image plus where it lives, so pushes to the same registry can mount its layers. */
+export interface RemoteImage extends Image {
+  source: Reference;
+}
+
+function platformMatches(p: Platform | undefined, want: Platform): boolean {
+  if (!p) return false;
+  const v = (x?: string) => (x === 'v8' && want.architecture === 'arm64' ? undefined : x);
+  return p.os === want.os && p.architecture === want.architecture && (!want.variant || v(p.variant) === v(want.variant));
+}
+
+/**
+ * Reads an image from a registry: the manifest with a full Accept list, a platform chosen from an index, the
+ * config; layers stream from the registry, verified against their digests while they stream.
+ */
+export async function pullImage(client: RegistryClient, ref: Reference, platform?: Platform): Promise<RemoteImage> {
+  const repo = ref.repository;
+  let m = await client.getManifest(repo, refIdentifier(ref));
+  for (let depth = 0; isIndexType(m.mediaType) && depth < 3; depth++) {
+    const idx = JSON.parse(m.bytes.toString('utf8')) as IndexDoc;
+    const ms = (idx.manifests ?? []).filter((d) => isManifestType(d.mediaType) || isIndexType(d.mediaType));
+    const pick = platform ? ms.find((d) => platformMatches(d.platform, platform)) : ms.length === 1 ? ms[0] : ms.find((d) => platformMatches(d.platform, { os: 'linux', architecture: 'amd64' }));
+    if (!pick) {
+      const have = ms.map((d) => (d.platform ? formatPlatform(d.platform) : d.digest)).join(', ');
+      throw new RegistryError(`${formatReference(ref)}: no image for ${platform ? formatPlatform(platform) : 'this platform'} (it has ${have})`);
+    }
+    m = await client.getManifest(repo, pick.digest);
+  }
+  if (!isManifestType(m.mediaType)) throw new RegistryError(`${formatReference(ref)}: ${m.mediaType || 'unknown media type'} is not an image manifest`);
+  const manifest = parseManifest(m.bytes, formatReference(ref));
+  const cfgStream = await client.getBlob(repo, manifest.config.digest);
+  const chunks: Buffer[] = [];
+  for await (const c of cfgStream.pipe(verifying(manifest.config, formatReference(ref)))) chunks.push(c as Buffer);
+  const configBytes = Buffer.concat(chunks);
+  const config = parseConfig(configBytes, `${formatReference(ref)} config`);
+  if (platform && (config.architecture !== platform.architecture || config.os !== platform.os)) {
+    throw new RegistryError(`${formatReference(ref)} is ${config.os}/${config.architecture}, not ${formatPlatform(platform)}`);
+  }
+  const layers: ImageLayer[] = manifest.layers.map((d, i) => ({
+    descriptor: d,
+    diffId: config.rootfs.diff_ids[i],
+    blob: {
+      open: () => {
+        const out = new PassThrough();
+        client
+          .getBlob(repo, d.digest)
+          .then((s) => s.pipe(verifying(d, formatReference(ref))).on('error', (e) => out.destroy(e)).pipe(out))
+          .catch((e) => out.destroy(e));
+        return out;
+      },
+    },
+  }));
+  return { manifestBytes: m.bytes, manifest, digest: sha256(m.bytes), configBytes, config, layers, source: ref };
+}
