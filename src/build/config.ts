@@ -19,7 +19,11 @@ export function runConfig(spec: BuildSpec, defaultEntrypoint: string | null, bas
     c.Entrypoint = spec.entrypoint;
     // As in Dockerfiles: a new ENTRYPOINT drops an inherited CMD.
     if (base?.Cmd && !spec.cmd) delete c.Cmd;
-  } else if (defaultEntrypoint && !base?.Entrypoint) c.Entrypoint = [defaultEntrypoint];
+  } else if (defaultEntrypoint) {
+    // The program given is what the image runs, as with ko; an inherited Cmd was the base's arguments.
+    c.Entrypoint = [defaultEntrypoint];
+    if (base?.Cmd && !spec.cmd) delete c.Cmd;
+  }
   if (spec.cmd) c.Cmd = spec.cmd;
   if (spec.expose.length) c.ExposedPorts = sortedRecord({ ...(base?.ExposedPorts ?? {}), ...Object.fromEntries(spec.expose.map((p) => [parsePort(p), {}])) });
   if (spec.workdir) c.WorkingDir = spec.workdir;

@@ -6,6 +6,7 @@ import { buildCommand } from './build.js';
 import { inspectCommand } from './inspect.js';
 import { pushCommand } from './push.js';
 import { loginCommand } from './login.js';
+import { pullCommand } from './pull.js';
 import type { Argv } from 'yargs';
 
 function registryOptions<T>(y: Argv<T>) {
@@ -134,6 +135,22 @@ export async function run(argv: string[]): Promise<number> {
         async (a) => {
           code = await pushCommand(
             { source: a.source as string, target: a.target as string, tag: a.tag, insecure: a.insecure, caFile: a['ca-file'], username: a.username, passwordStdin: a['password-stdin'] },
+            out,
+            err,
+          );
+        },
+      )
+      .command(
+        'pull <source>',
+        'Copy an image from a registry (or another local location) to a local layout or archive',
+        (y) =>
+          registryOptions(y)
+            .positional('source', { type: 'string', demandOption: true })
+            .option('output', { alias: 'o', type: 'string', array: true, describe: 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]' })
+            .option('platform', { type: 'string', describe: 'os/arch[/variant] to pick from a multi-platform image' }),
+        async (a) => {
+          code = await pullCommand(
+            { source: a.source as string, output: a.output ?? [], platform: a.platform, insecure: a.insecure, caFile: a['ca-file'], username: a.username, passwordStdin: a['password-stdin'] },
             out,
             err,
           );

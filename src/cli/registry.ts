@@ -85,9 +85,7 @@ export async function loadImage(ref: string, clients: Clients, platform?: Platfo
 export async function pushAll(img: Image, refs: string[], extraTags: string[], clients: Clients, log: (s: string) => void): Promise<string[]> {
   const out: string[] = [];
   const mountFrom = new Map<string, MountSource>();
-  const src = (img as RemoteImage).source;
-  if (src) for (const l of img.layers) mountFrom.set(l.descriptor.digest, { registry: src.registry, repository: src.repository });
-  for (const l of img.layers as (Image['layers'][number] & { mount?: MountSource })[]) if (l.mount) mountFrom.set(l.descriptor.digest, l.mount);
+  for (const l of img.layers) if (l.origin) mountFrom.set(l.descriptor.digest, l.origin);
   for (const s of refs) {
     const r = parseRef(s, '--push');
     if (r.digest) throw new UserError(`--push ${s}: push to a tag, not a digest`);

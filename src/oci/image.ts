@@ -65,6 +65,8 @@ export interface ImageLayer {
   descriptor: Descriptor;
   diffId: Digest;
   blob: BlobReader;
+  /** Registry repository the blob can be mounted from (layers of a pulled image). */
+  origin?: { registry: string; repository: string };
 }
 
 /**

@@ -18,8 +18,6 @@ export interface ClientOptions extends TransportOptions {
 
 export const MANIFEST_ACCEPT = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerManifestList].join(', ');
 
-const TLS_FAIL = /EPROTO|ERR_SSL|wrong version number|ECONNRESET|UND_ERR_SOCKET/;
-
 function scopeFor(repo: string, actions: string): string {
   return `repository:${repo}:${actions}`;
 }
@@ -71,17 +69,23 @@ export class RegistryClient {
   }
 
   private async doPing(): Promise<void> {
-    const schemes = this.plainHttpAllowed ? ['https', 'http'] : ['https'];
+    // Where plain http is allowed (loopback, --insecure), try it first: a TLS server answers a plain request with
+    // 400, and then https is used. Nothing secret is sent on the ping.
+    const schemes = this.plainHttpAllowed ? ['http', 'https'] : ['https'];
     let lastErr: unknown;
     for (const scheme of schemes) {
       const url = new URL(`${scheme}://${this.host}/v2/`);
       let res: HttpResponse;
       try {
-        res = await this.transport.request({ method: 'GET', url, retry: scheme === schemes[schemes.length - 1] });
+        res = await this.transport.request({ method: 'GET', url });
       } catch (e) {
         lastErr = e;
-        if (scheme === 'https' && schemes.length > 1 && TLS_FAIL.test(String((e as Error).message))) continue;
+        if (scheme === 'http' && schemes.length > 1) continue;
         throw new RegistryError(`${this.registry}: cannot reach the registry: ${(e as Error).message}`);
+      }
+      if (scheme === 'http' && schemes.length > 1 && res.status === 400) {
+        await res.body.dump();
+        continue;
       }
       await res.body.dump();
       if (res.status !== 200 && res.status !== 401) throw new RegistryError(`${this.registry}: ${url.origin}/v2/ answered HTTP ${res.status}; is this a registry?`, res.status);

@@ -53,6 +53,7 @@ export async function pullImage(client: RegistryClient, ref: Reference, platform
   const layers: ImageLayer[] = manifest.layers.map((d, i) => ({
     descriptor: d,
     diffId: config.rootfs.diff_ids[i],
+    origin: { registry: ref.registry, repository: ref.repository },
     blob: {
       open: () => {
         const out = new PassThrough();

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
 import { run } from './sh.js';
 
 export const BIN = fileURLToPath(new URL('../../../bin/ocislim.js', import.meta.url));
@@ -6,4 +7,21 @@ export const BIN = fileURLToPath(new URL('../../../bin/ocislim.js', import.meta.
 /** Runs the real CLI as a user would (a separate node process). */
 export function ocislim(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeout?: number } = {}) {
   return run(process.execPath, [BIN, ...args], opts);
+}
+
+/** Like ocislim(), without blocking the event loop (needed when the test process also runs a proxy or server). */
+export function ocislimAsync(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeout?: number } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeout ?? 300000);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+    child.stdin.end(opts.input ?? '');
+  });
 }

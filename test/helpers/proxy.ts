@@ -1,0 +1,104 @@
+import { createConnection, createServer, Server, Socket } from 'node:net';
+
+export interface ProxyOptions {
+  /** Share of connections closed at once, before any byte is forwarded (0..1). */
+  dropRate?: number;
+  /** Share of connections cut after `cutAfterBytes` client-to-server bytes (0..1). */
+  cutRate?: number;
+  cutAfterBytes?: number;
+  /** Stop injecting faults after this many (then behave); Infinity for no limit. */
+  maxFaults?: number;
+  seed?: number;
+}
+
+export interface TcpProxy {
+  host: string;
+  port: number;
+  /** Bytes forwarded client → server and server → client. */
+  bytesUp: number;
+  bytesDown: number;
+  connections: number;
+  faults: number;
+  reset: () => void;
+  close: () => Promise<void>;
+}
+
+/**
+ * A TCP proxy on 127.0.0.1 in front of a real server that drops or cuts a share of connections, deterministically
+ * (seeded), and counts the bytes that cross it.
+ */
+export function startProxy(targetPort: number, opts: ProxyOptions = {}): Promise<TcpProxy> {
+  let s = (opts.seed ?? 42) >>> 0 || 1;
+  const rnd = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+  const sockets = new Set<Socket>();
+  const p: TcpProxy = {
+    host: '',
+    port: 0,
+    bytesUp: 0,
+    bytesDown: 0,
+    connections: 0,
+    faults: 0,
+    reset: () => {
+      p.bytesUp = 0;
+      p.bytesDown = 0;
+      p.connections = 0;
+    },
+    close: () => new Promise(() => {}),
+  };
+  const maxFaults = opts.maxFaults ?? Infinity;
+  const server: Server = createServer((client) => {
+    p.connections++;
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => {});
+    if (p.faults < maxFaults && rnd() < (opts.dropRate ?? 0)) {
+      p.faults++;
+      client.destroy();
+      return;
+    }
+    const cut = p.faults < maxFaults && rnd() < (opts.cutRate ?? 0);
+    if (cut) p.faults++;
+    let sent = 0;
+    const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
+    sockets.add(upstream);
+    upstream.on('close', () => sockets.delete(upstream));
+    upstream.on('error', () => client.destroy());
+    client.on('data', (d: Buffer) => {
+      sent += d.length;
+      p.bytesUp += d.length;
+      if (cut && sent > (opts.cutAfterBytes ?? 1024)) {
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      upstream.write(d);
+    });
+    upstream.on('data', (d: Buffer) => {
+      p.bytesDown += d.length;
+      client.write(d);
+    });
+    client.on('end', () => upstream.end());
+    upstream.on('end', () => client.end());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      p.port = (server.address() as { port: number }).port;
+      p.host = `127.0.0.1:${p.port}`;
+      p.close = () =>
+        new Promise((r) => {
+          for (const x of sockets) x.destroy();
+          server.close(() => r());
+        });
+      resolve(p);
+    });
+  });
+}

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ocislim, ocislimAsync } from './helpers/cli.js';
+import { runcRun, skopeo, umociUnpack } from './helpers/container.js';
+import { startProxy } from './helpers/proxy.js';
+import { startRegistry, TestRegistry } from './helpers/registry.js';
+import { removeDir, sh, tempDir } from './helpers/sh.js';
+
+let dir: string;
+let reg: TestRegistry;
+before(async () => {
+  dir = tempDir('ocislim-push-');
+  reg = await startRegistry(join(dir, 'registry'));
+  writeFileSync(join(dir, 'hello.c'), '#include <stdio.h>\nint main(void){puts("hello from the top layer");return 0;}\n');
+  sh('musl-gcc -o hello hello.c', dir);
+});
+after(async () => {
+  await reg.stop();
+  removeDir(dir);
+});
+
+async function okAsync(args: string[]) {
+  const r = await ocislimAsync(args);
+  assert.equal(r.status, 0, `ocislim ${args.join(' ')}: ${r.stderr}`);
+  return r;
+}
+
+function ok(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}) {
+  const r = ocislim(args, { env: opts.env, timeout: 300000 });
+  assert.equal(r.status, 0, `ocislim ${args.join(' ')}: ${r.stderr}`);
+  return r;
+}
+
+const tagsOf = (ref: string) => JSON.parse(skopeo(['inspect', '--tls-verify=false', `docker://${ref}`]));
+
+describe('push to the real docker-registry on loopback', () => {
+  it('build --push prints REF@digest; skopeo reads and copies it; pulled back byte for byte', () => {
+    const layout = join(dir, 'local');
+    const r = ok(['build', '/usr/bin/redis-server', '--expose', '6379', '-o', `oci:${layout}`, '--push', `${reg.host}/redis:slim`, '--tag', 'v1']);
+    const digest = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')).manifests[0].digest;
+    assert.equal(r.stdout, `${reg.host}/redis@${digest}\n`);
+    for (const t of ['slim', 'v1']) assert.equal(tagsOf(`${reg.host}/redis:${t}`).Digest, digest);
+    skopeo(['copy', '--src-tls-verify=false', `docker://${reg.host}/redis:slim`, `oci:${join(dir, 'skopeo-copy')}:x`]);
+    const p = ok(['pull', `${reg.host}/redis:slim`, '-o', `oci:${join(dir, 'pulled')}`]);
+    assert.equal(p.stdout.trim(), digest);
+    const blobs = (d: string) => readdirSync(join(d, 'blobs/sha256')).sort();
+    assert.deepEqual(blobs(join(dir, 'pulled')), blobs(layout));
+    for (const b of blobs(layout)) assert.ok(readFileSync(join(dir, 'pulled/blobs/sha256', b)).equals(readFileSync(join(layout, 'blobs/sha256', b))), b);
+  });
+
+  it('a second push uploads no blob; a push to another repository mounts instead of uploading', async () => {
+    const proxy = await startProxy(reg.port);
+    try {
+      const img = join(dir, 'img.tar');
+      ok(['build', '/usr/bin/redis-server', '-o', `oci-archive:${img}`]);
+      await okAsync(['push', `oci-archive:${img}`, `${proxy.host}/again:1`]);
+      const first = proxy.bytesUp;
+      assert.ok(first > 5_000_000, `first push sent ${first} bytes`);
+      proxy.reset();
+      await okAsync(['push', `oci-archive:${img}`, `${proxy.host}/again:1`]);
+      assert.ok(proxy.bytesUp < 20_000, `second push sent ${proxy.bytesUp} bytes`);
+      proxy.reset();
+      const m = await okAsync(['push', `${proxy.host}/again:1`, `${proxy.host}/other:1`]);
+      assert.match(m.stderr, /mounted from again/);
+      assert.ok(proxy.bytesUp < 20_000, `mounting push sent ${proxy.bytesUp} bytes`);
+      assert.equal(tagsOf(`${reg.host}/other:1`).Digest, tagsOf(`${reg.host}/again:1`).Digest);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('--from a busybox image in the registry: our binary on top, base layer mounted, runs under runc', () => {
+    ok(['build', '/bin/busybox', '--push', `${reg.host}/busybox:1`]);
+    const r = ok(['build', join(dir, 'hello'), '--from', `${reg.host}/busybox:1`, '--push', `${reg.host}/hello:1`]);
+    assert.match(r.stderr, /mounted from busybox/);
+    const cfg = JSON.parse(skopeo(['inspect', '--tls-verify=false', '--config', `docker://${reg.host}/hello:1`]));
+    assert.equal(cfg.rootfs.diff_ids.length, 3, 'busybox layer + loader/libc + application');
+    assert.deepEqual(cfg.config.Entrypoint, [join(dir, 'hello')]);
+    const raw = JSON.parse(skopeo(['inspect', '--tls-verify=false', '--raw', `docker://${reg.host}/hello:1`]));
+    assert.equal(raw.annotations['org.opencontainers.image.base.name'], `${reg.host}/busybox:1`);
+    skopeo(['copy', '--src-tls-verify=false', `docker://${reg.host}/hello:1`, `oci:${join(dir, 'hello-oci')}:latest`]);
+    umociUnpack(`${join(dir, 'hello-oci')}:latest`, join(dir, 'hello-bundle'));
+    assert.equal(runcRun(join(dir, 'hello-bundle')).stdout, 'hello from the top layer\n');
+    const bb = runcRun(join(dir, 'hello-bundle'), ['/bin/busybox', 'echo', 'base layer here']);
+    assert.equal(bb.stdout, 'base layer here\n', bb.stderr);
+    // The same with an air-gapped base: a local layout.
+    ok(['pull', `${reg.host}/busybox:1`, '-o', `oci:${join(dir, 'bb-local')}`]);
+    ok(['build', join(dir, 'hello'), '--from', `oci:${join(dir, 'bb-local')}`, '-o', `oci:${join(dir, 'hello-airgap')}`]);
+    umociUnpack(`${join(dir, 'hello-airgap')}:latest`, join(dir, 'airgap-bundle'));
+    assert.equal(runcRun(join(dir, 'airgap-bundle'), ['/bin/busybox', 'true']).status, 0);
+  });
+
+  it('survives a proxy that drops and cuts connections; fails clearly beyond the retry budget, never leaving a dangling manifest', async () => {
+    const img = join(dir, 'fault.tar');
+    ok(['build', '/usr/bin/redis-server', '--label', 'fault=1', '-o', `oci-archive:${img}`]);
+    const flaky = await startProxy(reg.port, { dropRate: 0.25, cutRate: 0.25, cutAfterBytes: 200_000, maxFaults: 6, seed: 7 });
+    try {
+      await okAsync(['push', `oci-archive:${img}`, `${flaky.host}/flaky:1`]);
+      assert.ok(flaky.faults > 0, 'faults were injected');
+    } finally {
+      await flaky.close();
+    }
+    skopeo(['copy', '--src-tls-verify=false', `docker://${reg.host}/flaky:1`, `oci:${join(dir, 'flaky-copy')}:x`]);
+
+    const broken = await startProxy(reg.port, { cutRate: 1, cutAfterBytes: 100_000, seed: 3 });
+    try {
+      const r = await ocislimAsync(['push', `oci-archive:${img}`, `${broken.host}/broken:1`]);
+      assert.notEqual(r.status, 0);
+      const lines = r.stderr.split('\n').filter((l) => l && !/^ocislim: (retry|[0-9a-f]{12}:)/.test(l));
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], /^ocislim: push .*broken:1: .*(ECONNRESET|UND_ERR_SOCKET|other side closed|socket).*after \d+ attempts/i);
+    } finally {
+      await broken.close();
+    }
+    const tag = ocislim(['pull', `${reg.host}/broken:1`, '-o', `oci:${join(dir, 'nothing')}`]);
+    assert.notEqual(tag.status, 0, 'no manifest was pushed');
+    assert.match(tag.stderr, /not found/);
+  });
+});
