@@ -12,6 +12,7 @@ PACKAGES=(
   skopeo umoci oci-image-tool runc docker-registry  # readers, runtime and registry for our images
   redis-server redis-tools busybox-static openssl   # real programs to ship
   pax-utils python3-pyelftools                      # lddtree, for the benchmarks
+  apache2-utils                                     # htpasswd (bcrypt) for the Basic-auth registry
   ffmpeg imagemagick                                # large dynamic programs that widen the ldd corpus
 )
 

@@ -20,6 +20,8 @@ const EARLY_REFRESH_MS = 5_000;
 export class Authenticator {
   private challenge: Challenge | null = null;
   private tokens = new Map<string, Token>();
+  /** Token requests under way, so parallel uploads share one instead of each asking. */
+  private pending = new Map<string, Promise<Token>>();
   private refreshToken: string | undefined;
 
   constructor(
@@ -70,7 +72,12 @@ export class Authenticator {
     const key = scopes.join(' ');
     const t = this.tokens.get(key);
     if (t && t.expires - EARLY_REFRESH_MS > Date.now()) return `Bearer ${t.value}`;
-    const fresh = await this.fetchToken(c, scopes);
+    let p = this.pending.get(key);
+    if (!p) {
+      p = this.fetchToken(c, scopes).finally(() => this.pending.delete(key));
+      this.pending.set(key, p);
+    }
+    const fresh = await p;
     this.tokens.set(key, fresh);
     return `Bearer ${fresh.value}`;
   }

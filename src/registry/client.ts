@@ -127,8 +127,9 @@ export class RegistryClient {
   }
 
   /** HEAD a blob: its size when present, null when absent. */
-  async blobSize(repo: string, digest: string, extraScopes: string[] = []): Promise<number | null> {
-    const res = await this.request({ method: 'HEAD', url: `/v2/${repo}/blobs/${digest}` }, [scopeFor(repo, 'pull'), ...extraScopes]);
+  async blobSize(repo: string, digest: string, forPush = false): Promise<number | null> {
+    // During a push, ask with the push scope: one token serves every request of the push.
+    const res = await this.request({ method: 'HEAD', url: `/v2/${repo}/blobs/${digest}` }, [scopeFor(repo, forPush ? 'pull,push' : 'pull')]);
     await res.body.dump();
     if (res.status === 200) return Number(header(res, 'content-length') ?? -1);
     if (res.status === 404) return null;

@@ -61,7 +61,7 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
   await pool(unique, opts.jobs ?? 3, async (l) => {
     const d = l.descriptor;
     const short = d.digest.slice(7, 19);
-    const size = await client.blobSize(repo, d.digest);
+    const size = await client.blobSize(repo, d.digest, true);
     if (size !== null) {
       stats.existing++;
       log(`${short}: already there`);

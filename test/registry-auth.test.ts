@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ocislimAsync } from './helpers/cli.js';
+import { skopeo } from './helpers/container.js';
+import { startRegistry, TestRegistry } from './helpers/registry.js';
+import { startTokenServer, TokenServer } from './helpers/tokenserver.js';
+import { removeDir, sh, tempDir } from './helpers/sh.js';
+
+const USER = 'alice';
+const PASSWORD = 'pa55-Wd.very-secret';
+let dir: string;
+let image: string;
+const transcript: string[] = [];
+
+async function run(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}) {
+  const r = await ocislimAsync(args, opts);
+  transcript.push(r.stdout, r.stderr);
+  return r;
+}
+
+before(() => {
+  dir = tempDir('ocislim-auth-');
+  sh(
+    `openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=ocislim-test-ca 2>/dev/null
+     openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
+     printf 'subjectAltName=IP:127.0.0.1\\n' > ext
+     openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext 2>/dev/null
+     openssl req -x509 -newkey rsa:2048 -nodes -keyout tok.key -out tok.crt -days 2 -subj /CN=ocislim-token-issuer 2>/dev/null
+     htpasswd -Bbn ${USER} '${PASSWORD}' > htpasswd`,
+    dir,
+  );
+  image = join(dir, 'img.tar');
+  sh(`node ${join(process.cwd(), 'bin/ocislim.js')} build /bin/busybox -o oci-archive:${image} 2>/dev/null`);
+});
+after(() => {
+  // No password or token may reach any output.
+  const all = transcript.join('\n');
+  assert.ok(!all.includes(PASSWORD), 'the password leaked into output');
+  assert.ok(!all.includes(Buffer.from(`${USER}:${PASSWORD}`).toString('base64')), 'the Basic credentials leaked into output');
+  removeDir(dir);
+});
+
+describe('registry authentication, against the real registry', () => {
+  it('TLS with a self-signed CA: --ca-file or NODE_EXTRA_CA_CERTS, and a clear error without', async () => {
+    const reg: TestRegistry = await startRegistry(join(dir, 'tls'), { tls: { cert: join(dir, 'srv.crt'), key: join(dir, 'srv.key') } });
+    try {
+      const bad = await run(['push', `oci-archive:${image}`, `${reg.host}/tls:1`]);
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stderr, /^ocislim: .*(certificate|self.signed|UNABLE_TO_VERIFY)/im);
+      const good = await run(['push', `oci-archive:${image}`, `${reg.host}/tls:1`, '--ca-file', join(dir, 'ca.crt')]);
+      assert.equal(good.status, 0, good.stderr);
+      const env = await run(['push', `oci-archive:${image}`, `${reg.host}/tls:2`], { env: { NODE_EXTRA_CA_CERTS: join(dir, 'ca.crt') } });
+      assert.equal(env.status, 0, env.stderr);
+      sh(`mkdir -p certs && cp ca.crt certs/`, dir);
+      const info = JSON.parse(skopeo(['inspect', '--cert-dir', join(dir, 'certs'), `docker://${reg.host}/tls:1`]));
+      assert.equal(info.Digest, good.stdout.trim().split('@')[1]);
+    } finally {
+      await reg.stop();
+    }
+  });
+
+  it('htpasswd Basic auth: --username/--password-stdin, login then config.json, wrong password refused', async () => {
+    const reg = await startRegistry(join(dir, 'basic'), { htpasswd: join(dir, 'htpasswd') });
+    const dockerConfig = join(dir, 'docker-config');
+    const env = { DOCKER_CONFIG: dockerConfig, HOME: dir };
+    try {
+      const anon = await run(['push', `oci-archive:${image}`, `${reg.host}/basic:1`], { env });
+      assert.notEqual(anon.status, 0);
+      assert.match(anon.stderr, /unauthorized/i);
+      const direct = await run(['push', `oci-archive:${image}`, `${reg.host}/basic:1`, '--username', USER, '--password-stdin'], { env, input: PASSWORD + '\n' });
+      assert.equal(direct.status, 0, direct.stderr);
+      const wrong = await run(['login', reg.host, '-u', USER, '--password-stdin'], { env, input: 'wrong-password\n' });
+      assert.notEqual(wrong.status, 0);
+      assert.match(wrong.stderr, /^ocislim: login 127\.0\.0\.1:\d+: the registry refused the credentials$/m);
+      const login = await run(['login', reg.host, '-u', USER, '--password-stdin'], { env, input: PASSWORD + '\n' });
+      assert.equal(login.status, 0, login.stderr);
+      const cfg = JSON.parse(readFileSync(join(dockerConfig, 'config.json'), 'utf8'));
+      assert.equal(Buffer.from(cfg.auths[reg.host].auth, 'base64').toString(), `${USER}:${PASSWORD}`);
+      const viaConfig = await run(['push', `oci-archive:${image}`, `${reg.host}/basic:2`], { env });
+      assert.equal(viaConfig.status, 0, viaConfig.stderr);
+      // skopeo reads the same config.json as docker and ocislim.
+      const info = JSON.parse(skopeo(['inspect', '--tls-verify=false', '--authfile', join(dockerConfig, 'config.json'), `docker://${reg.host}/basic:2`]));
+      assert.equal(info.Digest, viaConfig.stdout.trim().split('@')[1]);
+      // A credential helper (docker-credential-* protocol) is used when config.json names one.
+      const helperDir = join(dir, 'helper-bin');
+      sh(`mkdir -p ${helperDir} && cat > ${helperDir}/docker-credential-ocitest <<'SH'
+#!/bin/sh
+read server
+printf '{"ServerURL":"%s","Username":"${USER}","Secret":"${PASSWORD}"}' "$server"
+SH
+chmod +x ${helperDir}/docker-credential-ocitest`);
+      const helperCfg = join(dir, 'helper-config');
+      sh(`mkdir -p ${helperCfg}`);
+      writeFileSync(join(helperCfg, 'config.json'), JSON.stringify({ credHelpers: { [reg.host]: 'ocitest' } }));
+      const viaHelper = await run(['push', `oci-archive:${image}`, `${reg.host}/basic:3`], { env: { DOCKER_CONFIG: helperCfg, HOME: dir, PATH: `${helperDir}:${process.env.PATH}` } });
+      assert.equal(viaHelper.status, 0, viaHelper.stderr);
+    } finally {
+      await reg.stop();
+    }
+  });
+
+  it('token auth: scoped tokens from a token server; push asks pull,push, a mount also asks pull on the source', async () => {
+    const service = 'ocislim-test-registry';
+    const issuer = 'ocislim-test-issuer';
+    const ts: TokenServer = await startTokenServer({ keyFile: join(dir, 'tok.key'), certFile: join(dir, 'tok.crt'), issuer, service, user: USER, password: PASSWORD });
+    const reg = await startRegistry(join(dir, 'token'), { token: { realm: ts.realm, service, issuer, rootCertBundle: join(dir, 'tok.crt') } });
+    const env = { DOCKER_CONFIG: join(dir, 'none'), HOME: dir };
+    try {
+      const anon = await run(['push', `oci-archive:${image}`, `${reg.host}/tok/a:1`], { env });
+      assert.notEqual(anon.status, 0, 'anonymous tokens grant nothing');
+      const push = await run(['push', `oci-archive:${image}`, `${reg.host}/tok/a:1`, '-u', USER, '--password-stdin'], { env, input: PASSWORD });
+      assert.equal(push.status, 0, push.stderr);
+      assert.ok(ts.scopes.some((s) => s[0] === 'repository:tok/a:pull,push'), JSON.stringify(ts.scopes));
+      const pushTokens = ts.issued.length;
+      ts.scopes.length = 0;
+      const mount = await run(['push', `${reg.host}/tok/a:1`, `${reg.host}/tok/b:1`, '-u', USER, '--password-stdin'], { env, input: PASSWORD });
+      assert.equal(mount.status, 0, mount.stderr);
+      assert.match(mount.stderr, /mounted from tok\/a/);
+      assert.ok(ts.scopes.some((s) => s[0] === 'repository:tok/b:pull,push' && s.includes('repository:tok/a:pull')), JSON.stringify(ts.scopes));
+      // Tokens are reused while valid: a push needs one token per scope set, not one per request.
+      assert.ok(ts.issued.length - pushTokens <= 3, `${ts.issued.length - pushTokens} tokens for one mounting push`);
+      const all = transcript.join('\n');
+      for (const t of ts.issued) assert.ok(!all.includes(t), 'a token leaked into output');
+    } finally {
+      await reg.stop();
+      await ts.close();
+    }
+  });
+});
