@@ -1,0 +1,209 @@
+import { createHash } from 'node:crypto';
+import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
+
+/** Switches for behaviour of registries other than distribution 2.8 (see the registry reference, section 7). */
+export interface Quirks {
+  /** ECR: PATCH answers 201 instead of 202. */
+  patch201?: boolean;
+  /** GHCR: a PATCH body larger than this many bytes gets 416. */
+  maxChunk?: number;
+  /** Location form in upload responses. */
+  location?: 'absolute' | 'relative';
+  /** Basic auth required; the challenge comes only on /v2/ (GCR sends 401 without WWW-Authenticate elsewhere). */
+  basicAuth?: { user: string; password: string; challengeOnlyOnPing?: boolean };
+  /** The first N requests (after the ping) get 429 with this Retry-After value. */
+  rateLimit?: { count: number; retryAfter: string };
+  /** The first N PATCH/PUT requests get 503. */
+  burst5xx?: number;
+  /** The first PATCH has its connection reset after some of the body. */
+  resetFirstPatch?: boolean;
+  /** Blob GETs answer 307 to this origin (which must not receive Authorization). */
+  redirectBlobsTo?: string;
+  /** Manifest PUT answers with a wrong Docker-Content-Digest. */
+  wrongManifestDigest?: boolean;
+}
+
+export interface MockRegistry {
+  host: string;
+  origin: string;
+  blobs: Map<string, Buffer>;
+  manifests: Map<string, { body: Buffer; type: string }>;
+  requests: { method: string; path: string; auth: boolean }[];
+  quirks: Quirks;
+  close: () => Promise<void>;
+}
+
+function digestOf(b: Buffer): string {
+  return 'sha256:' + createHash('sha256').update(b).digest('hex');
+}
+
+function read(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const c: Buffer[] = [];
+    req.on('data', (d) => c.push(d));
+    req.on('end', () => resolve(Buffer.concat(c)));
+    req.on('error', reject);
+  });
+}
+
+/** A small in-memory distribution-API server on 127.0.0.1 for behaviour the real registry cannot show. */
+export function startMockRegistry(quirks: Quirks = {}): Promise<MockRegistry> {
+  const uploads = new Map<string, Buffer>();
+  let n = 0;
+  let rateLeft = quirks.rateLimit?.count ?? 0;
+  let burstLeft = quirks.burst5xx ?? 0;
+  let resetDone = false;
+  const m: MockRegistry = { host: '', origin: '', blobs: new Map(), manifests: new Map(), requests: [], quirks, close: async () => {} };
+  const send = (res: ServerResponse, status: number, headers: Record<string, string> = {}, body = '') => {
+    res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
+    res.end(body);
+  };
+  const err = (res: ServerResponse, status: number, code: string, extra: Record<string, string> = {}) =>
+    send(res, status, { 'content-type': 'application/json', ...extra }, JSON.stringify({ errors: [{ code, message: code.toLowerCase() }] }));
+  const loc = (path: string) => (quirks.location === 'relative' ? path : `${m.origin}${path}`);
+
+  const server: Server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', m.origin);
+    const path = url.pathname;
+    const method = req.method ?? 'GET';
+    m.requests.push({ method, path, auth: !!req.headers.authorization });
+    const ba = quirks.basicAuth;
+    if (ba) {
+      const good = req.headers.authorization === 'Basic ' + Buffer.from(`${ba.user}:${ba.password}`).toString('base64');
+      if (!good) {
+        const challenge: Record<string, string> = path === '/v2/' || !ba.challengeOnlyOnPing ? { 'www-authenticate': 'Basic realm="mock"' } : {};
+        await read(req);
+        return err(res, 401, 'UNAUTHORIZED', challenge);
+      }
+    }
+    if (path === '/v2/') return send(res, 200, {}, '{}');
+    if (rateLeft > 0) {
+      rateLeft--;
+      await read(req);
+      return err(res, 429, 'TOOMANYREQUESTS', { 'retry-after': quirks.rateLimit!.retryAfter });
+    }
+    if (burstLeft > 0 && (method === 'PATCH' || method === 'PUT')) {
+      burstLeft--;
+      await read(req);
+      return err(res, 503, 'UNAVAILABLE');
+    }
+    let mm = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]{64})$/.exec(path);
+    if (mm && (method === 'HEAD' || method === 'GET')) {
+      const b = m.blobs.get(mm[2]);
+      if (!b) return err(res, 404, 'BLOB_UNKNOWN');
+      if (method === 'GET' && quirks.redirectBlobsTo) return send(res, 307, { location: `${quirks.redirectBlobsTo}/blob/${mm[2]}` });
+      if (method === 'HEAD') {
+        res.writeHead(200, { 'content-length': String(b.length), 'docker-content-digest': mm[2] });
+        return res.end();
+      }
+      return send(res, 200, { 'docker-content-digest': mm[2] }, b as unknown as string);
+    }
+    mm = /^\/v2\/(.+)\/blobs\/uploads\/$/.exec(path);
+    if (mm && method === 'POST') {
+      await read(req);
+      const id = `u${n++}`;
+      uploads.set(id, Buffer.alloc(0));
+      return send(res, 202, { location: loc(`/v2/${mm[1]}/blobs/uploads/${id}?_state=${id}`), range: '0-0' });
+    }
+    mm = /^\/v2\/(.+)\/blobs\/uploads\/([a-z0-9]+)$/.exec(path);
+    if (mm) {
+      const id = mm[2];
+      const have = uploads.get(id);
+      if (!have) return err(res, 404, 'BLOB_UPLOAD_UNKNOWN');
+      if (method === 'PATCH') {
+        if (quirks.resetFirstPatch && !resetDone) {
+          resetDone = true;
+          req.once('data', () => req.socket.destroy());
+          return;
+        }
+        const body = await read(req);
+        if (quirks.maxChunk && body.length > quirks.maxChunk) return err(res, 416, 'SIZE_INVALID');
+        const range = req.headers['content-range'];
+        if (range) {
+          const start = Number(String(range).split('-')[0]);
+          if (start !== have.length) return err(res, 416, 'RANGE_INVALID');
+        }
+        const next = Buffer.concat([have, body]);
+        uploads.set(id, next);
+        return send(res, quirks.patch201 ? 201 : 202, { location: loc(`/v2/${mm[1]}/blobs/uploads/${id}?_state=${id}x`), range: `0-${Math.max(0, next.length - 1)}` });
+      }
+      if (method === 'PUT') {
+        const body = await read(req);
+        const all = Buffer.concat([have, body]);
+        const want = url.searchParams.get('digest');
+        if (!want || digestOf(all) !== want) return err(res, 400, 'DIGEST_INVALID');
+        m.blobs.set(want, all);
+        uploads.delete(id);
+        return send(res, 201, { location: `/v2/${mm[1]}/blobs/${want}`, 'docker-content-digest': want });
+      }
+      if (method === 'DELETE') {
+        uploads.delete(id);
+        return send(res, 204);
+      }
+    }
+    mm = /^\/v2\/(.+)\/manifests\/([^/]+)$/.exec(path);
+    if (mm) {
+      const key = `${mm[1]}:${mm[2]}`;
+      if (method === 'PUT') {
+        const body = await read(req);
+        const doc = JSON.parse(body.toString('utf8')) as { config: { digest: string }; layers: { digest: string }[] };
+        for (const d of [doc.config, ...doc.layers]) if (!m.blobs.has(d.digest)) return err(res, 400, 'MANIFEST_BLOB_UNKNOWN');
+        const type = String(req.headers['content-type'] ?? '');
+        m.manifests.set(key, { body, type });
+        m.manifests.set(`${mm[1]}:${digestOf(body)}`, { body, type });
+        const d = quirks.wrongManifestDigest ? 'sha256:' + '0'.repeat(64) : digestOf(body);
+        return send(res, 201, { 'docker-content-digest': d, location: `/v2/${mm[1]}/manifests/${d}` });
+      }
+      const got = m.manifests.get(key);
+      if (!got) return err(res, 404, 'MANIFEST_UNKNOWN');
+      return send(res, 200, { 'content-type': got.type, 'docker-content-digest': digestOf(got.body) }, got.body as unknown as string);
+    }
+    await read(req);
+    return err(res, 404, 'NOT_FOUND');
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      m.host = `127.0.0.1:${port}`;
+      m.origin = `http://127.0.0.1:${port}`;
+      m.close = () =>
+        new Promise((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        });
+      resolve(m);
+    });
+  });
+}
+
+/** A second origin that serves blobs by digest and, like S3, rejects requests carrying an Authorization header. */
+export function startBlobStore(blobs: Map<string, Buffer>): Promise<{ origin: string; sawAuthorization: boolean; hits: number; close: () => Promise<void> }> {
+  const s = { origin: '', sawAuthorization: false, hits: 0, close: async () => {} };
+  const server = createServer((req, res) => {
+    s.hits++;
+    if (req.headers.authorization) {
+      s.sawAuthorization = true;
+      res.writeHead(400);
+      return res.end('Only one auth mechanism allowed');
+    }
+    const d = (req.url ?? '').replace('/blob/', '');
+    const b = blobs.get(d);
+    if (!b) {
+      res.writeHead(404);
+      return res.end();
+    }
+    res.writeHead(200, { 'content-length': String(b.length) });
+    res.end(b);
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      s.origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+      s.close = () =>
+        new Promise((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        });
+      resolve(s);
+    });
+  });
+}

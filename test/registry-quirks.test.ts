@@ -1,0 +1,93 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ocislimAsync } from './helpers/cli.js';
+import { Quirks, startBlobStore, startMockRegistry } from './helpers/mockregistry.js';
+import { removeDir, sh, tempDir } from './helpers/sh.js';
+
+let dir: string;
+let small: string;
+let large: string;
+before(() => {
+  dir = tempDir('ocislim-quirks-');
+  small = join(dir, 'small.tar');
+  large = join(dir, 'large.tar');
+  const bin = join(process.cwd(), 'bin/ocislim.js');
+  sh(`node ${bin} build /bin/busybox -o oci-archive:${small} 2>/dev/null`);
+  // A layer over 4 MiB, for the chunk-size quirk.
+  sh(`head -c 6000000 /dev/urandom > ${dir}/random.bin && node ${bin} build ${dir}/random.bin -o oci-archive:${large} 2>/dev/null`);
+});
+after(() => removeDir(dir));
+
+/** Pushes `image` to a mock with the given quirks; returns the result and the mock for inspection. */
+async function pushTo(quirks: Quirks, image = small, extra: string[] = [], input?: string) {
+  const mock = await startMockRegistry(quirks);
+  try {
+    const r = await ocislimAsync(['push', `oci-archive:${image}`, `${mock.host}/q/img:1`, ...extra], { input, env: { DOCKER_CONFIG: join(dir, 'none') } });
+    return { r, mock };
+  } finally {
+    await mock.close();
+  }
+}
+
+function pushed(res: { r: { status: number | null; stderr: string; stdout: string }; mock: { manifests: Map<string, unknown>; blobs: Map<string, Buffer> } }) {
+  assert.equal(res.r.status, 0, res.r.stderr);
+  const digest = res.r.stdout.trim().split('@')[1];
+  assert.ok(res.mock.manifests.has(`q/img:${digest}`), 'the manifest is stored under its digest');
+  assert.ok(res.mock.manifests.has('q/img:1'));
+}
+
+describe('registry quirks, against a mock registry', () => {
+  it('PATCH answering 201 (ECR)', async () => pushed(await pushTo({ patch201: true })));
+
+  it('relative and absolute Location headers (with a _state query that changes)', async () => {
+    pushed(await pushTo({ location: 'relative' }));
+    pushed(await pushTo({ location: 'absolute' }));
+  });
+
+  it('416 above a chunk size (GHCR): falls back to chunked PATCHes with Content-Range', async () => {
+    const res = await pushTo({ maxChunk: 4 * 1024 * 1024 }, large);
+    pushed(res);
+    const patches = res.mock.requests.filter((q) => q.method === 'PATCH').length;
+    assert.ok(patches >= 3, `${patches} PATCH requests: one refused, then chunks`);
+  });
+
+  it('401 without a challenge except on /v2/ (GCR): the ping challenge is used', async () => {
+    pushed(await pushTo({ basicAuth: { user: 'u', password: 'p4ss', challengeOnlyOnPing: true } }, small, ['-u', 'u', '--password-stdin'], 'p4ss'));
+  });
+
+  it('429 with Retry-After in seconds and as an HTTP date', async () => {
+    const t0 = Date.now();
+    pushed(await pushTo({ rateLimit: { count: 2, retryAfter: '1' } }));
+    assert.ok(Date.now() - t0 >= 1000, 'waited as Retry-After asked');
+    pushed(await pushTo({ rateLimit: { count: 1, retryAfter: new Date(Date.now() + 1500).toUTCString() } }));
+  });
+
+  it('a burst of 503s, and a connection reset mid-upload', async () => {
+    pushed(await pushTo({ burst5xx: 3 }));
+    pushed(await pushTo({ resetFirstPatch: true }, large));
+  });
+
+  it('a wrong Docker-Content-Digest on the manifest fails the push', async () => {
+    const { r } = await pushTo({ wrongManifestDigest: true });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /stored manifest q\/img:1 as sha256:0{64}, but it is sha256:[a-f0-9]{64}/);
+  });
+
+  it('a 307 for blob downloads to another host: followed without the Authorization header', async () => {
+    const up = await startMockRegistry({ basicAuth: { user: 'u', password: 'p4ss' } });
+    const store = await startBlobStore(up.blobs);
+    try {
+      const push = await ocislimAsync(['push', `oci-archive:${small}`, `${up.host}/q/img:1`, '-u', 'u', '--password-stdin'], { input: 'p4ss' });
+      assert.equal(push.status, 0, push.stderr);
+      up.quirks.redirectBlobsTo = store.origin;
+      const pull = await ocislimAsync(['pull', `${up.host}/q/img:1`, '-o', `oci:${join(dir, 'redirected')}`, '-u', 'u', '--password-stdin'], { input: 'p4ss' });
+      assert.equal(pull.status, 0, pull.stderr);
+      assert.ok(store.hits >= 2, 'blobs came from the other host');
+      assert.equal(store.sawAuthorization, false);
+    } finally {
+      await store.close();
+      await up.close();
+    }
+  });
+});
