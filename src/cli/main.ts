@@ -1,12 +1,7 @@
 import yargs from 'yargs';
 import { ElfError } from '../elf/errors.js';
 import { UserError } from './errors.js';
-import { lddCommand } from './ldd.js';
-import { buildCommand } from './build.js';
-import { inspectCommand } from './inspect.js';
-import { pushCommand } from './push.js';
-import { loginCommand } from './login.js';
-import { pullCommand } from './pull.js';
+// Command modules load on demand: undici, tar-stream and the builder cost start-up time that --help and ldd need not pay.
 import type { Argv } from 'yargs';
 
 function registryOptions<T>(y: Argv<T>) {
@@ -40,7 +35,8 @@ export async function run(argv: string[]): Promise<number> {
             .option('library-path', { type: 'string', array: true, describe: 'Directories searched like LD_LIBRARY_PATH (colon-separated allowed)' })
             .option('json', { type: 'boolean', describe: 'Print the structured result as JSON' })
             .option('tree', { type: 'boolean', describe: 'Print who needs what, as a tree' }),
-        (a) => {
+        async (a) => {
+          const { lddCommand } = await import('./ldd.js');
           code = lddCommand(
             { files: a.files as string[], root: a.root, libraryPath: a['library-path']?.flatMap((x) => x.split(':')), json: a.json, tree: a.tree },
             out,
@@ -77,6 +73,7 @@ export async function run(argv: string[]): Promise<number> {
             .option('compression-level', { type: 'number', describe: 'gzip level, 1 (fastest) to 9 (smallest); default 6' })
             .option('json', { type: 'boolean', describe: 'Print a JSON result instead of the digest' }),
         async (a) => {
+          const { buildCommand } = await import('./build.js');
           code = await buildCommand(
             {
               files: (a.files as string[] | undefined) ?? [],
@@ -121,6 +118,7 @@ export async function run(argv: string[]): Promise<number> {
             .option('files', { type: 'boolean', describe: 'List every file of every layer with its size' })
             .option('json', { type: 'boolean', describe: 'Print JSON' }),
         async (a) => {
+          const { inspectCommand } = await import('./inspect.js');
           code = await inspectCommand({ image: a.image as string, files: a.files, json: a.json }, out);
         },
       )
@@ -133,6 +131,7 @@ export async function run(argv: string[]): Promise<number> {
             .positional('target', { type: 'string', demandOption: true })
             .option('tag', { type: 'string', array: true, describe: 'More tags in the same repository' }),
         async (a) => {
+          const { pushCommand } = await import('./push.js');
           code = await pushCommand(
             { source: a.source as string, target: a.target as string, tag: a.tag, insecure: a.insecure, caFile: a['ca-file'], username: a.username, passwordStdin: a['password-stdin'] },
             out,
@@ -149,6 +148,7 @@ export async function run(argv: string[]): Promise<number> {
             .option('output', { alias: 'o', type: 'string', array: true, describe: 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]' })
             .option('platform', { type: 'string', describe: 'os/arch[/variant] to pick from a multi-platform image' }),
         async (a) => {
+          const { pullCommand } = await import('./pull.js');
           code = await pullCommand(
             { source: a.source as string, output: a.output ?? [], platform: a.platform, insecure: a.insecure, caFile: a['ca-file'], username: a.username, passwordStdin: a['password-stdin'] },
             out,
@@ -161,6 +161,7 @@ export async function run(argv: string[]): Promise<number> {
         'Check credentials and store them in ~/.docker/config.json (or the configured credential helper)',
         (y) => registryOptions(y).positional('registry', { type: 'string', demandOption: true }),
         async (a) => {
+          const { loginCommand } = await import('./login.js');
           code = await loginCommand(a.registry as string, { insecure: a.insecure, caFile: a['ca-file'], username: a.username, passwordStdin: a['password-stdin'] }, err);
         },
       )
