@@ -11,6 +11,7 @@ import { BuildError } from './errors.js';
 import { GROUP_COMMENT, GROUP_ORDER, LayerGroup, Plan, PlannedEntry } from './plan.js';
 import { BuildSpec, CopySpec, isoTime } from './spec.js';
 import { archiveKind, unpackArchive } from './unpack.js';
+import { contextSource } from './context.js';
 
 export interface BuildResult {
   image: Image;
@@ -37,9 +38,9 @@ function hostPath(p: string): string {
 }
 
 /** COPY/ADD semantics: a directory's contents go into DEST; a file goes to DEST, or into it when DEST ends with "/". */
-async function addCopy(plan: Plan, c: CopySpec, unpack: boolean, stage: string, n: number): Promise<void> {
-  const what = unpack ? '--add' : '--copy';
-  const src = hostPath(c.src);
+async function addCopy(plan: Plan, c: CopySpec, unpack: boolean, stage: string, n: number, where: string, ctx?: BuildSpec['context']): Promise<void> {
+  const what = where;
+  const src = ctx ? contextSource(ctx, c.src, where) : hostPath(c.src);
   let st;
   try {
     st = statSync(src);
@@ -50,7 +51,7 @@ async function addCopy(plan: Plan, c: CopySpec, unpack: boolean, stage: string, 
   const reason = `${unpack ? 'ADD' : 'COPY'} ${c.src}`;
   const before = new Set(plan.entries.keys());
   if (st.isDirectory()) {
-    plan.addTree(src, c.dest, 'app', reason, owner);
+    plan.addTree(src, c.dest, 'app', reason, owner, ctx);
   } else {
     const kind = unpack ? archiveKind(src) : null;
     if (kind) {
@@ -71,8 +72,11 @@ export async function planBuild(spec: BuildSpec, stage: string): Promise<Plan> {
   const plan = new Plan(new Resolver(spec.root));
   for (const input of spec.inputs) plan.addInput(input);
   let n = 0;
-  for (const a of spec.adds) await addCopy(plan, a, true, stage, n++);
-  for (const c of spec.copies) await addCopy(plan, c, false, stage, n++);
+  const steps = spec.steps ?? [
+    ...spec.adds.map((a) => ({ kind: 'ADD' as const, spec: a, where: '--add' })),
+    ...spec.copies.map((c) => ({ kind: 'COPY' as const, spec: c, where: '--copy' })),
+  ];
+  for (const s of steps) await addCopy(plan, s.spec, s.kind === 'ADD', stage, n++, s.where, spec.context);
   if (!plan.entries.size) throw new BuildError('nothing to build: give at least one file, --add or --copy');
   return plan;
 }
@@ -144,9 +148,12 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
     }),
   );
   const history: HistoryEntry[] = jobs.map((j) => ({ created, created_by: `ocislim build: ${j.comment}` }));
+  if (spec.shellForm?.length && !base && !plan.entries.has('/bin/sh')) {
+    plan.warnings.push(`${spec.shellForm.join(', ')} uses the shell form, but the image has no /bin/sh: use the exec form ["program", "arg"]`);
+  }
   const run = runConfig(spec, plan.entrypoint, base?.image.config.config);
   // With a base image the entrypoint may live in its layers (checked by the run check, not here).
-  if (!base) checkEntrypoint(plan, run.Entrypoint ?? run.Cmd);
+  if (!base && !spec.shellForm?.length) checkEntrypoint(plan, run.Entrypoint ?? run.Cmd);
   const baseHistory = base?.image.config.history ?? [];
   const baseDiffIds = base?.image.config.rootfs.diff_ids ?? [];
   const config = imageConfig(spec, platform, run, [...baseDiffIds, ...blobs.map((b) => b.diffId)], [...baseHistory, ...history]);

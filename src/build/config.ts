@@ -30,6 +30,7 @@ export function runConfig(spec: BuildSpec, defaultEntrypoint: string | null, bas
   if (spec.user) c.User = spec.user;
   if (Object.keys(spec.labels).length) c.Labels = sortedRecord({ ...(base?.Labels ?? {}), ...spec.labels });
   if (spec.stopSignal) c.StopSignal = spec.stopSignal;
+  if (spec.healthcheck) c.Healthcheck = spec.healthcheck;
   if (spec.volumes.length) c.Volumes = sortedRecord({ ...(base?.Volumes ?? {}), ...Object.fromEntries(spec.volumes.map((v) => [v, {}])) });
   return c;
 }

@@ -18,6 +18,12 @@ export const GROUP_COMMENT: Record<LayerGroup, string> = {
   app: 'the application',
 };
 
+/** A build context the tree walk must stay in, with its .dockerignore. */
+export interface TreeContext {
+  dir: string;
+  ignored: (rel: string) => boolean;
+}
+
 export interface PlannedEntry extends LayerEntry {
   group: LayerGroup;
 }
@@ -170,17 +176,25 @@ export class Plan {
   }
 
   /** A host directory tree at an image path: symlinks kept as they are, hard links kept as hard links. */
-  addTree(hostDir: string, imageDir: string, group: LayerGroup, reason: string, owner?: { uid: number; gid: number }): void {
+  addTree(hostDir: string, imageDir: string, group: LayerGroup, reason: string, owner?: { uid: number; gid: number }, context?: TreeContext): void {
     const uid = owner?.uid ?? 0;
     const gid = owner?.gid ?? 0;
     const linked = new Map<string, { host: string; image: string; st: Stats }[]>();
     const walk = (host: string, image: string) => {
+      if (context && host !== hostDir && context.ignored(posix.relative(context.dir, host))) return;
       const st = lstatSync(host);
       if (st.isDirectory()) {
         if (image !== '/') this.add({ path: image, type: 'dir', mode: st.mode & 0o7777, uid, gid, group, reason });
         for (const name of readdirSync(host).sort()) walk(posix.join(host, name), posix.join(image, name));
       } else if (st.isSymbolicLink()) {
-        this.add({ path: image, type: 'symlink', mode: 0o777, uid, gid, linkname: readlinkSync(host), group, reason });
+        const target = readlinkSync(host);
+        if (context) {
+          const to = posix.resolve(posix.dirname(host), target);
+          if (target.startsWith('/') || (to !== context.dir && !to.startsWith(context.dir + '/'))) {
+            throw new BuildError(`${reason}: ${posix.relative(context.dir, host)} is a symbolic link to "${target}", outside the build context`);
+          }
+        }
+        this.add({ path: image, type: 'symlink', mode: 0o777, uid, gid, linkname: target, group, reason });
       } else if (st.isFile()) {
         if (st.nlink > 1) {
           const key = `${st.dev}:${st.ino}`;

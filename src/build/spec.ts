@@ -37,6 +37,13 @@ export interface BuildSpec {
   epoch: number;
   /** gzip level 1-9 (part of the inputs: another level gives another digest). */
   gzipLevel?: number;
+  /** ADD and COPY in the order to apply them (a Dockerfile's order); default: every --add, then every --copy. */
+  steps?: { kind: 'ADD' | 'COPY'; spec: CopySpec; where: string }[];
+  /** Sources of ADD/COPY are read only inside this context (Dockerfile builds). */
+  context?: { dir: string; ignored: (rel: string) => boolean };
+  healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
+  /** Instructions that used the shell form (a warning when the image has no /bin/sh). */
+  shellForm?: string[];
 }
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -4,6 +4,9 @@ import { BuildSpec, CopySpec, parseCommand, parseCopy, parseKeyValue, parsePort,
 import { parsePlatform } from '../elf/platform.js';
 import { formatLocalRef, LocalRef, parseLocalRef, writeLocalImage } from '../oci/transport.js';
 import { UserError } from './errors.js';
+import { readFileSync } from 'node:fs';
+import { parseDockerfile } from '../build/dockerfile.js';
+import { loadContext } from '../build/context.js';
 import { Clients, clientOptions, loadImage, pushAll, RegistryArgs } from './registry.js';
 import { RegistryError } from '../registry/errors.js';
 import { BaseLoader } from '../build/build.js';
@@ -11,6 +14,9 @@ import { humanSize } from './format.js';
 
 export interface BuildArgs extends RegistryArgs {
   files: string[];
+  /** A Dockerfile; `files` then holds the build context (default: the current directory). */
+  file?: string;
+  buildArg?: string[];
   from?: string;
   push?: string[];
   tag?: string[];
@@ -84,9 +90,49 @@ export function parseOutputs(outputs: string[] | undefined): LocalRef[] {
   }
 }
 
+/** Dockerfile + context → spec; command-line flags add to (and override) what the Dockerfile says. */
+export function specFromDockerfile(a: BuildArgs): BuildSpec {
+  const base = specFromArgs({ ...a, files: [] });
+  try {
+    if (a.files.length > 1) throw new BuildError(`with -f, give one build context directory (got ${a.files.join(' ')})`);
+    if (a.add?.length || a.copy?.length) throw new BuildError('with -f, put ADD and COPY in the Dockerfile');
+    let text: string;
+    try {
+      text = readFileSync(a.file!, 'utf8');
+    } catch (e) {
+      throw new BuildError(`${a.file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    }
+    const buildArgs = Object.fromEntries((a.buildArg ?? []).map((x) => parseKeyValue(x, '--build-arg')));
+    const df = parseDockerfile(text, a.file!, buildArgs);
+    const context = loadContext(a.files[0] ?? '.');
+    return {
+      ...base,
+      from: a.from ?? df.from,
+      adds: df.adds,
+      copies: df.copies,
+      steps: df.steps.map((s) => ({ kind: s.kind, spec: s.spec, where: `${a.file}:${s.line}: ${s.kind}` })),
+      context,
+      entrypoint: base.entrypoint ?? df.entrypoint,
+      cmd: base.cmd ?? df.cmd,
+      env: [...df.env, ...base.env],
+      expose: [...df.expose, ...base.expose],
+      workdir: base.workdir ?? df.workdir,
+      user: base.user ?? df.user,
+      labels: { ...df.labels, ...base.labels },
+      stopSignal: base.stopSignal ?? df.stopSignal,
+      volumes: [...df.volumes, ...base.volumes],
+      healthcheck: df.healthcheck,
+      shellForm: base.entrypoint || base.cmd ? [] : df.shellForm.map((x) => `${a.file}:${x.line}: ${x.instruction}`),
+    };
+  } catch (e) {
+    if (e instanceof BuildError) throw new UserError(e.message);
+    throw e;
+  }
+}
+
 /** `ocislim build`: stdout gets only the digest (or the --json document); progress goes to stderr. */
 export async function buildCommand(a: BuildArgs, out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const spec = specFromArgs(a);
+  const spec = a.file ? specFromDockerfile(a) : specFromArgs(a);
   const outputs = parseOutputs(a.output);
   const pushes = a.push ?? [];
   if (!outputs.length && !pushes.length) throw new UserError('say where the image goes: --push REF, -o oci:DIR[:TAG], -o oci-archive:FILE[:TAG] or -o docker-archive:FILE[:NAME:TAG]');

@@ -67,6 +67,8 @@ export async function run(argv: string[]): Promise<number> {
             .option('format', { type: 'string', choices: ['oci', 'docker'], describe: 'Media types: oci (default) or docker (schema 2)' })
             .option('platform', { type: 'string', describe: 'Expected os/arch[/variant]; checked against the ELF files' })
             .option('root', { type: 'string', default: '/', describe: 'Root filesystem to take files and libraries from' })
+            .option('file', { alias: 'f', type: 'string', describe: 'Build from this Dockerfile (the positional argument is then the context directory)' })
+            .option('build-arg', { type: 'string', array: true, describe: 'KEY=VALUE for an ARG of the Dockerfile (repeatable)' })
             .option('from', { type: 'string', describe: 'Base image: registry REF, oci:DIR[:TAG] or oci-archive:FILE[:TAG] (default: scratch)' })
             .option('push', { type: 'string', array: true, describe: 'Push to this registry reference (repeatable); prints REF@DIGEST' })
             .option('tag', { type: 'string', array: true, describe: 'More tags for --push, in the same repository' })
@@ -97,6 +99,8 @@ export async function run(argv: string[]): Promise<number> {
               json: a.json,
               compressionLevel: a['compression-level'],
               from: a.from,
+              file: a.file,
+              buildArg: a['build-arg'],
               push: a.push,
               tag: a.tag,
               insecure: a.insecure,

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ocislim, ocislimAsync } from './helpers/cli.js';
+import { freePort, runcRun, runcStart, skopeo, umociUnpack, waitForRedis } from './helpers/container.js';
+import { startRegistry, TestRegistry } from './helpers/registry.js';
+import { removeDir, run, sh, tempDir } from './helpers/sh.js';
+
+let dir: string;
+let reg: TestRegistry;
+before(async () => {
+  dir = tempDir('ocislim-dockerfile-');
+  reg = await startRegistry(join(dir, 'registry'));
+});
+after(async () => {
+  await reg.stop();
+  removeDir(dir);
+});
+
+/** Compressed size of an image's layers in the registry (what a pull downloads, besides a config of < 1 KiB). */
+function imageSize(ref: string): number {
+  const m = JSON.parse(skopeo(['inspect', '--tls-verify=false', '--raw', `docker://${ref}`]));
+  return m.layers.reduce((n: number, l: { size: number }) => n + l.size, 0);
+}
+
+describe('Dockerfile builds', () => {
+  it('malformed Dockerfiles and unsupported instructions: an error with the line, nothing written', () => {
+    const ctx = join(dir, 'bad');
+    mkdirSync(ctx);
+    writeFileSync(join(ctx, 'f'), 'x');
+    sh(`ln -s /etc/passwd ${ctx}/escape`);
+    const cases: [string, RegExp][] = [
+      ['FROM scratch\nCOPY f /f\nRUN make\n', /Dockerfile:3: RUN is not supported/],
+      ['FROM scratch\nSHELL ["/bin/sh"]\n', /Dockerfile:2: SHELL is not supported/],
+      ['FROM scratch\nONBUILD COPY f /\n', /Dockerfile:2: ONBUILD is not supported/],
+      ['FROM scratch\nFOO bar\n', /Dockerfile:2: unknown instruction FOO/],
+      ['FROM busybox AS build\nFROM scratch\n', /Dockerfile:2: multi-stage builds/],
+      ['FROM scratch AS one\n', /Dockerfile:1: named stages/],
+      ['FROM scratch\nCOPY --from=build /x /x\n', /Dockerfile:2: COPY --from is a multi-stage build/],
+      ['FROM scratch\nADD https://example.invalid/x.tar.gz /\n', /Dockerfile:2: ADD https:\/\/example\.invalid\/x\.tar\.gz: URLs are not supported/],
+      ['COPY f /f\n', /Dockerfile:1: (no FROM|COPY before FROM)/],
+      ['FROM scratch\nCOPY f\n', /Dockerfile:2: COPY needs a source and a destination/],
+      ['FROM scratch\nEXPOSE 99999\n', /Dockerfile:2: EXPOSE 99999/],
+      ['FROM scratch\nHEALTHCHECK CMD curl -f http://localhost/\n', /Dockerfile:2: HEALTHCHECK CMD must use the exec form/],
+      ['FROM scratch\nCMD ["a", 1]\n', /Dockerfile:2: CMD looks like JSON but is not/],
+      ['FROM scratch\nCOPY ../outside /x\n', /Dockerfile:2: COPY: \.\.\/outside is outside the build context/],
+      ['FROM scratch\nCOPY escape /x\n', /Dockerfile:2: COPY: escape is a symbolic link that leaves the build context/],
+      ['FROM scratch\nCOPY --chown=redis f /f\n', /Dockerfile:2: COPY --chown=redis: use numeric UID/],
+    ];
+    for (const [text, msg] of cases) {
+      writeFileSync(join(ctx, 'Dockerfile'), text);
+      const out = join(dir, 'bad-out');
+      const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '-o', `oci:${out}`]);
+      assert.notEqual(r.status, 0, text);
+      assert.match(r.stderr, msg, text);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.ok(!existsSync(out), 'nothing written');
+    }
+  });
+
+  it('busybox-static FROM scratch, busybox as entrypoint running a command; comments, continuations, ARG, ENV, .dockerignore', () => {
+    const ctx = join(dir, 'bb');
+    mkdirSync(join(ctx, 'etc'), { recursive: true });
+    sh(`cp /bin/busybox ${ctx}/busybox && echo keep > ${ctx}/etc/keep && echo secret > ${ctx}/etc/secret.key`);
+    writeFileSync(join(ctx, '.dockerignore'), '# keys stay out\n**/*.key\n');
+    writeFileSync(
+      join(ctx, 'Dockerfile'),
+      ['# escape=`', 'ARG GREETING=hello', 'FROM scratch', '# the binary', 'COPY --chmod=755 busybox /bin/busybox', 'COPY etc /etc/', 'ENV WHO=world `', '    MODE=test', 'LABEL org.example.greeting="${GREETING}"', 'WORKDIR /tmp', 'STOPSIGNAL SIGINT', 'HEALTHCHECK --interval=30s --retries=3 CMD ["/bin/busybox", "true"]', 'ENTRYPOINT ["/bin/busybox"]', 'CMD ["sh", "-c", "echo $WHO from busybox in $(pwd)"]', ''].join('\n'),
+    );
+    const layout = join(dir, 'bb-out');
+    const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '--build-arg', 'GREETING=hi', '-o', `oci:${layout}`]);
+    assert.equal(r.status, 0, r.stderr);
+    // skopeo's OCI config type has no Healthcheck: read the config blob itself.
+    const cfgDigest = JSON.parse(skopeo(['inspect', '--raw', `oci:${layout}:latest`])).config.digest.slice(7);
+    const cfg = JSON.parse(sh(`cat ${join(layout, 'blobs/sha256', cfgDigest)}`)).config;
+    assert.equal(cfg.Labels['org.example.greeting'], 'hi');
+    assert.ok(cfg.Env.includes('WHO=world') && cfg.Env.includes('MODE=test'));
+    assert.equal(cfg.Healthcheck.Retries, 3);
+    assert.equal(cfg.Healthcheck.Interval, 30e9);
+    umociUnpack(`${layout}:latest`, join(dir, 'bb-bundle'));
+    assert.ok(existsSync(join(dir, 'bb-bundle/rootfs/etc/keep')));
+    assert.ok(!existsSync(join(dir, 'bb-bundle/rootfs/etc/secret.key')), '.dockerignore excludes it');
+    const out = runcRun(join(dir, 'bb-bundle'));
+    assert.equal(out.stdout, 'world from busybox in /tmp\n', out.stderr);
+  });
+
+  it('the classic recipe: rootfs.tar.gz + redis.conf + the Dockerfile verbatim, pushed, pulled by skopeo, run by runc', async () => {
+    const ctx = join(dir, 'redis');
+    mkdirSync(join(ctx, 'rootfs/usr/bin'), { recursive: true });
+    // The manual way: ldd lists the libraries, tar packs them with the binary and the loader.
+    sh(
+      `cp /usr/bin/redis-server rootfs/usr/bin/redis-server
+       for f in $(ldd /usr/bin/redis-server | grep -o '/[^ ]*'); do mkdir -p rootfs$(dirname $f); cp -L $f rootfs$f; done
+       tar -C rootfs -czf rootfs.tar.gz .
+       rm -rf rootfs
+       printf 'bind 127.0.0.1\\nprotected-mode no\\nsave ""\\nappendonly no\\n' > redis.conf`,
+      ctx,
+    );
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nADD rootfs.tar.gz /\nCOPY redis.conf /etc/redis/redis.conf\nEXPOSE 6379\nCMD ["redis-server"]\n');
+    const r = await ocislimAsync(['build', '-f', join(ctx, 'Dockerfile'), ctx, '--push', `${reg.host}/classic:1`]);
+    assert.equal(r.status, 0, r.stderr);
+    skopeo(['copy', '--src-tls-verify=false', `docker://${reg.host}/classic:1`, `oci:${join(dir, 'classic-oci')}:latest`]);
+    umociUnpack(`${join(dir, 'classic-oci')}:latest`, join(dir, 'classic-bundle'));
+    const port = await freePort();
+    const c = runcStart(join(dir, 'classic-bundle'), ['redis-server', '/etc/redis/redis.conf', '--port', String(port)]);
+    try {
+      assert.equal(await waitForRedis(port), 'PONG');
+      const bench = run('redis-benchmark', ['-q', '-n', '10000', '-p', String(port), '-t', 'set,get'], { timeout: 120000 });
+      assert.equal(bench.status, 0, bench.stderr);
+      assert.match(bench.stdout, /SET: [\d.]+ requests per second/);
+      assert.match(bench.stdout, /GET: [\d.]+ requests per second/);
+    } finally {
+      c.stop();
+    }
+    // The same image without a Dockerfile is no larger.
+    const d = await ocislimAsync(['build', '/usr/bin/redis-server', '--expose', '6379', '--push', `${reg.host}/direct:1`]);
+    assert.equal(d.status, 0, d.stderr);
+    const [classic, direct] = [imageSize(`${reg.host}/classic:1`), imageSize(`${reg.host}/direct:1`)];
+    assert.ok(direct <= classic, `direct ${direct} bytes vs classic ${classic} bytes`);
+  });
+
+  it('Go hello world (CGO_ENABLED=0): prints Hello World, the image within 2% of the binary', () => {
+    const ctx = join(dir, 'go');
+    mkdirSync(ctx);
+    writeFileSync(join(ctx, 'hello.go'), 'package main\n\nimport "fmt"\n\nfunc main() {\n\tfmt.Println("Hello World")\n}\n');
+    sh('go build -o hello hello.go', ctx, { CGO_ENABLED: '0', GOCACHE: join(dir, 'gocache'), HOME: dir, GOFLAGS: '' });
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY hello /\nENTRYPOINT ["/hello"]\n');
+    const layout = join(dir, 'go-oci');
+    const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '-o', `oci:${layout}`]);
+    assert.equal(r.status, 0, r.stderr);
+    umociUnpack(`${layout}:latest`, join(dir, 'go-bundle'));
+    assert.equal(runcRun(join(dir, 'go-bundle')).stdout, 'Hello World\n');
+    const bin = statSync(join(ctx, 'hello')).size;
+    const blobs = readdirSync(join(layout, 'blobs/sha256')).reduce((n, b) => n + statSync(join(layout, 'blobs/sha256', b)).size, 0);
+    const uncompressed = Number(sh(`gzip -dc ${join(layout, 'blobs/sha256', JSON.parse(skopeo(['inspect', '--raw', `oci:${layout}:latest`])).layers[0].digest.slice(7))} | wc -c`).trim());
+    assert.ok(Math.abs(uncompressed - bin) / bin < 0.02, `layer ${uncompressed} bytes vs binary ${bin}`);
+    assert.ok(blobs < bin * 1.02, `image ${blobs} bytes vs binary ${bin}`);
+  });
+});
