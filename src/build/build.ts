@@ -12,6 +12,7 @@ import { GROUP_COMMENT, GROUP_ORDER, LayerGroup, Plan, PlannedEntry } from './pl
 import { BuildSpec, CopySpec, isoTime } from './spec.js';
 import { archiveKind, unpackArchive } from './unpack.js';
 import { contextSource } from './context.js';
+import { applyRules, checkVersions } from './rules.js';
 
 export interface BuildResult {
   image: Image;
@@ -69,7 +70,7 @@ async function addCopy(plan: Plan, c: CopySpec, unpack: boolean, stage: string, 
 
 /** Inputs → plan: every file the image will hold. */
 export async function planBuild(spec: BuildSpec, stage: string): Promise<Plan> {
-  const plan = new Plan(new Resolver(spec.root));
+  const plan = new Plan(new Resolver(spec.root, { symbols: true }));
   for (const input of spec.inputs) plan.addInput(input);
   let n = 0;
   const steps = spec.steps ?? [
@@ -112,6 +113,12 @@ function checkEntrypoint(plan: Plan, argv: string[] | undefined): void {
   }
 }
 
+export function totalSize(plan: Plan): number {
+  let n = 0;
+  for (const e of plan.entries.values()) if (e.type === 'file') n += e.content ? e.content.length : (e.size ?? 0);
+  return n;
+}
+
 /** A base image for --from, loaded once the platform is known (from the ELF files). */
 export type BaseLoader = (platform: Platform) => Promise<{ image: Image; name: string }>;
 
@@ -119,6 +126,21 @@ export type BaseLoader = (platform: Platform) => Promise<{ image: Image; name: s
 export async function build(spec: BuildSpec, workDir: string, progress: (s: string) => void = () => {}, loadBase?: BaseLoader): Promise<BuildResult> {
   const plan = await planBuild(spec, join(workDir, 'stage'));
   const platform = checkPlatform(plan, spec);
+  const added = applyRules(plan, {
+    scaffold: spec.scaffold ?? { passwd: true, tmp: true, certs: true, tz: true },
+    tz: spec.tz ?? [],
+    withLibs: spec.withLibs ?? [],
+    user: spec.user,
+    hasBase: !!spec.from,
+    noRules: spec.noRules,
+  });
+  for (const a of added) progress(`added ${a}`);
+  const { kernelFloor } = checkVersions(plan);
+  if (kernelFloor) progress(`needs Linux ${kernelFloor} or newer (ELF ABI note)`);
+  if (spec.maxSize !== undefined) {
+    const total = totalSize(plan);
+    if (total > spec.maxSize) throw new BuildError(`the image's files add up to ${total} bytes, over --max-size ${spec.maxSize} (see --explain)`);
+  }
   const base = loadBase ? await loadBase(platform) : null;
   if (base) {
     const bc = base.image.config;

@@ -146,6 +146,17 @@ export class Plan {
     }
   }
 
+  /** A library (by in-root path) with its own closure, placed where the loader searches. */
+  addLibrary(inRoot: string, reason: string): void {
+    const loc = this.fs.locate(inRoot);
+    if (!loc) throw new BuildError(`${inRoot}: no such file in ${this.fs.root}`);
+    const st = this.fs.lstat(loc.realPath)!;
+    const elf = this.resolver.readElf(loc);
+    this.notePlatform(elf, inRoot);
+    this.add(this.fileEntry(this.fs.host(loc.realPath), st, this.resolver.imagePath(loc), 'libs', reason));
+    if (elf.needed.length) this.addClosure(inRoot, inRoot);
+  }
+
   /**
    * Adds `inRoot` by following file-level symlinks: each link becomes a symlink entry at the path it was reached
    * by, the final file a regular entry. Directories on the way are resolved on the host but kept as named in the

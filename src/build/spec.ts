@@ -44,6 +44,24 @@ export interface BuildSpec {
   healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
   /** Instructions that used the shell form (a warning when the image has no /bin/sh). */
   shellForm?: string[];
+  /** Scaffolding for scratch images (on by default where the program needs it). */
+  scaffold?: { passwd: boolean; tmp: boolean; certs: boolean; tz: boolean };
+  /** Time zones to ship (default UTC when the program uses time-zone functions; "all" for all). */
+  tz?: string[];
+  /** Turn off the dlopen rules (libgcc_s for pthread_cancel...). */
+  noRules?: boolean;
+  /** Extra libraries, by name (searched as dlopen would) or path, each with its closure. */
+  withLibs?: string[];
+  /** Fail when the image's files add up to more than this many bytes (uncompressed). */
+  maxSize?: number;
+}
+
+/** "150M", "2G", "500K", "1000" → bytes. */
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(s.trim());
+  if (!m) throw new BuildError(`--max-size "${s}" must be a size such as 20M or 1.5G`);
+  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  return Math.round(Number(m[1]) * mult);
 }
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

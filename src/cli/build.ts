@@ -1,12 +1,13 @@
 import { build, withWorkDir } from '../build/build.js';
 import { BuildError } from '../build/errors.js';
-import { BuildSpec, CopySpec, parseCommand, parseCopy, parseKeyValue, parsePort, parseSignal, parseUser, sourceDateEpoch } from '../build/spec.js';
+import { BuildSpec, CopySpec, parseSize, parseCommand, parseCopy, parseKeyValue, parsePort, parseSignal, parseUser, sourceDateEpoch } from '../build/spec.js';
 import { parsePlatform } from '../elf/platform.js';
 import { formatLocalRef, LocalRef, parseLocalRef, writeLocalImage } from '../oci/transport.js';
 import { UserError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { parseDockerfile } from '../build/dockerfile.js';
 import { loadContext } from '../build/context.js';
+import { explain, formatExplain } from '../build/explain.js';
 import { Clients, clientOptions, loadImage, pushAll, RegistryArgs } from './registry.js';
 import { RegistryError } from '../registry/errors.js';
 import { BaseLoader } from '../build/build.js';
@@ -17,6 +18,12 @@ export interface BuildArgs extends RegistryArgs {
   /** A Dockerfile; `files` then holds the build context (default: the current directory). */
   file?: string;
   buildArg?: string[];
+  noScaffold?: string[];
+  tz?: string[];
+  withLib?: string[];
+  maxSize?: string;
+  explain?: boolean;
+  noRules?: boolean;
   from?: string;
   push?: string[];
   tag?: string[];
@@ -39,6 +46,21 @@ export interface BuildArgs extends RegistryArgs {
   root?: string;
   json?: boolean;
   compressionLevel?: number;
+}
+
+const SCAFFOLD_ITEMS = ['passwd', 'tmp', 'certs', 'tz'] as const;
+
+/** --no-scaffold (everything) or --no-scaffold ITEM[,ITEM]. */
+function scaffoldFrom(no: string[] | undefined): BuildSpec['scaffold'] {
+  const s = { passwd: true, tmp: true, certs: true, tz: true };
+  if (!no) return s;
+  const items = no.flatMap((x) => x.split(',')).filter(Boolean);
+  if (!items.length || items.includes('all')) return { passwd: false, tmp: false, certs: false, tz: false };
+  for (const i of items) {
+    if (!(SCAFFOLD_ITEMS as readonly string[]).includes(i)) throw new BuildError(`--no-scaffold ${i}: use ${SCAFFOLD_ITEMS.join(', ')} (or nothing for all)`);
+    s[i as (typeof SCAFFOLD_ITEMS)[number]] = false;
+  }
+  return s;
 }
 
 /** Flags → build spec, validating everything before any work starts. */
@@ -75,6 +97,11 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
       platform: a.platform ? parsePlatform(a.platform) : undefined,
       epoch: sourceDateEpoch(),
       gzipLevel: a.compressionLevel,
+      scaffold: scaffoldFrom(a.noScaffold),
+      tz: a.tz ?? [],
+      withLibs: a.withLib ?? [],
+      noRules: a.noRules,
+      maxSize: a.maxSize !== undefined ? parseSize(a.maxSize) : undefined,
     };
   } catch (e) {
     throw new UserError((e as Error).message);
@@ -166,6 +193,8 @@ async function buildAndShip(
       throw e;
     }
     for (const w of result.plan.warnings) err(`ocislim: warning: ${w}`);
+    const explained = a.explain ? explain(result.plan) : null;
+    if (explained && !a.json) err(formatExplain(explained));
     for (const o of outputs) {
       try {
         await writeLocalImage(result.image, o, spec.epoch);
@@ -185,6 +214,7 @@ async function buildAndShip(
             platform: result.platform,
             outputs: outputs.map(formatLocalRef),
             pushed,
+            ...(explained ? { explain: explained } : {}),
             layers: result.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, uncompressedSize: l.uncompressedSize, comment: l.comment })),
           },
           null,

@@ -23,6 +23,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     await yargs(argv)
       .scriptName('ocislim')
+      .parserConfiguration({ 'boolean-negation': false })
       .usage('$0 <command> [options]\n\nBuild minimal OCI images from native binaries, without a Docker daemon.')
       .option('debug', { type: 'boolean', describe: 'Print stack traces on errors' })
       .command(
@@ -72,6 +73,12 @@ export async function run(argv: string[]): Promise<number> {
             .option('from', { type: 'string', describe: 'Base image: registry REF, oci:DIR[:TAG] or oci-archive:FILE[:TAG] (default: scratch)' })
             .option('push', { type: 'string', array: true, describe: 'Push to this registry reference (repeatable); prints REF@DIGEST' })
             .option('tag', { type: 'string', array: true, describe: 'More tags for --push, in the same repository' })
+            .option('no-scaffold', { type: 'string', array: true, describe: 'Leave out scaffolding: all, or passwd, tmp, certs, tz' })
+            .option('tz', { type: 'string', array: true, describe: 'Time zones to ship (default UTC when the program uses them; "all")' })
+            .option('with-lib', { type: 'string', array: true, describe: 'Add a library (name or path) with its closure, e.g. one the program dlopens' })
+            .option('max-size', { type: 'string', describe: 'Fail when the files add up to more than this (e.g. 20M)' })
+            .option('no-rules', { type: 'boolean', describe: 'Do not add the libraries glibc loads at run time (libgcc_s for pthread_cancel)' })
+            .option('explain', { type: 'boolean', describe: 'Show each file, who pulled it in and its size, with totals per cause' })
             .option('compression-level', { type: 'number', describe: 'gzip level, 1 (fastest) to 9 (smallest); default 6' })
             .option('json', { type: 'boolean', describe: 'Print a JSON result instead of the digest' }),
         async (a) => {
@@ -100,6 +107,12 @@ export async function run(argv: string[]): Promise<number> {
               compressionLevel: a['compression-level'],
               from: a.from,
               file: a.file,
+              noScaffold: a['no-scaffold'],
+              tz: a.tz,
+              withLib: a['with-lib'],
+              maxSize: a['max-size'],
+              explain: a.explain,
+              noRules: a['no-rules'],
               buildArg: a['build-arg'],
               push: a.push,
               tag: a.tag,

@@ -221,6 +221,20 @@ export class Resolver {
     return closure;
   }
 
+  /**
+   * Finds a library as libc's dlopen would for the program of `c` (libgcc_s for pthread_cancel, NSS modules):
+   * the program's RPATH, --library-path, the ld.so.conf directories and the loader's defaults. Null when absent.
+   */
+  findForDlopen(c: Closure, name: string): Located | null {
+    if (!c.elf.interp || c.flavour !== 'glibc') return null;
+    const model = this.model(c.elf.interp, c.interpreter ? this.fs.hostReal(c.interpreter) : null, c.elf);
+    const main: Node = { path: c.file.path, located: c.file, elf: c.elf, origin: posix.dirname(c.file.realPath), loader: null };
+    const libc = c.libraries.find((l) => /^libc\.so\./.test(posix.basename(l.path)));
+    const from: Node = libc ? { path: libc.path, located: libc, elf: libc.elf, origin: posix.dirname(libc.path), loader: main } : main;
+    const a = this.searchGlibc(name, from, main, model);
+    return 'node' in a ? a.node.located : null;
+  }
+
   private model(interp: string, interpHost: string | null, exe: ElfFile): LoaderModel {
     const key = `${interp}\0${exe.machine}\0${exe.elfClass}`;
     let m = this.models.get(key);

@@ -1,0 +1,52 @@
+import { posix } from 'node:path';
+import { Plan } from './plan.js';
+
+export interface Explanation {
+  files: { path: string; size: number; reason: string }[];
+  total: number;
+  /** Bytes per cause: the program itself, each direct dependency's subtree, rules, scaffolding, user files. */
+  causes: { cause: string; files: number; size: number; share: number }[];
+}
+
+/** Who pulled each file in: a library is charged to the direct dependency of the program that brought it. */
+export function explain(plan: Plan): Explanation {
+  const top = new Map<string, string>();
+  for (const c of plan.closures) {
+    const neededBy = new Map(c.libraries.map((l) => [l.path, l.neededBy]));
+    for (const l of c.libraries) {
+      let p = l.path;
+      for (let i = 0; i < 64 && neededBy.get(p) !== c.file.path && neededBy.has(p); i++) p = neededBy.get(p)!;
+      top.set(l.imagePath, `${posix.basename(p)} subtree`);
+    }
+    if (c.interpreter) top.set(c.elf.interp ?? c.interpreter.path, 'loader');
+  }
+  const files: Explanation['files'] = [];
+  const causes = new Map<string, { files: number; size: number }>();
+  let total = 0;
+  for (const e of [...plan.entries.values()].sort((a, b) => (a.path < b.path ? -1 : 1))) {
+    if (e.type !== 'file') continue;
+    const size = e.content ? e.content.length : (e.size ?? 0);
+    total += size;
+    files.push({ path: e.path, size, reason: e.reason ?? '' });
+    const r = e.reason ?? '';
+    const cause = top.get(e.path) ?? (r.startsWith('rule:') ? 'rules' : r.startsWith('scaffold:') ? 'scaffolding' : r.startsWith('--with-lib') ? '--with-lib' : r === 'user' ? 'the program and user files' : r.split(' ')[0] || 'other');
+    const c = causes.get(cause) ?? { files: 0, size: 0 };
+    c.files++;
+    c.size += size;
+    causes.set(cause, c);
+  }
+  return {
+    files,
+    total,
+    causes: [...causes].map(([cause, c]) => ({ cause, ...c, share: total ? c.size / total : 0 })).sort((a, b) => b.size - a.size),
+  };
+}
+
+export function formatExplain(x: Explanation): string {
+  const mb = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
+  const lines = ['Files (uncompressed):'];
+  for (const f of x.files) lines.push(`  ${mb(f.size).padStart(10)}  ${f.path}  <- ${f.reason}`);
+  lines.push(`Totals per cause (${mb(x.total)} in all):`);
+  for (const c of x.causes) lines.push(`  ${mb(c.size).padStart(10)}  ${(c.share * 100).toFixed(1).padStart(5)}%  ${String(c.files).padStart(3)} files  ${c.cause}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,99 @@
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ocislim } from './helpers/cli.js';
+import { runcRun, umociUnpack } from './helpers/container.js';
+import { removeDir, run, sh, tempDir } from './helpers/sh.js';
+
+let dir: string;
+before(() => {
+  dir = tempDir('ocislim-rules-');
+  writeFileSync(
+    join(dir, 'cancel.c'),
+    `#include <pthread.h>
+#include <stdio.h>
+#include <unistd.h>
+static void *worker(void *a) { for (;;) pause(); return a; }
+int main(void) {
+  pthread_t t; void *r;
+  pthread_create(&t, 0, worker, 0);
+  pthread_cancel(t);
+  pthread_join(t, &r);
+  puts(r == PTHREAD_CANCELED ? "cancelled" : "not cancelled");
+  return 0;
+}
+`,
+  );
+  sh('gcc -O2 -o cancel cancel.c -lpthread', dir);
+});
+after(() => removeDir(dir));
+
+function buildAndRun(name: string, buildArgs: string[], args?: string[], env?: string[]) {
+  const layout = join(dir, `img-${name}`);
+  const r = ocislim(['build', ...buildArgs, '-o', `oci:${layout}`]);
+  assert.equal(r.status, 0, r.stderr);
+  umociUnpack(`${layout}:latest`, join(dir, `${name}-bundle`));
+  return { build: r, run: runcRun(join(dir, `${name}-bundle`), args, env), rootfs: join(dir, `${name}-bundle/rootfs`) };
+}
+
+describe('it must run: rules, scaffolding, the glibc gate, --explain', () => {
+  it('pthread_cancel: libgcc_s.so.1 is added, and the program aborts without it', () => {
+    assert.doesNotMatch(run('ldd', [join(dir, 'cancel')]).stdout, /libgcc_s/, 'ldd does not list it');
+    const withRule = buildAndRun('cancel', [join(dir, 'cancel')]);
+    assert.match(withRule.build.stderr, /added libgcc_s\.so\.1/);
+    assert.equal(withRule.run.stdout, 'cancelled\n', withRule.run.stderr);
+    const without = buildAndRun('cancel-norule', [join(dir, 'cancel'), '--no-rules']);
+    assert.notEqual(without.run.status, 0);
+    assert.match(without.run.stderr, /libgcc_s\.so\.1 must be installed for pthread_cancel to work/);
+  });
+
+  it('--user nonroot works from the scaffolded /etc/passwd (and not without it)', () => {
+    const ok = buildAndRun('nonroot', ['/bin/busybox', '--user', 'nonroot'], ['/bin/busybox', 'id']);
+    assert.match(ok.run.stdout.trim(), /^uid=65532\(nonroot\) gid=65532\(nonroot\)/, ok.run.stderr);
+    assert.equal(readFileSync(join(ok.rootfs, 'etc/passwd'), 'utf8').split('\n').filter(Boolean).length, 3);
+    const layout = join(dir, 'nonroot-nopasswd');
+    assert.equal(ocislim(['build', '/bin/busybox', '--user', 'nonroot', '--no-scaffold', 'passwd', '-o', `oci:${layout}`]).status, 0);
+    const unpack = run('umoci', ['unpack', '--image', `${layout}:latest`, join(dir, 'np-bundle')]);
+    assert.notEqual(unpack.status, 0, 'the user cannot be resolved without /etc/passwd');
+    assert.ok(existsSync(join(ok.rootfs, 'tmp')));
+    assert.equal(run('stat', ['-c', '%a', join(ok.rootfs, 'tmp')]).stdout.trim(), '1777');
+  });
+
+  it('--tz Europe/Paris: date prints the Paris offset (UTC without the zone)', () => {
+    const paris = buildAndRun('tz', ['/bin/busybox', '--tz', 'Europe/Paris'], ['/bin/busybox', 'date', '-d', '@0', '+%z'], ['TZ=Europe/Paris']);
+    assert.equal(paris.run.stdout, '+0100\n', paris.run.stderr);
+    const none = buildAndRun('notz', ['/bin/busybox'], ['/bin/busybox', 'date', '-d', '@0', '+%z'], ['TZ=Europe/Paris']);
+    assert.equal(none.run.stdout, '+0000\n');
+  });
+
+  it('a binary requiring a newer GLIBC version than the root provides fails the build, naming it', () => {
+    // Fake the requirement: rename the GLIBC_2.34 version need of a real binary to GLIBC_2.99 (same length).
+    const bin = readFileSync('/usr/bin/ls');
+    const at = bin.indexOf('GLIBC_2.34\0');
+    assert.ok(at > 0);
+    bin.write('GLIBC_2.99', at, 'latin1');
+    writeFileSync(join(dir, 'ls-new'), bin, { mode: 0o755 });
+    assert.notEqual(run(join(dir, 'ls-new'), []).status, 0, 'the real loader refuses it too');
+    const out = join(dir, 'new-out');
+    const r = ocislim(['build', join(dir, 'ls-new'), '-o', `oci:${out}`]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /ls-new requires GLIBC_2\.99 from libc\.so\.6, which \/lib\/x86_64-linux-gnu\/libc\.so\.6 does not provide/);
+    assert.ok(!existsSync(out));
+  });
+
+  it('--explain on redis shows libsystemd\'s subtree and its share; --max-size enforces a budget', () => {
+    const r = ocislim(['build', '/usr/bin/redis-server', '--explain', '--json', '-o', `oci:${join(dir, 'explain')}`]);
+    assert.equal(r.status, 0, r.stderr);
+    const x = JSON.parse(r.stdout).explain;
+    const sd = x.causes.find((c: { cause: string }) => c.cause === 'libsystemd.so.0 subtree');
+    assert.ok(sd && sd.files >= 5 && sd.share > 0.1 && sd.share < 0.5, JSON.stringify(sd));
+    assert.ok(x.files.some((f: { path: string; reason: string }) => f.path.endsWith('/liblz4.so.1') && /needed by .*libsystemd/.test(f.reason)));
+    const text = ocislim(['build', '/usr/bin/redis-server', '--explain', '-o', `oci:${join(dir, 'explain2')}`]);
+    assert.match(text.stderr, /\d+\.\d%\s+\d+ files\s+libsystemd\.so\.0 subtree/);
+    const big = ocislim(['build', '/usr/bin/redis-server', '--max-size', '5M', '-o', `oci:${join(dir, 'toobig')}`]);
+    assert.notEqual(big.status, 0);
+    assert.match(big.stderr, /over --max-size 5242880/);
+    assert.ok(!existsSync(join(dir, 'toobig')));
+  });
+});
