@@ -83,6 +83,11 @@ describe('registry authentication, against the real registry', () => {
       // skopeo reads the same config.json as docker and ocislim.
       const info = JSON.parse(skopeo(['inspect', '--tls-verify=false', '--authfile', join(dockerConfig, 'config.json'), `docker://${reg.host}/basic:2`]));
       assert.equal(info.Digest, viaConfig.stdout.trim().split('@')[1]);
+      // podman's auth.json through REGISTRY_AUTH_FILE.
+      const podmanAuth = join(dir, 'auth.json');
+      writeFileSync(podmanAuth, JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } }));
+      const viaPodman = await run(['push', `oci-archive:${image}`, `${reg.host}/basic:4`], { env: { DOCKER_CONFIG: join(dir, 'none'), HOME: dir, REGISTRY_AUTH_FILE: podmanAuth } });
+      assert.equal(viaPodman.status, 0, viaPodman.stderr);
       // A credential helper (docker-credential-* protocol) is used when config.json names one.
       const helperDir = join(dir, 'helper-bin');
       sh(`mkdir -p ${helperDir} && cat > ${helperDir}/docker-credential-ocitest <<'SH'

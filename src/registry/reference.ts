@@ -47,6 +47,7 @@ export function parseReference(input: string): Reference {
     if (!TAG.test(tag)) throw new ReferenceError(input, `"${tag}" is not a valid tag`);
   }
   if (!rest) throw new ReferenceError(input, 'no repository name');
+  if (/^[a-f0-9]{64}$/.test(rest)) throw new ReferenceError(input, 'a 64-hex-digit name is ambiguous with an image ID');
   let registry = DOCKER_HUB;
   let path = rest;
   const slash = rest.indexOf('/');
@@ -66,7 +67,6 @@ export function parseReference(input: string): Reference {
     }
   }
   if (`${registry}/${path}`.length > 255) throw new ReferenceError(input, 'repository name longer than 255 characters');
-  if (/^[a-f0-9]{64}$/.test(path)) throw new ReferenceError(input, 'a 64-hex-digit name is ambiguous with an image ID');
   return { registry, repository: path, ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
 }
 
