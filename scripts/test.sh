@@ -13,6 +13,7 @@ PACKAGES=(
   redis-server redis-tools busybox-static openssl   # real programs to ship
   pax-utils python3-pyelftools                      # lddtree, for the benchmarks
   apache2-utils                                     # htpasswd (bcrypt) for the Basic-auth registry
+  bsdutils iputils-ping libcap2-bin tzdata ca-certificates xz-utils bzip2 curl  # script, ping, getcap, zones, CA bundle, ADD tars
   ffmpeg imagemagick                                # large dynamic programs that widen the ldd corpus
 )
 

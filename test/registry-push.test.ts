@@ -50,6 +50,17 @@ describe('push to the real docker-registry on loopback', () => {
     for (const b of blobs(layout)) assert.ok(readFileSync(join(dir, 'pulled/blobs/sha256', b)).equals(readFileSync(join(layout, 'blobs/sha256', b))), b);
   });
 
+  it('progress bars on a terminal, plain lines otherwise', () => {
+    const img = join(dir, 'tty.tar');
+    ok(['build', '/bin/busybox', '--label', 'tty=1', '-o', `oci-archive:${img}`]);
+    const bin = join(process.cwd(), 'bin/ocislim.js');
+    const tty = sh(`script -qec "node ${bin} push oci-archive:${img} ${reg.host}/tty:1" /dev/null`);
+    assert.match(tty, /\[#{30}\]\s+[\d.]+ (B|KiB|MiB) \/ [\d.]+ (B|KiB|MiB)\s+uploaded/);
+    const plain = ok(['push', `oci-archive:${img}`, `${reg.host}/tty:2`]);
+    assert.doesNotMatch(plain.stderr, /\x1b\[/);
+    assert.match(plain.stderr, /^ocislim: [0-9a-f]{12}: already there$/m);
+  });
+
   it('a second push uploads no blob; a push to another repository mounts instead of uploading', async () => {
     const proxy = await startProxy(reg.port);
     try {

@@ -8,6 +8,7 @@ import { MountSource, pushImage } from '../registry/push.js';
 import { pullImage, RemoteImage } from '../registry/pull.js';
 import { formatReference, parseReference, Reference, ReferenceError } from '../registry/reference.js';
 import { UserError } from './errors.js';
+import { TtyProgress } from './progress.js';
 
 export interface RegistryArgs {
   insecure?: boolean;
@@ -93,7 +94,8 @@ export async function pushAll(img: Image, refs: string[], extraTags: string[], c
     for (const t of extraTags) if (!/^[\w][\w.-]{0,127}$/.test(t)) throw new UserError(`--tag ${t}: not a valid tag`);
     const client = clients.get(r.registry);
     try {
-      const stats = await pushImage(client, img, targets, { log, mountFrom });
+      const progress = process.stderr.isTTY ? new TtyProgress(process.stderr) : undefined;
+      const stats = await pushImage(client, img, targets, { log, mountFrom, progress });
       log(`pushed ${formatReference(r)}: ${stats.uploaded} uploaded, ${stats.mounted} mounted, ${stats.existing} already there`);
     } catch (e) {
       if (e instanceof RegistryError) throw new UserError(`push ${s}: ${e.message}`);

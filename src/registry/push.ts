@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { Image, ImageLayer } from '../oci/image.js';
 import { RegistryClient } from './client.js';
 import { formatReference, Reference } from './reference.js';
@@ -9,7 +9,15 @@ export interface MountSource {
   repository: string;
 }
 
+/** Per-blob progress: plain lines or bars are the caller's choice. */
+export interface PushProgress {
+  start(digest: string, size: number): void;
+  bytes(digest: string, n: number): void;
+  done(digest: string, how: 'uploaded' | 'exists' | 'mounted'): void;
+}
+
 export interface PushOptions {
+  progress?: PushProgress;
   /** Parallel blob uploads (small, like ggcr's 4 and regclient's 3). */
   jobs?: number;
   log?: (s: string) => void;
@@ -64,20 +72,33 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
     const size = await client.blobSize(repo, d.digest, true);
     if (size !== null) {
       stats.existing++;
-      log(`${short}: already there`);
+      if (opts.progress) opts.progress.done(d.digest, 'exists');
+      else log(`${short}: already there`);
       return;
     }
     const from = opts.mountFrom?.get(d.digest);
     if (from && from.registry === client.registry && from.repository !== repo && (await client.mountBlob(repo, d.digest, from.repository))) {
       stats.mounted++;
       log(`${short}: mounted from ${from.repository}`);
+      opts.progress?.done(d.digest, 'mounted');
       return;
     }
-    log(`${short}: uploading ${d.size} bytes`);
-    await client.uploadBlob(repo, d, l === configLayer ? () => streamOf(img.configBytes) : () => l.blob.open());
+    const p = opts.progress;
+    if (p) p.start(d.digest, d.size);
+    else log(`${short}: uploading ${d.size} bytes`);
+    const open = l === configLayer ? () => streamOf(img.configBytes) : () => l.blob.open();
+    // Counted per attempt: a retried upload starts its bar again.
+    const counted = p
+      ? () => {
+          p.start(d.digest, d.size);
+          return open().pipe(new Transform({ transform: (c: Buffer, _e, cb) => (p.bytes(d.digest, c.length), cb(null, c)) }));
+        }
+      : open;
+    await client.uploadBlob(repo, d, counted);
     stats.uploaded++;
     stats.bytes += d.size;
-    log(`${short}: done`);
+    if (p) p.done(d.digest, 'uploaded');
+    else log(`${short}: done`);
   });
   const tags = targets.map((t) => t.tag).filter((t): t is string => !!t);
   for (const ref of tags.length ? tags : [img.digest]) {
