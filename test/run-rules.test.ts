@@ -82,6 +82,38 @@ describe('it must run: rules, scaffolding, the glibc gate, --explain', () => {
     assert.ok(!existsSync(out));
   });
 
+  it('a library found only through ld.so.conf moves to the loader\'s directory (the image has no ld.so.cache)', () => {
+    // A small root: the loader, libc, and libbar in /opt/lib, known only to its ld.so.conf.
+    const root = join(dir, 'confroot');
+    writeFileSync(join(dir, 'app.c'), '#include <stdio.h>\nint bar(void); int main(void){printf("%d\\n", bar()+1); return 0;}\n');
+    sh(
+      `mkdir -p ${root}/lib64 ${root}/lib/x86_64-linux-gnu ${root}/opt/lib ${root}/etc ${root}/usr/bin
+       cp -L /lib64/ld-linux-x86-64.so.2 ${root}/lib64/ && cp -L /lib/x86_64-linux-gnu/libc.so.6 ${root}/lib/x86_64-linux-gnu/
+       echo 'int bar(void){return 41;}' > bar.c && gcc -shared -fPIC -o ${root}/opt/lib/libbar.so.1 -Wl,-soname,libbar.so.1 bar.c
+       gcc -o ${root}/usr/bin/app app.c ${root}/opt/lib/libbar.so.1
+       echo /opt/lib > ${root}/etc/ld.so.conf`,
+      dir,
+    );
+    const r = buildAndRun('confroot', ['--root', root, '/usr/bin/app', '--no-scaffold']);
+    assert.equal(r.run.stdout, '42\n', r.run.stderr);
+    assert.ok(existsSync(join(r.rootfs, 'lib/x86_64-linux-gnu/libbar.so.1')));
+    assert.ok(!existsSync(join(r.rootfs, 'opt/lib/libbar.so.1')));
+  });
+
+  it('will it run: a dangling symlink and a non-executable entrypoint are errors (--no-verify skips the check)', () => {
+    const tree = join(dir, 'dangling');
+    sh(`mkdir -p ${tree} && ln -sf /nowhere ${tree}/link && echo data > ${tree}/data`);
+    const out = join(dir, 'img-dangling');
+    const r = ocislim(['build', '/bin/busybox', tree, '-o', `oci:${out}`]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /dangling\/link is a symbolic link to "\/nowhere", which is not in the image/);
+    assert.equal(ocislim(['build', '/bin/busybox', tree, '--no-verify', '-o', `oci:${out}`]).status, 0);
+    const e = ocislim(['build', tree, '--entrypoint', join(tree, 'data'), '--no-scaffold', '-o', `oci:${join(dir, 'img-noexec')}`, '--no-verify']);
+    assert.equal(e.status, 0);
+    const ne = ocislim(['build', join(tree, 'data'), '--entrypoint', join(tree, 'data'), '-o', `oci:${join(dir, 'img-noexec2')}`]);
+    assert.match(ne.stderr, /entrypoint .*data is not executable \(mode 644\)/);
+  });
+
   it('--explain on redis shows libsystemd\'s subtree and its share; --max-size enforces a budget', () => {
     const r = ocislim(['build', '/usr/bin/redis-server', '--explain', '--json', '-o', `oci:${join(dir, 'explain')}`]);
     assert.equal(r.status, 0, r.stderr);

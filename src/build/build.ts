@@ -13,6 +13,7 @@ import { BuildSpec, CopySpec, isoTime } from './spec.js';
 import { archiveKind, unpackArchive } from './unpack.js';
 import { contextSource } from './context.js';
 import { applyRules, checkVersions } from './rules.js';
+import { verifyRuns } from './verify.js';
 
 export interface BuildResult {
   image: Image;
@@ -95,24 +96,6 @@ function checkPlatform(plan: Plan, spec: BuildSpec): Platform {
   return { os: 'linux', architecture: arch };
 }
 
-/** An absolute entrypoint must be a file in the image (links followed inside the plan). */
-function checkEntrypoint(plan: Plan, argv: string[] | undefined): void {
-  const first = argv?.[0];
-  if (!first || !first.startsWith('/')) return;
-  let p = posix.normalize(first);
-  for (let hop = 0; hop < 40; hop++) {
-    const e = plan.entries.get(p);
-    if (!e) {
-      const implicitDir = [...plan.entries.keys()].some((k) => k.startsWith(p + '/'));
-      if (implicitDir) throw new BuildError(`entrypoint ${first} is a directory in the image, not a program`);
-      throw new BuildError(`entrypoint ${first} is not in the image`);
-    }
-    if (e.type === 'dir') throw new BuildError(`entrypoint ${first} is a directory in the image, not a program`);
-    if (e.type !== 'symlink') return;
-    p = e.linkname!.startsWith('/') ? posix.normalize(e.linkname!) : posix.normalize(posix.join(posix.dirname(p), e.linkname!));
-  }
-}
-
 export function totalSize(plan: Plan): number {
   let n = 0;
   for (const e of plan.entries.values()) if (e.type === 'file') n += e.content ? e.content.length : (e.size ?? 0);
@@ -175,7 +158,7 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
   }
   const run = runConfig(spec, plan.entrypoint, base?.image.config.config);
   // With a base image the entrypoint may live in its layers (checked by the run check, not here).
-  if (!base && !spec.shellForm?.length) checkEntrypoint(plan, run.Entrypoint ?? run.Cmd);
+  if (!base && !spec.noVerify) verifyRuns(plan, run.Entrypoint ?? run.Cmd, !!spec.shellForm?.length);
   const baseHistory = base?.image.config.history ?? [];
   const baseDiffIds = base?.image.config.rootfs.diff_ids ?? [];
   const config = imageConfig(spec, platform, run, [...baseDiffIds, ...blobs.map((b) => b.diffId)], [...baseHistory, ...history]);

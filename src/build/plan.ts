@@ -138,7 +138,11 @@ export class Plan {
       this.notePlatform(lib.elf, lib.path);
       const st = this.fs.lstat(lib.realPath)!;
       const group: LayerGroup = isLibcFamily(lib.imagePath) ? 'base' : 'libs';
-      this.add(this.fileEntry(this.fs.host(lib.realPath), st, lib.imagePath, group, `${lib.name}, needed by ${lib.neededBy}`));
+      // The image has no ld.so.cache: a library found only through ld.so.conf moves to the loader's own directory.
+      const rehome = lib.confOnly && c.defaultDirs.length && !lib.name.includes('/');
+      const at = rehome ? posix.join(c.defaultDirs[0], lib.name) : lib.imagePath;
+      const why = `${lib.name}, needed by ${lib.neededBy}${rehome ? ` (moved from ${posix.dirname(lib.imagePath)}, an ld.so.conf directory: the image has no ld.so.cache)` : ''}`;
+      this.add(this.fileEntry(this.fs.host(lib.realPath), st, at, group, why));
       for (const v of lib.variants) {
         const vst = this.fs.lstat(v.realPath)!;
         this.add(this.fileEntry(this.fs.host(v.realPath), vst, this.resolver.imagePath(v), group, `hwcaps variant of ${lib.name}`));

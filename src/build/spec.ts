@@ -48,6 +48,8 @@ export interface BuildSpec {
   scaffold?: { passwd: boolean; tmp: boolean; certs: boolean; tz: boolean };
   /** Time zones to ship (default UTC when the program uses time-zone functions; "all" for all). */
   tz?: string[];
+  /** Skip the "will it run" check of the final file set. */
+  noVerify?: boolean;
   /** Turn off the dlopen rules (libgcc_s for pthread_cancel...). */
   noRules?: boolean;
   /** Extra libraries, by name (searched as dlopen would) or path, each with its closure. */

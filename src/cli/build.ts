@@ -24,6 +24,7 @@ export interface BuildArgs extends RegistryArgs {
   maxSize?: string;
   explain?: boolean;
   noRules?: boolean;
+  noVerify?: boolean;
   from?: string;
   push?: string[];
   tag?: string[];
@@ -101,6 +102,7 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
       tz: a.tz ?? [],
       withLibs: a.withLib ?? [],
       noRules: a.noRules,
+      noVerify: a.noVerify,
       maxSize: a.maxSize !== undefined ? parseSize(a.maxSize) : undefined,
     };
   } catch (e) {

@@ -77,6 +77,7 @@ export async function run(argv: string[]): Promise<number> {
             .option('tz', { type: 'string', array: true, describe: 'Time zones to ship (default UTC when the program uses them; "all")' })
             .option('with-lib', { type: 'string', array: true, describe: 'Add a library (name or path) with its closure, e.g. one the program dlopens' })
             .option('max-size', { type: 'string', describe: 'Fail when the files add up to more than this (e.g. 20M)' })
+            .option('no-verify', { type: 'boolean', describe: 'Skip the check that the image can run (interpreter, libraries, symlinks, entrypoint)' })
             .option('no-rules', { type: 'boolean', describe: 'Do not add the libraries glibc loads at run time (libgcc_s for pthread_cancel)' })
             .option('explain', { type: 'boolean', describe: 'Show each file, who pulled it in and its size, with totals per cause' })
             .option('compression-level', { type: 'number', describe: 'gzip level, 1 (fastest) to 9 (smallest); default 6' })
@@ -113,6 +114,7 @@ export async function run(argv: string[]): Promise<number> {
               maxSize: a['max-size'],
               explain: a.explain,
               noRules: a['no-rules'],
+              noVerify: a['no-verify'],
               buildArg: a['build-arg'],
               push: a.push,
               tag: a.tag,

@@ -28,6 +28,8 @@ export interface ClosureObject extends Located {
   elf: ElfFile;
   /** glibc-hwcaps variants beside the found file (dir/glibc-hwcaps/NAME/lib), for the runtime CPU to choose. */
   variants: Located[];
+  /** Found only through ld.so.conf (the cache), in a directory the loader does not search by itself. */
+  confOnly: boolean;
 }
 
 export interface Interpreter extends Located {
@@ -53,6 +55,8 @@ export interface Closure {
   notFound: { name: string; neededBy: string; reason?: string }[];
   edges: Edge[];
   warnings: string[];
+  /** The loader's own directories (searched without any ld.so.cache). */
+  defaultDirs: string[];
 }
 
 interface Node {
@@ -62,6 +66,7 @@ interface Node {
   origin: string | null;
   loader: Node | null;
   searchDir?: string;
+  viaCache?: boolean;
 }
 
 type Attempt = { node: { located: Located; elf: ElfFile } } | { skip: true } | { error: string };
@@ -127,6 +132,7 @@ export class Resolver {
       notFound: [],
       edges: [],
       warnings: [],
+      defaultDirs: [],
     };
     if (!elf.interp && elf.kind !== 'shared-object') return closure;
 
@@ -170,6 +176,7 @@ export class Resolver {
       closure.flavour = 'glibc';
       model = this.model('', null, elf);
     }
+    closure.defaultDirs = model.muslPath ?? model.defaultDirs;
     if (elf.interp && !elf.needed.length && !elf.filters.length) return closure;
 
     const queue: Node[] = [main];
@@ -214,6 +221,7 @@ export class Resolver {
           imagePath: this.imagePath(child.located),
           elf: child.elf,
           variants: model.flavour === 'glibc' && child.searchDir ? this.variants(child.searchDir, name, child.located.path) : [],
+          confOnly: !!child.viaCache && !model.defaultDirs.includes(child.searchDir ?? ''),
         });
         queue.push(child);
       }
@@ -368,6 +376,7 @@ export class Resolver {
         if (cacheTried.has(d) || (nodeflib && isSystem(d))) continue;
         cacheTried.add(d);
         const a = this.inDir(d, name, want, model.hwcaps, from, (e) => (e.soname ?? name) === name);
+        if ('node' in a) (a.node as Node).viaCache = true;
         if (!('skip' in a)) return a;
       }
     }
