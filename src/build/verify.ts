@@ -38,14 +38,22 @@ export function verifyRuns(plan: Plan, argv: string[] | undefined, shellForm: bo
       if (!at) throw new BuildError(`${l.name}, needed by ${l.neededBy}, is not in the image`);
     }
   }
-  for (const e of plan.entries.values()) {
-    if (e.type !== 'symlink') continue;
-    if (!follow(plan, e.path, dirs)) throw new BuildError(`${e.path} is a symbolic link to "${e.linkname}", which is not in the image (pass --no-verify to keep it)`);
-  }
   const first = argv?.[0];
-  if (!first || !first.startsWith('/') || shellForm) return;
+  if (first && first.startsWith('/') && !shellForm) checkEntrypoint(plan, first, dirs);
+  checkLinks(plan, dirs);
+}
+
+function checkEntrypoint(plan: Plan, first: string, dirs: Set<string>): void {
   const t = follow(plan, first, dirs);
   if (!t) throw new BuildError(`entrypoint ${first} is not in the image`);
   if (t === 'dir' || t.type === 'dir') throw new BuildError(`entrypoint ${first} is a directory in the image, not a program`);
   if (t.type === 'file' && !(t.mode & 0o111)) throw new BuildError(`entrypoint ${first} is not executable (mode ${t.mode.toString(8)})`);
 }
+
+function checkLinks(plan: Plan, dirs: Set<string>): void {
+  for (const e of plan.entries.values()) {
+    if (e.type !== 'symlink') continue;
+    if (!follow(plan, e.path, dirs)) throw new BuildError(`${e.path} is a symbolic link to "${e.linkname}", which is not in the image (pass --no-verify to keep it)`);
+  }
+}
+
