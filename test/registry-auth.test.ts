@@ -43,6 +43,28 @@ after(() => {
 });
 
 describe('registry authentication, against the real registry', () => {
+  it('an https registry redirecting to http is refused (mock: the real registry never redirects)', async () => {
+    const { createServer } = await import('node:https');
+    const server = createServer({ cert: readFileSync(join(dir, 'srv.crt')), key: readFileSync(join(dir, 'srv.key')) }, (req, res) => {
+      if (req.url === '/v2/') {
+        res.writeHead(200);
+        return res.end('{}');
+      }
+      res.writeHead(307, { location: `http://127.0.0.1:1${req.url}` });
+      res.end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const host = `127.0.0.1:${(server.address() as { port: number }).port}`;
+    try {
+      const r = await run(['pull', `${host}/x:1`, '--ca-file', join(dir, 'ca.crt'), '-o', `oci:${join(dir, 'never')}`]);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /refusing a redirect from https to http:\/\/127\.0\.0\.1:1/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it('TLS with a self-signed CA: --ca-file or NODE_EXTRA_CA_CERTS, and a clear error without', async () => {
     const reg: TestRegistry = await startRegistry(join(dir, 'tls'), { tls: { cert: join(dir, 'srv.crt'), key: join(dir, 'srv.key') } });
     try {
@@ -109,7 +131,8 @@ chmod +x ${helperDir}/docker-credential-ocitest`);
   it('token auth: scoped tokens from a token server; push asks pull,push, a mount also asks pull on the source', async () => {
     const service = 'ocislim-test-registry';
     const issuer = 'ocislim-test-issuer';
-    const ts: TokenServer = await startTokenServer({ keyFile: join(dir, 'tok.key'), certFile: join(dir, 'tok.crt'), issuer, service, user: USER, password: PASSWORD });
+    const REFRESH = 'refresh-token-for-ocislim-test';
+    const ts: TokenServer = await startTokenServer({ keyFile: join(dir, 'tok.key'), certFile: join(dir, 'tok.crt'), issuer, service, user: USER, password: PASSWORD, refreshToken: REFRESH });
     const reg = await startRegistry(join(dir, 'token'), { token: { realm: ts.realm, service, issuer, rootCertBundle: join(dir, 'tok.crt') } });
     const env = { DOCKER_CONFIG: join(dir, 'none'), HOME: dir };
     try {
@@ -126,7 +149,16 @@ chmod +x ${helperDir}/docker-credential-ocitest`);
       assert.ok(ts.scopes.some((s) => s[0] === 'repository:tok/b:pull,push' && s.includes('repository:tok/a:pull')), JSON.stringify(ts.scopes));
       // Tokens are reused while valid: a push needs one token per scope set, not one per request.
       assert.ok(ts.issued.length - pushTokens <= 3, `${ts.issued.length - pushTokens} tokens for one mounting push`);
+      // An identity token in config.json is exchanged with the OAuth2 POST (refresh_token grant).
+      const idCfg = join(dir, 'identity-config');
+      sh(`mkdir -p ${idCfg}`);
+      writeFileSync(join(idCfg, 'config.json'), JSON.stringify({ auths: { [reg.host]: { identitytoken: REFRESH } } }));
+      const posts = ts.posts;
+      const viaIdentity = await run(['push', `oci-archive:${image}`, `${reg.host}/tok/c:1`], { env: { DOCKER_CONFIG: idCfg, HOME: dir } });
+      assert.equal(viaIdentity.status, 0, viaIdentity.stderr);
+      assert.ok(ts.posts > posts, 'the refresh token went through the OAuth2 POST');
       const all = transcript.join('\n');
+      assert.ok(!all.includes(REFRESH), 'the identity token leaked into output');
       for (const t of ts.issued) assert.ok(!all.includes(t), 'a token leaked into output');
     } finally {
       await reg.stop();

@@ -45,6 +45,14 @@ describe('registry quirks, against a mock registry', () => {
     pushed(await pushTo({ location: 'absolute' }));
   });
 
+  it('an upload Location on another host: followed, without the credentials', async () => {
+    const res = await pushTo({ location: 'other', basicAuth: { user: 'u', password: 'p4ss' } }, small, ['-u', 'u', '--password-stdin'], 'p4ss');
+    pushed(res);
+    const other = res.mock.requests.filter((q) => q.other);
+    assert.ok(other.length >= 2, 'PATCH and PUT went to the other host');
+    assert.ok(other.every((q) => !q.auth), 'no Authorization header to the other host');
+  });
+
   it('416 above a chunk size (GHCR): falls back to chunked PATCHes with Content-Range', async () => {
     const res = await pushTo({ maxChunk: 4 * 1024 * 1024 }, large);
     pushed(res);

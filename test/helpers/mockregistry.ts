@@ -7,8 +7,8 @@ export interface Quirks {
   patch201?: boolean;
   /** GHCR: a PATCH body larger than this many bytes gets 416. */
   maxChunk?: number;
-  /** Location form in upload responses. */
-  location?: 'absolute' | 'relative';
+  /** Location form in upload responses ("other": absolute, on a second origin that takes no credentials). */
+  location?: 'absolute' | 'relative' | 'other';
   /** Basic auth required; the challenge comes only on /v2/ (GCR sends 401 without WWW-Authenticate elsewhere). */
   basicAuth?: { user: string; password: string; challengeOnlyOnPing?: boolean };
   /** The first N requests (after the ping) get 429 with this Retry-After value. */
@@ -28,7 +28,9 @@ export interface MockRegistry {
   origin: string;
   blobs: Map<string, Buffer>;
   manifests: Map<string, { body: Buffer; type: string }>;
-  requests: { method: string; path: string; auth: boolean }[];
+  requests: { method: string; path: string; auth: boolean; other?: boolean }[];
+  /** Origin of the second listener (location: "other"). */
+  otherOrigin?: string;
   quirks: Quirks;
   close: () => Promise<void>;
 }
@@ -60,15 +62,20 @@ export function startMockRegistry(quirks: Quirks = {}): Promise<MockRegistry> {
   };
   const err = (res: ServerResponse, status: number, code: string, extra: Record<string, string> = {}) =>
     send(res, status, { 'content-type': 'application/json', ...extra }, JSON.stringify({ errors: [{ code, message: code.toLowerCase() }] }));
-  const loc = (path: string) => (quirks.location === 'relative' ? path : `${m.origin}${path}`);
+  const loc = (path: string) => (quirks.location === 'relative' ? path : quirks.location === 'other' && path.includes('/uploads/') ? `${m.otherOrigin}${path}` : `${m.origin}${path}`);
 
-  const server: Server = createServer(async (req, res) => {
+  const handler = (other: boolean) => async (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', m.origin);
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    m.requests.push({ method, path, auth: !!req.headers.authorization });
+    m.requests.push({ method, path, auth: !!req.headers.authorization, other });
     const ba = quirks.basicAuth;
-    if (ba) {
+    // The other origin stands for a storage host with signed URLs: it takes no credentials.
+    if (other && req.headers.authorization) {
+      await read(req);
+      return err(res, 400, 'UNSUPPORTED');
+    }
+    if (ba && !other) {
       const good = req.headers.authorization === 'Basic ' + Buffer.from(`${ba.user}:${ba.password}`).toString('base64');
       if (!good) {
         const challenge: Record<string, string> = path === '/v2/' || !ba.challengeOnlyOnPing ? { 'www-authenticate': 'Basic realm="mock"' } : {};
@@ -160,18 +167,25 @@ export function startMockRegistry(quirks: Quirks = {}): Promise<MockRegistry> {
     }
     await read(req);
     return err(res, 404, 'NOT_FOUND');
-  });
+  };
+  const server: Server = createServer(handler(false));
+  const otherServer: Server = createServer(handler(true));
   return new Promise((resolve) => {
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      m.host = `127.0.0.1:${port}`;
-      m.origin = `http://127.0.0.1:${port}`;
-      m.close = () =>
-        new Promise((r) => {
-          server.closeAllConnections();
-          server.close(() => r());
-        });
-      resolve(m);
+    otherServer.listen(0, '127.0.0.1', () => {
+      m.otherOrigin = `http://127.0.0.1:${(otherServer.address() as { port: number }).port}`;
+      server.listen(0, '127.0.0.1', () => {
+        const port = (server.address() as { port: number }).port;
+        m.host = `127.0.0.1:${port}`;
+        m.origin = `http://127.0.0.1:${port}`;
+        m.close = () =>
+          new Promise((r) => {
+            server.closeAllConnections();
+            otherServer.closeAllConnections();
+            otherServer.close();
+            server.close(() => r());
+          });
+        resolve(m);
+      });
     });
   });
 }

@@ -7,6 +7,8 @@ export interface TokenServer {
   /** Every scope asked for, in order; every token issued (to check they never leak). */
   scopes: string[][];
   issued: string[];
+  /** OAuth2 POST requests seen. */
+  posts: number;
   close: () => Promise<void>;
 }
 
@@ -17,16 +19,30 @@ const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
  * repository actions to that user (nothing to anonymous callers), and signs RS256 JWTs whose x5c header carries
  * the certificate the registry trusts.
  */
-export function startTokenServer(opts: { keyFile: string; certFile: string; issuer: string; service: string; user: string; password: string }): Promise<TokenServer> {
+export function startTokenServer(opts: { keyFile: string; certFile: string; issuer: string; service: string; user: string; password: string; refreshToken?: string }): Promise<TokenServer> {
   const key = createPrivateKey(readFileSync(opts.keyFile));
   const der = new X509Certificate(readFileSync(opts.certFile)).raw;
-  const ts: TokenServer = { realm: '', scopes: [], issued: [], close: async () => {} };
-  const server: Server = createServer((req, res) => {
+  const ts: TokenServer = { realm: '', scopes: [], issued: [], posts: 0, close: async () => {} };
+  const server: Server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    const scopes = url.searchParams.getAll('scope');
-    ts.scopes.push(scopes);
+    let scopes = url.searchParams.getAll('scope');
+    let ok: boolean;
     const auth = req.headers.authorization ?? '';
-    const ok = auth === 'Basic ' + Buffer.from(`${opts.user}:${opts.password}`).toString('base64');
+    if (req.method === 'POST') {
+      // OAuth2 refresh-token grant (distribution's oauth.md): form fields, one space-joined scope.
+      ts.posts++;
+      let body = '';
+      for await (const c of req) body += c;
+      const form = new URLSearchParams(body);
+      scopes = (form.get('scope') ?? '').split(' ').filter(Boolean);
+      ok = form.get('grant_type') === 'refresh_token' && !!opts.refreshToken && form.get('refresh_token') === opts.refreshToken && !!form.get('client_id');
+      if (!ok) {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end('{"error":"invalid_grant"}');
+        return;
+      }
+    } else ok = auth === 'Basic ' + Buffer.from(`${opts.user}:${opts.password}`).toString('base64');
+    ts.scopes.push(scopes);
     if (auth && !ok) {
       res.writeHead(401, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }));
@@ -46,7 +62,7 @@ export function startTokenServer(opts: { keyFile: string; certFile: string; issu
     const token = `${input}.${b64url(sign('sha256', Buffer.from(input), key))}`;
     ts.issued.push(token);
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ token, expires_in: 300, issued_at: new Date().toISOString() }));
+    res.end(JSON.stringify(req.method === 'POST' ? { access_token: token, expires_in: 300 } : { token, expires_in: 300, issued_at: new Date().toISOString() }));
   });
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
