@@ -8,25 +8,13 @@ import { BufferSource } from '../src/elf/source.js';
 import { Resolver } from '../src/elf/resolve.js';
 import { ocislim } from './helpers/cli.js';
 import { removeDir, sh, tempDir } from './helpers/sh.js';
+import { rng } from './helpers/rng.js';
 
 let dir: string;
 before(() => {
   dir = tempDir('ocislim-hostile-');
 });
 after(() => removeDir(dir));
-
-/** Deterministic PRNG so a failing mutation can be reproduced from its seed. */
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 function expectElfError(fn: () => unknown, what: string): ElfError {
   try {

@@ -1,3 +1,4 @@
+import { rng } from './rng.js';
 import { createConnection, createServer, Server, Socket } from 'node:net';
 
 export interface ProxyOptions {
@@ -28,15 +29,7 @@ export interface TcpProxy {
  * (seeded), and counts the bytes that cross it.
  */
 export function startProxy(targetPort: number, opts: ProxyOptions = {}): Promise<TcpProxy> {
-  let s = (opts.seed ?? 42) >>> 0 || 1;
-  const rnd = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
+  const rnd = rng(opts.seed ?? 42);
   const sockets = new Set<Socket>();
   const p: TcpProxy = {
     host: '',
