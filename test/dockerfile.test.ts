@@ -59,6 +59,22 @@ describe('Dockerfile builds', () => {
     }
   });
 
+  it('the shell form of CMD warns when the image has no /bin/sh; FROM oci:DIR bases on a local layout', () => {
+    const ctx = join(dir, 'shell');
+    mkdirSync(ctx);
+    sh(`cp /bin/busybox ${ctx}/busybox`);
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nCMD echo hello\n');
+    const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '-o', `oci:${join(dir, 'shell-out')}`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /warning: .*Dockerfile:3: CMD uses the shell form, but the image has no \/bin\/sh/);
+    writeFileSync(join(ctx, 'Dockerfile2'), `FROM oci:${join(dir, 'shell-out')}\nCOPY busybox /bin/sh\nCMD echo hello from a shell\n`);
+    const b = ocislim(['build', '-f', join(ctx, 'Dockerfile2'), ctx, '-o', `oci:${join(dir, 'shell-out2')}`]);
+    assert.equal(b.status, 0, b.stderr);
+    assert.doesNotMatch(b.stderr, /warning/);
+    umociUnpack(`${join(dir, 'shell-out2')}:latest`, join(dir, 'shell-bundle'));
+    assert.equal(runcRun(join(dir, 'shell-bundle')).stdout, 'hello from a shell\n');
+  });
+
   it('busybox-static FROM scratch, busybox as entrypoint running a command; comments, continuations, ARG, ENV, .dockerignore', () => {
     const ctx = join(dir, 'bb');
     mkdirSync(join(ctx, 'etc'), { recursive: true });
