@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ocislim } from './helpers/cli.js';
-import { runcRun, umociUnpack } from './helpers/container.js';
+import { ocislim, ocislimAsync } from './helpers/cli.js';
+import { runcRun, runcRunAsync, umociUnpack } from './helpers/container.js';
 import { removeDir, run, sh, tempDir } from './helpers/sh.js';
 
 let dir: string;
@@ -37,6 +37,17 @@ function buildAndRun(name: string, buildArgs: string[], args?: string[], env?: s
   return { build: r, run: runcRun(join(dir, `${name}-bundle`), args, env), rootfs: join(dir, `${name}-bundle/rootfs`) };
 }
 
+/** As buildAndRun, without blocking the event loop (the test serves HTTPS from this process). */
+async function buildAndRunAsync(name: string, buildArgs: string[], args?: string[]) {
+  const layout = join(dir, `img-${name}`);
+  const r = await ocislimAsync(['build', ...buildArgs, '-o', `oci:${layout}`]);
+  assert.equal(r.status, 0, r.stderr);
+  umociUnpack(`${layout}:latest`, join(dir, `${name}-bundle`));
+  const bundle = join(dir, `${name}-bundle`);
+  const run = await runcRunAsync(bundle, args);
+  return { build: r, run };
+}
+
 describe('it must run: rules, scaffolding, the glibc gate, --explain', () => {
   it('pthread_cancel: libgcc_s.so.1 is added, and the program aborts without it', () => {
     assert.doesNotMatch(run('ldd', [join(dir, 'cancel')]).stdout, /libgcc_s/, 'ldd does not list it');
@@ -46,6 +57,34 @@ describe('it must run: rules, scaffolding, the glibc gate, --explain', () => {
     const without = buildAndRun('cancel-norule', [join(dir, 'cancel'), '--no-rules']);
     assert.notEqual(without.run.status, 0);
     assert.match(without.run.stderr, /libgcc_s\.so\.1 must be installed for pthread_cancel to work/);
+  });
+
+  it('HTTPS to a local TLS server: the CA bundle from the build root is shipped (and curl fails without it)', async () => {
+    // A CA put into the build root's store for the test (removed again afterwards), a server certificate it signed.
+    const ca = join(dir, 'tls');
+    sh(
+      `mkdir -p ${ca} && cd ${ca}
+       openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=ocislim-https-test-ca 2>/dev/null
+       openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
+       printf 'subjectAltName=IP:127.0.0.1\n' > ext
+       openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext 2>/dev/null
+       cp ca.crt /usr/local/share/ca-certificates/ocislim-https-test.crt && update-ca-certificates >/dev/null 2>&1`,
+    );
+    const { createServer } = await import('node:https');
+    const server = createServer({ cert: readFileSync(join(ca, 'srv.crt')), key: readFileSync(join(ca, 'srv.key')) }, (_q, res) => res.end('hello over tls\n'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/`;
+    try {
+      const withCerts = await buildAndRunAsync('https', ['/usr/bin/curl'], ['/usr/bin/curl', '-sS', url]);
+      assert.match(withCerts.build.stderr, /added \/etc\/ssl\/certs\/ca-certificates\.crt \(TLS\)/);
+      assert.equal(withCerts.run.stdout, 'hello over tls\n', withCerts.run.stderr);
+      const without = await buildAndRunAsync('https-nocerts', ['/usr/bin/curl', '--no-scaffold', 'certs'], ['/usr/bin/curl', '-sS', url]);
+      assert.equal(without.run.status, 77, `curl exit 77 (CA file problem): ${without.run.stderr}`);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+      sh('rm -f /usr/local/share/ca-certificates/ocislim-https-test.crt && update-ca-certificates --fresh >/dev/null 2>&1');
+    }
   });
 
   it('--user nonroot works from the scaffolded /etc/passwd (and not without it)', () => {

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -43,6 +43,25 @@ export function runcRun(bundle: string, args?: string[], env?: string[], opts: R
   const r = spawnSync('runc', ['run', id], { cwd: bundle, encoding: 'utf8', timeout: 60000, stdio: ['ignore', 'pipe', 'pipe'] });
   spawnSync('runc', ['delete', '-f', id], { stdio: 'ignore' });
   return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** runcRun without blocking the event loop (when the test process also serves the container). */
+export function runcRunAsync(bundle: string, args?: string[], env?: string[], opts: RunOptions = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  prepare(bundle, args, env, opts);
+  const id = `ocislim-test-${process.pid}-${counter++}`;
+  return new Promise((resolve) => {
+    const child = spawn('runc', ['run', id], { cwd: bundle, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      spawnSync('runc', ['delete', '-f', id], { stdio: 'ignore' });
+      resolve({ status, stdout, stderr });
+    });
+  });
 }
 
 /** Starts the bundle's process in the background; returns a stop function. */
