@@ -87,6 +87,33 @@ describe('it must run: rules, scaffolding, the glibc gate, --explain', () => {
     }
   });
 
+  it('iconv: --with-gconv EUC-JP ships the module and its own closure; without it iconv_open fails', () => {
+    writeFileSync(
+      join(dir, 'conv.c'),
+      `#include <iconv.h>
+#include <stdio.h>
+#include <string.h>
+int main(void) {
+  iconv_t cd = iconv_open("EUC-JP", "UTF-8");
+  if (cd == (iconv_t)-1) { perror("iconv_open"); return 1; }
+  char in[] = "\\xe6\\x97\\xa5"; char out[16]; char *ip = in, *op = out; size_t il = strlen(in), ol = sizeof out;
+  if (iconv(cd, &ip, &il, &op, &ol) == (size_t)-1) { perror("iconv"); return 1; }
+  for (char *p = out; p < op; p++) printf("%02x", (unsigned char)*p);
+  puts("");
+  return 0;
+}
+`,
+    );
+    sh('gcc -o conv conv.c', dir);
+    const ok = buildAndRun('iconv', [join(dir, 'conv'), '--with-gconv', 'EUC-JP']);
+    assert.equal(ok.run.stdout, 'c6fc\n', ok.run.stderr);
+    assert.ok(existsSync(join(ok.rootfs, 'usr/lib/x86_64-linux-gnu/gconv/libJIS.so')), 'EUC-JP.so needs libJIS.so through RUNPATH $ORIGIN');
+    const no = buildAndRun('iconv-none', [join(dir, 'conv')]);
+    assert.match(no.build.stderr, /call iconv_open: .*--with-gconv/);
+    assert.notEqual(no.run.status, 0);
+    assert.match(no.run.stderr, /iconv_open: Invalid argument/);
+  });
+
   it('--user nonroot works from the scaffolded /etc/passwd (and not without it)', () => {
     const ok = buildAndRun('nonroot', ['/bin/busybox', '--user', 'nonroot'], ['/bin/busybox', 'id']);
     assert.match(ok.run.stdout.trim(), /^uid=65532\(nonroot\) gid=65532\(nonroot\)/, ok.run.stderr);

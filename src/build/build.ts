@@ -116,6 +116,7 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
     user: spec.user,
     hasBase: !!spec.from,
     noRules: spec.noRules,
+    gconv: spec.gconv,
   });
   for (const a of added) progress(`added ${a}`);
   const { kernelFloor } = checkVersions(plan);

@@ -20,6 +20,8 @@ export interface RuleOptions {
   tz: string[];
   /** Extra libraries (names searched as dlopen would, or paths), each with its closure. */
   withLibs: string[];
+  /** gconv modules for iconv (file names such as ISO8859-1 or EUC-JP, or "all"); opt-in. */
+  gconv?: string[];
   /** USER of the image, to make sure a named user exists. */
   user?: string;
   /** Whether a base image provides the system files (then scaffolding is not needed). */
@@ -32,6 +34,7 @@ const T = {
   hosts: /^(getaddrinfo|gethostbyname2?(_r)?|gethostbyaddr(_r)?|getnameinfo)$/,
   tls: /^(SSL_CTX_set_default_verify_paths|SSL_CTX_load_verify_locations|X509_STORE_set_default_paths|X509_STORE_load_locations|gnutls_certificate_set_x509_system_trust)$/,
   tz: /^(tzset|localtime(_r)?|mktime|strftime|timegm|ctime(_r)?)$/,
+  iconv: /^iconv_open$/,
   dlopen: /^(dlopen|dlmopen)$/,
 };
 
@@ -87,6 +90,30 @@ export function applyRules(plan: Plan, opts: RuleOptions): string[] {
       plan.addLibrary(loc.path, `--with-lib ${lib}`);
     }
     say(`${lib} (--with-lib)`);
+  }
+  const gconv = opts.gconv ?? [];
+  if (gconv.length) {
+    const c = glibc[0];
+    const libc = c?.libraries.find((l) => /^libc\.so\./.test(posix.basename(l.path)));
+    if (!libc) throw new BuildError('--with-gconv: only glibc programs load gconv modules');
+    // glibc's compiled-in GCONV_PATH is $(libdir)/gconv, beside libc.
+    const dir = posix.join(posix.dirname(libc.realPath), 'gconv');
+    if (!plan.fs.isDirectory(dir)) throw new BuildError(`--with-gconv: ${dir} does not exist in ${plan.fs.root}`);
+    if (gconv.includes('all')) plan.addLinkChain(dir, 'libs', 'rule: --with-gconv all', dir);
+    else {
+      for (const f of ['gconv-modules', 'gconv-modules.cache', 'gconv-modules.d']) {
+        if (plan.fs.stat(posix.join(dir, f))) plan.addLinkChain(posix.join(dir, f), 'libs', 'rule: gconv configuration for iconv', f);
+      }
+      for (const m of gconv) {
+        const so = posix.join(dir, `${m.replace(/\.so$/, '')}.so`);
+        if (!plan.fs.stat(so)) throw new BuildError(`--with-gconv ${m}: no ${so} in ${plan.fs.root} (names are the module files there, e.g. ISO8859-1, EUC-JP)`);
+        plan.addLibrary(so, `rule: --with-gconv ${m} (iconv loads it with dlopen)`);
+      }
+    }
+    say(`gconv modules for iconv: ${gconv.join(', ')}`);
+  } else {
+    const ic = importers(glibc, T.iconv);
+    if (ic.length) plan.warnings.push(`${ic.map((x) => posix.basename(x)).join(', ')} call iconv_open: only UTF-8, ASCII and UCS conversions are built into glibc; add others with --with-gconv NAME`);
   }
   // Only the programs themselves: libraries' own dlopen calls (libselinux, libcrypto...) are mostly optional.
   const dl = closures.filter((c) => c.elf.kind !== 'shared-object' && c.elf.imports?.some((x) => T.dlopen.test(x))).map((c) => c.file.path);

@@ -50,6 +50,8 @@ export interface BuildSpec {
   tz?: string[];
   /** Skip the "will it run" check of the final file set. */
   noVerify?: boolean;
+  /** gconv modules to ship for iconv (opt-in). */
+  gconv?: string[];
   /** Turn off the dlopen rules (libgcc_s for pthread_cancel...). */
   noRules?: boolean;
   /** Extra libraries, by name (searched as dlopen would) or path, each with its closure. */

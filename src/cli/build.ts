@@ -25,6 +25,7 @@ export interface BuildArgs extends RegistryArgs {
   explain?: boolean;
   noRules?: boolean;
   noVerify?: boolean;
+  withGconv?: string[];
   from?: string;
   push?: string[];
   tag?: string[];
@@ -103,6 +104,7 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
       withLibs: a.withLib ?? [],
       noRules: a.noRules,
       noVerify: a.noVerify,
+      gconv: a.withGconv,
       maxSize: a.maxSize !== undefined ? parseSize(a.maxSize) : undefined,
     };
   } catch (e) {

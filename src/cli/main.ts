@@ -78,6 +78,7 @@ export async function run(argv: string[]): Promise<number> {
             .option('with-lib', { type: 'string', array: true, describe: 'Add a library (name or path) with its closure, e.g. one the program dlopens' })
             .option('max-size', { type: 'string', describe: 'Fail when the files add up to more than this (e.g. 20M)' })
             .option('no-verify', { type: 'boolean', describe: 'Skip the check that the image can run (interpreter, libraries, symlinks, entrypoint)' })
+            .option('with-gconv', { type: 'string', array: true, describe: 'gconv modules for iconv (ISO8859-1, EUC-JP, ... or all)' })
             .option('no-rules', { type: 'boolean', describe: 'Do not add the libraries glibc loads at run time (libgcc_s for pthread_cancel)' })
             .option('explain', { type: 'boolean', describe: 'Show each file, who pulled it in and its size, with totals per cause' })
             .option('compression-level', { type: 'number', describe: 'gzip level, 1 (fastest) to 9 (smallest); default 6' })
@@ -115,6 +116,7 @@ export async function run(argv: string[]): Promise<number> {
               explain: a.explain,
               noRules: a['no-rules'],
               noVerify: a['no-verify'],
+              withGconv: a['with-gconv'],
               buildArg: a['build-arg'],
               push: a.push,
               tag: a.tag,
