@@ -114,6 +114,17 @@ int main(void) {
     assert.match(no.run.stderr, /iconv_open: Invalid argument/);
   });
 
+  it('NSS: a shipped nsswitch.conf naming systemd brings libnss_systemd.so.2 and its closure', () => {
+    writeFileSync(join(dir, 'pw.c'), '#include <pwd.h>\n#include <stdio.h>\nint main(void){struct passwd *p = getpwnam("nonroot"); printf("%d\\n", p ? (int)p->pw_uid : -1); return 0;}\n');
+    sh('gcc -o pw pw.c', dir);
+    writeFileSync(join(dir, 'nsswitch.conf'), 'passwd: files systemd\ngroup: files [SUCCESS=merge] systemd\nhosts: files dns\n');
+    const r = buildAndRun('nss', [join(dir, 'pw'), '--copy', `${join(dir, 'nsswitch.conf')}:/etc/nsswitch.conf`]);
+    assert.match(r.build.stderr, /added libnss_systemd\.so\.2 \(nsswitch\.conf names systemd\)/);
+    assert.ok(existsSync(join(r.rootfs, 'lib/x86_64-linux-gnu/libnss_systemd.so.2')));
+    assert.doesNotMatch(r.build.stderr, /libnss_files|libnss_dns/, 'files and dns are built into glibc 2.36');
+    assert.equal(r.run.stdout, '65532\n', r.run.stderr);
+  });
+
   it('--user nonroot works from the scaffolded /etc/passwd (and not without it)', () => {
     const ok = buildAndRun('nonroot', ['/bin/busybox', '--user', 'nonroot'], ['/bin/busybox', 'id']);
     assert.match(ok.run.stdout.trim(), /^uid=65532\(nonroot\) gid=65532\(nonroot\)/, ok.run.stderr);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { ElfFile } from '../elf/reader.js';
 import { Closure } from '../elf/resolve.js';
@@ -114,6 +115,34 @@ export function applyRules(plan: Plan, opts: RuleOptions): string[] {
   } else {
     const ic = importers(glibc, T.iconv);
     if (ic.length) plan.warnings.push(`${ic.map((x) => posix.basename(x)).join(', ')} call iconv_open: only UTF-8, ASCII and UCS conversions are built into glibc; add others with --with-gconv NAME`);
+  }
+  // NSS: glibc >= 2.34 has files and dns built in; other services named by an nsswitch.conf the user ships (or, on
+  // older glibc, files and dns themselves) are modules glibc dlopens.
+  if (!opts.noRules && glibc.length) {
+    const c = glibc[0];
+    const libc = c.libraries.find((l) => /^libc\.so\./.test(posix.basename(l.path)));
+    const modern = !!libc?.elf.versionDefs.includes('GLIBC_2.34');
+    const services = new Set<string>();
+    const ns = plan.entries.get('/etc/nsswitch.conf');
+    if (ns?.source) {
+      for (const line of readFileSync(ns.source, 'utf8').split('\n')) {
+        const m = /^\s*([a-z]+)\s*:\s*(.*)$/.exec(line.replace(/#.*/, ''));
+        if (m) for (const w of m[2].replace(/\[[^\]]*\]/g, ' ').split(/\s+/).filter(Boolean)) services.add(w);
+      }
+    }
+    if (!modern && importers(glibc, T.users).length) services.add('files');
+    if (!modern && importers(glibc, T.hosts).length) ['files', 'dns'].forEach((x) => services.add(x));
+    if (modern) ['files', 'dns'].forEach((x) => services.delete(x));
+    for (const svc of services) {
+      const name = `libnss_${svc}.so.2`;
+      const loc = plan.resolver.findForDlopen(c, name);
+      if (!loc) {
+        plan.warnings.push(`/etc/nsswitch.conf names "${svc}", but ${name} is not in ${plan.fs.root}: lookups through it will fail`);
+        continue;
+      }
+      plan.addLibrary(loc.path, `rule: NSS module for "${svc}" (glibc dlopens it for nsswitch.conf)`);
+      say(`${name} (nsswitch.conf names ${svc})`);
+    }
   }
   // Only the programs themselves: libraries' own dlopen calls (libselinux, libcrypto...) are mostly optional.
   const dl = closures.filter((c) => c.elf.kind !== 'shared-object' && c.elf.imports?.some((x) => T.dlopen.test(x))).map((c) => c.file.path);
