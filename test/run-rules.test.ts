@@ -200,6 +200,12 @@ int main(void) {
     assert.ok(x.files.some((f: { path: string; reason: string }) => f.path.endsWith('/liblz4.so.1') && /needed by .*libsystemd/.test(f.reason)));
     const text = ocislim(['build', '/usr/bin/redis-server', '--explain', '-o', `oci:${join(dir, 'explain2')}`]);
     assert.match(text.stderr, /\d+\.\d%\s+\d+ files\s+libsystemd\.so\.0 subtree/);
+    // inspect --explain recomputes the same attribution from the image alone (unpacked and resolved inside it).
+    const ins = ocislim(['inspect', '--explain', '--json', `oci:${join(dir, 'explain')}`]);
+    assert.equal(ins.status, 0, ins.stderr);
+    const y = JSON.parse(ins.stdout).explain;
+    const sd2 = y.causes.find((c: { cause: string }) => c.cause === 'libsystemd.so.0 subtree');
+    assert.deepEqual({ files: sd2.files, size: sd2.size }, { files: sd.files, size: sd.size });
     const big = ocislim(['build', '/usr/bin/redis-server', '--max-size', '5M', '-o', `oci:${join(dir, 'toobig')}`]);
     assert.notEqual(big.status, 0);
     assert.match(big.stderr, /over --max-size 5242880/);

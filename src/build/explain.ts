@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { Plan } from './plan.js';
+import { Closure } from '../elf/resolve.js';
 
 export interface Explanation {
   files: { path: string; size: number; reason: string }[];
@@ -10,8 +11,16 @@ export interface Explanation {
 
 /** Who pulled each file in: a library is charged to the direct dependency of the program that brought it. */
 export function explain(plan: Plan): Explanation {
+  return explainFiles(
+    [...plan.entries.values()].filter((e) => e.type === 'file').map((e) => ({ path: e.path, size: e.content ? e.content.length : (e.size ?? 0), reason: e.reason ?? '' })),
+    plan.closures,
+  );
+}
+
+/** The same for any list of files (an existing image's), given the closures of its programs. */
+export function explainFiles(entries: { path: string; size: number; reason: string }[], closures: Closure[]): Explanation {
   const top = new Map<string, string>();
-  for (const c of plan.closures) {
+  for (const c of closures) {
     const neededBy = new Map(c.libraries.map((l) => [l.path, l.neededBy]));
     for (const l of c.libraries) {
       let p = l.path;
@@ -23,12 +32,11 @@ export function explain(plan: Plan): Explanation {
   const files: Explanation['files'] = [];
   const causes = new Map<string, { files: number; size: number }>();
   let total = 0;
-  for (const e of [...plan.entries.values()].sort((a, b) => (a.path < b.path ? -1 : 1))) {
-    if (e.type !== 'file') continue;
-    const size = e.content ? e.content.length : (e.size ?? 0);
+  for (const e of [...entries].sort((a, b) => (a.path < b.path ? -1 : 1))) {
+    const size = e.size;
     total += size;
-    files.push({ path: e.path, size, reason: e.reason ?? '' });
-    const r = e.reason ?? '';
+    files.push({ path: e.path, size, reason: e.reason });
+    const r = e.reason;
     const cause = top.get(e.path) ?? (r.startsWith('rule:') ? 'rules' : r.startsWith('scaffold:') ? 'scaffolding' : r.startsWith('--with-lib') ? '--with-lib' : r === 'user' ? 'the program and user files' : r.split(' ')[0] || 'other');
     const c = causes.get(cause) ?? { files: 0, size: 0 };
     c.files++;

@@ -4,11 +4,54 @@ import { LayerFile, listLayer } from '../oci/files.js';
 import { parseLocalRef, readLocalImage } from '../oci/transport.js';
 import { UserError } from './errors.js';
 import { humanSize } from './format.js';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { Resolver } from '../elf/resolve.js';
+import { Explanation, explainFiles, formatExplain } from '../build/explain.js';
+import { unpackImage } from '../oci/unpack.js';
 
 export interface InspectArgs {
   image: string;
   files?: boolean;
   json?: boolean;
+  explain?: boolean;
+}
+
+/** Unpacks the image and explains its files from the closure of its entrypoint, computed inside it. */
+async function explainImage(img: Image): Promise<Explanation> {
+  const dir = mkdtempSync(join(tmpdir(), 'ocislim-inspect-'));
+  try {
+    await unpackImage(img, dir);
+    const c = img.config.config;
+    const argv0 = (c.Entrypoint ?? c.Cmd ?? [])[0];
+    const closures = [];
+    const resolver = new Resolver(dir);
+    let program: string | undefined;
+    if (argv0) {
+      const path = (c.Env ?? []).find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/bin:/bin';
+      program = argv0.startsWith('/') ? argv0 : path.split(':').map((d) => posix.join(d, argv0)).find((p) => resolver.fs.stat(p)?.stats.isFile());
+      if (program) {
+        try {
+          closures.push(resolver.resolve(program));
+        } catch {
+          /* not an ELF program: nothing to attribute */
+        }
+      }
+    }
+    const files: { path: string; size: number; reason: string }[] = [];
+    const walk = (d: string) => {
+      for (const e of readdirSync(join(dir, d), { withFileTypes: true })) {
+        const p = posix.join(d, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.isFile()) files.push({ path: p, size: statSync(join(dir, p)).size, reason: program && resolver.fs.locate(program)?.realPath === p ? 'user' : 'other files' });
+      }
+    };
+    walk('/');
+    return explainFiles(files, closures);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 export async function loadImage(ref: string): Promise<Image> {
@@ -25,6 +68,7 @@ export async function inspectCommand(args: InspectArgs, out: (s: string) => void
   const files: LayerFile[][] = [];
   if (args.files) for (const l of img.layers) files.push(await listLayer(l));
   const history = (img.config.history ?? []).filter((h) => !h.empty_layer);
+  const explained = args.explain ? await explainImage(img) : null;
   if (args.json) {
     out(
       JSON.stringify(
@@ -44,6 +88,7 @@ export async function inspectCommand(args: InspectArgs, out: (s: string) => void
             createdBy: history[i]?.created_by,
             ...(args.files ? { files: files[i] } : {}),
           })),
+          ...(explained ? { explain: explained } : {}),
         },
         null,
         2,
@@ -79,6 +124,7 @@ export async function inspectCommand(args: InspectArgs, out: (s: string) => void
       }
     }
   });
+  if (explained) lines.push(formatExplain(explained));
   out(lines.join('\n'));
   return 0;
 }

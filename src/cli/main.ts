@@ -137,10 +137,11 @@ export async function run(argv: string[]): Promise<number> {
           y
             .positional('image', { type: 'string', demandOption: true, describe: 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE' })
             .option('files', { type: 'boolean', describe: 'List every file of every layer with its size' })
+            .option('explain', { type: 'boolean', describe: 'Unpack the image and attribute its files to the entrypoint\'s libraries' })
             .option('json', { type: 'boolean', describe: 'Print JSON' }),
         async (a) => {
           const { inspectCommand } = await import('./inspect.js');
-          code = await inspectCommand({ image: a.image as string, files: a.files, json: a.json }, out);
+          code = await inspectCommand({ image: a.image as string, files: a.files, json: a.json, explain: a.explain }, out);
         },
       )
       .command(
