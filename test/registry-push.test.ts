@@ -97,6 +97,10 @@ describe('push to the real docker-registry on loopback', () => {
     assert.equal(runcRun(join(dir, 'hello-bundle')).stdout, 'hello from the top layer\n');
     const bb = runcRun(join(dir, 'hello-bundle'), ['/bin/busybox', 'echo', 'base layer here']);
     assert.equal(bb.stdout, 'base layer here\n', bb.stderr);
+    // The run check sees the base's files: an entrypoint that is in neither fails the build.
+    const missing = ocislim(['build', join(dir, 'hello'), '--from', `${reg.host}/busybox:1`, '--entrypoint', '/usr/bin/redis-server', '-o', `oci:${join(dir, 'never')}`]);
+    assert.notEqual(missing.status, 0);
+    assert.match(missing.stderr, /entrypoint \/usr\/bin\/redis-server is not in the image/);
     // The same with an air-gapped base: a local layout.
     ok(['pull', `${reg.host}/busybox:1`, '-o', `oci:${join(dir, 'bb-local')}`]);
     ok(['build', join(dir, 'hello'), '--from', `oci:${join(dir, 'bb-local')}`, '-o', `oci:${join(dir, 'hello-airgap')}`]);

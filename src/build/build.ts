@@ -1,4 +1,6 @@
-import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { unpackImage } from '../oci/unpack.js';
+import { ElfError } from '../elf/errors.js';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Resolver } from '../elf/resolve.js';
@@ -176,5 +178,37 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
   }
   Object.assign(annotations, spec.annotations);
   const image = assembleImage(config, layers, spec.format, annotations);
+  if (base && !spec.noVerify) await verifyOnBase(image, join(workDir, 'verify'), progress);
   return { image, plan, layers: blobs, platform };
+}
+
+/**
+ * With a base image, the base's files count: the final image is unpacked and its entrypoint resolved inside it, by
+ * the image's own loader rules. A missing interpreter or library, or a missing entrypoint, is an error.
+ */
+async function verifyOnBase(image: Image, dir: string, progress: (s: string) => void): Promise<void> {
+  const c = image.config.config;
+  const argv0 = (c.Entrypoint ?? c.Cmd ?? [])[0];
+  if (!argv0) return;
+  progress('checking that the image runs (base layers included)');
+  mkdirSync(dir, { recursive: true });
+  await unpackImage(image, dir);
+  const resolver = new Resolver(dir);
+  const path = (c.Env ?? []).find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/local/bin:/usr/bin:/bin';
+  const program = argv0.startsWith('/') ? argv0 : path.split(':').map((d) => posix.join(d, argv0)).find((p) => resolver.fs.stat(p)?.stats.isFile());
+  const st = program ? resolver.fs.stat(program) : null;
+  if (!program || !st) throw new BuildError(`entrypoint ${argv0} is not in the image${argv0.startsWith('/') ? '' : ` (searched PATH=${path})`}`);
+  if (!st.stats.isFile()) throw new BuildError(`entrypoint ${argv0} is not a regular file in the image`);
+  if (!(st.stats.mode & 0o111)) throw new BuildError(`entrypoint ${argv0} is not executable in the image`);
+  let closure;
+  try {
+    closure = resolver.resolve(program);
+  } catch (e) {
+    if (e instanceof ElfError && /not an ELF file/.test(e.reason)) return; // a script: its interpreter is its own business
+    throw new BuildError(`entrypoint ${argv0}: ${(e as Error).message}`);
+  }
+  if (closure.notFound.length) {
+    const n = closure.notFound[0];
+    throw new BuildError(`${argv0} cannot start in the image: ${n.name}${n.reason ? ` (${n.reason})` : ''}, needed by ${n.neededBy}, is not found by the image's loader (--no-verify to skip)`);
+  }
 }
