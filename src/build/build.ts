@@ -194,10 +194,10 @@ async function verifyOnBase(image: Image, dir: string, progress: (s: string) => 
   mkdirSync(dir, { recursive: true });
   await unpackImage(image, dir);
   const resolver = new Resolver(dir);
-  const path = (c.Env ?? []).find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/local/bin:/usr/bin:/bin';
-  const program = argv0.startsWith('/') ? argv0 : path.split(':').map((d) => posix.join(d, argv0)).find((p) => resolver.fs.stat(p)?.stats.isFile());
+  const path = (c.Env ?? []).find((e) => e.startsWith('PATH='))?.slice(5);
+  const program = resolver.fs.which(argv0, path);
   const st = program ? resolver.fs.stat(program) : null;
-  if (!program || !st) throw new BuildError(`entrypoint ${argv0} is not in the image${argv0.startsWith('/') ? '' : ` (searched PATH=${path})`}`);
+  if (!program || !st) throw new BuildError(`entrypoint ${argv0} is not in the image${argv0.startsWith('/') ? '' : ` (searched PATH=${path ?? 'the default'})`}`);
   if (!st.stats.isFile()) throw new BuildError(`entrypoint ${argv0} is not a regular file in the image`);
   if (!(st.stats.mode & 0o111)) throw new BuildError(`entrypoint ${argv0} is not executable in the image`);
   let closure;

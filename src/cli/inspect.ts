@@ -29,8 +29,7 @@ async function explainImage(img: Image): Promise<Explanation> {
     const resolver = new Resolver(dir);
     let program: string | undefined;
     if (argv0) {
-      const path = (c.Env ?? []).find((e) => e.startsWith('PATH='))?.slice(5) ?? '/usr/bin:/bin';
-      program = argv0.startsWith('/') ? argv0 : path.split(':').map((d) => posix.join(d, argv0)).find((p) => resolver.fs.stat(p)?.stats.isFile());
+      program = resolver.fs.which(argv0, (c.Env ?? []).find((e) => e.startsWith('PATH='))?.slice(5)) ?? undefined;
       if (program) {
         try {
           closures.push(resolver.resolve(program));

@@ -5,7 +5,7 @@ import { ClientOptions, RegistryClient } from '../registry/client.js';
 import { Credential } from '../registry/credentials.js';
 import { RegistryError } from '../registry/errors.js';
 import { MountSource, pushImage } from '../registry/push.js';
-import { pullImage, RemoteImage } from '../registry/pull.js';
+import { pullImage } from '../registry/pull.js';
 import { formatReference, parseReference, Reference, ReferenceError } from '../registry/reference.js';
 import { UserError } from './errors.js';
 import { TtyProgress } from './progress.js';
@@ -70,7 +70,7 @@ export function clientOptions(a: RegistryArgs): ClientOptions {
 }
 
 /** Loads a base or source image: local (oci:, oci-archive:, docker-archive:) or from a registry. */
-export async function loadImage(ref: string, clients: Clients, platform?: Platform): Promise<Image | RemoteImage> {
+export async function loadImage(ref: string, clients: Clients, platform?: Platform): Promise<Image> {
   if (isLocalRef(ref)) {
     try {
       return readLocalImage(parseLocalRef(ref), platform);

@@ -157,6 +157,16 @@ export class RootFs {
     return this.host(located.realPath);
   }
 
+  /** The file a container runtime would execute for argv[0]: absolute as is, else the first match on PATH. */
+  which(argv0: string, pathVar = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'): string | null {
+    if (argv0.startsWith('/')) return this.stat(argv0) ? argv0 : null;
+    for (const d of pathVar.split(':').filter(Boolean)) {
+      const p = posix.join(d, argv0);
+      if (this.stat(p)?.stats.isFile()) return p;
+    }
+    return null;
+  }
+
   /** Expands a glob (*, ?, [...]) inside the root, component by component; results sorted, as glob(3) gives them. */
   glob(pattern: string): string[] {
     const parts = pattern.split('/').filter((x) => x !== '');

@@ -12,11 +12,6 @@ interface IndexDoc {
   manifests?: Descriptor[];
 }
 
-/** A remote image plus where it lives, so pushes to the same registry can mount its layers. */
-export interface RemoteImage extends Image {
-  source: Reference;
-}
-
 function platformMatches(p: Platform | undefined, want: Platform): boolean {
   if (!p) return false;
   const v = (x?: string) => (x === 'v8' && want.architecture === 'arm64' ? undefined : x);
@@ -25,9 +20,10 @@ function platformMatches(p: Platform | undefined, want: Platform): boolean {
 
 /**
  * Reads an image from a registry: the manifest with a full Accept list, a platform chosen from an index, the
- * config; layers stream from the registry, verified against their digests while they stream.
+ * config; layers stream from the registry, verified against their digests while they stream, and remember their
+ * repository so a push to the same registry can mount them.
  */
-export async function pullImage(client: RegistryClient, ref: Reference, platform?: Platform): Promise<RemoteImage> {
+export async function pullImage(client: RegistryClient, ref: Reference, platform?: Platform): Promise<Image> {
   const repo = ref.repository;
   let m = await client.getManifest(repo, refIdentifier(ref));
   for (let depth = 0; isIndexType(m.mediaType) && depth < 3; depth++) {
@@ -65,5 +61,5 @@ export async function pullImage(client: RegistryClient, ref: Reference, platform
       },
     },
   }));
-  return { manifestBytes: m.bytes, manifest, digest: sha256(m.bytes), configBytes, config, layers, source: ref };
+  return { manifestBytes: m.bytes, manifest, digest: sha256(m.bytes), configBytes, config, layers };
 }
