@@ -1,7 +1,6 @@
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { hexOf } from './digest.js';
 import { Image } from './image.js';
 import { blobName, indexEntry, Index } from './layout.js';
 import { MT } from './mediatypes.js';
