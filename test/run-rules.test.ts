@@ -59,7 +59,7 @@ describe('it must run: rules, scaffolding, the glibc gate, --explain', () => {
     assert.match(without.run.stderr, /libgcc_s\.so\.1 must be installed for pthread_cancel to work/);
   });
 
-  it('HTTPS to a local TLS server: the CA bundle from the build root is shipped (and curl fails without it)', async () => {
+  it('HTTPS to a local TLS server: the CA bundle from the build root is shipped to curl and a static Go client (and curl fails without it); redis, which never reads the trust store, gets none', async () => {
     // A CA put into the build root's store for the test (removed again afterwards), a server certificate it signed.
     const ca = join(dir, 'tls');
     sh(
@@ -76,10 +76,26 @@ describe('it must run: rules, scaffolding, the glibc gate, --explain', () => {
     const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/`;
     try {
       const withCerts = await buildAndRunAsync('https', ['/usr/bin/curl'], ['/usr/bin/curl', '-sS', url]);
-      assert.match(withCerts.build.stderr, /added \/etc\/ssl\/certs\/ca-certificates\.crt \(TLS\)/);
+      assert.match(withCerts.build.stderr, /added \/etc\/ssl\/certs\/ca-certificates\.crt \(libcurl\.so\.4 names a system CA path\)/);
       assert.equal(withCerts.run.stdout, 'hello over tls\n', withCerts.run.stderr);
       const without = await buildAndRunAsync('https-nocerts', ['/usr/bin/curl', '--no-scaffold', 'certs'], ['/usr/bin/curl', '-sS', url]);
       assert.equal(without.run.status, 77, `curl exit 77 (CA file problem): ${without.run.stderr}`);
+      // Go with CGO_ENABLED=0: no TLS library at all; crypto/x509 names the bundle's path in the binary.
+      const go = join(dir, 'gohttps');
+      sh(`mkdir -p ${go}`);
+      writeFileSync(join(go, 'main.go'), 'package main\n\nimport (\n\t"fmt"\n\t"io"\n\t"net/http"\n\t"os"\n)\n\nfunc main() {\n\tr, err := http.Get(os.Args[1])\n\tif err != nil {\n\t\tfmt.Println(err)\n\t\tos.Exit(1)\n\t}\n\tb, _ := io.ReadAll(r.Body)\n\tfmt.Print(string(b))\n}\n');
+      sh('go build -o gohttps main.go', go, { CGO_ENABLED: '0', GOCACHE: join(dir, 'gocache'), HOME: dir, GOFLAGS: '' });
+      const goRun = await buildAndRunAsync('https-go', [join(go, 'gohttps')], [join(go, 'gohttps'), url]);
+      assert.match(goRun.build.stderr, /added \/etc\/ssl\/certs\/ca-certificates\.crt \(gohttps names a system CA path\)/);
+      assert.equal(goRun.run.stdout, 'hello over tls\n', goRun.run.stderr);
+      const goWithout = await buildAndRunAsync('https-go-nocerts', [join(go, 'gohttps'), '--no-scaffold', 'certs'], [join(go, 'gohttps'), url]);
+      assert.match(goWithout.run.stdout, /certificate signed by unknown authority/);
+      // redis links libssl but only loads the CA file its configuration names: no bundle unless asked for.
+      const redis = await ocislimAsync(['build', '/usr/bin/redis-server', '--explain', '--json', '-o', `oci:${join(dir, 'img-redis-tls')}`]);
+      assert.equal(redis.status, 0, redis.stderr);
+      assert.doesNotMatch(redis.stdout, /ca-certificates\.crt/);
+      const forced = await ocislimAsync(['build', '/usr/bin/redis-server', '--scaffold', 'certs', '-o', `oci:${join(dir, 'img-redis-tls2')}`]);
+      assert.match(forced.stderr, /added \/etc\/ssl\/certs\/ca-certificates\.crt \(--scaffold certs\)/);
     } finally {
       server.closeAllConnections();
       server.close();
@@ -137,11 +153,20 @@ int main(void) {
     assert.equal(run('stat', ['-c', '%a', join(ok.rootfs, 'tmp')]).stdout.trim(), '1777');
   });
 
-  it('--tz Europe/Paris: date prints the Paris offset (UTC without the zone)', () => {
+  it('time zones: --tz Europe/Paris or TZ in the image environment ships the zone, date prints the Paris offset (UTC without it)', () => {
     const paris = buildAndRun('tz', ['/bin/busybox', '--tz', 'Europe/Paris'], ['/bin/busybox', 'date', '-d', '@0', '+%z'], ['TZ=Europe/Paris']);
     assert.equal(paris.run.stdout, '+0100\n', paris.run.stderr);
     const none = buildAndRun('notz', ['/bin/busybox'], ['/bin/busybox', 'date', '-d', '@0', '+%z'], ['TZ=Europe/Paris']);
     assert.equal(none.run.stdout, '+0000\n');
+    // A dynamically linked date (it imports localtime): TZ in the image's environment ships that zone by itself;
+    // without a TZ nothing is shipped (glibc's fallback is UTC) and the build says so.
+    const env = buildAndRun('envtz', ['/usr/bin/date', '--env', 'TZ=Europe/Paris'], ['/usr/bin/date', '-d', '@0', '+%z']);
+    assert.match(env.build.stderr, /added zoneinfo: Europe\/Paris/);
+    assert.equal(env.run.stdout, '+0100\n', env.run.stderr);
+    const utc = buildAndRun('utc', ['/usr/bin/date'], ['/usr/bin/date', '-d', '@0', '+%z %Z']);
+    assert.match(utc.build.stderr, /date uses the time-zone functions: no zoneinfo shipped, times are UTC/);
+    assert.ok(!existsSync(join(utc.rootfs, 'usr/share/zoneinfo')));
+    assert.equal(utc.run.stdout, '+0000 UTC\n', utc.run.stderr);
   });
 
   it('a binary requiring a newer GLIBC version than the root provides fails the build, naming it', () => {

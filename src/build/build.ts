@@ -113,14 +113,16 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
   const platform = checkPlatform(plan, spec);
   const added = applyRules(plan, {
     scaffold: spec.scaffold ?? { passwd: true, tmp: true, certs: true, tz: true },
+    force: spec.scaffoldForce,
     tz: spec.tz ?? [],
+    envTz: [...spec.env].reverse().find((e) => e.startsWith('TZ='))?.slice(3),
     withLibs: spec.withLibs ?? [],
     user: spec.user,
     hasBase: !!spec.from,
     noRules: spec.noRules,
     gconv: spec.gconv,
   });
-  for (const a of added) progress(`added ${a}`);
+  for (const a of added) progress(a);
   const { kernelFloor } = checkVersions(plan);
   if (kernelFloor) progress(`needs Linux ${kernelFloor} or newer (ELF ABI note)`);
   if (spec.maxSize !== undefined) {
@@ -146,7 +148,8 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
     const entries = groups.get(g);
     if (!entries?.length) continue;
     const files = entries.filter((e) => e.type === 'file').length;
-    jobs.push({ entries, comment: spec.layers === 1 ? `everything (${files} files)` : `${GROUP_COMMENT[g]} (${files} files)` });
+    const count = `${files} file${files === 1 ? '' : 's'}`;
+    jobs.push({ entries, comment: spec.layers === 1 ? `everything (${count})` : `${GROUP_COMMENT[g]} (${count})` });
   }
   // Layers compress concurrently: gzip runs on libuv's thread pool, so each layer gets a core.
   const blobs: LayerBlob[] = await Promise.all(

@@ -50,6 +50,8 @@ export class Plan {
   /** First ELF executable given, at the path the user named: the default entrypoint. */
   entrypoint: string | null = null;
   readonly closures: Closure[] = [];
+  /** Statically linked programs (no closure): root path of the file and its parsed header. */
+  readonly statics: { path: string; realPath: string; elf: ElfFile }[] = [];
   readonly warnings: string[] = [];
 
   constructor(readonly resolver: Resolver) {}
@@ -116,8 +118,11 @@ export class Plan {
     }
     this.notePlatform(elf, userPath);
     if (elf.kind !== 'shared-object' && elf.kind !== 'other' && !this.entrypoint) this.entrypoint = inRoot;
-    if (elf.kind === 'static' || elf.kind === 'other') return;
-    if (elf.kind === 'static-pie' && !elf.needed.length) return;
+    if (elf.kind === 'static' || (elf.kind === 'static-pie' && !elf.needed.length)) {
+      this.statics.push({ path: inRoot, realPath: target.located.realPath, elf });
+      return;
+    }
+    if (elf.kind === 'other') return;
     this.addClosure(inRoot, userPath);
   }
 

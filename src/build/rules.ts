@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { posix } from 'node:path';
 import { ElfFile } from '../elf/reader.js';
 import { Closure } from '../elf/resolve.js';
@@ -17,8 +17,12 @@ export interface RuleOptions {
   /** Turn off the dlopen rules (libgcc_s); scaffolding has its own switches. */
   noRules?: boolean;
   scaffold: ScaffoldOptions;
-  /** Time zones to ship when the program uses the time-zone functions ("all" for the whole database). */
+  /** Scaffolding items wanted even when no trigger fires (--scaffold certs). */
+  force?: Partial<ScaffoldOptions>;
+  /** Time zones to ship (--tz; "all" for the whole database). */
   tz: string[];
+  /** TZ from the image's environment: its zone is shipped when the program uses the time-zone functions. */
+  envTz?: string;
   /** Extra libraries (names searched as dlopen would, or paths), each with its closure. */
   withLibs: string[];
   /** gconv modules for iconv (file names such as ISO8859-1 or EUC-JP, or "all"); opt-in. */
@@ -33,39 +37,85 @@ const T = {
   unwinder: /^(pthread_cancel|pthread_exit|backtrace|backtrace_symbols|backtrace_symbols_fd)$/,
   users: /^(getpw(nam|uid|ent)(_r)?|getgr(nam|gid|ent)(_r)?|getgrouplist|initgroups|getspnam(_r)?|getlogin(_r)?)$/,
   hosts: /^(getaddrinfo|gethostbyname2?(_r)?|gethostbyaddr(_r)?|getnameinfo)$/,
-  tls: /^(SSL_CTX_set_default_verify_paths|SSL_CTX_load_verify_locations|X509_STORE_set_default_paths|X509_STORE_load_locations|gnutls_certificate_set_x509_system_trust)$/,
+  // Functions that read the system trust store. SSL_CTX_load_verify_locations and X509_STORE_load_file take the
+  // caller's path (redis's tls-ca-cert-file), so they are no signal on their own.
+  trust: /^(SSL_CTX_set_default_verify_(paths|file|dir|store)|X509_STORE_set_default_paths(_ex)?|gnutls_certificate_set_x509_system_trust)$/,
   tz: /^(tzset|localtime(_r)?|mktime|strftime|timegm|ctime(_r)?)$/,
   iconv: /^iconv_open$/,
   dlopen: /^(dlopen|dlmopen)$/,
 };
 
-/** Which objects import a symbol matching `re` (skipping libc and the loader, which define or forward them). */
-function importers(closures: Closure[], re: RegExp): string[] {
-  const out = new Set<string>();
-  const check = (path: string, e: ElfFile) => {
-    if (/^(libc\.so|libm\.so|ld-linux|ld64\.so|ld-musl)/.test(posix.basename(path))) return;
-    if (e.imports?.some((s) => re.test(s))) out.add(path);
-  };
+const SYSTEM_LIB = /^(libc\.so|libm\.so|ld-linux|ld64\.so|ld-musl)/;
+/** TLS libraries: they implement the trust-store functions (and libssl imports libcrypto's), so they are no signal. */
+const TLS_LIB = /^lib(ssl|crypto|gnutls|mbedtls|mbedx509|wolfssl|nss3|nssutil3|smime3)\./;
+
+type ElfObject = { path: string; host: string; elf: ElfFile };
+
+/** Every object of the closures: programs first, then their libraries (root path for reading, image path for naming). */
+function objects(closures: Closure[], statics: ElfObject[] = []): ElfObject[] {
+  const out = new Map<string, ElfObject>();
+  for (const s of statics) out.set(s.path, s);
   for (const c of closures) {
-    check(c.file.path, c.elf);
-    for (const l of c.libraries) check(l.path, l.elf);
+    out.set(c.file.path, { path: c.file.path, host: c.file.realPath, elf: c.elf });
+    for (const l of c.libraries) if (!out.has(l.path)) out.set(l.path, { path: l.path, host: l.realPath, elf: l.elf });
   }
-  return [...out];
+  return [...out.values()];
+}
+
+/** Which objects import a symbol matching `re` (skipping libc and the loader, which define or forward them). */
+function importers(closures: Closure[], re: RegExp, skip: RegExp = SYSTEM_LIB): string[] {
+  return objects(closures)
+    .filter((o) => !skip.test(posix.basename(o.path)) && o.elf.imports?.some((s) => re.test(s)))
+    .map((o) => o.path);
+}
+
+/** Where programs look for the CA bundle (OpenSSL-using code such as libcurl, GnuTLS users, Go's crypto/x509). */
+const TRUST_PATHS = ['/etc/ssl/certs', '/etc/pki/tls/certs', '/etc/pki/ca-trust', '/etc/ssl/cert.pem', '/etc/ssl/ca-bundle.pem'].map((s) => Buffer.from(s));
+
+/** The first object (not libc, not a TLS library) whose bytes name a system CA path; read in 1 MiB slices. */
+function namesTrustStore(closures: Closure[], statics: ElfObject[], fs: { host(p: string): string }): string | null {
+  const overlap = Math.max(...TRUST_PATHS.map((n) => n.length));
+  for (const o of objects(closures, statics)) {
+    const base = posix.basename(o.path);
+    if (SYSTEM_LIB.test(base) || TLS_LIB.test(base)) continue;
+    const fd = openSync(fs.host(o.host), 'r');
+    try {
+      const buf = Buffer.allocUnsafe((1 << 20) + overlap);
+      let pos = 0;
+      let kept = 0;
+      for (;;) {
+        const n = readSync(fd, buf, kept, buf.length - kept, pos);
+        if (n <= 0) break;
+        pos += n;
+        const view = buf.subarray(0, kept + n);
+        if (TRUST_PATHS.some((t) => view.includes(t))) return o.path;
+        kept = Math.min(overlap, view.length);
+        view.copy(buf, 0, view.length - kept);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return null;
 }
 
 const PASSWD = 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n';
 const GROUP = 'root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n';
-const NSSWITCH = 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\nprotocols: files\nservices: files\nethers: files\nrpc: files\n';
+// The databases other than these default to "files" without a line; hosts must read /etc/hosts before DNS (glibc's
+// default without the file is "dns [!UNAVAIL=return] files", which never reaches /etc/hosts when DNS answers).
+const NSSWITCH = 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n';
 
 /**
  * What ldd cannot see but the program needs to run: libraries glibc dlopens, and the files a scratch image lacks.
- * Every addition carries its reason (shown by --explain) and is listed in `added`.
+ * Every addition carries its reason (shown by --explain); the returned lines report them ("added ...") and the
+ * choices the user may want to revisit.
  */
 export function applyRules(plan: Plan, opts: RuleOptions): string[] {
   const added: string[] = [];
   const closures = plan.closures;
   const glibc = closures.filter((c) => c.flavour === 'glibc' && c.elf.interp);
-  const say = (what: string) => added.push(what);
+  const say = (what: string) => added.push(`added ${what}`);
+  const note = (what: string) => added.push(what);
   // Scaffolding goes with the libraries: the loader-and-libc layer stays identical for every program of a system.
   const gen = (path: string, content: string, mode: number, reason: string, group: LayerGroup = 'libs') =>
     plan.add({ path, type: 'file', mode, uid: 0, gid: 0, content: Buffer.from(content), group, reason });
@@ -114,7 +164,7 @@ export function applyRules(plan: Plan, opts: RuleOptions): string[] {
     say(`gconv modules for iconv: ${gconv.join(', ')}`);
   } else {
     const ic = importers(glibc, T.iconv);
-    if (ic.length) plan.warnings.push(`${ic.map((x) => posix.basename(x)).join(', ')} call iconv_open: only UTF-8, ASCII and UCS conversions are built into glibc; add others with --with-gconv NAME`);
+    if (ic.length) plan.warnings.push(`${ic.map((x) => posix.basename(x)).join(', ')} call${ic.length === 1 ? 's' : ''} iconv_open: only UTF-8, ASCII and UCS conversions are built into glibc; add others with --with-gconv NAME`);
   }
   // NSS: glibc >= 2.34 has files and dns built in; other services named by an nsswitch.conf the user ships (or, on
   // older glibc, files and dns themselves) are modules glibc dlopens.
@@ -146,14 +196,16 @@ export function applyRules(plan: Plan, opts: RuleOptions): string[] {
   }
   // Only the programs themselves: libraries' own dlopen calls (libselinux, libcrypto...) are mostly optional.
   const dl = closures.filter((c) => c.elf.kind !== 'shared-object' && c.elf.imports?.some((x) => T.dlopen.test(x))).map((c) => c.file.path);
-  if (dl.length) plan.warnings.push(`${dl.map((d) => posix.basename(d)).join(', ')} call dlopen: libraries loaded at run time are not visible statically; add them with --with-lib`);
+  if (dl.length) plan.warnings.push(`${dl.map((d) => posix.basename(d)).join(', ')} call${dl.length === 1 ? 's' : ''} dlopen: libraries loaded at run time are not visible statically; add them with --with-lib`);
   if (opts.hasBase) return added;
 
   const s = opts.scaffold;
-  const users = importers(closures, T.users);
+  // Only the programs' own imports: libraries import the user functions for paths most programs never take
+  // (libsystemd, libgpg-error in redis), and a named --user needs the files anyway.
+  const users = importers(closures, T.users).filter((p) => closures.some((c) => c.file.path === p));
   const namedUser = opts.user && !/^\d+(:\d+)?$/.test(opts.user);
-  if (s.passwd && (users.length || namedUser) && !plan.entries.has('/etc/passwd')) {
-    const why = users.length ? `used by ${users.map((u) => posix.basename(u)).join(', ')}` : `--user ${opts.user}`;
+  if ((s.passwd || opts.force?.passwd) && (users.length || namedUser || opts.force?.passwd) && !plan.entries.has('/etc/passwd')) {
+    const why = users.length ? `used by ${users.map((u) => posix.basename(u)).join(', ')}` : namedUser ? `--user ${opts.user}` : '--scaffold passwd';
     gen('/etc/passwd', PASSWD, 0o644, `scaffold: users root, nobody, nonroot (65532); ${why}`);
     gen('/etc/group', GROUP, 0o644, `scaffold: groups for /etc/passwd; ${why}`);
     say(`/etc/passwd and /etc/group (${why})`);
@@ -166,25 +218,36 @@ export function applyRules(plan: Plan, opts: RuleOptions): string[] {
   if (s.tmp && !plan.entries.has('/tmp')) {
     plan.add({ path: '/tmp', type: 'dir', mode: 0o1777, uid: 0, gid: 0, group: 'libs', reason: 'scaffold: /tmp (1777)' });
   }
-  const tls = importers(closures, T.tls);
-  const tlsLib = closures.some((c) => c.libraries.some((l) => /^lib(ssl|gnutls|mbedtls|wolfssl|nss3)\./.test(posix.basename(l.path))));
-  if (s.certs && (tls.length || tlsLib)) {
+  // CA certificates when something reads the system trust store: a trust-store function is imported, or an object
+  // names a CA path (libcurl's compiled-in bundle, Go's crypto/x509). Merely linking libssl is not enough: redis
+  // links it, but only ever loads the CA file its configuration names.
+  if (s.certs || opts.force?.certs) {
+    const trust = importers(closures, T.trust, new RegExp(`${SYSTEM_LIB.source}|${TLS_LIB.source}`));
+    const named = trust.length || opts.force?.certs ? null : namesTrustStore(closures, plan.statics.map((x) => ({ path: x.path, host: x.realPath, elf: x.elf })), plan.fs);
+    const why = opts.force?.certs ? '--scaffold certs' : trust.length ? `${trust.map((t) => posix.basename(t)).join(', ')} reads the system trust store` : named ? `${posix.basename(named)} names a system CA path` : null;
     const bundle = '/etc/ssl/certs/ca-certificates.crt';
-    if (plan.fs.stat(bundle)) {
-      plan.addLinkChain(bundle, 'libs', `scaffold: CA certificates (the program links a TLS library)`, bundle);
-      say(`${bundle} (TLS)`);
-    } else plan.warnings.push(`the program links a TLS library but ${plan.fs.root} has no ${bundle}: install ca-certificates or pass --no-scaffold certs`);
+    if (why && plan.fs.stat(bundle)) {
+      plan.addLinkChain(bundle, 'libs', `scaffold: CA certificates (${why})`, bundle);
+      say(`${bundle} (${why})`);
+    } else if (why) plan.warnings.push(`${why}, but ${plan.fs.root} has no ${bundle}: install ca-certificates or pass --no-scaffold certs`);
   }
+  // Time zones: with TZ unset (or TZ=UTC) glibc, musl and Go all fall back to UTC without any file, so a zone is
+  // shipped only when one is named: --tz, or a TZ in the image's environment that names a zone file.
   const tz = importers(closures, T.tz);
-  if (s.tz && (tz.length || opts.tz.length)) {
-    const zones = opts.tz.length ? opts.tz : ['UTC'];
+  const envTz = opts.envTz?.replace(/^:/, '');
+  const wanted = opts.tz.length ? opts.tz : envTz && tz.length && !/^(UTC|UTC0|GMT|Etc\/UTC)$/.test(envTz) && plan.fs.stat(posix.join('/usr/share/zoneinfo', envTz)) ? [envTz] : [];
+  if ((s.tz || opts.force?.tz) && wanted.length) {
     const base = '/usr/share/zoneinfo';
-    for (const z of zones) {
+    for (const z of wanted) {
       const p = z === 'all' ? base : posix.join(base, z);
       if (!plan.fs.stat(p)) throw new BuildError(`--tz ${z}: ${p} does not exist in ${plan.fs.root} (install tzdata)`);
-      plan.addLinkChain(p, 'libs', `scaffold: time zone ${z}${tz.length ? ` (used by ${tz.map((t) => posix.basename(t)).join(', ')})` : ''}`, p);
+      const why = opts.tz.length ? `--tz ${z}` : `TZ=${opts.envTz} in the image's environment`;
+      plan.addLinkChain(p, 'libs', `scaffold: time zone ${z} (${why}${tz.length ? `; used by ${tz.map((t) => posix.basename(t)).join(', ')}` : ''})`, p);
     }
-    say(`zoneinfo: ${zones.join(', ')}`);
+    say(`zoneinfo: ${wanted.join(', ')}`);
+  } else if (s.tz && tz.some((p) => closures.some((c) => c.file.path === p))) {
+    const progs = tz.filter((p) => closures.some((c) => c.file.path === p)).map((t) => posix.basename(t));
+    note(`${progs.join(', ')} use${progs.length === 1 ? 's' : ''} the time-zone functions: no zoneinfo shipped, times are UTC; for a TZ set at run time add --tz ZONE`);
   }
   return added;
 }

@@ -46,6 +46,8 @@ export interface BuildSpec {
   shellForm?: string[];
   /** Scaffolding for scratch images (on by default where the program needs it). */
   scaffold?: { passwd: boolean; tmp: boolean; certs: boolean; tz: boolean };
+  /** Scaffolding wanted even when no trigger fires (--scaffold certs). */
+  scaffoldForce?: { passwd?: boolean; certs?: boolean; tz?: boolean };
   /** Time zones to ship (default UTC when the program uses time-zone functions; "all" for all). */
   tz?: string[];
   /** Skip the "will it run" check of the final file set. */

@@ -19,6 +19,7 @@ export interface BuildArgs extends RegistryArgs {
   file?: string;
   buildArg?: string[];
   noScaffold?: string[];
+  scaffold?: string[];
   tz?: string[];
   withLib?: string[];
   maxSize?: string;
@@ -51,6 +52,16 @@ export interface BuildArgs extends RegistryArgs {
 }
 
 const SCAFFOLD_ITEMS = ['passwd', 'tmp', 'certs', 'tz'] as const;
+
+/** --scaffold ITEM[,ITEM]: items wanted even when nothing in the program asks for them. */
+function scaffoldForced(items: string[] | undefined): BuildSpec['scaffoldForce'] {
+  const forced: NonNullable<BuildSpec['scaffoldForce']> = {};
+  for (const i of (items ?? []).flatMap((x) => x.split(',')).filter(Boolean)) {
+    if (i === 'tmp' || !(SCAFFOLD_ITEMS as readonly string[]).includes(i)) throw new BuildError(`--scaffold ${i}: use passwd, certs or tz (/tmp is always added)`);
+    forced[i as 'passwd' | 'certs' | 'tz'] = true;
+  }
+  return forced;
+}
 
 /** --no-scaffold (everything) or --no-scaffold ITEM[,ITEM]. */
 function scaffoldFrom(no: string[] | undefined): BuildSpec['scaffold'] {
@@ -100,6 +111,7 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
       epoch: sourceDateEpoch(),
       gzipLevel: a.compressionLevel,
       scaffold: scaffoldFrom(a.noScaffold),
+      scaffoldForce: scaffoldForced(a.scaffold),
       tz: a.tz ?? [],
       withLibs: a.withLib ?? [],
       noRules: a.noRules,

@@ -74,6 +74,7 @@ export async function run(argv: string[]): Promise<number> {
             .option('push', { type: 'string', array: true, describe: 'Push to this registry reference (repeatable); prints REF@DIGEST' })
             .option('tag', { type: 'string', array: true, describe: 'More tags for --push, in the same repository' })
             .option('no-scaffold', { type: 'string', array: true, describe: 'Leave out scaffolding: all, or passwd, tmp, certs, tz' })
+            .option('scaffold', { type: 'string', array: true, describe: 'Add scaffolding even when the program shows no need: passwd, certs, tz' })
             .option('tz', { type: 'string', array: true, describe: 'Time zones to ship (default UTC when the program uses them; "all")' })
             .option('with-lib', { type: 'string', array: true, describe: 'Add a library (name or path) with its closure, e.g. one the program dlopens' })
             .option('max-size', { type: 'string', describe: 'Fail when the files add up to more than this (e.g. 20M)' })
@@ -110,6 +111,7 @@ export async function run(argv: string[]): Promise<number> {
               from: a.from,
               file: a.file,
               noScaffold: a['no-scaffold'],
+              scaffold: a.scaffold,
               tz: a.tz,
               withLib: a['with-lib'],
               maxSize: a['max-size'],
