@@ -59,12 +59,17 @@ describe('Dockerfile builds', () => {
     }
   });
 
-  it('the shell form of CMD warns when the image has no /bin/sh; FROM oci:DIR bases on a local layout', () => {
+  it('the shell form of CMD without /bin/sh: an error from the run check, a warning with --no-verify; FROM oci:DIR bases on a local layout', () => {
     const ctx = join(dir, 'shell');
     mkdirSync(ctx);
     sh(`cp /bin/busybox ${ctx}/busybox`);
     writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nCMD echo hello\n');
-    const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '-o', `oci:${join(dir, 'shell-out')}`]);
+    // The run check refuses it (nothing written); with --no-verify it is a warning.
+    const refused = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '-o', `oci:${join(dir, 'shell-out')}`]);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /^ocislim: .*Dockerfile:3: CMD uses the shell form, but the image has no \/bin\/sh: use the exec form [^\n]*\n$/);
+    assert.ok(!existsSync(join(dir, 'shell-out')), 'nothing written');
+    const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '--no-verify', '-o', `oci:${join(dir, 'shell-out')}`]);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /warning: .*Dockerfile:3: CMD uses the shell form, but the image has no \/bin\/sh/);
     writeFileSync(join(ctx, 'Dockerfile2'), `FROM oci:${join(dir, 'shell-out')}\nCOPY busybox /bin/sh\nCMD echo hello from a shell\n`);

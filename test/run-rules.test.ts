@@ -103,6 +103,45 @@ describe('it must run: rules, scaffolding, the glibc gate, --explain', () => {
     }
   });
 
+  it('IDN host names: --with-idn ships libidn2 (glibc dlopens it for AI_IDN), LANG=C.UTF-8 ships its locale; each fails without', () => {
+    writeFileSync(
+      join(dir, 'idn.c'),
+      `#define _GNU_SOURCE
+#include <locale.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <arpa/inet.h>
+int main(int argc, char **argv) {
+  if (!setlocale(LC_ALL, "")) { puts("setlocale failed"); return 2; }
+  struct addrinfo hints, *res;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_INET;
+  hints.ai_flags = AI_IDN;
+  int r = getaddrinfo(argv[1], NULL, &hints, &res);
+  if (r) { printf("%s\\n", gai_strerror(r)); return 1; }
+  char ip[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, ip, sizeof ip);
+  printf("%s\\n", ip);
+  return 0;
+}
+`,
+    );
+    sh('gcc -O2 -o idn idn.c && printf "127.0.0.7 xn--bcher-kva.example\\n" > hosts', dir);
+    assert.doesNotMatch(run('ldd', [join(dir, 'idn')]).stdout, /idn2/, 'ldd does not list it');
+    const common = [join(dir, 'idn'), '--add', `${join(dir, 'hosts')}:/etc/hosts`];
+    const args = [join(dir, 'idn'), 'b\u00fccher.example'];
+    const ok = buildAndRun('idn', [...common, '--with-idn', '--env', 'LANG=C.UTF-8'], args);
+    assert.match(ok.build.stderr, /added libidn2\.so\.0 \(--with-idn\)/);
+    assert.match(ok.build.stderr, /added locale C\.utf8 \(C\.UTF-8 in the image's environment\)/);
+    assert.equal(ok.run.stdout, '127.0.0.7\n', ok.run.stderr);
+    const noIdn = buildAndRun('idn-without', [...common, '--env', 'LANG=C.UTF-8'], args);
+    assert.equal(noIdn.run.status, 1);
+    assert.match(noIdn.run.stdout, /Parameter string not correctly encoded/);
+    const noLocale = buildAndRun('idn-nolocale', [...common, '--with-idn', '--env', 'LANG=C.UTF-8', '--no-scaffold', 'locale'], args);
+    assert.equal(noLocale.run.stdout, 'setlocale failed\n');
+  });
+
   it('iconv: --with-gconv EUC-JP ships the module and its own closure; without it iconv_open fails', () => {
     writeFileSync(
       join(dir, 'conv.c'),

@@ -112,7 +112,7 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
   const plan = await planBuild(spec, join(workDir, 'stage'));
   const platform = checkPlatform(plan, spec);
   const added = applyRules(plan, {
-    scaffold: spec.scaffold ?? { passwd: true, tmp: true, certs: true, tz: true },
+    scaffold: spec.scaffold ?? { passwd: true, tmp: true, certs: true, tz: true, locale: true },
     force: spec.scaffoldForce,
     tz: spec.tz ?? [],
     envTz: [...spec.env].reverse().find((e) => e.startsWith('TZ='))?.slice(3),
@@ -121,6 +121,8 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
     hasBase: !!spec.from,
     noRules: spec.noRules,
     gconv: spec.gconv,
+    idn: spec.idn,
+    envLocale: ['LC_ALL', 'LC_CTYPE', 'LANG'].map((k) => [...spec.env].reverse().find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1)).find((v) => v),
   });
   for (const a of added) progress(a);
   const { kernelFloor } = checkVersions(plan);
@@ -136,6 +138,10 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
       throw new BuildError(`--from ${base.name} is ${bc.os}/${bc.architecture}, but the image is ${formatPlatform(platform)}`);
     }
   }
+  const run = runConfig(spec, plan.entrypoint, base?.image.config.config);
+  // Before any layer is written. With a base image the entrypoint may live in its layers: that check runs on the
+  // final image below.
+  if (!base && !spec.noVerify) verifyRuns(plan, run.Entrypoint ?? run.Cmd, spec.shellForm);
   const groups = new Map<LayerGroup, PlannedEntry[]>();
   for (const e of plan.entries.values()) {
     const g: LayerGroup = spec.layers === 1 ? 'app' : e.group;
@@ -159,12 +165,10 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
     }),
   );
   const history: HistoryEntry[] = jobs.map((j) => ({ created, created_by: `ocislim build: ${j.comment}` }));
-  if (spec.shellForm?.length && !base && !plan.entries.has('/bin/sh')) {
+  // The shell form without a shell: an error from the run check below, a warning when that check is skipped.
+  if (spec.shellForm?.length && !base && spec.noVerify && !plan.entries.has('/bin/sh')) {
     plan.warnings.push(`${spec.shellForm.join(', ')} uses the shell form, but the image has no /bin/sh: use the exec form ["program", "arg"]`);
   }
-  const run = runConfig(spec, plan.entrypoint, base?.image.config.config);
-  // With a base image the entrypoint may live in its layers (checked by the run check, not here).
-  if (!base && !spec.noVerify) verifyRuns(plan, run.Entrypoint ?? run.Cmd, !!spec.shellForm?.length);
   const baseHistory = base?.image.config.history ?? [];
   const baseDiffIds = base?.image.config.rootfs.diff_ids ?? [];
   const config = imageConfig(spec, platform, run, [...baseDiffIds, ...blobs.map((b) => b.diffId)], [...baseHistory, ...history]);

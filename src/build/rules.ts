@@ -11,6 +11,7 @@ export interface ScaffoldOptions {
   tmp: boolean;
   certs: boolean;
   tz: boolean;
+  locale: boolean;
 }
 
 export interface RuleOptions {
@@ -27,6 +28,10 @@ export interface RuleOptions {
   withLibs: string[];
   /** gconv modules for iconv (file names such as ISO8859-1 or EUC-JP, or "all"); opt-in. */
   gconv?: string[];
+  /** The library glibc loads for IDN names in getaddrinfo/getnameinfo (AI_IDN, NI_IDN); opt-in. */
+  idn?: boolean;
+  /** LANG, LC_ALL or LC_CTYPE from the image's environment: that locale is shipped when the program sets locales. */
+  envLocale?: string;
   /** USER of the image, to make sure a named user exists. */
   user?: string;
   /** Whether a base image provides the system files (then scaffolding is not needed). */
@@ -42,6 +47,7 @@ const T = {
   trust: /^(SSL_CTX_set_default_verify_(paths|file|dir|store)|X509_STORE_set_default_paths(_ex)?|gnutls_certificate_set_x509_system_trust)$/,
   tz: /^(tzset|localtime(_r)?|mktime|strftime|timegm|ctime(_r)?)$/,
   iconv: /^iconv_open$/,
+  locale: /^(setlocale|newlocale)$/,
   dlopen: /^(dlopen|dlmopen)$/,
 };
 
@@ -166,6 +172,20 @@ export function applyRules(plan: Plan, opts: RuleOptions): string[] {
     const ic = importers(glibc, T.iconv);
     if (ic.length) plan.warnings.push(`${ic.map((x) => posix.basename(x)).join(', ')} call${ic.length === 1 ? 's' : ''} iconv_open: only UTF-8, ASCII and UCS conversions are built into glibc; add others with --with-gconv NAME`);
   }
+  // IDN: AI_IDN/NI_IDN are run-time flags no symbol reveals, so this is opt-in. glibc >= 2.28 dlopens libidn2.so.0;
+  // older glibc its own libcidn.so.1; musl has no IDN support.
+  if (opts.idn) {
+    const c = glibc[0];
+    if (!c) throw new BuildError(`--with-idn: only glibc programs load an IDN library (musl's getaddrinfo has no AI_IDN)`);
+    const libc = c.libraries.find((l) => /^libc\.so\./.test(posix.basename(l.path)));
+    const name = libc?.elf.versionDefs.includes('GLIBC_2.28') ? 'libidn2.so.0' : 'libcidn.so.1';
+    const loc = plan.resolver.findForDlopen(c, name);
+    if (!loc) throw new BuildError(`--with-idn: ${name} is not in ${plan.fs.root}${name === 'libidn2.so.0' ? ' (install libidn2-0)' : ''}`);
+    const users = importers(glibc, T.hosts);
+    plan.addLibrary(loc.path, `rule: --with-idn (glibc dlopens ${name} for getaddrinfo AI_IDN and getnameinfo NI_IDN)`);
+    say(`${name} (--with-idn)`);
+    if (!users.length) plan.warnings.push(`--with-idn: nothing in the image calls getaddrinfo or getnameinfo`);
+  }
   // NSS: glibc >= 2.34 has files and dns built in; other services named by an nsswitch.conf the user ships (or, on
   // older glibc, files and dns themselves) are modules glibc dlopens.
   if (!opts.noRules && glibc.length) {
@@ -230,6 +250,18 @@ export function applyRules(plan: Plan, opts: RuleOptions): string[] {
       plan.addLinkChain(bundle, 'libs', `scaffold: CA certificates (${why})`, bundle);
       say(`${bundle} (${why})`);
     } else if (why) plan.warnings.push(`${why}, but ${plan.fs.root} has no ${bundle}: install ca-certificates or pass --no-scaffold certs`);
+  }
+  // Locales: glibc has only C and POSIX built in (C.UTF-8 too before 2.35); a LANG/LC_* in the image's environment
+  // makes setlocale(LC_ALL, "") look for /usr/lib/locale/NAME, with the codeset normalised (UTF-8 -> utf8).
+  if (s.locale && opts.envLocale && glibc.length && !/^(C|POSIX)$/.test(opts.envLocale) && importers(closures, T.locale).length) {
+    const m = /^([^.@]+)(?:\.([^@]+))?(@.*)?$/.exec(opts.envLocale);
+    const norm = m?.[2] ? m[2].toLowerCase().replace(/[^a-z0-9]/g, '') : undefined;
+    const names = [...new Set([opts.envLocale, m && norm ? `${m[1]}.${norm}${m[3] ?? ''}` : opts.envLocale])];
+    const found = names.map((n) => posix.join('/usr/lib/locale', n)).find((p) => plan.fs.isDirectory(p));
+    if (found) {
+      plan.addLinkChain(found, 'libs', `scaffold: locale ${opts.envLocale} (named by the image's environment; setlocale loads it)`, found);
+      say(`locale ${posix.basename(found)} (${opts.envLocale} in the image's environment)`);
+    } else plan.warnings.push(`the image's environment names the locale ${opts.envLocale}, but ${plan.fs.root} has no /usr/lib/locale/${names[names.length - 1]}: setlocale will fall back to C`);
   }
   // Time zones: with TZ unset (or TZ=UTC) glibc, musl and Go all fall back to UTC without any file, so a zone is
   // shipped only when one is named: --tz, or a TZ in the image's environment that names a zone file.

@@ -45,7 +45,7 @@ export interface BuildSpec {
   /** Instructions that used the shell form (a warning when the image has no /bin/sh). */
   shellForm?: string[];
   /** Scaffolding for scratch images (on by default where the program needs it). */
-  scaffold?: { passwd: boolean; tmp: boolean; certs: boolean; tz: boolean };
+  scaffold?: { passwd: boolean; tmp: boolean; certs: boolean; tz: boolean; locale: boolean };
   /** Scaffolding wanted even when no trigger fires (--scaffold certs). */
   scaffoldForce?: { passwd?: boolean; certs?: boolean; tz?: boolean };
   /** Time zones to ship (default UTC when the program uses time-zone functions; "all" for all). */
@@ -54,6 +54,8 @@ export interface BuildSpec {
   noVerify?: boolean;
   /** gconv modules to ship for iconv (opt-in). */
   gconv?: string[];
+  /** Ship the library glibc loads for IDN host names (opt-in). */
+  idn?: boolean;
   /** Turn off the dlopen rules (libgcc_s for pthread_cancel...). */
   noRules?: boolean;
   /** Extra libraries, by name (searched as dlopen would) or path, each with its closure. */

@@ -18,10 +18,11 @@ function follow(plan: Plan, path: string, dirs: Set<string>): PlannedEntry | 'di
 
 /**
  * "Will it run" on a scratch image's final file set: every program's interpreter is there, every library its
- * loader will look for is where the loader looks, no symlink dangles, and the entrypoint is an executable file.
+ * loader will look for is where the loader looks, no symlink dangles, and the entrypoint is an executable file (for
+ * the shell form of CMD or ENTRYPOINT, /bin/sh is).
  * (Libraries found only through ld.so.conf were already moved to the loader's own directory.)
  */
-export function verifyRuns(plan: Plan, argv: string[] | undefined, shellForm: boolean): void {
+export function verifyRuns(plan: Plan, argv: string[] | undefined, shellForm: string[] = []): void {
   const dirs = new Set<string>();
   for (const p of plan.entries.keys()) for (let d = posix.dirname(p); d !== '/'; d = posix.dirname(d)) dirs.add(d);
   for (const c of plan.closures) {
@@ -39,7 +40,13 @@ export function verifyRuns(plan: Plan, argv: string[] | undefined, shellForm: bo
     }
   }
   const first = argv?.[0];
-  if (first && first.startsWith('/') && !shellForm) checkEntrypoint(plan, first, dirs);
+  if (shellForm.length) {
+    // The runtime execs /bin/sh -c "...": a scratch image without a shell cannot start.
+    const t = follow(plan, '/bin/sh', dirs);
+    if (!t || t === 'dir' || t.type === 'dir' || (t.type === 'file' && !(t.mode & 0o111))) {
+      throw new BuildError(`${shellForm.join(', ')} uses the shell form, but the image has no /bin/sh: use the exec form ["program", "arg"] (or --no-verify)`);
+    }
+  } else if (first && first.startsWith('/')) checkEntrypoint(plan, first, dirs);
   checkLinks(plan, dirs);
 }
 

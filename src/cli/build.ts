@@ -27,6 +27,7 @@ export interface BuildArgs extends RegistryArgs {
   noRules?: boolean;
   noVerify?: boolean;
   withGconv?: string[];
+  withIdn?: boolean;
   from?: string;
   push?: string[];
   tag?: string[];
@@ -51,13 +52,13 @@ export interface BuildArgs extends RegistryArgs {
   compressionLevel?: number;
 }
 
-const SCAFFOLD_ITEMS = ['passwd', 'tmp', 'certs', 'tz'] as const;
+const SCAFFOLD_ITEMS = ['passwd', 'tmp', 'certs', 'tz', 'locale'] as const;
 
 /** --scaffold ITEM[,ITEM]: items wanted even when nothing in the program asks for them. */
 function scaffoldForced(items: string[] | undefined): BuildSpec['scaffoldForce'] {
   const forced: NonNullable<BuildSpec['scaffoldForce']> = {};
   for (const i of (items ?? []).flatMap((x) => x.split(',')).filter(Boolean)) {
-    if (i === 'tmp' || !(SCAFFOLD_ITEMS as readonly string[]).includes(i)) throw new BuildError(`--scaffold ${i}: use passwd, certs or tz (/tmp is always added)`);
+    if (i === 'tmp' || i === 'locale' || !(SCAFFOLD_ITEMS as readonly string[]).includes(i)) throw new BuildError(`--scaffold ${i}: use passwd, certs or tz (/tmp is always added)`);
     forced[i as 'passwd' | 'certs' | 'tz'] = true;
   }
   return forced;
@@ -65,10 +66,10 @@ function scaffoldForced(items: string[] | undefined): BuildSpec['scaffoldForce']
 
 /** --no-scaffold (everything) or --no-scaffold ITEM[,ITEM]. */
 function scaffoldFrom(no: string[] | undefined): BuildSpec['scaffold'] {
-  const s = { passwd: true, tmp: true, certs: true, tz: true };
+  const s = { passwd: true, tmp: true, certs: true, tz: true, locale: true };
   if (!no) return s;
   const items = no.flatMap((x) => x.split(',')).filter(Boolean);
-  if (!items.length || items.includes('all')) return { passwd: false, tmp: false, certs: false, tz: false };
+  if (!items.length || items.includes('all')) return { passwd: false, tmp: false, certs: false, tz: false, locale: false };
   for (const i of items) {
     if (!(SCAFFOLD_ITEMS as readonly string[]).includes(i)) throw new BuildError(`--no-scaffold ${i}: use ${SCAFFOLD_ITEMS.join(', ')} (or nothing for all)`);
     s[i as (typeof SCAFFOLD_ITEMS)[number]] = false;
@@ -117,6 +118,7 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
       noRules: a.noRules,
       noVerify: a.noVerify,
       gconv: a.withGconv,
+      idn: a.withIdn,
       maxSize: a.maxSize !== undefined ? parseSize(a.maxSize) : undefined,
     };
   } catch (e) {

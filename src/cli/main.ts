@@ -73,13 +73,14 @@ export async function run(argv: string[]): Promise<number> {
             .option('from', { type: 'string', describe: 'Base image: registry REF, oci:DIR[:TAG] or oci-archive:FILE[:TAG] (default: scratch)' })
             .option('push', { type: 'string', array: true, describe: 'Push to this registry reference (repeatable); prints REF@DIGEST' })
             .option('tag', { type: 'string', array: true, describe: 'More tags for --push, in the same repository' })
-            .option('no-scaffold', { type: 'string', array: true, describe: 'Leave out scaffolding: all, or passwd, tmp, certs, tz' })
+            .option('no-scaffold', { type: 'string', array: true, describe: 'Leave out scaffolding: all, or passwd, tmp, certs, tz, locale' })
             .option('scaffold', { type: 'string', array: true, describe: 'Add scaffolding even when the program shows no need: passwd, certs, tz' })
             .option('tz', { type: 'string', array: true, describe: 'Time zones to ship (default UTC when the program uses them; "all")' })
             .option('with-lib', { type: 'string', array: true, describe: 'Add a library (name or path) with its closure, e.g. one the program dlopens' })
             .option('max-size', { type: 'string', describe: 'Fail when the files add up to more than this (e.g. 20M)' })
             .option('no-verify', { type: 'boolean', describe: 'Skip the check that the image can run (interpreter, libraries, symlinks, entrypoint)' })
             .option('with-gconv', { type: 'string', array: true, describe: 'gconv modules for iconv (ISO8859-1, EUC-JP, ... or all)' })
+            .option('with-idn', { type: 'boolean', describe: 'Add the library glibc loads for international host names (getaddrinfo AI_IDN)' })
             .option('no-rules', { type: 'boolean', describe: 'Do not add the libraries glibc loads at run time (libgcc_s for pthread_cancel)' })
             .option('explain', { type: 'boolean', describe: 'Show each file, who pulled it in and its size, with totals per cause' })
             .option('compression-level', { type: 'number', describe: 'gzip level, 1 (fastest) to 9 (smallest); default 6' })
@@ -119,6 +120,7 @@ export async function run(argv: string[]): Promise<number> {
               noRules: a['no-rules'],
               noVerify: a['no-verify'],
               withGconv: a['with-gconv'],
+              withIdn: a['with-idn'],
               buildArg: a['build-arg'],
               push: a.push,
               tag: a.tag,
