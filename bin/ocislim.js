@@ -9,4 +9,7 @@ if (!existsSync(fileURLToPath(main))) {
   process.exit(2);
 }
 const { run } = await import(main.href);
-process.exitCode = await run(process.argv.slice(2));
+const code = await run(process.argv.slice(2));
+// Exit now rather than when the event loop drains: a registry's keep-alive socket can take 150-200 ms to close.
+// stdout and stderr are synchronous for files, pipes and terminals on Linux, so nothing written is lost.
+process.exit(code);

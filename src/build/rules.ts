@@ -78,12 +78,20 @@ function importers(closures: Closure[], re: RegExp, skip: RegExp = SYSTEM_LIB): 
 /** Where programs look for the CA bundle (OpenSSL-using code such as libcurl, GnuTLS users, Go's crypto/x509). */
 const TRUST_PATHS = ['/etc/ssl/certs', '/etc/pki/tls/certs', '/etc/pki/ca-trust', '/etc/ssl/cert.pem', '/etc/ssl/ca-bundle.pem'].map((s) => Buffer.from(s));
 
-/** The first object (not libc, not a TLS library) whose bytes name a system CA path; read in 1 MiB slices. */
+/** Imports of a TLS API: only such objects (and programs, which may carry a static TLS stack) can name a CA path. */
+const TLS_API = /^(SSL_|X509_|gnutls_|mbedtls_|wolfSSL_|CERT_|NSS_)/;
+
+/**
+ * The first program, or library using a TLS API (not libc, not a TLS library itself), whose bytes name a system CA
+ * path; read in 1 MiB slices.
+ */
 function namesTrustStore(closures: Closure[], statics: ElfObject[], fs: { host(p: string): string }): string | null {
   const overlap = Math.max(...TRUST_PATHS.map((n) => n.length));
+  const programs = new Set([...statics.map((s) => s.path), ...closures.map((c) => c.file.path)]);
   for (const o of objects(closures, statics)) {
     const base = posix.basename(o.path);
     if (SYSTEM_LIB.test(base) || TLS_LIB.test(base)) continue;
+    if (!programs.has(o.path) && !o.elf.imports?.some((s) => TLS_API.test(s))) continue;
     const fd = openSync(fs.host(o.host), 'r');
     try {
       const buf = Buffer.allocUnsafe((1 << 20) + overlap);
@@ -121,7 +129,7 @@ export function applyRules(plan: Plan, opts: RuleOptions): string[] {
   const closures = plan.closures;
   const glibc = closures.filter((c) => c.flavour === 'glibc' && c.elf.interp);
   const say = (what: string) => added.push(`added ${what}`);
-  const note = (what: string) => added.push(what);
+  const note = (what: string) => added.push(`note: ${what}`);
   // Scaffolding goes with the libraries: the loader-and-libc layer stays identical for every program of a system.
   const gen = (path: string, content: string, mode: number, reason: string, group: LayerGroup = 'libs') =>
     plan.add({ path, type: 'file', mode, uid: 0, gid: 0, content: Buffer.from(content), group, reason });

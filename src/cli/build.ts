@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parseDockerfile } from '../build/dockerfile.js';
 import { loadContext } from '../build/context.js';
 import { explain, formatExplain } from '../build/explain.js';
-import { Clients, clientOptions, loadImage, pushAll, RegistryArgs } from './registry.js';
+import type { Clients, RegistryArgs } from './registry.js';
 import { RegistryError } from '../registry/errors.js';
 import { BaseLoader } from '../build/build.js';
 import { humanSize } from './format.js';
@@ -183,12 +183,21 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, err: 
   if (!outputs.length && !pushes.length) throw new UserError('say where the image goes: --push REF, -o oci:DIR[:TAG], -o oci-archive:FILE[:TAG] or -o docker-archive:FILE[:NAME:TAG]');
   if (a.tag?.length && !pushes.length) throw new UserError('--tag adds tags to a --push; give --push REF too');
   if (!spec.inputs.length && !spec.adds.length && !spec.copies.length) throw new UserError('nothing to build: give at least one file, --add or --copy');
-  const clients = new Clients(clientOptions(a), (s) => err(`ocislim: ${s}`));
-  const loadBase: BaseLoader | undefined = spec.from ? async (platform) => ({ image: await loadImage(spec.from!, clients, platform), name: spec.from! }) : undefined;
+  // The registry client (undici) loads only when needed, and starts loading now: it compiles while the main thread
+  // waits for the layers' gzip on the thread pool.
+  const registry = pushes.length || spec.from ? import('./registry.js') : null;
+  let clients: Clients | null = null;
+  const getClients = async () => {
+    const r = await registry!;
+    return (clients ??= new r.Clients(r.clientOptions(a), (s) => err(`ocislim: ${s}`)));
+  };
+  const loadBase: BaseLoader | undefined = spec.from
+    ? async (platform) => ({ image: await (await registry!).loadImage(spec.from!, await getClients(), platform), name: spec.from! })
+    : undefined;
   try {
-    return await buildAndShip(spec, a, outputs, pushes, clients, loadBase, out, err);
+    return await buildAndShip(spec, a, outputs, pushes, getClients, loadBase, out, err);
   } finally {
-    await clients.close();
+    await (clients as Clients | null)?.close();
   }
 }
 
@@ -197,7 +206,7 @@ async function buildAndShip(
   a: BuildArgs,
   outputs: LocalRef[],
   pushes: string[],
-  clients: Clients,
+  getClients: () => Promise<Clients>,
   loadBase: BaseLoader | undefined,
   out: (s: string) => void,
   err: (s: string) => void,
@@ -221,7 +230,7 @@ async function buildAndShip(
       }
       err(`ocislim: wrote ${formatLocalRef(o)}`);
     }
-    const pushed = await pushAll(result.image, pushes, a.tag ?? [], clients, (s) => err(`ocislim: ${s}`));
+    const pushed = pushes.length ? await (await import('./registry.js')).pushAll(result.image, pushes, a.tag ?? [], await getClients(), (s) => err(`ocislim: ${s}`)) : [];
     const size = result.layers.reduce((n, l) => n + l.size, 0);
     err(`ocislim: ${result.image.digest} (${result.layers.length} layers, ${humanSize(size)} compressed)`);
     if (a.json) {

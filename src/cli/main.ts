@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { ElfError } from '../elf/errors.js';
 import { UserError } from './errors.js';
@@ -16,10 +17,34 @@ function registryOptions<T>(y: Argv<T>) {
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
 
+/**
+ * The command yargs picked. Handlers only pick: the command runs once parsing is over, because right after a handler
+ * returns, yargs renders and caches the whole help text (50–80 ms of string-width work for build's options).
+ */
+class Picked {
+  constructor(readonly run: () => Promise<number>) {}
+}
+const pick = (run: () => Promise<number>): never => {
+  throw new Picked(run);
+};
+
+function report(e: unknown, debug: boolean): number {
+  if (e instanceof UserError || e instanceof ElfError) {
+    err(`ocislim: ${e.message}`);
+    if (debug) err(e.stack ?? '');
+    return e instanceof UserError ? e.exitCode : 1;
+  }
+  err(`ocislim: ${(e as Error)?.message ?? e}`);
+  if (debug) err((e as Error)?.stack ?? '');
+  return 1;
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 /** Runs the CLI and returns the exit code. Errors print one line; --debug adds the stack. */
 export async function run(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
-  let code = 0;
+  let picked: Picked | null = null;
   try {
     await yargs(argv)
       .scriptName('ocislim')
@@ -36,14 +61,15 @@ export async function run(argv: string[]): Promise<number> {
             .option('library-path', { type: 'string', array: true, describe: 'Directories searched like LD_LIBRARY_PATH (colon-separated allowed)' })
             .option('json', { type: 'boolean', describe: 'Print the structured result as JSON' })
             .option('tree', { type: 'boolean', describe: 'Print who needs what, as a tree' }),
-        async (a) => {
+        (a) =>
+          pick(async () => {
           const { lddCommand } = await import('./ldd.js');
-          code = lddCommand(
+          return lddCommand(
             { files: a.files as string[], root: a.root, libraryPath: a['library-path']?.flatMap((x) => x.split(':')), json: a.json, tree: a.tree },
             out,
             err,
           );
-        },
+        }),
       )
       .command(
         'build [files..]',
@@ -85,9 +111,10 @@ export async function run(argv: string[]): Promise<number> {
             .option('explain', { type: 'boolean', describe: 'Show each file, who pulled it in and its size, with totals per cause' })
             .option('compression-level', { type: 'number', describe: 'gzip level, 1 (fastest) to 9 (smallest); default 6' })
             .option('json', { type: 'boolean', describe: 'Print a JSON result instead of the digest' }),
-        async (a) => {
+        (a) =>
+          pick(async () => {
           const { buildCommand } = await import('./build.js');
-          code = await buildCommand(
+          return buildCommand(
             {
               files: (a.files as string[] | undefined) ?? [],
               output: a.output,
@@ -132,7 +159,7 @@ export async function run(argv: string[]): Promise<number> {
             out,
             err,
           );
-        },
+        }),
       )
       .command(
         'inspect <image>',
@@ -143,10 +170,11 @@ export async function run(argv: string[]): Promise<number> {
             .option('files', { type: 'boolean', describe: 'List every file of every layer with its size' })
             .option('explain', { type: 'boolean', describe: 'Unpack the image and attribute its files to the entrypoint\'s libraries' })
             .option('json', { type: 'boolean', describe: 'Print JSON' }),
-        async (a) => {
+        (a) =>
+          pick(async () => {
           const { inspectCommand } = await import('./inspect.js');
-          code = await inspectCommand({ image: a.image as string, files: a.files, json: a.json, explain: a.explain }, out);
-        },
+          return inspectCommand({ image: a.image as string, files: a.files, json: a.json, explain: a.explain }, out);
+        }),
       )
       .command(
         'push <source> <target>',
@@ -156,14 +184,15 @@ export async function run(argv: string[]): Promise<number> {
             .positional('source', { type: 'string', demandOption: true })
             .positional('target', { type: 'string', demandOption: true })
             .option('tag', { type: 'string', array: true, describe: 'More tags in the same repository' }),
-        async (a) => {
+        (a) =>
+          pick(async () => {
           const { pushCommand } = await import('./push.js');
-          code = await pushCommand(
+          return pushCommand(
             { source: a.source as string, target: a.target as string, tag: a.tag, insecure: a.insecure, caFile: a['ca-file'], username: a.username, passwordStdin: a['password-stdin'] },
             out,
             err,
           );
-        },
+        }),
       )
       .command(
         'pull <source>',
@@ -173,27 +202,29 @@ export async function run(argv: string[]): Promise<number> {
             .positional('source', { type: 'string', demandOption: true })
             .option('output', { alias: 'o', type: 'string', array: true, describe: 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]' })
             .option('platform', { type: 'string', describe: 'os/arch[/variant] to pick from a multi-platform image' }),
-        async (a) => {
+        (a) =>
+          pick(async () => {
           const { pullCommand } = await import('./pull.js');
-          code = await pullCommand(
+          return pullCommand(
             { source: a.source as string, output: a.output ?? [], platform: a.platform, insecure: a.insecure, caFile: a['ca-file'], username: a.username, passwordStdin: a['password-stdin'] },
             out,
             err,
           );
-        },
+        }),
       )
       .command(
         'login <registry>',
         'Check credentials and store them in ~/.docker/config.json (or the configured credential helper)',
         (y) => registryOptions(y).positional('registry', { type: 'string', demandOption: true }),
-        async (a) => {
+        (a) =>
+          pick(async () => {
           const { loginCommand } = await import('./login.js');
-          code = await loginCommand(a.registry as string, { insecure: a.insecure, caFile: a['ca-file'], username: a.username, passwordStdin: a['password-stdin'] }, err);
-        },
+          return loginCommand(a.registry as string, { insecure: a.insecure, caFile: a['ca-file'], username: a.username, passwordStdin: a['password-stdin'] }, err);
+        }),
       )
       .demandCommand(1, 'Name a command; see --help.')
       .strict()
-      .version(false)
+      .version(VERSION)
       .help()
       .fail((msg, e) => {
         if (e) throw e;
@@ -201,14 +232,13 @@ export async function run(argv: string[]): Promise<number> {
       })
       .parseAsync();
   } catch (e) {
-    if (e instanceof UserError || e instanceof ElfError) {
-      err(`ocislim: ${e.message}`);
-      if (debug) err(e.stack ?? '');
-      return e instanceof UserError ? e.exitCode : 1;
-    }
-    err(`ocislim: ${(e as Error)?.message ?? e}`);
-    if (debug) err((e as Error)?.stack ?? '');
-    return 1;
+    if (!(e instanceof Picked)) return report(e, debug);
+    picked = e;
   }
-  return code;
+  if (!picked) return 0; // --help, --version
+  try {
+    return await picked.run();
+  } catch (e) {
+    return report(e, debug);
+  }
 }

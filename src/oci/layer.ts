@@ -1,9 +1,8 @@
-import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createReadStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { Digest, Hasher, hexOf } from './digest.js';
+import { gzipParallel } from './pgzip.js';
 import { encodeHeader, END_OF_ARCHIVE, EntryType, padding } from './tar.js';
 
 /** One file of a layer: what the tar entry says and where its bytes come from. */
@@ -131,18 +130,9 @@ async function* tarChunks(entries: LayerEntry[], mtime: number): AsyncGenerator<
   yield END_OF_ARCHIVE;
 }
 
-function tap(h: Hasher): Transform {
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      h.update(chunk);
-      cb(null, chunk);
-    },
-  });
-}
-
 /**
- * Streams entries once through tar, sha256 (diff_id), gzip and sha256 (digest) into a blob file. Only one chunk of
- * a file is in memory at a time.
+ * Streams entries once through tar, sha256 (diff_id), gzip (in parallel blocks) and sha256 (digest) into a blob
+ * file. Memory stays near a few gzip blocks, whatever the file sizes.
  */
 export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions): Promise<LayerBlob> {
   mkdirSync(opts.dir, { recursive: true });
@@ -150,9 +140,18 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
   const tmp = join(opts.dir, `.layer-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const raw = new Hasher();
   const gz = new Hasher();
+  async function* hashed(chunks: AsyncIterable<Buffer>, h: Hasher) {
+    for await (const c of chunks) {
+      h.update(c);
+      yield c;
+    }
+  }
+  const file = await open(tmp, 'w');
   try {
-    await pipeline(Readable.from(tarChunks(sorted, opts.mtime)), tap(raw), createGzip({ level: opts.gzipLevel ?? 6, chunkSize: 1 << 18 }), tap(gz), createWriteStream(tmp));
+    for await (const c of hashed(gzipParallel(hashed(tarChunks(sorted, opts.mtime), raw), opts.gzipLevel ?? 6), gz)) await file.write(c);
+    await file.close();
   } catch (e) {
+    await file.close().catch(() => {});
     rmSync(tmp, { force: true });
     throw e;
   }
