@@ -1,8 +1,28 @@
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import { Readable } from 'node:stream';
-import { Agent, Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent as AgentType, Dispatcher } from 'undici';
 import { RegistryError } from './errors.js';
+
+/**
+ * undici's Agent with the request API, without the rest of undici: its index also loads fetch, WebSocket, the
+ * cache and the mocks, which doubles the start-up cost of every registry command (0.30 s vs 0.18 s to load here).
+ * The index does the same prototype assignment; should the internal layout ever move, the whole package is loaded.
+ */
+function loadAgent(): typeof AgentType {
+  const require = createRequire(import.meta.url);
+  try {
+    const agent = require('undici/lib/dispatcher/agent.js') as typeof AgentType;
+    const dispatcher = require('undici/lib/dispatcher/dispatcher.js') as { prototype: object };
+    if (!('request' in dispatcher.prototype)) Object.assign(dispatcher.prototype, require('undici/lib/api/index.js'));
+    if (typeof agent === 'function' && typeof (agent.prototype as { request?: unknown }).request === 'function') return agent;
+  } catch {
+    // fall through
+  }
+  return (require('undici') as typeof import('undici')).Agent;
+}
+const Agent = loadAgent();
 
 export const USER_AGENT = 'ocislim/0.1 (+https://github.com/ocislim/ocislim)';
 
@@ -92,7 +112,7 @@ export function retryAfterMs(v: string | undefined, now = Date.now()): number | 
  * origin, never https to http), retries with backoff on network errors, 408, 429 (honouring Retry-After) and 5xx.
  */
 export class Transport {
-  private agent: Agent;
+  private agent: AgentType;
   readonly attempts: number;
   private backoff: number;
   private maxDelay: number;
