@@ -206,6 +206,11 @@ int main(void) {
     assert.match(utc.build.stderr, /date uses the time-zone functions: no zoneinfo shipped, times are UTC/);
     assert.ok(!existsSync(join(utc.rootfs, 'usr/share/zoneinfo')));
     assert.equal(utc.run.stdout, '+0000 UTC\n', utc.run.stderr);
+    // --scaffold tz: the whole database (without Debian's localtime -> /etc/localtime link, which would dangle), for a
+    // TZ chosen when the container starts.
+    const all = buildAndRun('alltz', ['/usr/bin/date', '--scaffold', 'tz'], ['/usr/bin/date', '-d', '@0', '+%z'], ['TZ=Asia/Tokyo']);
+    assert.equal(all.run.stdout, '+0900\n', all.run.stderr);
+    assert.ok(!existsSync(join(all.rootfs, 'usr/share/zoneinfo/localtime')));
   });
 
   it('a binary requiring a newer GLIBC version than the root provides fails the build, naming it', () => {

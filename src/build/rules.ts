@@ -129,6 +129,7 @@ export function applyRules(plan: Plan, opts: RuleOptions): string[] {
   const closures = plan.closures;
   const glibc = closures.filter((c) => c.flavour === 'glibc' && c.elf.interp);
   const say = (what: string) => added.push(`added ${what}`);
+  const isProgram = (path: string) => closures.some((c) => c.file.path === path);
   const note = (what: string) => added.push(`note: ${what}`);
   // Scaffolding goes with the libraries: the loader-and-libc layer stays identical for every program of a system.
   const gen = (path: string, content: string, mode: number, reason: string, group: LayerGroup = 'libs') =>
@@ -230,7 +231,7 @@ export function applyRules(plan: Plan, opts: RuleOptions): string[] {
   const s = opts.scaffold;
   // Only the programs' own imports: libraries import the user functions for paths most programs never take
   // (libsystemd, libgpg-error in redis), and a named --user needs the files anyway.
-  const users = importers(closures, T.users).filter((p) => closures.some((c) => c.file.path === p));
+  const users = importers(closures, T.users).filter(isProgram);
   const namedUser = opts.user && !/^\d+(:\d+)?$/.test(opts.user);
   if ((s.passwd || opts.force?.passwd) && (users.length || namedUser || opts.force?.passwd) && !plan.entries.has('/etc/passwd')) {
     const why = users.length ? `used by ${users.map((u) => posix.basename(u)).join(', ')}` : namedUser ? `--user ${opts.user}` : '--scaffold passwd';
@@ -272,22 +273,27 @@ export function applyRules(plan: Plan, opts: RuleOptions): string[] {
     } else plan.warnings.push(`the image's environment names the locale ${opts.envLocale}, but ${plan.fs.root} has no /usr/lib/locale/${names[names.length - 1]}: setlocale will fall back to C`);
   }
   // Time zones: with TZ unset (or TZ=UTC) glibc, musl and Go all fall back to UTC without any file, so a zone is
-  // shipped only when one is named: --tz, or a TZ in the image's environment that names a zone file.
+  // shipped only when one is named: --tz, a TZ in the image's environment that names a zone file (static programs
+  // such as Go read zoneinfo without importing anything), or --scaffold tz for the whole database.
   const tz = importers(closures, T.tz);
   const envTz = opts.envTz?.replace(/^:/, '');
-  const wanted = opts.tz.length ? opts.tz : envTz && tz.length && !/^(UTC|UTC0|GMT|Etc\/UTC)$/.test(envTz) && plan.fs.stat(posix.join('/usr/share/zoneinfo', envTz)) ? [envTz] : [];
+  const envZone = envTz && !/^(UTC|UTC0|GMT|Etc\/UTC)$/.test(envTz) && plan.fs.stat(posix.join('/usr/share/zoneinfo', envTz)) ? envTz : null;
+  const wanted = opts.tz.length ? opts.tz : opts.force?.tz ? ['all'] : envZone ? [envZone] : [];
   if ((s.tz || opts.force?.tz) && wanted.length) {
     const base = '/usr/share/zoneinfo';
     for (const z of wanted) {
       const p = z === 'all' ? base : posix.join(base, z);
       if (!plan.fs.stat(p)) throw new BuildError(`--tz ${z}: ${p} does not exist in ${plan.fs.root} (install tzdata)`);
-      const why = opts.tz.length ? `--tz ${z}` : `TZ=${opts.envTz} in the image's environment`;
+      const why = opts.tz.length ? `--tz ${z}` : opts.force?.tz ? '--scaffold tz' : `TZ=${opts.envTz} in the image's environment`;
       plan.addLinkChain(p, 'libs', `scaffold: time zone ${z} (${why}${tz.length ? `; used by ${tz.map((t) => posix.basename(t)).join(', ')}` : ''})`, p);
     }
+    // Debian's database holds localtime -> /etc/localtime, the host's own setting: it would dangle in the image.
+    const lt = plan.entries.get(posix.join(base, 'localtime'));
+    if (lt?.type === 'symlink' && lt.linkname === '/etc/localtime' && !plan.entries.has('/etc/localtime')) plan.entries.delete(lt.path);
     say(`zoneinfo: ${wanted.join(', ')}`);
-  } else if (s.tz && tz.some((p) => closures.some((c) => c.file.path === p))) {
-    const progs = tz.filter((p) => closures.some((c) => c.file.path === p)).map((t) => posix.basename(t));
-    note(`${progs.join(', ')} use${progs.length === 1 ? 's' : ''} the time-zone functions: no zoneinfo shipped, times are UTC; for a TZ set at run time add --tz ZONE`);
+  } else if (s.tz && tz.some(isProgram)) {
+    const progs = tz.filter(isProgram).map((t) => posix.basename(t));
+    note(`${progs.join(', ')} use${progs.length === 1 ? 's' : ''} the time-zone functions: no zoneinfo shipped, times are UTC; for a TZ set at run time add --tz ZONE (or --scaffold tz for all zones)`);
   }
   return added;
 }
