@@ -10,6 +10,7 @@ PACKAGES=(
   gcc libc6-dev musl-tools python3 golang-go        # fixtures
   qemu-user-static                                  # foreign-architecture ground truth
   skopeo umoci oci-image-tool runc docker-registry  # readers, runtime and registry for our images
+  podman                                            # loads our archives without a daemon
   redis-server redis-tools busybox-static openssl   # real programs to ship
   pax-utils python3-pyelftools                      # lddtree, for the benchmarks
   apache2-utils                                     # htpasswd (bcrypt) for the Basic-auth registry

@@ -169,6 +169,38 @@ describe('ocislim build: images that real tools read and run', () => {
     assert.equal(raw.layers[0].mediaType, 'application/vnd.docker.image.rootfs.diff.tar.gzip');
   });
 
+  it('podman (no daemon) loads the docker-archive and the oci-archive with their config and layers; the image it saves runs under runc', () => {
+    // Private storage (vfs) so the test leaves the machine's podman store alone. podman run itself cannot start
+    // containers here (it always sets RLIMIT_NPROC, which this sandbox refuses), so the loaded image goes back out
+    // through podman save and runs under runc.
+    const store = join(dir, 'podman');
+    const podman = (args: string[]) => {
+      const r = run('podman', ['--root', join(store, 'root'), '--runroot', join(store, 'run'), '--storage-driver', 'vfs', ...args]);
+      assert.equal(r.status, 0, `podman ${args.join(' ')}: ${r.stderr}`);
+      return r.stdout;
+    };
+    const archive = join(dir, 'podman-docker.tar');
+    const r = ocislim(['build', '/bin/busybox', '--format', 'docker', '--cmd', '["/bin/busybox","echo","loaded by podman"]', '--expose', '8080', '-o', `docker-archive:${archive}:ocislim/bb:1`, '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const built = JSON.parse(r.stdout) as { layers: { diffId: string }[] };
+    assert.match(podman(['load', '-i', archive]), /Loaded image: (localhost\/)?ocislim\/bb:1/);
+    const [img] = JSON.parse(podman(['image', 'inspect', 'ocislim/bb:1'])) as { Config: { Cmd: string[]; ExposedPorts: Record<string, unknown> }; RootFS: { Layers: string[] }; Architecture: string }[];
+    assert.deepEqual(img.Config.Cmd, ['/bin/busybox', 'echo', 'loaded by podman']);
+    assert.deepEqual(Object.keys(img.Config.ExposedPorts), ['8080/tcp']);
+    assert.deepEqual(img.RootFS.Layers, built.layers.map((l) => l.diffId));
+    assert.equal(img.Architecture, 'amd64');
+    const saved = join(dir, 'podman-saved');
+    podman(['save', '--format', 'oci-dir', '-o', saved, 'ocislim/bb:1']);
+    umociUnpack(`${saved}:${JSON.parse(readFileSync(join(saved, "index.json"), "utf8")).manifests[0].annotations["org.opencontainers.image.ref.name"]}`, join(dir, 'podman-bundle'));
+    assert.equal(runcRun(join(dir, 'podman-bundle')).stdout, 'loaded by podman\n');
+
+    const oci = join(dir, 'podman-oci.tar');
+    build(['/usr/bin/redis-server', '-o', `oci-archive:${oci}:slim`]);
+    podman(['load', '-i', oci]);
+    const [redis] = JSON.parse(podman(['image', 'inspect', 'slim'])) as { Config: { Entrypoint: string[] } }[];
+    assert.deepEqual(redis.Config.Entrypoint, ['/usr/bin/redis-server']);
+  });
+
   it('config flags land in the config; inspect shows it and every file', () => {
     const layout = join(dir, 'flags');
     build([
