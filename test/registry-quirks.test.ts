@@ -76,6 +76,29 @@ describe('registry quirks, against a mock registry', () => {
     pushed(await pushTo({ resetFirstPatch: true }, large));
   });
 
+  it('a registry refusing OCI manifests (OpenShift, old Quay, ECR): the same blobs pushed under a Docker schema 2 manifest', async () => {
+    for (const how of ['MANIFEST_INVALID', 'TAG_INVALID', 'ecr'] as const) {
+      const res = await pushTo({ refuseOci: how });
+      pushed(res);
+      assert.match(res.r.stderr, /refused the OCI manifest .*; pushing it as Docker schema 2/, how);
+      const stored = res.mock.manifests.get('q/img:1') as { body: Buffer; type: string };
+      assert.equal(stored.type, 'application/vnd.docker.distribution.manifest.v2+json', how);
+      const doc = JSON.parse(stored.body.toString('utf8'));
+      assert.equal(doc.config.mediaType, 'application/vnd.docker.container.image.v1+json');
+      assert.ok(doc.layers.every((l: { mediaType: string }) => l.mediaType === 'application/vnd.docker.image.rootfs.diff.tar.gzip'));
+      assert.equal(res.mock.requests.filter((q) => q.method === 'POST').length, doc.layers.length + 1, `${how}: every blob uploaded once`);
+    }
+  });
+
+  it('Warning headers (299): each text shown once, nothing else changes', async () => {
+    const res = await pushTo({ warnings: ['299 - "this registry will be read-only on Monday"', '299 - "use registry2.example"'] });
+    pushed(res);
+    const lines = res.r.stderr.split('\n');
+    assert.equal(lines.filter((l) => l.includes('this registry will be read-only on Monday')).length, 1, res.r.stderr);
+    assert.equal(lines.filter((l) => l.includes('use registry2.example')).length, 1);
+    assert.match(res.r.stderr, /warning from 127\.0\.0\.1:\d+: this registry will be read-only on Monday/);
+  });
+
   it('a wrong Docker-Content-Digest on the manifest fails the push', async () => {
     const { r } = await pushTo({ wrongManifestDigest: true });
     assert.notEqual(r.status, 0);

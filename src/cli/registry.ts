@@ -54,7 +54,11 @@ export class Clients {
   get(registry: string): RegistryClient {
     let c = this.map.get(registry);
     if (!c) {
-      c = new RegistryClient(registry, { ...this.opts, onRetry: (what, n, ms) => this.log(`retry ${n} in ${Math.round(ms)} ms: ${what}`) });
+      c = new RegistryClient(registry, {
+        ...this.opts,
+        onRetry: (what, n, ms) => this.log(`retry ${n} in ${Math.round(ms)} ms: ${what}`),
+        onWarning: (text) => this.log(`warning from ${registry}: ${text}`),
+      });
       this.map.set(registry, c);
     }
     return c;
@@ -93,15 +97,17 @@ export async function pushAll(img: Image, refs: string[], extraTags: string[], c
     const targets: Reference[] = [r, ...extraTags.map((t) => ({ ...r, tag: t }))];
     for (const t of extraTags) if (!/^[\w][\w.-]{0,127}$/.test(t)) throw new UserError(`--tag ${t}: not a valid tag`);
     const client = clients.get(r.registry);
+    let digest: string;
     try {
       const progress = process.stderr.isTTY ? new TtyProgress(process.stderr) : undefined;
       const stats = await pushImage(client, img, targets, { log, mountFrom, progress });
       log(`pushed ${formatReference(r)}: ${stats.uploaded} uploaded, ${stats.mounted} mounted, ${stats.existing} already there`);
+      digest = stats.digest;
     } catch (e) {
       if (e instanceof RegistryError) throw new UserError(`push ${s}: ${e.message}`);
       throw e;
     }
-    out.push(`${formatReference({ registry: r.registry, repository: r.repository })}@${img.digest}`);
+    out.push(`${formatReference({ registry: r.registry, repository: r.repository })}@${digest}`);
   }
   return out;
 }

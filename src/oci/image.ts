@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { Digest, sha256 } from './digest.js';
-import { ImageFormat, mediaTypesFor } from './mediatypes.js';
+import { ImageFormat, MT, mediaTypesFor } from './mediatypes.js';
 
 export interface Platform {
   os: string;
@@ -127,4 +127,34 @@ export function parseManifest(bytes: Buffer, where: string): Manifest {
   }
   if (!m || m.schemaVersion !== 2 || !m.config || !Array.isArray(m.layers)) throw new Error(`${where}: not an image manifest (schemaVersion 2 with config and layers)`);
   return m;
+}
+
+/** Layer media types with a Docker schema 2 equivalent (the bytes are the same; only the name differs). */
+const TO_DOCKER_LAYER: Record<string, string> = {
+  [MT.ociLayerGzip]: MT.dockerLayerGzip,
+  [MT.dockerLayerGzip]: MT.dockerLayerGzip,
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip': 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip': 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+};
+
+/**
+ * The same image as Docker schema 2, for registries that refuse OCI manifests: same config and layer bytes (so the
+ * same blobs), other media type names, no manifest annotations (schema 2 has none). Null when a layer has no
+ * schema 2 equivalent (zstd, uncompressed tar).
+ */
+export function toDockerSchema2(img: Image): Image | null {
+  const layers: ImageLayer[] = [];
+  for (const l of img.layers) {
+    const mediaType = TO_DOCKER_LAYER[l.descriptor.mediaType];
+    if (!mediaType) return null;
+    layers.push({ ...l, descriptor: { ...l.descriptor, mediaType } });
+  }
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: MT.dockerManifest,
+    config: { mediaType: MT.dockerConfig, digest: img.manifest.config.digest, size: img.manifest.config.size },
+    layers: layers.map((l) => l.descriptor),
+  };
+  const manifestBytes = Buffer.from(JSON.stringify(manifest));
+  return { manifestBytes, manifest, digest: sha256(manifestBytes), configBytes: img.configBytes, config: img.config, layers };
 }

@@ -23,16 +23,21 @@ function scopeFor(repo: string, actions: string): string {
 }
 
 /** A distribution-spec error body summarised in one line (the body is bounded; never includes request headers). */
-async function describe(res: HttpResponse): Promise<string> {
+/** The registry's error body in one line, and its first error code when it sent the spec's JSON. */
+async function explainError(res: HttpResponse): Promise<{ text: string; code?: string }> {
   const raw = await readLimited(res.body);
   try {
     const j = JSON.parse(raw.toString('utf8')) as { errors?: { code?: string; message?: string }[] };
-    if (j.errors?.length) return j.errors.map((e) => `${e.code ?? 'ERROR'}: ${e.message ?? ''}`.trim()).join('; ');
+    if (j.errors?.length) return { text: j.errors.map((e) => `${e.code ?? 'ERROR'}: ${e.message ?? ''}`.trim()).join('; '), code: j.errors[0].code };
   } catch {
     /* not JSON */
   }
   const text = raw.toString('utf8').trim().split('\n')[0]?.slice(0, 200);
-  return `HTTP ${res.status}${text ? ` ${text}` : ''}`;
+  return { text: `HTTP ${res.status}${text ? ` ${text}` : ''}` };
+}
+
+async function describe(res: HttpResponse): Promise<string> {
+  return (await explainError(res)).text;
 }
 
 /**
@@ -122,8 +127,9 @@ export class RegistryClient {
   }
 
   async fail(res: HttpResponse, what: string): Promise<never> {
-    const msg = res.status === 401 || res.status === 403 ? `${res.status === 401 ? 'unauthorized' : 'denied'} (${await describe(res)})` : await describe(res);
-    throw new RegistryError(`${this.registry}: ${what}: ${msg}`, res.status);
+    const { text, code } = await explainError(res);
+    const msg = res.status === 401 || res.status === 403 ? `${res.status === 401 ? 'unauthorized' : 'denied'} (${text})` : text;
+    throw new RegistryError(`${this.registry}: ${what}: ${msg}`, res.status, code);
   }
 
   /** HEAD a blob: its size when present, null when absent. */

@@ -1,5 +1,7 @@
 import { Readable, Transform } from 'node:stream';
-import { Image, ImageLayer } from '../oci/image.js';
+import { Image, ImageLayer, toDockerSchema2 } from '../oci/image.js';
+import { MT } from '../oci/mediatypes.js';
+import { RegistryError } from './errors.js';
 import { RegistryClient } from './client.js';
 import { formatReference, Reference } from './reference.js';
 
@@ -30,6 +32,18 @@ export interface PushStats {
   existing: number;
   mounted: number;
   bytes: number;
+  /** The digest the registry now serves: the image's own, or its Docker schema 2 form after a format fallback. */
+  digest: string;
+}
+
+/**
+ * How registries that do not take OCI manifests say so (containers/image's isManifestInvalidError): MANIFEST_INVALID
+ * (OpenShift with acceptschema2=false, old Quay), TAG_INVALID (old distribution), ECR's "Invalid JSON syntax".
+ */
+function rejectsFormat(e: unknown): boolean {
+  if (!(e instanceof RegistryError)) return false;
+  if (e.code === 'MANIFEST_INVALID' || e.code === 'TAG_INVALID') return true;
+  return e.status === 400 && /Invalid JSON syntax/i.test(e.message);
 }
 
 async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
@@ -57,7 +71,7 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Prom
 export async function pushImage(client: RegistryClient, img: Image, targets: Reference[], opts: PushOptions = {}): Promise<PushStats> {
   const repo = targets[0].repository;
   const log = opts.log ?? (() => {});
-  const stats: PushStats = { uploaded: 0, existing: 0, mounted: 0, bytes: 0 };
+  const stats: PushStats = { uploaded: 0, existing: 0, mounted: 0, bytes: 0, digest: img.digest };
   const configLayer: ImageLayer = {
     descriptor: img.manifest.config,
     diffId: img.manifest.config.digest,
@@ -101,10 +115,26 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
     else log(`${short}: done`);
   });
   const tags = targets.map((t) => t.tag).filter((t): t is string => !!t);
-  for (const ref of tags.length ? tags : [img.digest]) {
-    await client.putManifest(repo, ref, img.manifestBytes, img.manifest.mediaType);
-    log(`manifest ${img.digest} -> ${formatReference({ ...targets[0], tag: ref.startsWith('sha256:') ? undefined : ref, digest: undefined })}`);
+  let pushed = img;
+  for (const tag of tags.length ? tags : [null]) {
+    const ref = tag ?? pushed.digest;
+    try {
+      await client.putManifest(repo, ref, pushed.manifestBytes, pushed.manifest.mediaType);
+    } catch (e) {
+      // Same blobs, other media type names: only the manifest changes, so nothing is uploaded again.
+      const docker = pushed.manifest.mediaType === MT.ociManifest && rejectsFormat(e) ? toDockerSchema2(pushed) : null;
+      if (!docker) throw e;
+      log(`the registry refused the OCI manifest (${(e as Error).message.replace(/^[^:]*: [^:]*: /, '')}); pushing it as Docker schema 2`);
+      pushed = docker;
+      try {
+        await client.putManifest(repo, tag ?? pushed.digest, pushed.manifestBytes, pushed.manifest.mediaType);
+      } catch (e2) {
+        throw new RegistryError(`${(e as Error).message}; as Docker schema 2: ${(e2 as Error).message}`, (e2 as RegistryError).status, (e2 as RegistryError).code);
+      }
+    }
+    log(`manifest ${pushed.digest} -> ${formatReference({ ...targets[0], tag: tag ?? undefined, digest: undefined })}`);
   }
+  stats.digest = pushed.digest;
   return stats;
 }
 

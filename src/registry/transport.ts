@@ -37,6 +37,8 @@ export interface TransportOptions {
   maxDelayMs?: number;
   /** Called before each retry (for progress output). */
   onRetry?: (what: string, attempt: number, delayMs: number) => void;
+  /** Called once per distinct text of the registry's `Warning: 299 - "text"` headers (shown, never acted on). */
+  onWarning?: (text: string) => void;
 }
 
 export type BodySource = Buffer | (() => Readable);
@@ -150,6 +152,22 @@ export class Transport {
     return Math.min(retryAfter ?? jittered, this.maxDelay);
   }
 
+  private warned = new Set<string>();
+
+  /** distribution-spec "Warnings": `299 - "text"`, possibly several per header; each text is reported once. */
+  private noteWarnings(res: HttpResponse): void {
+    const raw = res.headers['warning'];
+    if (!raw || !this.opts.onWarning) return;
+    for (const h of Array.isArray(raw) ? raw : [raw]) {
+      for (const m of h.matchAll(/299\s+\S+\s+"((?:[^"\\]|\\.)*)"/g)) {
+        const text = m[1].replace(/\\(.)/g, '$1').replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 500);
+        if (this.warned.has(text)) continue;
+        this.warned.add(text);
+        this.opts.onWarning(text);
+      }
+    }
+  }
+
   /** One request with redirects and retries. The caller must consume or dump the response body. */
   async request(req: HttpRequest): Promise<HttpResponse> {
     const attempts = req.retry === false ? 1 : this.attempts;
@@ -188,6 +206,7 @@ export class Transport {
       const b = body === undefined ? undefined : Buffer.isBuffer(body) ? body : body();
       const r = await this.agent.request({ origin: url.origin, path: url.pathname + url.search, method, headers, body: b });
       const res: HttpResponse = { status: r.statusCode, headers: r.headers, body: r.body, url };
+      this.noteWarnings(res);
       if (![301, 302, 303, 307, 308].includes(r.statusCode)) return res;
       const loc = header(res, 'location');
       await r.body.dump();

@@ -21,6 +21,10 @@ export interface Quirks {
   redirectBlobsTo?: string;
   /** Manifest PUT answers with a wrong Docker-Content-Digest. */
   wrongManifestDigest?: boolean;
+  /** OCI manifests refused the way OpenShift (acceptschema2=false), old Quay or ECR do it. */
+  refuseOci?: 'MANIFEST_INVALID' | 'TAG_INVALID' | 'ecr';
+  /** Responses carry these Warning headers (the spec's 299 form). */
+  warnings?: string[];
 }
 
 export interface MockRegistry {
@@ -57,6 +61,7 @@ export function startMockRegistry(quirks: Quirks = {}): Promise<MockRegistry> {
   let resetDone = false;
   const m: MockRegistry = { host: '', origin: '', blobs: new Map(), manifests: new Map(), requests: [], quirks, close: async () => {} };
   const send = (res: ServerResponse, status: number, headers: Record<string, string> = {}, body = '') => {
+    if (quirks.warnings) res.setHeader('warning', quirks.warnings);
     res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
     res.end(body);
   };
@@ -156,6 +161,10 @@ export function startMockRegistry(quirks: Quirks = {}): Promise<MockRegistry> {
         const doc = JSON.parse(body.toString('utf8')) as { config: { digest: string }; layers: { digest: string }[] };
         for (const d of [doc.config, ...doc.layers]) if (!m.blobs.has(d.digest)) return err(res, 400, 'MANIFEST_BLOB_UNKNOWN');
         const type = String(req.headers['content-type'] ?? '');
+        if (quirks.refuseOci && type.startsWith('application/vnd.oci.')) {
+          if (quirks.refuseOci === 'ecr') return send(res, 400, { 'content-type': 'application/json' }, JSON.stringify({ message: 'Invalid JSON syntax' }));
+          return err(res, 400, quirks.refuseOci);
+        }
         m.manifests.set(key, { body, type });
         m.manifests.set(`${mm[1]}:${digestOf(body)}`, { body, type });
         const d = quirks.wrongManifestDigest ? 'sha256:' + '0'.repeat(64) : digestOf(body);
