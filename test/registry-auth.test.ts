@@ -110,6 +110,15 @@ describe('registry authentication, against the real registry', () => {
       writeFileSync(podmanAuth, JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } }));
       const viaPodman = await run(['push', `oci-archive:${image}`, `${reg.host}/basic:4`], { env: { DOCKER_CONFIG: join(dir, 'none'), HOME: dir, REGISTRY_AUTH_FILE: podmanAuth } });
       assert.equal(viaPodman.status, 0, viaPodman.stderr);
+      // DOCKER_AUTH_CONFIG: the whole config.json in the environment, as CI systems pass it; it wins over the files.
+      const authJson = JSON.stringify({ auths: { [reg.host]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } });
+      const viaEnv = await run(['push', `oci-archive:${image}`, `${reg.host}/basic:5`], { env: { DOCKER_CONFIG: join(dir, 'none'), HOME: dir, DOCKER_AUTH_CONFIG: authJson, REGISTRY_AUTH_FILE: join(dir, 'none.json') } });
+      assert.equal(viaEnv.status, 0, viaEnv.stderr);
+      // Broken JSON holding the password: a one-line error naming the variable, never its text.
+      const broken = await run(['push', `oci-archive:${image}`, `${reg.host}/basic:6`], { env: { DOCKER_CONFIG: join(dir, 'none'), HOME: dir, DOCKER_AUTH_CONFIG: `{"auths": {"${reg.host}": {"password": ${PASSWORD}}}}` } });
+      assert.notEqual(broken.status, 0);
+      assert.match(broken.stderr, /^ocislim: .*DOCKER_AUTH_CONFIG: not valid JSON( \(at character \d+\))?\n$/);
+      assert.ok(!broken.stderr.includes(PASSWORD));
       // A credential helper (docker-credential-* protocol) is used when config.json names one.
       const helperDir = join(dir, 'helper-bin');
       sh(`mkdir -p ${helperDir} && cat > ${helperDir}/docker-credential-ocitest <<'SH'

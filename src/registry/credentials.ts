@@ -50,13 +50,22 @@ export function dockerConfigPath(env: NodeJS.ProcessEnv = process.env): string {
   return join(env.DOCKER_CONFIG ?? join(homedir(), '.docker'), 'config.json');
 }
 
+/** Parses a config; the error names where it came from and the position, never the text (it holds secrets). */
+function parseConfig(text: string, where: string): DockerConfig {
+  let cfg: unknown;
+  try {
+    cfg = JSON.parse(text);
+  } catch (e) {
+    const pos = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw new RegistryError(`${where}: not valid JSON${pos ? ` (at character ${pos})` : ''}`);
+  }
+  if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw new RegistryError(`${where}: not a JSON object`);
+  return cfg as DockerConfig;
+}
+
 function readConfig(path: string): DockerConfig | null {
   if (!existsSync(path)) return null;
-  try {
-    return JSON.parse(readFileSync(path, 'utf8')) as DockerConfig;
-  } catch (e) {
-    throw new RegistryError(`${path}: not valid JSON (${(e as Error).message})`);
-  }
+  return parseConfig(readFileSync(path, 'utf8'), path);
 }
 
 /** Runs the docker-credential-* protocol's "get"; null when the helper has no credentials for the server. */
@@ -106,10 +115,15 @@ function fromConfig(cfg: DockerConfig, path: string, registry: string, env: Node
 }
 
 /**
- * Credentials for a registry, looked up as docker and podman do: $REGISTRY_AUTH_FILE, then $DOCKER_CONFIG/config.json
- * (or ~/.docker/config.json), then podman's auth.json; in each, credHelpers, then auths, then credsStore.
+ * Credentials for a registry, looked up as docker and podman do: $DOCKER_AUTH_CONFIG (a whole config.json in the
+ * environment, as CI systems set it), $REGISTRY_AUTH_FILE, then $DOCKER_CONFIG/config.json (or
+ * ~/.docker/config.json), then podman's auth.json; in each, credHelpers, then auths, then credsStore.
  */
 export function findCredentials(registry: string, env: NodeJS.ProcessEnv = process.env): Credential | null {
+  if (env.DOCKER_AUTH_CONFIG) {
+    const c = fromConfig(parseConfig(env.DOCKER_AUTH_CONFIG, 'DOCKER_AUTH_CONFIG'), 'DOCKER_AUTH_CONFIG', registry, env);
+    if (c) return c;
+  }
   const files: string[] = [];
   if (env.REGISTRY_AUTH_FILE) files.push(env.REGISTRY_AUTH_FILE);
   files.push(dockerConfigPath(env));
