@@ -108,6 +108,26 @@ describe('push to the real docker-registry on loopback', () => {
     assert.equal(runcRun(join(dir, 'airgap-bundle'), ['/bin/busybox', 'true']).status, 0);
   });
 
+  it('pull resumes a broken download with a Range request instead of starting the blob again', async () => {
+    const layout = join(dir, 'resume-src');
+    ok(['build', '/usr/bin/redis-server', '--label', 'resume=1', '-o', `oci:${layout}`, '--push', `${reg.host}/resume:1`]);
+    const total = readdirSync(join(layout, 'blobs/sha256')).reduce((n, b) => n + readFileSync(join(layout, 'blobs/sha256', b)).length, 0);
+    // The first three connections break after 1.5 MB each: the 5 MB layer needs all of them.
+    const cutting = await startProxy(reg.port, { cutDownRate: 1, cutDownAfterBytes: 1_500_000, maxFaults: 3, seed: 5 });
+    try {
+      const r = await okAsync(['pull', `${cutting.host}/resume:1`, '-o', `oci:${join(dir, 'resumed')}`]);
+      assert.equal(cutting.faults, 3);
+      assert.match(r.stderr, /resuming at byte \d+/);
+      // Restarting each broken blob would have cost up to 1.5 MB per break; resuming costs (almost) nothing.
+      assert.ok(cutting.bytesDown < total + 200_000, `${cutting.bytesDown} bytes down for ${total} bytes of blobs`);
+    } finally {
+      await cutting.close();
+    }
+    const blobs = (d: string) => readdirSync(join(d, 'blobs/sha256')).sort();
+    assert.deepEqual(blobs(join(dir, 'resumed')), blobs(layout));
+    for (const b of blobs(layout)) assert.ok(readFileSync(join(dir, 'resumed/blobs/sha256', b)).equals(readFileSync(join(layout, 'blobs/sha256', b))), b);
+  });
+
   it('survives a proxy that drops and cuts connections; fails clearly beyond the retry budget, never leaving a dangling manifest', async () => {
     const img = join(dir, 'fault.tar');
     ok(['build', '/usr/bin/redis-server', '--label', 'fault=1', '-o', `oci-archive:${img}`]);

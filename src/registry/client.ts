@@ -289,11 +289,50 @@ export class RegistryClient {
     return { bytes, mediaType, digest };
   }
 
-  /** GET a blob as a stream (redirects to other hosts followed without credentials). */
-  async getBlob(repo: string, digest: string): Promise<Readable> {
-    const res = await this.request({ method: 'GET', url: `/v2/${repo}/blobs/${digest}` }, [scopeFor(repo, 'pull')]);
-    if (res.status !== 200) return this.fail(res, `getting blob ${digest} from ${repo}`);
-    return res.body;
+  /**
+   * GET a blob as a stream (redirects to other hosts followed without credentials), from `offset` on with a Range
+   * request. `skip` is how many leading bytes of the stream to drop: a registry may ignore the Range and send 200.
+   */
+  async getBlob(repo: string, digest: string, offset = 0): Promise<{ stream: Readable; skip: number }> {
+    const headers: Record<string, string> = offset ? { range: `bytes=${offset}-` } : {};
+    const res = await this.request({ method: 'GET', url: `/v2/${repo}/blobs/${digest}`, headers }, [scopeFor(repo, 'pull')]);
+    if (res.status === 200) return { stream: res.body, skip: offset };
+    if (res.status === 206 && offset) {
+      const start = /^bytes (\d+)-/.exec(header(res, 'content-range') ?? '')?.[1];
+      if (start !== undefined && Number(start) === offset) return { stream: res.body, skip: 0 };
+      await res.body.dump();
+      throw new RegistryError(`${this.registry}: getting blob ${digest} from ${repo}: asked for bytes from ${offset}, got Content-Range "${header(res, 'content-range') ?? ''}"`);
+    }
+    return this.fail(res, `getting blob ${digest} from ${repo}`);
+  }
+
+  /**
+   * A blob's bytes, resumed with Range requests when the connection breaks mid-body (each break counts against the
+   * transport's attempts). The caller verifies size and digest.
+   */
+  async *blobBytes(repo: string, digest: string): AsyncGenerator<Buffer> {
+    let offset = 0;
+    for (let breaks = 0; ; ) {
+      const { stream, skip } = await this.getBlob(repo, digest, offset);
+      let drop = skip;
+      try {
+        for await (const c of stream) {
+          let chunk = c as Buffer;
+          if (drop) {
+            const n = Math.min(drop, chunk.length);
+            chunk = chunk.subarray(n);
+            drop -= n;
+          }
+          if (!chunk.length) continue;
+          offset += chunk.length;
+          yield chunk;
+        }
+        return;
+      } catch (e) {
+        if (++breaks >= this.transport.attempts) throw new RegistryError(`${this.registry}: getting blob ${digest} from ${repo}: ${(e as Error).message} (after ${breaks} broken connections)`);
+        this.opts.onRetry?.(`GET ${this.host} blob ${digest.slice(7, 19)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; resuming at byte ${offset}`, breaks, 0);
+      }
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { formatPlatform } from '../elf/platform.js';
 import { Descriptor, Image, ImageLayer, parseConfig, parseManifest, Platform } from '../oci/image.js';
 import { isIndexType, isManifestType } from '../oci/mediatypes.js';
@@ -38,9 +38,8 @@ export async function pullImage(client: RegistryClient, ref: Reference, platform
   }
   if (!isManifestType(m.mediaType)) throw new RegistryError(`${formatReference(ref)}: ${m.mediaType || 'unknown media type'} is not an image manifest`);
   const manifest = parseManifest(m.bytes, formatReference(ref));
-  const cfgStream = await client.getBlob(repo, manifest.config.digest);
   const chunks: Buffer[] = [];
-  for await (const c of cfgStream.pipe(verifying(manifest.config, formatReference(ref)))) chunks.push(c as Buffer);
+  for await (const c of Readable.from(client.blobBytes(repo, manifest.config.digest)).pipe(verifying(manifest.config, formatReference(ref)))) chunks.push(c as Buffer);
   const configBytes = Buffer.concat(chunks);
   const config = parseConfig(configBytes, `${formatReference(ref)} config`);
   if (platform && (config.architecture !== platform.architecture || config.os !== platform.os)) {
@@ -53,10 +52,11 @@ export async function pullImage(client: RegistryClient, ref: Reference, platform
     blob: {
       open: () => {
         const out = new PassThrough();
-        client
-          .getBlob(repo, d.digest)
-          .then((s) => s.pipe(verifying(d, formatReference(ref))).on('error', (e) => out.destroy(e)).pipe(out))
-          .catch((e) => out.destroy(e));
+        Readable.from(client.blobBytes(repo, d.digest))
+          .on('error', (e) => out.destroy(e))
+          .pipe(verifying(d, formatReference(ref)))
+          .on('error', (e) => out.destroy(e))
+          .pipe(out);
         return out;
       },
     },

@@ -7,6 +7,9 @@ export interface ProxyOptions {
   /** Share of connections cut after `cutAfterBytes` client-to-server bytes (0..1). */
   cutRate?: number;
   cutAfterBytes?: number;
+  /** Share of connections cut after `cutDownAfterBytes` server-to-client bytes (0..1): broken downloads. */
+  cutDownRate?: number;
+  cutDownAfterBytes?: number;
   /** Stop injecting faults after this many (then behave); Infinity for no limit. */
   maxFaults?: number;
   seed?: number;
@@ -58,7 +61,10 @@ export function startProxy(targetPort: number, opts: ProxyOptions = {}): Promise
     }
     const cut = p.faults < maxFaults && rnd() < (opts.cutRate ?? 0);
     if (cut) p.faults++;
+    const cutDown = !cut && p.faults < maxFaults && rnd() < (opts.cutDownRate ?? 0);
+    if (cutDown) p.faults++;
     let sent = 0;
+    let received = 0;
     const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
     sockets.add(upstream);
     upstream.on('close', () => sockets.delete(upstream));
@@ -74,6 +80,14 @@ export function startProxy(targetPort: number, opts: ProxyOptions = {}): Promise
       upstream.write(d);
     });
     upstream.on('data', (d: Buffer) => {
+      received += d.length;
+      if (cutDown && received > (opts.cutDownAfterBytes ?? 1024)) {
+        const keep = d.subarray(0, d.length - (received - (opts.cutDownAfterBytes ?? 1024)));
+        p.bytesDown += keep.length;
+        client.write(keep, () => client.destroy());
+        upstream.destroy();
+        return;
+      }
       p.bytesDown += d.length;
       client.write(d);
     });
