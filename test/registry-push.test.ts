@@ -117,7 +117,7 @@ describe('push to the real docker-registry on loopback', () => {
     try {
       const r = await okAsync(['pull', `${cutting.host}/resume:1`, '-o', `oci:${join(dir, 'resumed')}`]);
       assert.equal(cutting.faults, 3);
-      assert.match(r.stderr, /resuming at byte \d+/);
+      assert.match(r.stderr, /resuming the download at byte \d+/);
       // Restarting each broken blob would have cost up to 1.5 MB per break; resuming costs (almost) nothing.
       assert.ok(cutting.bytesDown < total + 200_000, `${cutting.bytesDown} bytes down for ${total} bytes of blobs`);
     } finally {

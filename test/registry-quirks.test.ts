@@ -99,6 +99,17 @@ describe('registry quirks, against a mock registry', () => {
     assert.match(res.r.stderr, /warning from 127\.0\.0\.1:\d+: this registry will be read-only on Monday/);
   });
 
+  it('a PATCH cut mid-body: resumed where the session stands (GET status: 204, Range), only the rest sent with Content-Range', async () => {
+    const res = await pushTo({ cutFirstPatchKeeping: 3_000_000 }, large);
+    pushed(res);
+    assert.match(res.r.stderr, /resuming the upload at byte 3000000/);
+    const gets = res.mock.requests.filter((q) => q.method === 'GET' && q.path.includes('/blobs/uploads/'));
+    assert.equal(gets.length, 1, 'one status request');
+    const patches = res.mock.requests.filter((q) => q.method === 'PATCH' && q.path === gets[0].path);
+    assert.equal(patches.length, 2, 'the cut PATCH and the one that finished it, in the same session');
+    assert.equal(res.mock.requests.filter((q) => q.method === 'POST').length, 3, 'no new session: two layers and the config');
+  });
+
   it('a wrong Docker-Content-Digest on the manifest fails the push', async () => {
     const { r } = await pushTo({ wrongManifestDigest: true });
     assert.notEqual(r.status, 0);

@@ -58,6 +58,7 @@ export class Clients {
         ...this.opts,
         onRetry: (what, n, ms) => this.log(`retry ${n} in ${Math.round(ms)} ms: ${what}`),
         onWarning: (text) => this.log(`warning from ${registry}: ${text}`),
+        onInfo: (text) => this.log(text),
       });
       this.map.set(registry, c);
     }

@@ -175,7 +175,28 @@ export class RegistryClient {
     const scopes = [scopeFor(repo, 'pull,push')];
     let loc = await this.startUpload(repo, scopes);
     const octet = { 'content-type': 'application/octet-stream' };
-    const patch = await this.request({ method: 'PATCH', url: loc.url, headers: { ...octet, 'content-length': String(d.size) }, body: open }, scopes);
+    // A broken PATCH resumes where the registry says the session stands (GET status: 204 and Range), sending only
+    // the rest with a Content-Range; without a usable status it is sent again whole.
+    let at = loc.url;
+    const patchFrom = (offset: number, url: URL, auth: Record<string, string>): HttpRequest => ({
+      method: 'PATCH',
+      url,
+      headers: { ...octet, ...auth, 'content-length': String(d.size - offset), ...(offset && offset < d.size ? { 'content-range': `${offset}-${d.size - 1}` } : {}) },
+      body: offset ? () => Readable.from(readRange(open, offset, d.size)) : open,
+    });
+    const beforeRetry = async (): Promise<HttpRequest | null> => {
+      const st = await this.uploadStatus(at, scopes).catch(() => null);
+      // "0-0" is also what an empty session reports, so under two bytes the blob starts again.
+      if (st && st.next > 1 && st.next <= d.size) {
+        at = st.url;
+        this.opts.onInfo?.(`${d.digest.slice(7, 19)}: resuming the upload at byte ${st.next}`);
+        return patchFrom(st.next, at, await this.authFor(at, scopes));
+      }
+      // distribution 2.8 cancels a session whose PATCH broke (404 on GET): start a new one and send the whole blob.
+      if (!st) at = (await this.startUpload(repo, scopes)).url;
+      return patchFrom(0, at, await this.authFor(at, scopes));
+    };
+    const patch = await this.request({ method: 'PATCH', url: loc.url, headers: { ...octet, 'content-length': String(d.size) }, body: open, beforeRetry }, scopes);
     if (patch.status === 202 || patch.status === 201 || patch.status === 204) {
       await patch.body.dump();
       const next = header(patch, 'location');
@@ -193,6 +214,22 @@ export class RegistryClient {
       return this.commit(repo, fresh.url, d, scopes, open);
     }
     return this.fail(patch, `uploading blob ${d.digest} to ${repo}`);
+  }
+
+  /** Where an upload session stands: the next byte it expects (from Range "0-N") and its current Location. */
+  private async uploadStatus(at: URL, scopes: string[]): Promise<{ next: number; url: URL } | null> {
+    const res = await this.request({ method: 'GET', url: at, retry: false }, scopes);
+    await res.body.dump();
+    if (res.status !== 204) return null;
+    const range = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '');
+    const loc = header(res, 'location');
+    return { next: range ? Number(range[1]) + 1 : 0, url: loc ? new URL(loc, at) : at };
+  }
+
+  /** The Authorization header for a request the transport sends by itself (a retry), for the registry's origin only. */
+  private async authFor(url: URL, scopes: string[]): Promise<Record<string, string>> {
+    const authz = await this.auth!.header(scopes);
+    return authz && url.origin === this.base!.origin ? { authorization: authz } : {};
   }
 
   private async startUpload(repo: string, scopes: string[]): Promise<{ url: URL; minChunk?: number }> {
@@ -330,7 +367,7 @@ export class RegistryClient {
         return;
       } catch (e) {
         if (++breaks >= this.transport.attempts) throw new RegistryError(`${this.registry}: getting blob ${digest} from ${repo}: ${(e as Error).message} (after ${breaks} broken connections)`);
-        this.opts.onRetry?.(`GET ${this.host} blob ${digest.slice(7, 19)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; resuming at byte ${offset}`, breaks, 0);
+        this.opts.onInfo?.(`${digest.slice(7, 19)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; resuming the download at byte ${offset}`);
       }
     }
   }

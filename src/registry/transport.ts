@@ -39,6 +39,8 @@ export interface TransportOptions {
   onRetry?: (what: string, attempt: number, delayMs: number) => void;
   /** Called once per distinct text of the registry's `Warning: 299 - "text"` headers (shown, never acted on). */
   onWarning?: (text: string) => void;
+  /** Recovery that is not a plain retry, e.g. an upload resumed at a byte offset. */
+  onInfo?: (text: string) => void;
 }
 
 export type BodySource = Buffer | (() => Readable);
@@ -51,6 +53,11 @@ export interface HttpRequest {
   body?: BodySource;
   /** Whether the request may be retried on failure (the body must be replayable, which both forms are). */
   retry?: boolean;
+  /**
+   * Before a retry: the request to send instead (an upload resumes where the registry says it stopped), or null to
+   * send the same one again.
+   */
+  beforeRetry?: () => Promise<HttpRequest | null>;
 }
 
 export interface HttpResponse {
@@ -169,10 +176,12 @@ export class Transport {
   }
 
   /** One request with redirects and retries. The caller must consume or dump the response body. */
-  async request(req: HttpRequest): Promise<HttpResponse> {
-    const attempts = req.retry === false ? 1 : this.attempts;
+  async request(first: HttpRequest): Promise<HttpResponse> {
+    const attempts = first.retry === false ? 1 : this.attempts;
     let lastErr: unknown;
+    let req = first;
     for (let attempt = 0; attempt < attempts; attempt++) {
+      if (attempt > 0 && first.beforeRetry) req = (await first.beforeRetry()) ?? req;
       let res: HttpResponse;
       try {
         res = await this.followRedirects(req);

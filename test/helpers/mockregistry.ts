@@ -17,6 +17,8 @@ export interface Quirks {
   burst5xx?: number;
   /** The first PATCH has its connection reset after some of the body. */
   resetFirstPatch?: boolean;
+  /** The first PATCH is cut after this many bytes, which the session keeps (GET on the session reports them). */
+  cutFirstPatchKeeping?: number;
   /** Blob GETs answer 307 to this origin (which must not receive Authorization). */
   redirectBlobsTo?: string;
   /** Manifest PUT answers with a wrong Docker-Content-Digest. */
@@ -59,6 +61,7 @@ export function startMockRegistry(quirks: Quirks = {}): Promise<MockRegistry> {
   let rateLeft = quirks.rateLimit?.count ?? 0;
   let burstLeft = quirks.burst5xx ?? 0;
   let resetDone = false;
+  let cutDone = false;
   const m: MockRegistry = { host: '', origin: '', blobs: new Map(), manifests: new Map(), requests: [], quirks, close: async () => {} };
   const send = (res: ServerResponse, status: number, headers: Record<string, string> = {}, body = '') => {
     if (quirks.warnings) res.setHeader('warning', quirks.warnings);
@@ -122,7 +125,22 @@ export function startMockRegistry(quirks: Quirks = {}): Promise<MockRegistry> {
       const id = mm[2];
       const have = uploads.get(id);
       if (!have) return err(res, 404, 'BLOB_UPLOAD_UNKNOWN');
+      if (method === 'GET') {
+        return send(res, 204, { location: loc(`/v2/${mm[1]}/blobs/uploads/${id}?_state=${id}s`), range: `0-${Math.max(0, have.length - 1)}` });
+      }
       if (method === 'PATCH') {
+        const keep = quirks.cutFirstPatchKeeping;
+        if (keep !== undefined && !cutDone && Number(req.headers['content-length'] ?? 0) > keep) {
+          cutDone = true;
+          let got = have;
+          req.on('data', (d: Buffer) => {
+            if (got.length - have.length >= keep) return;
+            got = Buffer.concat([got, d.subarray(0, keep - (got.length - have.length))]);
+            uploads.set(id, got);
+            if (got.length - have.length >= keep) req.socket.destroy();
+          });
+          return;
+        }
         if (quirks.resetFirstPatch && !resetDone) {
           resetDone = true;
           req.once('data', () => req.socket.destroy());
