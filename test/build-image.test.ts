@@ -195,9 +195,10 @@ describe('ocislim build: images that real tools read and run', () => {
     assert.equal(runcRun(join(dir, 'podman-bundle')).stdout, 'loaded by podman\n');
 
     const oci = join(dir, 'podman-oci.tar');
-    build(['/usr/bin/redis-server', '-o', `oci-archive:${oci}:slim`]);
-    podman(['load', '-i', oci]);
-    const [redis] = JSON.parse(podman(['image', 'inspect', 'slim'])) as { Config: { Entrypoint: string[] } }[];
+    // A full name as the oci-archive's reference is the name podman loads it under.
+    build(['/usr/bin/redis-server', '-o', `oci-archive:${oci}:ocislim/redis:slim`]);
+    assert.match(podman(['load', '-i', oci]), /Loaded image: (localhost\/)?ocislim\/redis:slim/);
+    const [redis] = JSON.parse(podman(['image', 'inspect', 'ocislim/redis:slim'])) as { Config: { Entrypoint: string[] } }[];
     assert.deepEqual(redis.Config.Entrypoint, ['/usr/bin/redis-server']);
   });
 
