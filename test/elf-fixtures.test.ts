@@ -71,6 +71,15 @@ describe('loader rules, each checked against ldd and the program run', () => {
     );
   });
 
+  it('legacy hwcap subdirectories of glibc <= 2.36: tls/ first, then x86_64/, then the directory', async () => {
+    const c = await sameAsLdd('legacy/bin/app');
+    assert.ok(c.libraries.some((l) => l.path.endsWith('/legacy/bin/../lib/tls/libbar.so.1')));
+    assert.equal(run(join(dir, 'legacy/bin/app'), []).stdout, '43\n');
+    const c2 = await sameAsLdd('legacy/bin/app2');
+    assert.ok(c2.libraries.some((l) => l.path.endsWith('/legacy/bin/../lib2/x86_64/libbar.so.1')));
+    assert.equal(run(join(dir, 'legacy/bin/app2'), []).stdout, '42\n');
+  });
+
   it('DF_1_NODEFLIB: neither the cache nor the default directories are searched', async () => {
     const c = await sameAsLdd('nodeflib/bin/app');
     assert.deepEqual(c.notFound.map((n) => n.name), ['libc.so.6']);

@@ -17,6 +17,11 @@ export interface LoaderModel {
   platform: string;
   /** glibc-hwcaps subdirectory names to try, best first. Empty: baseline only. */
   hwcaps: string[];
+  /**
+   * Legacy hwcap subdirectories (glibc <= 2.36) tried in every search directory after glibc-hwcaps and before the
+   * directory itself, e.g. tls/x86_64/x86_64 ... x86_64. Empty for glibc 2.37+ and musl.
+   */
+  legacy: string[];
   /** musl: the directories from /etc/ld-musl-ARCH.path, or null when that file is absent. */
   muslPath: string[] | null;
   /** musl: the loader's ARCH name (x86_64, aarch64...). */
@@ -147,12 +152,15 @@ export function loaderModel(fs: RootFs, interp: string, interpHostPath: string |
         muslPath = [];
       }
     }
-    return { flavour, defaultDirs: ['/lib', '/usr/local/lib', '/usr/lib'], lib: 'lib', platform: '', hwcaps: [], muslPath, muslArch };
+    return { flavour, defaultDirs: ['/lib', '/usr/local/lib', '/usr/lib'], lib: 'lib', platform: '', hwcaps: [], legacy: [], muslPath, muslArch };
   }
   let dirs: string[] | null = null;
+  let legacy: string[] = [];
   if (interpHostPath) {
     try {
-      dirs = systemDirsFromLdso(readFileSync(interpHostPath));
+      const ldso = readFileSync(interpHostPath);
+      dirs = systemDirsFromLdso(ldso);
+      legacy = legacySubdirs(ldso, exe);
     } catch {
       dirs = null;
     }
@@ -168,6 +176,31 @@ export function loaderModel(fs: RootFs, interp: string, interpHostPath: string |
     lib: defaultDirs[0].replace(/^\//, ''),
     platform: platformString(exe),
     hwcaps,
+    legacy,
     muslPath: null,
   };
+}
+
+/**
+ * glibc up to 2.36 also searches legacy hwcap subdirectories: every combination of "tls", the platform (AT_PLATFORM)
+ * and the important hwcap names, longest first, as `LD_DEBUG=libs` shows on Debian 12 for x86-64:
+ * tls/x86_64/x86_64, tls/x86_64, tls, x86_64/x86_64, x86_64. 2.37 removed them. Whether the loader has them is read
+ * from ld.so itself: 2.33-2.36 describe them in --help; before 2.33 there is no glibc-hwcaps at all.
+ * Only the names every CPU of the architecture has are modelled: tls, and x86_64 (AT_PLATFORM and HWCAP_X86_64) or
+ * aarch64 (AT_PLATFORM); CPU-dependent ones (avx512_1, i686 levels, POWER levels) are left out.
+ */
+export function legacySubdirs(ldso: Uint8Array, exe: ElfFile): string[] {
+  const text = Buffer.from(ldso.buffer, ldso.byteOffset, ldso.byteLength);
+  const hasLegacy = text.includes('Legacy HWCAP subdirectories') || !text.includes('glibc-hwcaps');
+  if (!hasLegacy) return [];
+  const parts = ['tls'];
+  if (exe.machine === EM_X86_64 && exe.elfClass === 64) parts.push('x86_64', 'x86_64');
+  else if (exe.machine === EM_AARCH64) parts.push('aarch64');
+  const out: string[] = [];
+  // Subsets in decreasing bitmask order, the first part as the most significant bit.
+  for (let mask = (1 << parts.length) - 1; mask > 0; mask--) {
+    const sub = parts.filter((_, i) => mask & (1 << (parts.length - 1 - i))).join('/');
+    if (!out.includes(sub)) out.push(sub);
+  }
+  return out;
 }

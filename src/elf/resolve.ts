@@ -296,9 +296,15 @@ export class Resolver {
     return { node: { located: st.located, elf } };
   }
 
-  private inDir(dir: string, name: string, want: ElfFile, hwcaps: string[], from: Node, accept?: (e: ElfFile) => boolean): Attempt {
-    for (const hw of hwcaps) {
+  private inDir(dir: string, name: string, want: ElfFile, model: { hwcaps: string[]; legacy: string[] } | null, from: Node, accept?: (e: ElfFile) => boolean): Attempt {
+    for (const hw of model?.hwcaps ?? []) {
       const a = this.attempt(`${dir}/glibc-hwcaps/${hw}/${name}`, want);
+      if (!('skip' in a) && (!('node' in a) || !accept || accept(a.node.elf))) return this.withOrigin(a, from, dir);
+    }
+    for (const sub of model?.legacy ?? []) {
+      // Mostly absent: look at the first component's directory before trying each combination.
+      if (!this.fs.isDirectory(`${dir}/${sub.split('/')[0]}`)) continue;
+      const a = this.attempt(`${dir}/${sub}/${name}`, want);
       if (!('skip' in a) && (!('node' in a) || !accept || accept(a.node.elf))) return this.withOrigin(a, from, dir);
     }
     const a = this.attempt(dir === '/' ? `/${name}` : `${dir}/${name}`, want);
@@ -342,7 +348,7 @@ export class Resolver {
       for (const d of dirs) {
         if (tried.has(d) || (accept && !accept(d))) continue;
         tried.add(d);
-        const a = this.inDir(d, name, want, model.hwcaps, from);
+        const a = this.inDir(d, name, want, model, from);
         if (!('skip' in a)) return a;
       }
       return null;
@@ -375,7 +381,7 @@ export class Resolver {
       for (const d of [...this.conf(), ...model.defaultDirs]) {
         if (cacheTried.has(d) || (nodeflib && isSystem(d))) continue;
         cacheTried.add(d);
-        const a = this.inDir(d, name, want, model.hwcaps, from, (e) => (e.soname ?? name) === name);
+        const a = this.inDir(d, name, want, model, from, (e) => (e.soname ?? name) === name);
         if ('node' in a) (a.node as Node).viaCache = true;
         if (!('skip' in a)) return a;
       }
@@ -403,7 +409,7 @@ export class Resolver {
     }
     dirs.push(...(model.muslPath ?? model.defaultDirs));
     for (const d of dirs) {
-      const a = this.inDir(this.absolute(d), name, want, [], from);
+      const a = this.inDir(this.absolute(d), name, want, null, from);
       if (!('skip' in a)) return a;
     }
     return { skip: true };

@@ -53,6 +53,16 @@ export function buildElfFixtures(dir: string): string {
     done
     gcc -o hwcaps/bin/app app_bar.c hwcaps/lib/libbar.so.1 -Wl,--enable-new-dtags -Wl,-rpath,'$ORIGIN/../lib'
 
+    # glibc <= 2.36 legacy hwcap subdirectories: tls/ before x86_64/ before the directory itself.
+    mkdir -p legacy/bin legacy/lib/tls legacy/lib/x86_64 legacy/lib2/x86_64
+    gcc -shared -fPIC -o legacy/lib/libbar.so.1 -Wl,-soname,libbar.so.1 bar.c
+    printf 'int bar(void){return 42;}\\n' > bar42.c && printf 'int bar(void){return 43;}\\n' > bar43.c
+    gcc -shared -fPIC -o legacy/lib/x86_64/libbar.so.1 -Wl,-soname,libbar.so.1 bar42.c
+    gcc -shared -fPIC -o legacy/lib/tls/libbar.so.1 -Wl,-soname,libbar.so.1 bar43.c
+    gcc -shared -fPIC -o legacy/lib2/x86_64/libbar.so.1 -Wl,-soname,libbar.so.1 bar42.c
+    gcc -o legacy/bin/app app_bar.c legacy/lib/libbar.so.1 -Wl,--enable-new-dtags -Wl,-rpath,'$ORIGIN/../lib'
+    gcc -o legacy/bin/app2 app_bar.c legacy/lib/libbar.so.1 -Wl,--enable-new-dtags -Wl,-rpath,'$ORIGIN/../lib2'
+
     mkdir -p nodeflib/bin
     gcc -o nodeflib/bin/app hello.c -Wl,-z,nodefaultlib
 
