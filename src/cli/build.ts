@@ -9,6 +9,7 @@ import { parseDockerfile } from '../build/dockerfile.js';
 import { loadContext } from '../build/context.js';
 import { explain, formatExplain } from '../build/explain.js';
 import type { Clients, RegistryArgs } from './registry.js';
+import type { Image } from '../oci/image.js';
 import { RegistryError } from '../registry/errors.js';
 import { BaseLoader } from '../build/build.js';
 import { humanSize } from './format.js';
@@ -194,8 +195,9 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, err: 
   const loadBase: BaseLoader | undefined = spec.from
     ? async (platform) => ({ image: await (await registry!).loadImage(spec.from!, await getClients(), platform), name: spec.from! })
     : undefined;
+  const push = async (img: Image) => (pushes.length ? (await registry!).pushAll(img, pushes, a.tag ?? [], await getClients(), (s) => err(`ocislim: ${s}`)) : []);
   try {
-    return await buildAndShip(spec, a, outputs, pushes, getClients, loadBase, out, err);
+    return await buildAndShip(spec, a, outputs, push, loadBase, out, err);
   } finally {
     await (clients as Clients | null)?.close();
   }
@@ -205,8 +207,7 @@ async function buildAndShip(
   spec: BuildSpec,
   a: BuildArgs,
   outputs: LocalRef[],
-  pushes: string[],
-  getClients: () => Promise<Clients>,
+  push: (img: Image) => Promise<string[]>,
   loadBase: BaseLoader | undefined,
   out: (s: string) => void,
   err: (s: string) => void,
@@ -230,7 +231,7 @@ async function buildAndShip(
       }
       err(`ocislim: wrote ${formatLocalRef(o)}`);
     }
-    const pushed = pushes.length ? await (await import('./registry.js')).pushAll(result.image, pushes, a.tag ?? [], await getClients(), (s) => err(`ocislim: ${s}`)) : [];
+    const pushed = await push(result.image);
     const size = result.layers.reduce((n, l) => n + l.size, 0);
     err(`ocislim: ${result.image.digest} (${result.layers.length} layers, ${humanSize(size)} compressed)`);
     if (a.json) {
