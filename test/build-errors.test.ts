@@ -111,6 +111,9 @@ describe('ocislim build refuses bad input clearly and writes nothing', () => {
       [['/usr/bin/ls'], /say where the image goes/],
       [['-o', 'oci:x'], /nothing to build/],
       [['/usr/bin/ls', '--layers', '2', '-o', 'oci:x'], /--layers 2: use 1/],
+      [['/usr/bin/ls', '--scaffold', 'tmp', '-o', 'oci:x'], /--scaffold tmp: use passwd, certs or tz/],
+      [['/usr/bin/ls', '--no-scaffold', 'bogus', '-o', 'oci:x'], /--no-scaffold bogus: use passwd, tmp, certs, tz, locale/],
+      [['/bin/busybox', '--with-idn', '-o', 'oci:x'], /--with-idn: only glibc programs load an IDN library/],
       [['/usr/bin/ls', '--platform', 'linux/arm64', '-o', 'oci:x'], /--platform linux\/arm64 does not match \/usr\/bin\/ls, which is linux\/amd64/],
     ] as [string[], RegExp][]) {
       const r = ocislim(['build', ...args], { cwd: dir });

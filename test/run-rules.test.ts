@@ -190,6 +190,12 @@ int main(void) {
     assert.notEqual(unpack.status, 0, 'the user cannot be resolved without /etc/passwd');
     assert.ok(existsSync(join(ok.rootfs, 'tmp')));
     assert.equal(run('stat', ['-c', '%a', join(ok.rootfs, 'tmp')]).stdout.trim(), '1777');
+    // Without a trigger (a static busybox, numeric user) no /etc/passwd; --scaffold passwd adds it, and id sees it.
+    const bare = buildAndRun('passwd-none', ['/bin/busybox', '--user', '65532'], ['/bin/busybox', 'id']);
+    assert.ok(!existsSync(join(bare.rootfs, 'etc/passwd')));
+    const forced = buildAndRun('passwd-forced', ['/bin/busybox', '--user', '65532', '--scaffold', 'passwd'], ['/bin/busybox', 'id']);
+    assert.match(forced.build.stderr, /added \/etc\/passwd and \/etc\/group \(--scaffold passwd\)/);
+    assert.match(forced.run.stdout, /^uid=65532\(nonroot\)/, forced.run.stderr);
   });
 
   it('time zones: --tz Europe/Paris or TZ in the image environment ships the zone, date prints the Paris offset (UTC without it)', () => {
