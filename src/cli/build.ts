@@ -1,17 +1,17 @@
-import { build, withWorkDir } from '../build/build.js';
-import { BuildError } from '../build/errors.js';
-import { BuildSpec, CopySpec, parseSize, parseCommand, parseCopy, parseKeyValue, parsePort, parseSignal, parseUser, sourceDateEpoch } from '../build/spec.js';
+import { build, withWorkDir } from '../builder/build-image.js';
+import { BuildError } from '../builder/errors.js';
+import { BuildSpec, CopySpec, parseSize, parseCommand, parseCopy, parseKeyValue, parsePort, parseSignal, parseUser, sourceDateEpoch } from '../builder/spec.js';
 import { parsePlatform } from '../elf/platform.js';
-import { formatLocalRef, LocalRef, parseLocalRef, writeLocalImage } from '../oci/transport.js';
+import { formatLocalRef, LocalRef, parseLocalRef, writeLocalImage } from '../oci/location.js';
 import { UserError } from './errors.js';
 import { readFileSync } from 'node:fs';
-import { parseDockerfile } from '../build/dockerfile.js';
-import { loadContext } from '../build/context.js';
-import { explain, formatExplain } from '../build/explain.js';
+import { parseDockerfile } from '../builder/dockerfile.js';
+import { loadContext } from '../builder/context.js';
+import { explain, formatExplain } from '../builder/explain.js';
 import type { Clients, RegistryArgs } from './registry.js';
 import type { Image } from '../oci/image.js';
 import { RegistryError } from '../registry/errors.js';
-import { BaseLoader } from '../build/build.js';
+import { BaseLoader } from '../builder/build-image.js';
 import { humanSize } from './format.js';
 
 export interface BuildArgs extends RegistryArgs {

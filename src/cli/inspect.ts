@@ -1,14 +1,14 @@
 import { formatPlatform } from '../elf/platform.js';
 import { Image, platformOfConfig } from '../oci/image.js';
 import { LayerFile, listLayer } from '../oci/files.js';
-import { parseLocalRef, readLocalImage } from '../oci/transport.js';
+import { parseLocalRef, readLocalImage } from '../oci/location.js';
 import { UserError } from './errors.js';
 import { humanSize } from './format.js';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Resolver } from '../elf/resolve.js';
-import { Explanation, explainFiles, formatExplain } from '../build/explain.js';
+import { Explanation, explainFiles, formatExplain } from '../builder/explain.js';
 import { unpackImage } from '../oci/unpack.js';
 
 export interface InspectArgs {

@@ -1,5 +1,5 @@
 import { formatPlatform, parsePlatform } from '../elf/platform.js';
-import { formatLocalRef, writeLocalImage } from '../oci/transport.js';
+import { formatLocalRef, writeLocalImage } from '../oci/location.js';
 import { RegistryError } from '../registry/errors.js';
 import { parseOutputs } from './build.js';
 import { UserError } from './errors.js';

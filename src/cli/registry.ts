@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Image, Platform } from '../oci/image.js';
-import { isLocalRef, parseLocalRef, readLocalImage } from '../oci/transport.js';
+import { isLocalRef, parseLocalRef, readLocalImage } from '../oci/location.js';
 import { ClientOptions, RegistryClient } from '../registry/client.js';
 import { Credential } from '../registry/credentials.js';
 import { RegistryError } from '../registry/errors.js';

@@ -12,7 +12,7 @@ import { imageConfig, runConfig } from './config.js';
 import { BuildError } from './errors.js';
 import { GROUP_COMMENT, GROUP_ORDER, LayerGroup, Plan, PlannedEntry } from './plan.js';
 import { BuildSpec, CopySpec, isoTime } from './spec.js';
-import { archiveKind, unpackArchive } from './unpack.js';
+import { archiveKind, unpackArchive } from './archive-input.js';
 import { contextSource } from './context.js';
 import { applyRules, checkVersions } from './rules.js';
 import { verifyRuns } from './verify.js';

@@ -9,11 +9,11 @@ import { LayerEntry } from '../oci/layer.js';
 import { BuildError } from './errors.js';
 
 /** Which layer an entry goes to: split by how often things change, so images built on one system share the lower ones. */
-export type LayerGroup = 'base' | 'libs' | 'app';
+export type LayerGroup = 'libc' | 'libs' | 'app';
 
-export const GROUP_ORDER: LayerGroup[] = ['base', 'libs', 'app'];
+export const GROUP_ORDER: LayerGroup[] = ['libc', 'libs', 'app'];
 export const GROUP_COMMENT: Record<LayerGroup, string> = {
-  base: 'the dynamic loader and libc',
+  libc: 'the dynamic loader and libc',
   libs: 'shared libraries',
   app: 'the application',
 };
@@ -137,12 +137,12 @@ export class Plan {
     if (c.interpreter) {
       const st = this.fs.lstat(c.interpreter.realPath)!;
       const interpPath = c.elf.interp ?? c.interpreter.path;
-      this.add(this.fileEntry(this.fs.host(c.interpreter.realPath), st, interpPath, 'base', `interpreter of ${userPath}`));
+      this.add(this.fileEntry(this.fs.host(c.interpreter.realPath), st, interpPath, 'libc', `interpreter of ${userPath}`));
     }
     for (const lib of c.libraries) {
       this.notePlatform(lib.elf, lib.path);
       const st = this.fs.lstat(lib.realPath)!;
-      const group: LayerGroup = isLibcFamily(lib.imagePath) ? 'base' : 'libs';
+      const group: LayerGroup = isLibcFamily(lib.imagePath) ? 'libc' : 'libs';
       // The image has no ld.so.cache: a library found only through ld.so.conf moves to the loader's own directory.
       const rehome = lib.confOnly && c.defaultDirs.length && !lib.name.includes('/');
       const at = rehome ? posix.join(c.defaultDirs[0], lib.name) : lib.imagePath;

@@ -1,4 +1,4 @@
-import { isLocalRef } from '../oci/transport.js';
+import { isLocalRef } from '../oci/location.js';
 import { BuildError } from './errors.js';
 import { CopySpec, parseSignal, splitWords } from './spec.js';
 
