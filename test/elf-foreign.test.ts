@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { resolveClosure } from '../src/elf/resolve.js';
-import { formatPlatform } from '../src/elf/platform.js';
+import { formatPlatform } from '../src/oci/platform.js';
 import { parseLddOutput } from './helpers/ldd.js';
 import { closureFiles, sorted } from './helpers/closure.js';
 import { debianSysroot } from './helpers/sysroot.js';

@@ -4,8 +4,8 @@ import { ElfError } from '../elf/errors.js';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Resolver } from '../elf/resolve.js';
-import { formatPlatform } from '../elf/platform.js';
-import { assembleImage, HistoryEntry, Image, ImageLayer, Platform } from '../oci/image.js';
+import { formatPlatform, Platform, platformMatches } from '../oci/platform.js';
+import { assembleImage, HistoryEntry, Image, ImageLayer, platformOfConfig } from '../oci/image.js';
 import { LayerBlob, writeLayer } from '../oci/layer.js';
 import { mediaTypesFor } from '../oci/mediatypes.js';
 import { imageConfig, runConfig } from './config.js';
@@ -88,7 +88,7 @@ export async function planBuild(spec: BuildSpec, stage: string): Promise<Plan> {
 function checkPlatform(plan: Plan, spec: BuildSpec): Platform {
   const found = plan.platform?.value;
   const want = spec.platform;
-  if (found && want && (found.architecture !== want.architecture || found.os !== want.os || (want.variant && found.variant && want.variant !== found.variant))) {
+  if (found && want && !platformMatches(found, want)) {
     throw new BuildError(`--platform ${formatPlatform(want)} does not match ${plan.platform!.from}, which is ${formatPlatform(found)}`);
   }
   if (found) return want?.variant && !found.variant ? { ...found, variant: want.variant } : found;
@@ -134,8 +134,8 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
   const base = loadBase ? await loadBase(platform) : null;
   if (base) {
     const bc = base.image.config;
-    if (bc.architecture !== platform.architecture || bc.os !== platform.os) {
-      throw new BuildError(`--from ${base.name} is ${bc.os}/${bc.architecture}, but the image is ${formatPlatform(platform)}`);
+    if (!platformMatches(platformOfConfig(bc), platform)) {
+      throw new BuildError(`--from ${base.name} is ${formatPlatform(platformOfConfig(bc))}, but the image is ${formatPlatform(platform)}`);
     }
   }
   const run = runConfig(spec, plan.entrypoint, base?.image.config.config);

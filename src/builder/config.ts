@@ -1,4 +1,5 @@
-import { HistoryEntry, ImageConfig, Platform, RunConfig, sortedRecord } from '../oci/image.js';
+import { HistoryEntry, ImageConfig, RunConfig, sortedRecord } from '../oci/image.js';
+import { Platform } from '../oci/platform.js';
 import { Digest } from '../oci/digest.js';
 import { BuildSpec, DEFAULT_PATH, isoTime, parsePort } from './spec.js';
 

@@ -2,7 +2,7 @@ import { lstatSync, readdirSync, readlinkSync, Stats } from 'node:fs';
 import { posix } from 'node:path';
 import xattr from '@napi-rs/xattr';
 import { ElfError } from '../elf/errors.js';
-import { formatPlatform, Platform } from '../elf/platform.js';
+import { formatPlatform, Platform, platformMatches } from '../oci/platform.js';
 import { ElfFile } from '../elf/reader.js';
 import { Closure, Resolver } from '../elf/resolve.js';
 import { LayerEntry } from '../oci/layer.js';
@@ -86,7 +86,7 @@ export class Plan {
       return;
     }
     const q = this.platform.value;
-    if (p.os !== q.os || p.architecture !== q.architecture || (p.variant && q.variant && p.variant !== q.variant)) {
+    if (!platformMatches(p, q)) {
       throw new BuildError(`${where} is ${formatPlatform(p)} but ${this.platform.from} is ${formatPlatform(q)}: one image holds one platform`);
     }
   }

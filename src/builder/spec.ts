@@ -1,5 +1,5 @@
 import { ImageFormat } from '../oci/mediatypes.js';
-import { Platform } from '../oci/image.js';
+import { Platform } from '../oci/platform.js';
 import { BuildError } from './errors.js';
 
 export interface CopySpec {

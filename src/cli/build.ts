@@ -1,7 +1,7 @@
 import { build, withWorkDir } from '../builder/build-image.js';
 import { BuildError } from '../builder/errors.js';
 import { BuildSpec, CopySpec, parseSize, parseCommand, parseCopy, parseKeyValue, parsePort, parseSignal, parseUser, sourceDateEpoch } from '../builder/spec.js';
-import { parsePlatform } from '../elf/platform.js';
+import { parsePlatform } from '../oci/platform.js';
 import { formatLocalRef, LocalRef, parseLocalRef, writeLocalImage } from '../oci/location.js';
 import { UserError } from './errors.js';
 import { readFileSync } from 'node:fs';

@@ -1,4 +1,4 @@
-import { formatPlatform } from '../elf/platform.js';
+import { formatPlatform } from '../oci/platform.js';
 import { Image, platformOfConfig } from '../oci/image.js';
 import { LayerFile, listLayer } from '../oci/files.js';
 import { parseLocalRef, readLocalImage } from '../oci/location.js';

@@ -1,6 +1,6 @@
 import { Closure, Resolver } from '../elf/resolve.js';
 import { ElfError } from '../elf/errors.js';
-import { formatPlatform } from '../elf/platform.js';
+import { formatPlatform } from '../oci/platform.js';
 
 export interface LddArgs {
   files: string[];

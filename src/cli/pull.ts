@@ -1,4 +1,4 @@
-import { formatPlatform, parsePlatform } from '../elf/platform.js';
+import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import { formatLocalRef, writeLocalImage } from '../oci/location.js';
 import { RegistryError } from '../registry/errors.js';
 import { parseOutputs } from './build.js';

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { Image, Platform } from '../oci/image.js';
+import { Image } from '../oci/image.js';
+import { Platform } from '../oci/platform.js';
 import { isLocalRef, parseLocalRef, readLocalImage } from '../oci/location.js';
 import { ClientOptions, RegistryClient } from '../registry/client.js';
 import { Credential } from '../registry/credentials.js';

@@ -1,11 +1,6 @@
 import { EM_386, EM_AARCH64, EM_ARM, EM_LOONGARCH, EM_MIPS, EM_PPC, EM_PPC64, EM_RISCV, EM_S390, EM_X86_64 } from './constants.js';
 
-/** An OCI platform (image-index spec): os, architecture with GOARCH names, optional variant. */
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
+import type { Platform } from '../oci/platform.js';
 
 export interface ElfIdentity {
   elfClass: 32 | 64;
@@ -61,18 +56,6 @@ function armVariant(flags: number, cpuArch?: number): string {
   }
   // Without attributes: hard-float means Debian's armhf (v7); soft-float is armel, which containerd calls v6.
   return flags & EF_ARM_ABI_FLOAT_HARD ? 'v7' : 'v6';
-}
-
-export function formatPlatform(p: Platform): string {
-  return `${p.os}/${p.architecture}${p.variant ? '/' + p.variant : ''}`;
-}
-
-/** Parses "linux/arm64", "linux/arm/v7", "arm64". */
-export function parsePlatform(s: string): Platform {
-  const parts = s.split('/');
-  if (parts.length === 1) return { os: 'linux', architecture: parts[0] };
-  if (parts.length > 3 || parts.some((x) => x === '')) throw new Error(`malformed platform "${s}": expected os/arch[/variant]`);
-  return parts[2] ? { os: parts[0], architecture: parts[1], variant: parts[2] } : { os: parts[0], architecture: parts[1] };
 }
 
 /**

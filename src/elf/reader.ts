@@ -29,7 +29,8 @@ import {
   PT_NOTE,
 } from './constants.js';
 import { ElfError } from './errors.js';
-import { ElfIdentity, Platform, platformOf } from './platform.js';
+import { ElfIdentity, platformOf } from './platform.js';
+import type { Platform } from '../oci/platform.js';
 import { ByteSource, FileSource } from './source.js';
 import { readArmCpuArch } from './sections.js';
 

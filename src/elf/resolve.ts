@@ -4,7 +4,8 @@ import { expandGlibcDst, expandMuslDst, splitPathList } from './dst.js';
 import { ElfError } from './errors.js';
 import { Flavour, LoaderModel, loaderModel } from './loader.js';
 import { readLdSoConf } from './ldconfig.js';
-import { compatible, Platform } from './platform.js';
+import { compatible } from './platform.js';
+import type { Platform } from '../oci/platform.js';
 import { ElfFile, ElfKind, readElfFile } from './reader.js';
 import { cleanPath, Located, RootFs } from './rootfs.js';
 

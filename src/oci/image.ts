@@ -1,12 +1,8 @@
 import { Readable } from 'node:stream';
 import { Digest, sha256 } from './digest.js';
 import { ImageFormat, MT, mediaTypesFor } from './mediatypes.js';
+import { Platform, platformRecord } from './platform.js';
 
-export interface Platform {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
 
 export interface Descriptor {
   mediaType: string;
@@ -83,7 +79,7 @@ export interface Image {
 }
 
 export function platformOfConfig(c: ImageConfig): Platform {
-  return c.variant ? { os: c.os, architecture: c.architecture, variant: c.variant } : { os: c.os, architecture: c.architecture };
+  return platformRecord({ os: c.os, architecture: c.architecture, variant: c.variant });
 }
 
 /** Serialises config and manifest (fixed key order, no whitespace) and computes the digests. */

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Digest, Hasher, hexOf, sha256 } from './digest.js';
-import { Descriptor, Image, ImageLayer, parseConfig, parseManifest, Platform, platformOfConfig } from './image.js';
+import { Descriptor, Image, ImageLayer, parseConfig, parseManifest, platformOfConfig } from './image.js';
+import { Platform, platformMatches } from './platform.js';
 import { isIndexType, isManifestType, MT } from './mediatypes.js';
 import { LayoutStore } from './store.js';
 import { tempSibling, withTempPath, writeFileAtomic } from './atomic.js';
@@ -45,10 +46,6 @@ export interface SelectOptions {
   platform?: Platform;
 }
 
-function matchesPlatform(p: Platform | undefined, want: Platform): boolean {
-  return !!p && p.os === want.os && p.architecture === want.architecture && (!want.variant || p.variant === want.variant);
-}
-
 /** Picks the manifest descriptor a user meant from an index. */
 function select(index: Index, where: string, opts: SelectOptions): Descriptor {
   const ms = index.manifests ?? [];
@@ -63,7 +60,7 @@ function select(index: Index, where: string, opts: SelectOptions): Descriptor {
     found = ms;
     if (!found.length) throw new Error(`${where}: the layout holds no image`);
   }
-  if (found.length > 1 && opts.platform) found = found.filter((m) => matchesPlatform(m.platform, opts.platform!));
+  if (found.length > 1 && opts.platform) found = found.filter((m) => platformMatches(m.platform, opts.platform!));
   if (found.length !== 1) {
     const tags = ms.map((m) => m.annotations?.[REF_NAME] ?? m.digest);
     throw new Error(`${where}: holds ${ms.length} images; name one with :TAG (${tags.join(', ')})`);

@@ -1,6 +1,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { writeDockerArchive, writeOciArchive } from './archive.js';
-import { Image, Platform } from './image.js';
+import { Image } from './image.js';
+import { Platform } from './platform.js';
 import { readLayout, writeOciLayout } from './layout.js';
 import { DirStore, TarStore } from './store.js';
 

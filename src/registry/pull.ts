@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
-import { formatPlatform } from '../elf/platform.js';
-import { Descriptor, Image, ImageLayer, parseConfig, parseManifest, Platform } from '../oci/image.js';
+import { Descriptor, Image, ImageLayer, parseConfig, parseManifest, platformOfConfig } from '../oci/image.js';
+import { formatPlatform, Platform, platformMatches } from '../oci/platform.js';
 import { isIndexType, isManifestType } from '../oci/mediatypes.js';
 import { sha256 } from '../oci/digest.js';
 import { verifying } from '../oci/layout.js';
@@ -10,12 +10,6 @@ import { formatReference, Reference, refIdentifier } from './reference.js';
 
 interface IndexDoc {
   manifests?: Descriptor[];
-}
-
-function platformMatches(p: Platform | undefined, want: Platform): boolean {
-  if (!p) return false;
-  const v = (x?: string) => (x === 'v8' && want.architecture === 'arm64' ? undefined : x);
-  return p.os === want.os && p.architecture === want.architecture && (!want.variant || v(p.variant) === v(want.variant));
 }
 
 /**
@@ -42,8 +36,8 @@ export async function pullImage(client: RegistryClient, ref: Reference, platform
   for await (const c of Readable.from(client.blobBytes(repo, manifest.config.digest)).pipe(verifying(manifest.config, formatReference(ref)))) chunks.push(c as Buffer);
   const configBytes = Buffer.concat(chunks);
   const config = parseConfig(configBytes, `${formatReference(ref)} config`);
-  if (platform && (config.architecture !== platform.architecture || config.os !== platform.os)) {
-    throw new RegistryError(`${formatReference(ref)} is ${config.os}/${config.architecture}, not ${formatPlatform(platform)}`);
+  if (platform && !platformMatches(platformOfConfig(config), platform)) {
+    throw new RegistryError(`${formatReference(ref)} is ${formatPlatform(platformOfConfig(config))}, not ${formatPlatform(platform)}`);
   }
   const layers: ImageLayer[] = manifest.layers.map((d, i) => ({
     descriptor: d,
