@@ -1,0 +1,157 @@
+/** deb822 (Debian control file) stanzas: the format of dpkg's status, status.d files and DEP-5 copyright files. */
+
+/** A malformed control file: which file, which line (1-based), what is wrong. */
+export class ControlFileError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly reason: string,
+  ) {
+    super(`${file}:${line}: ${reason}`);
+    this.name = 'ControlFileError';
+  }
+}
+
+export interface Stanza {
+  /** Field name as written (first spelling) → value; continuation lines joined with "\n" (leading space kept off). */
+  fields: Record<string, string>;
+  /** The stanza's raw text, without the separating blank lines, ending in "\n". */
+  text: string;
+  /** 1-based line of the stanza's first field. */
+  line: number;
+}
+
+export interface ParseOptions {
+  /** Lines starting with "#" are comments (copyright files, not dpkg's status). */
+  comments?: boolean;
+  /** Line number of the text's first line in its file (default 1), for error messages. */
+  firstLine?: number;
+}
+
+/**
+ * Splits a control file into stanzas (deb822(5)): fields "Name: value", continuation lines starting with a space
+ * or tab, stanzas separated by blank lines. Field names are case-insensitive and appear once per stanza; anything
+ * else is a ControlFileError naming `file` and the line.
+ */
+export function parseStanzas(text: string, file: string, opts: ParseOptions = {}): Stanza[] {
+  const out: Stanza[] = [];
+  let cur: Stanza | null = null;
+  let seen: string[] = [];
+  let last: string | null = null;
+  let start = 0;
+  let pos = 0;
+  let lineNo = (opts.firstLine ?? 1) - 1;
+  const close = (end: number) => {
+    if (cur) {
+      cur.text = text.slice(start, end);
+      out.push(cur);
+    }
+    cur = null;
+    last = null;
+  };
+  while (pos < text.length) {
+    let nl = text.indexOf('\n', pos);
+    if (nl < 0) nl = text.length;
+    lineNo++;
+    const lineStart = pos;
+    let l = text.slice(pos, nl);
+    pos = nl + 1;
+    if (l.endsWith('\r')) l = l.slice(0, -1);
+    const c0 = l.charCodeAt(0);
+    if (opts.comments && c0 === 35 /* # */) continue;
+    if (l.length === 0 || l.trim() === '') {
+      close(lineStart);
+      continue;
+    }
+    if (c0 === 32 || c0 === 9) {
+      if (!cur || last === null) throw new ControlFileError(file, lineNo, 'continuation line outside a field');
+      const c = l.slice(1);
+      const s: Stanza = cur;
+      const prev = s.fields[last];
+      s.fields[last] = prev + (prev === '' ? '' : '\n') + (c.trim() === '.' ? '' : c);
+      continue;
+    }
+    const colon = l.indexOf(':');
+    const name = colon > 0 ? l.slice(0, colon) : '';
+    if (!name || name.includes(' ') || name.includes('\t')) throw new ControlFileError(file, lineNo, `expected "Field: value", found ${JSON.stringify(l.slice(0, 60))}`);
+    if (!cur) {
+      cur = { fields: {}, text: '', line: lineNo };
+      seen = [];
+      start = lineStart;
+    }
+    const key = name.toLowerCase();
+    if (seen.includes(key)) throw new ControlFileError(file, lineNo, `duplicate field ${name}`);
+    seen.push(key);
+    const s: Stanza = cur;
+    s.fields[name] = l.slice(colon + 1).trim();
+    last = name;
+  }
+  close(text.length);
+  for (const s of out) if (!s.text.endsWith('\n')) s.text += '\n';
+  return out;
+}
+
+/** A field by case-insensitive name. */
+export function field(fields: Record<string, string>, name: string): string | undefined {
+  if (name in fields) return fields[name];
+  const k = name.toLowerCase();
+  for (const f of Object.keys(fields)) if (f.toLowerCase() === k) return fields[f];
+  return undefined;
+}
+
+/** A stanza found by scanStanzas: its text and first line, with only the requested fields read. */
+export interface StanzaHead {
+  text: string;
+  line: number;
+  head: Record<string, string>;
+}
+
+/**
+ * A fast first pass over a large control file (dpkg's status): finds the stanzas and reads only the fields named
+ * in `wanted` (lower case; their first line), checking every line's shape so that a malformed file fails here,
+ * naming the line. parseStanzas reads a stanza's other fields later, when they are asked for.
+ */
+export function scanStanzas(text: string, file: string, wanted: string[]): StanzaHead[] {
+  const out: StanzaHead[] = [];
+  let head: Record<string, string> | null = null;
+  let start = 0;
+  let end = 0;
+  let first = 0;
+  let pos = 0;
+  let lineNo = 0;
+  const close = () => {
+    if (head) out.push({ text: text.slice(start, end), line: first, head });
+    head = null;
+  };
+  while (pos < text.length) {
+    let nl = text.indexOf('\n', pos);
+    if (nl < 0) nl = text.length;
+    lineNo++;
+    const c0 = text.charCodeAt(pos);
+    const blank = nl === pos || (c0 === 13 && nl === pos + 1) || ((c0 === 32 || c0 === 9) && !/\S/.test(text.slice(pos, nl)));
+    if (blank) {
+      close();
+    } else if (c0 === 32 || c0 === 9) {
+      if (!head) throw new ControlFileError(file, lineNo, 'continuation line outside a field');
+    } else {
+      const colon = text.indexOf(':', pos);
+      const name = colon > pos && colon < nl ? text.slice(pos, colon) : '';
+      if (!name || /\s/.test(name)) throw new ControlFileError(file, lineNo, `expected "Field: value", found ${JSON.stringify(text.slice(pos, Math.min(nl, pos + 60)))}`);
+      if (!head) {
+        head = {};
+        start = pos;
+        first = lineNo;
+      }
+      const key = name.toLowerCase();
+      if (wanted.includes(key)) {
+        if (key in head) throw new ControlFileError(file, lineNo, `duplicate field ${name}`);
+        head[key] = text.slice(colon + 1, nl).trim();
+      }
+    }
+    if (head) end = Math.min(nl + 1, text.length);
+    pos = nl + 1;
+  }
+  close();
+  for (const s of out) if (!s.text.endsWith('\n')) s.text += '\n';
+  return out;
+}

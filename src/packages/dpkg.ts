@@ -1,0 +1,505 @@
+import { readFileSync, readlinkSync, Stats } from 'node:fs';
+import { posix } from 'node:path';
+import { cleanPath, RootFs } from '../elf/rootfs.js';
+import { ControlFileError, field, parseStanzas, scanStanzas } from './deb822.js';
+
+export { ControlFileError } from './deb822.js';
+
+/** One installed package (one stanza of dpkg's status, or one distroless status.d file). */
+export interface DpkgPackage {
+  name: string;
+  /** A Debian architecture, or "all". */
+  arch: string;
+  /** Full version, epoch included. */
+  version: string;
+  /** The Source field's name part; the package name when there is none. */
+  source: string;
+  /** The Source field's "(version)"; the package version when there is none. */
+  sourceVersion: string;
+  /** The Status field ("install ok installed"); status.d stanzas have none and count as installed. */
+  status: string;
+  fields: Record<string, string>;
+  /** The raw stanza, ending in "\n". */
+  stanza: string;
+  /** Where the stanza was read, inside the root: /var/lib/dpkg/status or /var/lib/dpkg/status.d/NAME. */
+  origin: string;
+}
+
+/** A dpkg-divert record: every package but `by` (all, for a local diversion) has its `from` file at `to`. */
+export interface Diversion {
+  from: string;
+  to: string;
+  /** The diverting package; null for a local diversion (":"). */
+  by: string | null;
+}
+
+/** An update-alternatives link: `link` → /etc/alternatives/`name` → `target`. */
+export interface AlternativeLink {
+  name: string;
+  link: string;
+  /** What /etc/alternatives/NAME points to now, or null when it is missing. */
+  target: string | null;
+}
+
+const DB = '/var/lib/dpkg';
+/** States in which a package's files are on disk (dpkg(1)); not-installed and config-files have none. */
+const GONE = new Set(['not-installed', 'config-files']);
+
+/**
+ * A root filesystem's dpkg database, read lazily: the status file (or distroless status.d/), info/*.list,
+ * *.md5sums, *.conffiles, diversions and alternatives. Packages are keyed by (name, architecture): with multiarch a
+ * name can be installed twice.
+ *
+ * File ownership works on physical paths: every listed path has its parent directory resolved through the root's
+ * symlinks (merged /usr: /lib → usr/lib; in-package links such as perl/5.36 → 5.36.0), the last component never,
+ * and diversions are applied. The owner index is built lazily: `ownersOf` first reads the lists of the packages a
+ * file's name points to (Debian names library packages after the SONAME: libssl.so.3 → libssl3), and reads every
+ * list only for files those do not explain (a file is listed by one package, or by the same package's other
+ * architectures); after a full read the index is complete and never read again.
+ */
+export class DpkgDatabase {
+  readonly fs: RootFs;
+  private all: DpkgPackage[];
+  private present: DpkgPackage[];
+  private byName = new Map<string, DpkgPackage[]>();
+  /** Packages read from status.d (no info/ files). */
+  private distroless = new Set<DpkgPackage>();
+  private listCache = new Map<DpkgPackage, string[]>();
+  private md5Cache = new Map<DpkgPackage, Map<string, string>>();
+  private index = new Map<string, DpkgPackage[]>();
+  private indexed = new Set<DpkgPackage>();
+  private complete = false;
+  private dirReal = new Map<string, string>([['/', '/']]);
+  private diversionMap: Map<string, Diversion> | null = null;
+  private altMap: Map<string, AlternativeLink> | null = null;
+  private native: string | undefined;
+
+  private constructor(fs: RootFs, packages: DpkgPackage[], distroless: DpkgPackage[]) {
+    this.fs = fs;
+    this.all = [...packages, ...distroless];
+    for (const p of distroless) this.distroless.add(p);
+    this.present = this.all.filter((p) => !GONE.has(p.status.split(/\s+/)[2] ?? ''));
+    for (const p of this.present) {
+      const l = this.byName.get(p.name) ?? [];
+      l.push(p);
+      this.byName.set(p.name, l);
+    }
+  }
+
+  /**
+   * Opens the database of a root filesystem (host path): /var/lib/dpkg/status and/or /var/lib/dpkg/status.d/.
+   * Null when there is neither; a ControlFileError (file and line) when a stanza is malformed.
+   */
+  static open(root: string | RootFs): DpkgDatabase | null {
+    const fs = typeof root === 'string' ? new RootFs(root) : root;
+    const statusLoc = fs.stat(`${DB}/status`);
+    const dirLoc = fs.stat(`${DB}/status.d`);
+    const hasStatus = statusLoc?.stats.isFile() ?? false;
+    const hasDir = dirLoc?.stats.isDirectory() ?? false;
+    if (!hasStatus && !hasDir) return null;
+    const packages = hasStatus ? readControl(fs, `${DB}/status`) : [];
+    const distroless: DpkgPackage[] = [];
+    if (hasDir) {
+      for (const name of [...fs.readdir(`${DB}/status.d`)].sort()) {
+        if (name.startsWith('.') || name.endsWith('.md5sums')) continue;
+        const p = `${DB}/status.d/${name}`;
+        if (!fs.stat(p)?.stats.isFile()) continue;
+        distroless.push(...readControl(fs, p));
+      }
+    }
+    return new DpkgDatabase(fs, packages, distroless);
+  }
+
+  /** Packages whose files are on disk (every state but not-installed and config-files), in database order. */
+  packages(): DpkgPackage[] {
+    return this.present;
+  }
+
+  /** Every stanza, including removed packages that left configuration files. */
+  allPackages(): DpkgPackage[] {
+    return this.all;
+  }
+
+  /** The dpkg native architecture (the one dpkg itself is built for). */
+  nativeArch(): string {
+    if (this.native === undefined) {
+      const dpkg = this.byName.get('dpkg')?.[0];
+      let arch = dpkg && dpkg.arch !== 'all' ? dpkg.arch : undefined;
+      if (!arch) {
+        const a = this.readText(`${DB}/arch`);
+        arch = a?.split('\n')[0].trim() || undefined;
+      }
+      this.native = arch ?? this.present.find((p) => p.arch !== 'all')?.arch ?? 'all';
+    }
+    return this.native;
+  }
+
+  /** A package by name ("name" or "name:arch"); without an architecture the native one, then "all", then any. */
+  get(name: string, arch?: string): DpkgPackage | undefined {
+    if (arch === undefined && name.includes(':')) [name, arch] = name.split(':', 2);
+    const l = this.byName.get(name);
+    if (!l) return undefined;
+    if (arch) return l.find((p) => p.arch === arch);
+    const native = this.nativeArch();
+    return l.find((p) => p.arch === native) ?? l.find((p) => p.arch === 'all') ?? l[0];
+  }
+
+  /** Installed packages built from a source package (by name). */
+  bySource(source: string): DpkgPackage[] {
+    return this.present.filter((p) => p.source === source);
+  }
+
+  /** Whether the package came from a distroless status.d/ (no info/ files; its files are its md5sums). */
+  isDistroless(p: DpkgPackage): boolean {
+    return this.distroless.has(p);
+  }
+
+  /**
+   * The paths a package installed, as dpkg lists them (directories included, "/." left out); for a status.d
+   * package, the files of its md5sums.
+   */
+  files(p: DpkgPackage): string[] {
+    let l = this.listCache.get(p);
+    if (l === undefined) {
+      if (this.distroless.has(p)) l = [...this.md5sums(p).keys()];
+      else {
+        const text = this.readInfo(p, 'list');
+        l = [];
+        if (text !== null) {
+          for (const line of text.split('\n')) {
+            if (line === '' || line === '/.') continue;
+            l.push(line);
+          }
+        }
+      }
+      this.listCache.set(p, l);
+    }
+    return l;
+  }
+
+  /** Configuration files (info/NAME.conffiles, else the status Conffiles field), flags such as remove-on-upgrade left off. */
+  conffiles(p: DpkgPackage): string[] {
+    const text = this.distroless.has(p) ? null : this.readInfo(p, 'conffiles');
+    if (text !== null) {
+      return text
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .map((l) => l.slice(l.indexOf('/')));
+    }
+    const f = field(p.fields, 'Conffiles');
+    if (!f) return [];
+    return f
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/)[0])
+      .filter((x) => x?.startsWith('/'));
+  }
+
+  /** Path (with a leading "/") → md5 of the package's regular files (info/ or status.d/ md5sums); empty when it has none. */
+  md5sums(p: DpkgPackage): Map<string, string> {
+    let m = this.md5Cache.get(p);
+    if (m === undefined) {
+      m = new Map();
+      let file: string | null = null;
+      let text: string | null = null;
+      if (this.distroless.has(p)) {
+        for (const n of [`${p.name}:${p.arch}.md5sums`, `${p.name}.md5sums`]) {
+          text = this.readText(`${DB}/status.d/${n}`);
+          if (text !== null) {
+            file = `${DB}/status.d/${n}`;
+            break;
+          }
+        }
+      } else {
+        for (const n of infoNames(p, 'md5sums')) {
+          text = this.readText(`${DB}/info/${n}`);
+          if (text !== null) {
+            file = `${DB}/info/${n}`;
+            break;
+          }
+        }
+      }
+      if (text !== null && file !== null) {
+        const lines = text.split('\n');
+        for (let i = 0; i < lines.length; i++) {
+          const l = lines[i];
+          if (l === '') continue;
+          const mm = /^([0-9a-f]{32}) [ *]?(.+)$/.exec(l);
+          if (!mm) throw new ControlFileError(this.fs.host(file), i + 1, 'expected "MD5SUM  PATH"');
+          m.set(mm[2].startsWith('/') ? mm[2] : '/' + mm[2], mm[1]);
+        }
+      }
+      this.md5Cache.set(p, m);
+    }
+    return m;
+  }
+
+  /** The package owning a file (first of several only for Multi-Arch: same packages sharing it). */
+  ownerOf(imagePath: string): DpkgPackage | undefined {
+    return this.ownersOf([imagePath]).get(imagePath)?.[0];
+  }
+
+  /**
+   * Owners of many paths at once (the fast way: each path's likely packages are read first). Paths are in-root
+   * paths; any spelling works (/bin/sh, /usr/bin/sh). Directories have many owners; an unowned path maps to [].
+   */
+  ownersOf(paths: string[]): Map<string, DpkgPackage[]> {
+    const phys = new Map(paths.map((p) => [p, this.physical(p)]));
+    const pending = () => [...new Set(phys.values())].filter((ph) => !this.index.has(ph));
+    for (const tier of [1, 2, 3] as const) {
+      if (this.complete) break;
+      const todo = pending();
+      if (!todo.length) break;
+      if (tier === 3) {
+        for (const p of this.present) this.indexPackage(p);
+        this.complete = true;
+        break;
+      }
+      for (const ph of todo) for (const c of this.candidates(posix.basename(ph), tier)) this.indexPackage(c);
+      // A file found in one package may be shared by the same package's other architectures (Multi-Arch: same).
+      for (const ph of phys.values()) for (const o of this.index.get(ph) ?? []) for (const s of this.byName.get(o.name) ?? []) this.indexPackage(s);
+    }
+    const out = new Map<string, DpkgPackage[]>();
+    for (const [p, ph] of phys) out.set(p, this.index.get(ph) ?? []);
+    return out;
+  }
+
+  /** Diversions (/var/lib/dpkg/diversions), by the diverted path. */
+  diversions(): Map<string, Diversion> {
+    if (!this.diversionMap) {
+      const m = new Map<string, Diversion>();
+      const file = `${DB}/diversions`;
+      const text = this.readText(file);
+      if (text !== null) {
+        const lines = text.split('\n');
+        if (lines[lines.length - 1] === '') lines.pop();
+        if (lines.length % 3) throw new ControlFileError(this.fs.host(file), lines.length, 'incomplete diversion record (three lines each: path, diverted-to path, package)');
+        for (let i = 0; i < lines.length; i += 3) {
+          const [from, to, by] = lines.slice(i, i + 3);
+          if (!from.startsWith('/') || !to.startsWith('/')) throw new ControlFileError(this.fs.host(file), i + 1, 'diversion paths must be absolute');
+          m.set(from, { from, to, by: by === ':' ? null : by });
+        }
+      }
+      this.diversionMap = m;
+    }
+    return this.diversionMap;
+  }
+
+  /**
+   * The alternatives link a path is (a master or slave link such as /usr/bin/awk, or /etc/alternatives/NAME), from
+   * /var/lib/dpkg/alternatives/. dpkg lists no package for these links; the file they lead to has one.
+   */
+  alternative(path: string): AlternativeLink | undefined {
+    if (!this.altMap) {
+      const m = new Map<string, AlternativeLink>();
+      for (const name of this.fs.readdir(`${DB}/alternatives`)) {
+        const text = this.readText(`${DB}/alternatives/${name}`);
+        if (text === null) continue;
+        const lines = text.split('\n');
+        const add = (n: string, link: string | undefined) => {
+          if (!link?.startsWith('/')) return;
+          const a = `/etc/alternatives/${n}`;
+          const st = this.fs.lstat(this.physical(a));
+          const target = st?.isSymbolicLink() ? this.readLink(a) : null;
+          const entry = { name: n, link, target };
+          m.set(this.physical(link), entry);
+          m.set(this.physical(a), entry);
+        };
+        add(name, lines[1]);
+        // Slaves: (name, link) pairs until an empty line.
+        for (let i = 2; i + 1 < lines.length && lines[i] !== ''; i += 2) add(lines[i], lines[i + 1]);
+      }
+      this.altMap = m;
+    }
+    return this.altMap.get(this.physical(path));
+  }
+
+  /** The path with its parent directory resolved through the root's symlinks (the last component kept). */
+  physical(path: string): string {
+    const p = cleanPath(posix.normalize(path.startsWith('/') ? path : '/' + path));
+    return p === '/' ? p : this.physicalClean(p);
+  }
+
+  /** physical() of a clean absolute path (as .list files hold them). */
+  private physicalClean(p: string): string {
+    const slash = p.lastIndexOf('/');
+    const dir = slash <= 0 ? '/' : this.realDir(p.slice(0, slash));
+    return dir === '/' ? p.slice(slash) : dir + p.slice(slash);
+  }
+
+  private realDir(dir: string): string {
+    let r = this.dirReal.get(dir);
+    if (r === undefined) {
+      const slash = dir.lastIndexOf('/');
+      const parent = slash <= 0 ? '/' : this.realDir(dir.slice(0, slash));
+      const here = (parent === '/' ? '' : parent) + dir.slice(slash);
+      const st: Stats | null = this.fs.lstat(here);
+      r = st?.isSymbolicLink() ? (this.fs.locate(here)?.realPath ?? here) : here;
+      this.dirReal.set(dir, r);
+    }
+    return r;
+  }
+
+  private indexPackage(p: DpkgPackage): void {
+    if (this.indexed.has(p)) return;
+    this.indexed.add(p);
+    const div = this.diversions();
+    for (const listed of this.files(p)) {
+      const d = div.get(listed);
+      const at = d && d.by !== p.name ? d.to : listed;
+      const key = d ? this.physical(at) : this.physicalClean(at);
+      const l = this.index.get(key);
+      if (!l) this.index.set(key, [p]);
+      else if (!l.includes(p)) l.push(p);
+    }
+  }
+
+  /**
+   * Packages likely to own a file by its name. Tier 1: Debian's library package naming (Policy 8.1): libfoo.so.3 →
+   * libfoo3, libfoo-3, libfoo3t64. Tier 2: a package name word equal to a word of the file name (redis-check-rdb →
+   * redis-tools).
+   */
+  private candidates(base: string, tier: 1 | 2): DpkgPackage[] {
+    const out: DpkgPackage[] = [];
+    if (tier === 1) {
+      const m = /^(.+?)\.so(?:\.|$)/.exec(base);
+      if (!m) return out;
+      const stem = m[1].toLowerCase();
+      for (const [name, ps] of this.byName) {
+        if (name.startsWith(stem) && /^-?\d/.test(name.slice(stem.length))) out.push(...ps);
+      }
+      return out;
+    }
+    const words = new Set(
+      base
+        .toLowerCase()
+        .split(/[^a-z0-9]+/)
+        .filter((w) => w.length >= 3 && w !== 'lib' && !/^\d+$/.test(w)),
+    );
+    if (!words.size) return out;
+    for (const [name, ps] of this.byName) {
+      if (name.split(/[-.+]/).some((w) => words.has(w) || words.has('lib' + w))) out.push(...ps);
+    }
+    return out.length > 64 ? [] : out;
+  }
+
+  private readInfo(p: DpkgPackage, ext: string): string | null {
+    for (const n of infoNames(p, ext)) {
+      const t = this.readText(`${DB}/info/${n}`);
+      if (t !== null) return t;
+    }
+    return null;
+  }
+
+  private readText(inRoot: string): string | null {
+    const loc = this.fs.locate(inRoot);
+    if (!loc) return null;
+    try {
+      return readFileSync(this.fs.hostReal(loc), 'utf8');
+    } catch {
+      return null;
+    }
+  }
+
+  private readLink(inRoot: string): string | null {
+    try {
+      return readlinkSync(this.fs.host(this.physical(inRoot)));
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** info/ file names of a package: NAME:ARCH.EXT for Multi-Arch: same packages, NAME.EXT otherwise (tried in that order). */
+function infoNames(p: DpkgPackage, ext: string): string[] {
+  return [`${p.name}:${p.arch}.${ext}`, `${p.name}.${ext}`];
+}
+
+function readControl(fs: RootFs, inRoot: string): DpkgPackage[] {
+  const host = fs.hostReal(fs.locate(inRoot)!);
+  let text: string;
+  try {
+    text = readFileSync(host, 'utf8');
+  } catch (e) {
+    throw new ControlFileError(host, 0, (e as NodeJS.ErrnoException).code ?? String(e));
+  }
+  return scanStanzas(text, host, HEAD_FIELDS).map((s) => new StatusEntry(s.head, s.text, s.line, host, inRoot));
+}
+
+const HEAD_FIELDS = ['package', 'architecture', 'version', 'status', 'source'];
+
+/** A package read from a control file; its fields other than the head ones are parsed when first asked for. */
+class StatusEntry implements DpkgPackage {
+  name: string;
+  arch: string;
+  version: string;
+  source: string;
+  sourceVersion: string;
+  status: string;
+  private parsed: Record<string, string> | null = null;
+
+  constructor(
+    head: Record<string, string>,
+    readonly stanza: string,
+    private readonly line: number,
+    private readonly file: string,
+    readonly origin: string,
+  ) {
+    const { file: f } = this;
+    const name = head.package;
+    if (!name) throw new ControlFileError(f, line, 'stanza without a Package field');
+    if (!/^[a-z0-9][a-z0-9+.-]*$/.test(name)) throw new ControlFileError(f, line, `invalid package name "${name}"`);
+    const status = head.status ?? 'install ok installed';
+    const words = status.split(/\s+/);
+    if (words.length !== 3) throw new ControlFileError(f, line, `${name}: Status "${status}" is not "WANT FLAG STATE"`);
+    const version = head.version ?? '';
+    if (!version && !GONE.has(words[2])) throw new ControlFileError(f, line, `${name}: no Version field`);
+    const arch = head.architecture ?? '';
+    if (!arch && !GONE.has(words[2])) throw new ControlFileError(f, line, `${name}: no Architecture field`);
+    let source = name;
+    let sourceVersion = version;
+    if (head.source) {
+      const m = /^(\S+)(?:\s+\((\S+)\))?$/.exec(head.source);
+      if (!m) throw new ControlFileError(f, line, `${name}: Source "${head.source}" is not "NAME" or "NAME (VERSION)"`);
+      source = m[1];
+      if (m[2]) sourceVersion = m[2];
+    }
+    this.name = name;
+    this.arch = arch;
+    this.version = version;
+    this.source = source;
+    this.sourceVersion = sourceVersion;
+    this.status = status;
+  }
+
+  get fields(): Record<string, string> {
+    if (!this.parsed) this.parsed = parseStanzas(this.stanza, this.file, { firstLine: this.line })[0]?.fields ?? {};
+    return this.parsed;
+  }
+}
+
+/** /etc/os-release (else /usr/lib/os-release) of a root as KEY → value (quotes removed); null when there is none. */
+export function readOsRelease(root: string | RootFs): Record<string, string> | null {
+  const fs = typeof root === 'string' ? new RootFs(root) : root;
+  for (const p of ['/etc/os-release', '/usr/lib/os-release']) {
+    const loc = fs.locate(p);
+    if (!loc) continue;
+    let text: string;
+    try {
+      text = readFileSync(fs.hostReal(loc), 'utf8');
+    } catch {
+      continue;
+    }
+    const out: Record<string, string> = {};
+    for (const line of text.split('\n')) {
+      const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+      if (!m) continue;
+      let v = m[2].trim();
+      if (/^".*"$/.test(v)) v = v.slice(1, -1).replace(/\\(["$`\\])/g, '$1');
+      else if (/^'.*'$/.test(v)) v = v.slice(1, -1);
+      out[m[1]] = v;
+    }
+    return out;
+  }
+  return null;
+}
