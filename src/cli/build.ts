@@ -2,56 +2,20 @@ import { build, withWorkDir } from '../builder/build-image.js';
 import { BuildError } from '../builder/errors.js';
 import { BuildSpec, CopySpec, parseSize, parseCommand, parseCopy, parseKeyValue, parsePort, parseSignal, parseUser, sourceDateEpoch } from '../builder/spec.js';
 import { parsePlatform } from '../oci/platform.js';
-import { formatLocalRef, LocalRef, parseLocalRef, writeLocalImage } from '../oci/location.js';
-import { UserError } from './errors.js';
+import { formatLocalRef, isLocalRef, LocalRef, parseLocalRef, writeLocalImage } from '../oci/location.js';
+import { UsageError, UserError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { parseDockerfile } from '../builder/dockerfile.js';
 import { loadContext } from '../builder/context.js';
 import { explain, formatExplain } from '../builder/explain.js';
-import type { Clients, RegistryArgs } from './registry.js';
+import type { Clients } from './registry.js';
+import type { BuildArgs } from './options.js';
 import type { Image } from '../oci/image.js';
 import { RegistryError } from '../registry/errors.js';
 import { BaseLoader } from '../builder/build-image.js';
 import { humanSize } from './format.js';
+import { parseRef, pushTargets } from './refs.js';
 
-export interface BuildArgs extends RegistryArgs {
-  files: string[];
-  /** A Dockerfile; `files` then holds the build context (default: the current directory). */
-  file?: string;
-  buildArg?: string[];
-  noScaffold?: string[];
-  scaffold?: string[];
-  tz?: string[];
-  withLib?: string[];
-  maxSize?: string;
-  explain?: boolean;
-  noRules?: boolean;
-  noVerify?: boolean;
-  withGconv?: string[];
-  withIdn?: boolean;
-  from?: string;
-  push?: string[];
-  tag?: string[];
-  output?: string[];
-  add?: string[];
-  copy?: string[];
-  entrypoint?: string;
-  cmd?: string;
-  env?: string[];
-  expose?: string[];
-  workdir?: string;
-  user?: string;
-  label?: string[];
-  annotation?: string[];
-  stopSignal?: string;
-  volume?: string[];
-  layers?: number;
-  format?: string;
-  platform?: string;
-  root?: string;
-  json?: boolean;
-  compressionLevel?: number;
-}
 
 const SCAFFOLD_ITEMS = ['passwd', 'tmp', 'certs', 'tz', 'locale'] as const;
 
@@ -123,7 +87,7 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
       maxSize: a.maxSize !== undefined ? parseSize(a.maxSize) : undefined,
     };
   } catch (e) {
-    throw new UserError((e as Error).message);
+    throw new UsageError((e as Error).message);
   }
 }
 
@@ -132,7 +96,7 @@ export function parseOutputs(outputs: string[] | undefined): LocalRef[] {
     // An untagged layout image is invisible to umoci and buildah: tag it "latest", as they would.
     return (outputs ?? []).map(parseLocalRef).map((r) => (r.kind !== 'docker-archive' && !r.tag ? { ...r, tag: 'latest' } : r));
   } catch (e) {
-    throw new UserError(`-o ${(e as Error).message}`);
+    throw new UsageError(`-o ${(e as Error).message}`);
   }
 }
 
@@ -140,8 +104,8 @@ export function parseOutputs(outputs: string[] | undefined): LocalRef[] {
 export function specFromDockerfile(a: BuildArgs): BuildSpec {
   const base = specFromArgs({ ...a, files: [] });
   try {
-    if (a.files.length > 1) throw new BuildError(`with -f, give one build context directory (got ${a.files.join(' ')})`);
-    if (a.add?.length || a.copy?.length) throw new BuildError('with -f, put ADD and COPY in the Dockerfile');
+    if (a.files.length > 1) throw new UsageError(`with -f, give one build context directory (got ${a.files.join(' ')})`);
+    if (a.add?.length || a.copy?.length) throw new UsageError('with -f, put ADD and COPY in the Dockerfile');
     let text: string;
     try {
       text = readFileSync(a.file!, 'utf8');
@@ -181,9 +145,11 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, err: 
   const spec = a.file ? specFromDockerfile(a) : specFromArgs(a);
   const outputs = parseOutputs(a.output);
   const pushes = a.push ?? [];
-  if (!outputs.length && !pushes.length) throw new UserError('say where the image goes: --push REF, -o oci:DIR[:TAG], -o oci-archive:FILE[:TAG] or -o docker-archive:FILE[:NAME:TAG]');
-  if (a.tag?.length && !pushes.length) throw new UserError('--tag adds tags to a --push; give --push REF too');
-  if (!spec.inputs.length && !spec.adds.length && !spec.copies.length) throw new UserError('nothing to build: give at least one file, --add or --copy');
+  if (!outputs.length && !pushes.length) throw new UsageError('say where the image goes: --push REF, -o oci:DIR[:TAG], -o oci-archive:FILE[:TAG] or -o docker-archive:FILE[:NAME:TAG]');
+  if (a.tag?.length && !pushes.length) throw new UsageError('--tag adds tags to a --push; give --push REF too');
+  if (!spec.inputs.length && !spec.adds.length && !spec.copies.length) throw new UsageError('nothing to build: give at least one file, --add or --copy');
+  pushTargets(pushes, a.tag ?? []); // a bad --push or --tag fails now, before anything is built or written
+  if (spec.from && !isLocalRef(spec.from)) parseRef(spec.from, '--from');
   // The registry client (undici) loads only when needed, and starts loading now: it compiles while the main thread
   // waits for the layers' gzip on the thread pool.
   const registry = pushes.length || spec.from ? import('./registry.js') : null;

@@ -11,12 +11,7 @@ import { Resolver } from '../elf/resolve.js';
 import { Explanation, explainFiles, formatExplain } from '../builder/explain.js';
 import { unpackImage } from '../oci/unpack.js';
 
-export interface InspectArgs {
-  image: string;
-  files?: boolean;
-  json?: boolean;
-  explain?: boolean;
-}
+import type { InspectArgs } from './options.js';
 
 /** Unpacks the image and explains its files from the closure of its entrypoint, computed inside it. */
 async function explainImage(img: Image): Promise<Explanation> {

@@ -1,18 +1,9 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { ElfError } from '../elf/errors.js';
-import { UserError } from './errors.js';
+import { UsageError, UserError } from './errors.js';
 // Command modules load on demand: undici, tar-stream and the builder cost start-up time that --help and ldd need not pay.
-import type { Argv } from 'yargs';
-
-function registryOptions<T>(y: Argv<T>) {
-  return y
-    .option('insecure', { type: 'boolean', describe: 'Allow plain http to a registry that is not on loopback' })
-    .option('ca-file', { type: 'string', describe: 'PEM file of extra CA certificates for TLS registries' })
-    .option('username', { alias: 'u', type: 'string', describe: 'Registry user name (with --password-stdin)' })
-    .option('password-stdin', { type: 'boolean', describe: 'Read the registry password from standard input' });
-}
-
+import { buildOptions, inspectOptions, lddOptions, pullOptions, pushOptions, registryOptions } from './options.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
@@ -90,110 +81,38 @@ export async function run(argv: string[]): Promise<number> {
         'Print the shared libraries a program needs, computed statically (nothing is executed)',
         (y) =>
           y
-            .positional('files', { type: 'string', array: true, demandOption: true, describe: 'ELF files' })
-            .option('root', { type: 'string', default: '/', describe: 'Resolve inside this root filesystem (a sysroot)' })
-            .option('library-path', { type: 'string', array: true, describe: 'Directories searched like LD_LIBRARY_PATH (colon-separated allowed)' })
-            .option('json', { type: 'boolean', describe: 'Print the structured result as JSON' })
-            .option('tree', { type: 'boolean', describe: 'Print who needs what, as a tree' }),
+            .positional('files', { type: 'string', array: true, demandOption: true, describe: 'ELF programs or libraries (paths inside --root when it is given)' })
+            .options(lddOptions)
+            .example('$0 ldd /usr/bin/redis-server', 'like ldd, without running the loader')
+            .example('$0 ldd --tree /usr/bin/curl', 'who needs what')
+            .example('$0 ldd --root ./arm64-sysroot /usr/bin/openssl', 'inside a sysroot of another architecture'),
         (a) =>
           pick(async () => {
-          const { lddCommand } = await import('./ldd.js');
-          return lddCommand(
-            { files: a.files as string[], root: a.root, libraryPath: a['library-path']?.flatMap((x) => x.split(':')), json: a.json, tree: a.tree },
-            out,
-            err,
-          );
-        }),
+            const { lddCommand } = await import('./ldd.js');
+            return lddCommand({ files: a.files as string[], root: a.root, libraryPath: a.libraryPath?.flatMap((x) => x.split(':')), json: a.json, tree: a.tree }, out, err);
+          }),
       )
       .command(
         'build [files..]',
         'Build an image from native binaries (with their libraries), files and directories',
         (y) =>
-          registryOptions(y)
-            .positional('files', { type: 'string', array: true, describe: 'Executables, files and directories to put in the image at the same paths' })
-            .option('output', { alias: 'o', type: 'string', array: true, describe: 'Where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] (repeatable)' })
-            .option('add', { type: 'string', array: true, describe: 'SRC:DEST, like Dockerfile ADD: a local tar (gz, bz2, xz) is unpacked into DEST' })
-            .option('copy', { type: 'string', array: true, describe: 'SRC:DEST, like Dockerfile COPY' })
-            .option('entrypoint', { type: 'string', describe: 'Entrypoint: JSON array or words (default: the first executable given)' })
-            .option('cmd', { type: 'string', describe: 'Cmd: JSON array or words' })
-            .option('env', { type: 'string', array: true, describe: 'KEY=VALUE (repeatable)' })
-            .option('expose', { type: 'string', array: true, describe: 'PORT[/tcp|/udp] (repeatable)' })
-            .option('workdir', { type: 'string', describe: 'Working directory' })
-            .option('user', { type: 'string', describe: 'USER[:GROUP]' })
-            .option('label', { type: 'string', array: true, describe: 'KEY=VALUE config label (repeatable)' })
-            .option('annotation', { type: 'string', array: true, describe: 'KEY=VALUE manifest annotation (repeatable)' })
-            .option('stop-signal', { type: 'string', describe: 'Signal that stops the container' })
-            .option('volume', { type: 'string', array: true, describe: 'Volume mount point (repeatable)' })
-            .option('layers', { type: 'number', describe: '1 for a single layer; default 3 (loader and libc, libraries, application)' })
-            .option('format', { type: 'string', choices: ['oci', 'docker'], describe: 'Media types: oci (default) or docker (schema 2)' })
-            .option('platform', { type: 'string', describe: 'Expected os/arch[/variant]; checked against the ELF files' })
-            .option('root', { type: 'string', default: '/', describe: 'Root filesystem to take files and libraries from' })
-            .option('file', { alias: 'f', type: 'string', describe: 'Build from this Dockerfile (the positional argument is then the context directory)' })
-            .option('build-arg', { type: 'string', array: true, describe: 'KEY=VALUE for an ARG of the Dockerfile (repeatable)' })
-            .option('from', { type: 'string', describe: 'Base image: registry REF, oci:DIR[:TAG] or oci-archive:FILE[:TAG] (default: scratch)' })
-            .option('push', { type: 'string', array: true, describe: 'Push to this registry reference (repeatable); prints REF@DIGEST' })
-            .option('tag', { type: 'string', array: true, describe: 'More tags for --push, in the same repository' })
-            .option('no-scaffold', { type: 'string', array: true, describe: 'Leave out scaffolding: all, or passwd, tmp, certs, tz, locale' })
-            .option('scaffold', { type: 'string', array: true, describe: 'Add scaffolding even when the program shows no need: passwd, certs, tz' })
-            .option('tz', { type: 'string', array: true, describe: 'Time zones to ship (default UTC when the program uses them; "all")' })
-            .option('with-lib', { type: 'string', array: true, describe: 'Add a library (name or path) with its closure, e.g. one the program dlopens' })
-            .option('max-size', { type: 'string', describe: 'Fail when the files add up to more than this (e.g. 20M)' })
-            .option('no-verify', { type: 'boolean', describe: 'Skip the check that the image can run (interpreter, libraries, symlinks, entrypoint)' })
-            .option('with-gconv', { type: 'string', array: true, describe: 'gconv modules for iconv (ISO8859-1, EUC-JP, ... or all)' })
-            .option('with-idn', { type: 'boolean', describe: 'Add the library glibc loads for international host names (getaddrinfo AI_IDN)' })
-            .option('no-rules', { type: 'boolean', describe: 'Do not add the libraries glibc loads at run time (libgcc_s for pthread_cancel)' })
-            .option('explain', { type: 'boolean', describe: 'Show each file, who pulled it in and its size, with totals per cause' })
-            .option('compression-level', { type: 'number', describe: 'gzip level, 1 (fastest) to 9 (smallest); default 6' })
-            .option('json', { type: 'boolean', describe: 'Print a JSON result instead of the digest' }),
+          y
+            .positional('files', {
+              type: 'string',
+              array: true,
+              describe: 'Programs (each brings its libraries), files and directories, put in the image at their absolute path; with -f, the build context directory',
+            })
+            .options(buildOptions)
+            .options(registryOptions)
+            .example('$0 build /usr/bin/redis-server --expose 6379 -o oci:redis', 'to an OCI layout (prints the digest)')
+            .example('$0 build /usr/bin/redis-server --push registry.example.com/redis:slim', 'to a registry (prints REF@DIGEST)')
+            .example('$0 build -f Dockerfile . -o oci-archive:app.tar', 'a Dockerfile (no RUN), without Docker')
+            .example('$0 build ./app --from debian:12-slim --push registry.example.com/app:1', 'on top of a base image'),
         (a) =>
           pick(async () => {
-          const { buildCommand } = await import('./build.js');
-          return buildCommand(
-            {
-              files: (a.files as string[] | undefined) ?? [],
-              output: a.output,
-              add: a.add,
-              copy: a.copy,
-              entrypoint: a.entrypoint,
-              cmd: a.cmd,
-              env: a.env,
-              expose: a.expose?.map(String),
-              workdir: a.workdir,
-              user: a.user,
-              label: a.label,
-              annotation: a.annotation,
-              stopSignal: a['stop-signal'],
-              volume: a.volume,
-              layers: a.layers,
-              format: a.format,
-              platform: a.platform,
-              root: a.root,
-              json: a.json,
-              compressionLevel: a['compression-level'],
-              from: a.from,
-              file: a.file,
-              noScaffold: a['no-scaffold'],
-              scaffold: a.scaffold,
-              tz: a.tz,
-              withLib: a['with-lib'],
-              maxSize: a['max-size'],
-              explain: a.explain,
-              noRules: a['no-rules'],
-              noVerify: a['no-verify'],
-              withGconv: a['with-gconv'],
-              withIdn: a['with-idn'],
-              buildArg: a['build-arg'],
-              push: a.push,
-              tag: a.tag,
-              insecure: a.insecure,
-              caFile: a['ca-file'],
-              username: a.username,
-              passwordStdin: a['password-stdin'],
-            },
-            out,
-            err,
-          );
-        }),
+            const { buildCommand } = await import('./build.js');
+            return buildCommand({ ...a, files: (a.files as string[] | undefined) ?? [] }, out, err);
+          }),
       )
       .command(
         'inspect <image>',
@@ -201,68 +120,82 @@ export async function run(argv: string[]): Promise<number> {
         (y) =>
           y
             .positional('image', { type: 'string', demandOption: true, describe: 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE' })
-            .option('files', { type: 'boolean', describe: 'List every file of every layer with its size' })
-            .option('explain', { type: 'boolean', describe: 'Unpack the image and attribute its files to the entrypoint\'s libraries' })
-            .option('json', { type: 'boolean', describe: 'Print JSON' }),
+            .options(inspectOptions)
+            .example('$0 inspect oci:redis', 'platform, config and layers')
+            .example('$0 inspect --files --json oci-archive:redis.tar', 'every file, as JSON'),
         (a) =>
           pick(async () => {
-          const { inspectCommand } = await import('./inspect.js');
-          return inspectCommand({ image: a.image as string, files: a.files, json: a.json, explain: a.explain }, out);
-        }),
+            const { inspectCommand } = await import('./inspect.js');
+            return inspectCommand({ ...a, image: a.image as string }, out);
+          }),
       )
       .command(
         'push <source> <target>',
         'Push an image built earlier (oci:DIR, oci-archive:FILE, docker-archive:FILE or a registry REF) to a registry',
         (y) =>
-          registryOptions(y)
-            .positional('source', { type: 'string', demandOption: true })
-            .positional('target', { type: 'string', demandOption: true })
-            .option('tag', { type: 'string', array: true, describe: 'More tags in the same repository' }),
+          y
+            .positional('source', { type: 'string', demandOption: true, describe: 'The image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE, or a registry REF' })
+            .positional('target', { type: 'string', demandOption: true, describe: 'Registry reference to push to (REF or docker://REF)' })
+            .options(pushOptions)
+            .options(registryOptions)
+            .example('$0 push oci-archive:redis.tar registry.internal/redis:slim', 'prints REF@DIGEST')
+            .example('$0 push oci:redis registry.example.com/redis:1 --tag latest', 'two tags, one upload'),
         (a) =>
           pick(async () => {
-          const { pushCommand } = await import('./push.js');
-          return pushCommand(
-            { source: a.source as string, target: a.target as string, tag: a.tag, insecure: a.insecure, caFile: a['ca-file'], username: a.username, passwordStdin: a['password-stdin'] },
-            out,
-            err,
-          );
-        }),
+            const { pushCommand } = await import('./push.js');
+            return pushCommand({ ...a, source: a.source as string, target: a.target as string }, out, err);
+          }),
       )
       .command(
         'pull <source>',
         'Copy an image from a registry (or another local location) to a local layout or archive',
         (y) =>
-          registryOptions(y)
-            .positional('source', { type: 'string', demandOption: true })
-            .option('output', { alias: 'o', type: 'string', array: true, describe: 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]' })
-            .option('platform', { type: 'string', describe: 'os/arch[/variant] to pick from a multi-platform image' }),
+          y
+            .positional('source', { type: 'string', demandOption: true, describe: 'Registry reference (REF or docker://REF), or a local image' })
+            .options(pullOptions)
+            .options(registryOptions)
+            .example('$0 pull debian:12-slim -o oci:debian', 'to an OCI layout')
+            .example('$0 pull docker://registry.example.com/app:1 --platform linux/arm64 -o oci-archive:app.tar', 'one platform of a multi-platform image'),
         (a) =>
           pick(async () => {
-          const { pullCommand } = await import('./pull.js');
-          return pullCommand(
-            { source: a.source as string, output: a.output ?? [], platform: a.platform, insecure: a.insecure, caFile: a['ca-file'], username: a.username, passwordStdin: a['password-stdin'] },
-            out,
-            err,
-          );
-        }),
+            const { pullCommand } = await import('./pull.js');
+            return pullCommand({ ...a, source: a.source as string }, out, err);
+          }),
       )
       .command(
         'login <registry>',
         'Check credentials and store them in ~/.docker/config.json (or the configured credential helper)',
-        (y) => registryOptions(y).positional('registry', { type: 'string', demandOption: true }),
+        (y) =>
+          y
+            .positional('registry', { type: 'string', demandOption: true, describe: 'Registry host[:port]' })
+            .options(registryOptions)
+            .example('echo "$TOKEN" | $0 login registry.example.com -u ci --password-stdin', 'the password never appears on the command line'),
         (a) =>
           pick(async () => {
-          const { loginCommand } = await import('./login.js');
-          return loginCommand(a.registry as string, { insecure: a.insecure, caFile: a['ca-file'], username: a.username, passwordStdin: a['password-stdin'] }, err);
-        }),
+            const { loginCommand } = await import('./login.js');
+            return loginCommand(a.registry as string, a, err);
+          }),
       )
+      .example('$0 build /usr/bin/redis-server --expose 6379 -o oci:redis', 'build an image to an OCI layout')
+      .example('$0 inspect oci:redis', 'look at it')
+      .example('$0 push oci:redis registry.example.com/redis:slim', 'push it')
+      .example('$0 ldd /usr/bin/redis-server', 'the libraries a program needs')
       .demandCommand(1, 'Name a command; see --help.')
+      .recommendCommands()
+      // Checked for every command, whether or not it reaches a registry: a flag must never be silently ignored.
+      .check((a) => {
+        if (a['password-stdin'] && !a.username) throw new UsageError('--password-stdin needs --username (-u)');
+        return true;
+      })
       .strict()
       .version(VERSION)
       .help()
+      .wrap(Math.min(120, process.stdout.columns || 100))
       .fail((msg, e) => {
         if (e) throw e;
-        throw new UserError(msg, 2);
+        // recommendCommands says only "Did you mean build?": name what was typed.
+        if (/^Did you mean/.test(msg)) throw new UsageError(`unknown command "${argv.find((x) => !x.startsWith('-'))}". ${msg.replace(/^Did/, 'did')}`);
+        throw new UsageError(msg);
       })
       .parseAsync();
   } catch (e) {

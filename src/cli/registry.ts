@@ -7,16 +7,13 @@ import { Credential } from '../registry/credentials.js';
 import { RegistryError } from '../registry/errors.js';
 import { MountSource, pushImage } from '../registry/push.js';
 import { pullImage } from '../registry/pull.js';
-import { formatReference, parseReference, Reference, ReferenceError } from '../registry/reference.js';
-import { UserError } from './errors.js';
+import { formatReference } from '../registry/reference.js';
+import { parseRef, pushTargets } from './refs.js';
+import { UsageError, UserError } from './errors.js';
 import { TtyProgress } from './progress.js';
+import type { RegistryArgs } from './options.js';
 
-export interface RegistryArgs {
-  insecure?: boolean;
-  caFile?: string;
-  username?: string;
-  passwordStdin?: boolean;
-}
+export type { RegistryArgs } from './options.js';
 
 /** Reads the password from stdin (never from a flag, so it stays out of shell history and process lists). */
 function readStdinPassword(): string {
@@ -28,22 +25,14 @@ function readStdinPassword(): string {
 }
 
 export function explicitCredential(a: RegistryArgs): Credential | undefined {
-  if (a.passwordStdin && !a.username) throw new UserError('--password-stdin needs --username');
-  if (a.username && !a.passwordStdin) throw new UserError('--username needs --password-stdin (passwords are never taken from the command line)');
+  if (a.passwordStdin && !a.username) throw new UsageError('--password-stdin needs --username');
+  if (a.username && !a.passwordStdin) throw new UsageError('--username needs --password-stdin (passwords are never taken from the command line)');
   if (!a.username) return undefined;
   const password = readStdinPassword();
   if (!password) throw new UserError('--password-stdin: standard input was empty');
   return { username: a.username, password, source: '--username/--password-stdin' };
 }
 
-export function parseRef(s: string, what: string): Reference {
-  try {
-    return parseReference(s);
-  } catch (e) {
-    if (e instanceof ReferenceError) throw new UserError(`${what}: ${e.message}`);
-    throw e;
-  }
-}
 
 /** One client per registry host, shared by every operation of a command. */
 export class Clients {
@@ -76,7 +65,7 @@ export function clientOptions(a: RegistryArgs): ClientOptions {
 }
 
 /** Loads a base or source image: local (oci:, oci-archive:, docker-archive:) or from a registry. */
-export async function loadImage(ref: string, clients: Clients, platform?: Platform): Promise<Image> {
+export async function loadImage(ref: string, clients: Clients, platform?: Platform, what = '--from'): Promise<Image> {
   if (isLocalRef(ref)) {
     try {
       return readLocalImage(parseLocalRef(ref), platform);
@@ -84,20 +73,19 @@ export async function loadImage(ref: string, clients: Clients, platform?: Platfo
       throw new UserError((e as Error).message);
     }
   }
-  const r = parseRef(ref, '--from');
+  const r = parseRef(ref, what);
   return pullImage(clients.get(r.registry), r, platform);
 }
 
 /** Pushes to each --push reference (plus --tag tags in the same repository); returns "REF@digest" lines. */
-export async function pushAll(img: Image, refs: string[], extraTags: string[], clients: Clients, log: (s: string) => void): Promise<string[]> {
+export async function pushAll(img: Image, refs: string[], extraTags: string[], clients: Clients, log: (s: string) => void, what = '--push'): Promise<string[]> {
   const out: string[] = [];
   const mountFrom = new Map<string, MountSource>();
   for (const l of img.layers) if (l.origin) mountFrom.set(l.descriptor.digest, l.origin);
-  for (const s of refs) {
-    const r = parseRef(s, '--push');
-    if (r.digest) throw new UserError(`--push ${s}: push to a tag, not a digest`);
-    const targets: Reference[] = [r, ...extraTags.map((t) => ({ ...r, tag: t }))];
-    for (const t of extraTags) if (!/^[\w][\w.-]{0,127}$/.test(t)) throw new UserError(`--tag ${t}: not a valid tag`);
+  const all = pushTargets(refs, extraTags, what);
+  for (const [i, s] of refs.entries()) {
+    const targets = all[i];
+    const r = targets[0];
     const client = clients.get(r.registry);
     let digest: string;
     try {

@@ -27,7 +27,8 @@ const HOST = /^(?:\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:
 export const DOCKER_HUB = 'docker.io';
 
 export function parseReference(input: string): Reference {
-  const ref = input.trim();
+  // skopeo's transport prefix names the same thing.
+  const ref = input.trim().replace(/^docker:\/\//, '');
   if (!ref) throw new ReferenceError(input, 'empty');
   let rest = ref;
   let digest: string | undefined;

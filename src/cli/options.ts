@@ -1,0 +1,97 @@
+/**
+ * Every command's flags, as data: yargs reads these schemas, and the argument types the commands receive are derived
+ * from them (ArgsOf), so a flag is declared once, here.
+ */
+import type { InferredOptionTypes, Options } from 'yargs';
+
+/** Help sections: what goes in, where the image goes, how registries are reached, what the container runs with. */
+export const GROUP = {
+  input: 'Input:',
+  output: 'Output:',
+  registry: 'Registry:',
+  runtime: 'Runtime (image config and run-time files):',
+  check: 'Checks:',
+} as const;
+
+type Schema = Record<string, Options>;
+
+/** yargs hands commands both spellings of each flag (`stop-signal` and `stopSignal`); the types keep the camelCase one. */
+type CamelCase<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Capitalize<CamelCase<T>>}` : S;
+export type ArgsOf<S extends Schema> = { [K in keyof InferredOptionTypes<S> as CamelCase<K & string>]: InferredOptionTypes<S>[K] };
+
+export const registryOptions = {
+  insecure: { type: 'boolean', group: GROUP.registry, describe: 'Allow plain http to a registry that is not on loopback' },
+  'ca-file': { type: 'string', group: GROUP.registry, describe: 'PEM file of extra CA certificates for TLS registries' },
+  username: { alias: 'u', type: 'string', group: GROUP.registry, describe: 'Registry user name (with --password-stdin)' },
+  'password-stdin': { type: 'boolean', group: GROUP.registry, describe: 'Read the registry password from standard input (needs -u)' },
+} as const satisfies Schema;
+
+const localForms = 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]';
+
+export const buildOptions = {
+  file: { alias: 'f', type: 'string', group: GROUP.input, describe: 'Build from this Dockerfile (the positional argument is then the context directory)' },
+  'build-arg': { type: 'string', array: true, group: GROUP.input, describe: 'KEY=VALUE for an ARG of the Dockerfile (repeatable)' },
+  from: { type: 'string', group: GROUP.input, describe: 'Base image: registry REF (or docker://REF), oci:DIR[:TAG] or oci-archive:FILE[:TAG] (default: scratch)' },
+  add: { type: 'string', array: true, group: GROUP.input, describe: 'SRC:DEST, like Dockerfile ADD: a local tar (gz, bz2, xz) is unpacked into DEST' },
+  copy: { type: 'string', array: true, group: GROUP.input, describe: 'SRC:DEST, like Dockerfile COPY' },
+  root: { type: 'string', default: '/', group: GROUP.input, describe: 'Root filesystem to take files and libraries from' },
+  platform: { type: 'string', group: GROUP.input, describe: 'Expected os/arch[/variant]; checked against the ELF files' },
+  'with-lib': { type: 'string', array: true, group: GROUP.input, describe: 'Add a library (name or path) with its closure, e.g. one the program dlopens' },
+  'with-gconv': { type: 'string', array: true, group: GROUP.input, describe: 'gconv modules for iconv (ISO8859-1, EUC-JP, ... or all)' },
+  'with-idn': { type: 'boolean', group: GROUP.input, describe: 'Add the library glibc loads for international host names (getaddrinfo AI_IDN)' },
+  'no-rules': { type: 'boolean', group: GROUP.input, describe: 'Do not add the libraries glibc loads at run time (libgcc_s for pthread_cancel)' },
+
+  output: { alias: 'o', type: 'string', array: true, group: GROUP.output, describe: `Where to write: ${localForms} (repeatable)` },
+  push: { type: 'string', array: true, group: GROUP.output, describe: 'Push to this registry reference, REF or docker://REF (repeatable); prints REF@DIGEST' },
+  tag: { type: 'string', array: true, group: GROUP.output, describe: 'More tags for --push, in the same repository' },
+  format: { type: 'string', choices: ['oci', 'docker'], group: GROUP.output, describe: 'Media types: oci (default) or docker (schema 2)' },
+  layers: { type: 'number', group: GROUP.output, describe: '1 for a single layer; default 3 (loader and libc, libraries, application)' },
+  'compression-level': { type: 'number', group: GROUP.output, describe: 'gzip level, 1 (fastest) to 9 (smallest); default 6' },
+  annotation: { type: 'string', array: true, group: GROUP.output, describe: 'KEY=VALUE manifest annotation (repeatable)' },
+  json: { type: 'boolean', group: GROUP.output, describe: 'Print a JSON result instead of the digest' },
+
+  entrypoint: { type: 'string', group: GROUP.runtime, describe: 'Entrypoint: JSON array or words (default: the first executable given)' },
+  cmd: { type: 'string', group: GROUP.runtime, describe: 'Cmd: JSON array or words' },
+  env: { type: 'string', array: true, group: GROUP.runtime, describe: 'KEY=VALUE (repeatable)' },
+  expose: { type: 'string', array: true, group: GROUP.runtime, describe: 'PORT[/tcp|/udp] (repeatable)' },
+  workdir: { type: 'string', group: GROUP.runtime, describe: 'Working directory' },
+  user: { type: 'string', group: GROUP.runtime, describe: 'USER[:GROUP]' },
+  label: { type: 'string', array: true, group: GROUP.runtime, describe: 'KEY=VALUE config label (repeatable)' },
+  'stop-signal': { type: 'string', group: GROUP.runtime, describe: 'Signal that stops the container' },
+  volume: { type: 'string', array: true, group: GROUP.runtime, describe: 'Volume mount point (repeatable)' },
+  'no-scaffold': { type: 'string', array: true, group: GROUP.runtime, describe: 'Leave out scaffolding: all, or passwd, tmp, certs, tz, locale' },
+  scaffold: { type: 'string', array: true, group: GROUP.runtime, describe: 'Add scaffolding even when the program shows no need: passwd, certs, tz' },
+  tz: { type: 'string', array: true, group: GROUP.runtime, describe: 'Time zones to ship (default UTC when the program uses them; "all")' },
+
+  'no-verify': { type: 'boolean', group: GROUP.check, describe: 'Skip the check that the image can run (interpreter, libraries, symlinks, entrypoint)' },
+  'max-size': { type: 'string', group: GROUP.check, describe: 'Fail when the files add up to more than this (e.g. 20M)' },
+  explain: { type: 'boolean', group: GROUP.check, describe: 'Show each file, who pulled it in and its size, with totals per cause' },
+} as const satisfies Schema;
+
+export type RegistryArgs = ArgsOf<typeof registryOptions>;
+export type BuildArgs = ArgsOf<typeof buildOptions> & RegistryArgs & { files: string[] };
+
+export const pushOptions = {
+  tag: { type: 'string', array: true, group: GROUP.output, describe: 'More tags in the same repository' },
+} as const satisfies Schema;
+export type PushArgs = ArgsOf<typeof pushOptions> & RegistryArgs & { source: string; target: string };
+
+export const pullOptions = {
+  output: { alias: 'o', type: 'string', array: true, demandOption: true, group: GROUP.output, describe: `Where to write: ${localForms} (repeatable)` },
+  platform: { type: 'string', group: GROUP.input, describe: 'os/arch[/variant] to pick from a multi-platform image' },
+} as const satisfies Schema;
+export type PullArgs = ArgsOf<typeof pullOptions> & RegistryArgs & { source: string };
+
+export const inspectOptions = {
+  files: { type: 'boolean', group: GROUP.output, describe: 'List every file of every layer with its size' },
+  explain: { type: 'boolean', group: GROUP.output, describe: "Unpack the image and attribute its files to the entrypoint's libraries" },
+  json: { type: 'boolean', group: GROUP.output, describe: 'Print JSON' },
+} as const satisfies Schema;
+export type InspectArgs = ArgsOf<typeof inspectOptions> & { image: string };
+
+export const lddOptions = {
+  root: { type: 'string', default: '/', group: GROUP.input, describe: 'Resolve inside this root filesystem (a sysroot)' },
+  'library-path': { type: 'string', array: true, group: GROUP.input, describe: 'Directories searched like LD_LIBRARY_PATH (colon-separated allowed)' },
+  json: { type: 'boolean', group: GROUP.output, describe: 'Print the structured result as JSON' },
+  tree: { type: 'boolean', group: GROUP.output, describe: 'Print who needs what, as a tree' },
+} as const satisfies Schema;
