@@ -2,19 +2,19 @@ import { build, withWorkDir } from '../builder/build-image.js';
 import { BuildError } from '../builder/errors.js';
 import { BuildSpec, CopySpec, parseSize, parseCommand, parseCopy, parseKeyValue, parsePort, parseSignal, parseUser, sourceDateEpoch } from '../builder/spec.js';
 import { parsePlatform } from '../oci/platform.js';
-import { formatLocalRef, isLocalRef, LocalRef, parseLocalRef, writeLocalImage } from '../oci/location.js';
 import { UsageError, UserError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { parseDockerfile } from '../builder/dockerfile.js';
 import { loadContext } from '../builder/context.js';
 import { explain, formatExplain } from '../builder/explain.js';
-import type { Clients } from './registry.js';
 import type { BuildArgs } from './options.js';
+import type { ClientPool } from '../registry/pool.js';
+import type { LocalImageRef, RegistryAccess } from '../refs/image-ref.js';
+import { imageRefArg, localRefArg, pushTargetArg, pushTo } from './refs.js';
 import type { Image } from '../oci/image.js';
 import { RegistryError } from '../registry/errors.js';
 import { BaseLoader } from '../builder/build-image.js';
 import { humanSize } from './format.js';
-import { parseRef, pushTargets } from './refs.js';
 
 
 const SCAFFOLD_ITEMS = ['passwd', 'tmp', 'certs', 'tz', 'locale'] as const;
@@ -91,15 +91,6 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
   }
 }
 
-export function parseOutputs(outputs: string[] | undefined): LocalRef[] {
-  try {
-    // An untagged layout image is invisible to umoci and buildah: tag it "latest", as they would.
-    return (outputs ?? []).map(parseLocalRef).map((r) => (r.kind !== 'docker-archive' && !r.tag ? { ...r, tag: 'latest' } : r));
-  } catch (e) {
-    throw new UsageError(`-o ${(e as Error).message}`);
-  }
-}
-
 /** Dockerfile + context → spec; command-line flags add to (and override) what the Dockerfile says. */
 export function specFromDockerfile(a: BuildArgs): BuildSpec {
   const base = specFromArgs({ ...a, files: [] });
@@ -143,36 +134,44 @@ export function specFromDockerfile(a: BuildArgs): BuildSpec {
 /** `ocislim build`: stdout gets only the digest (or the --json document); progress goes to stderr. */
 export async function buildCommand(a: BuildArgs, out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const spec = a.file ? specFromDockerfile(a) : specFromArgs(a);
-  const outputs = parseOutputs(a.output);
-  const pushes = a.push ?? [];
+  const outputs = (a.output ?? []).map((o) => localRefArg(o, '-o'));
+  const pushes = (a.push ?? []).map((p) => pushTargetArg(p, '--push', a.tag));
   if (!outputs.length && !pushes.length) throw new UsageError('say where the image goes: --push REF, -o oci:DIR[:TAG], -o oci-archive:FILE[:TAG] or -o docker-archive:FILE[:NAME:TAG]');
   if (a.tag?.length && !pushes.length) throw new UsageError('--tag adds tags to a --push; give --push REF too');
   if (!spec.inputs.length && !spec.adds.length && !spec.copies.length) throw new UsageError('nothing to build: give at least one file, --add or --copy');
-  pushTargets(pushes, a.tag ?? []); // a bad --push or --tag fails now, before anything is built or written
-  if (spec.from && !isLocalRef(spec.from)) parseRef(spec.from, '--from');
+  const from = spec.from ? imageRefArg(spec.from, '--from') : null;
+  const log = (s: string) => err(`ocislim: ${s}`);
   // The registry client (undici) loads only when needed, and starts loading now: it compiles while the main thread
   // waits for the layers' gzip on the thread pool.
-  const registry = pushes.length || spec.from ? import('./registry.js') : null;
-  let clients: Clients | null = null;
-  const getClients = async () => {
-    const r = await registry!;
-    return (clients ??= new r.Clients(r.clientOptions(a), (s) => err(`ocislim: ${s}`)));
-  };
-  const loadBase: BaseLoader | undefined = spec.from
-    ? async (platform) => ({ image: await (await registry!).loadImage(spec.from!, await getClients(), platform), name: spec.from! })
+  const registry = pushes.length || from?.kind === 'registry' ? import('./registry.js') : null;
+  let access: (RegistryAccess & { pool: ClientPool }) | null = null;
+  const getAccess = async (): Promise<RegistryAccess> => (registry ? (access ??= (await registry).registryAccess(a, log)) : {});
+  const loadBase: BaseLoader | undefined = from
+    ? async (platform) => {
+        try {
+          return { image: await from.read({ ...(await getAccess()), platform }), name: spec.from! };
+        } catch (e) {
+          if (e instanceof RegistryError || e instanceof UserError) throw e;
+          throw new UserError((e as Error).message);
+        }
+      }
     : undefined;
-  const push = async (img: Image) => (pushes.length ? (await registry!).pushAll(img, pushes, a.tag ?? [], await getClients(), (s) => err(`ocislim: ${s}`)) : []);
+  const push = async (img: Image) => {
+    const lines: string[] = [];
+    for (const p of pushes) lines.push(await pushTo(img, p, a.tag ?? [], await getAccess(), log));
+    return lines;
+  };
   try {
     return await buildAndShip(spec, a, outputs, push, loadBase, out, err);
   } finally {
-    await (clients as Clients | null)?.close();
+    await (access as (RegistryAccess & { pool: ClientPool }) | null)?.pool.close();
   }
 }
 
 async function buildAndShip(
   spec: BuildSpec,
   a: BuildArgs,
-  outputs: LocalRef[],
+  outputs: LocalImageRef[],
   push: (img: Image) => Promise<string[]>,
   loadBase: BaseLoader | undefined,
   out: (s: string) => void,
@@ -189,13 +188,16 @@ async function buildAndShip(
     for (const w of result.plan.warnings) err(`ocislim: warning: ${w}`);
     const explained = a.explain ? explain(result.plan) : null;
     if (explained && !a.json) err(formatExplain(explained));
+    const written: string[] = [];
     for (const o of outputs) {
+      let w;
       try {
-        await writeLocalImage(result.image, o, spec.epoch);
+        w = await o.write(result.image, { mtime: spec.epoch });
       } catch (e) {
-        throw new UserError(`cannot write ${formatLocalRef(o)}: ${fsMessage(e)}`);
+        throw new UserError(`cannot write ${o}: ${fsMessage(e)}`);
       }
-      err(`ocislim: wrote ${formatLocalRef(o)}`);
+      written.push(w.ref);
+      err(`ocislim: wrote ${w.ref}`);
     }
     const pushed = await push(result.image);
     const size = result.layers.reduce((n, l) => n + l.size, 0);
@@ -206,7 +208,7 @@ async function buildAndShip(
           {
             digest: result.image.digest,
             platform: result.platform,
-            outputs: outputs.map(formatLocalRef),
+            outputs: written,
             pushed,
             ...(explained ? { explain: explained } : {}),
             layers: result.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, uncompressedSize: l.uncompressedSize, comment: l.comment })),

@@ -1,5 +1,6 @@
 import { RegistryClient } from '../registry/client.js';
 import { storeCredentials } from '../registry/credentials.js';
+import { staticKeychain } from '../registry/keychain.js';
 import { RegistryError } from '../registry/errors.js';
 import { parseReference } from '../registry/reference.js';
 import { UserError } from './errors.js';
@@ -15,7 +16,7 @@ export async function loginCommand(registryArg: string, a: RegistryArgs, err: (s
   } catch {
     throw new UserError(`login: "${registryArg}" is not a registry host`);
   }
-  const client = new RegistryClient(registry, { insecure: a.insecure, caFile: a.caFile, credential: cred });
+  const client = new RegistryClient(registry, { insecure: a.insecure, caFile: a.caFile, keychain: staticKeychain(cred) });
   try {
     // A token for a harmless scope proves the credentials (Basic registries check them on /v2/ itself).
     const res = await client.request({ method: 'GET', url: '/v2/' }, ['registry:catalog:*']);

@@ -1,27 +1,56 @@
-import { parseReference, Reference, ReferenceError } from '../registry/reference.js';
-import { UsageError } from './errors.js';
+import { parseLocalRef } from '../oci/location.js';
+import type { Image } from '../oci/image.js';
+import { ImageRef, LocalImageRef, parseImageRef, RegistryAccess, RegistryImageRef } from '../refs/image-ref.js';
+import { RegistryError } from '../registry/errors.js';
+import { checkTag, ReferenceError } from '../registry/reference.js';
+import { UsageError, UserError } from './errors.js';
+import { TtyProgress } from './progress.js';
 
-/** A registry reference from the command line (REF or docker://REF); `what` names the flag or argument it came from. */
-export function parseRef(s: string, what: string): Reference {
+/** Any image reference (a local form, REF or docker://REF); `what` names the flag or argument it came from. */
+export function imageRefArg(s: string, what: string): LocalImageRef | RegistryImageRef {
   try {
-    return parseReference(s);
+    return parseImageRef(s);
   } catch (e) {
-    if (e instanceof ReferenceError) throw new UsageError(`${what}: ${e.message}`);
-    throw e;
+    throw new UsageError(`${what}: ${(e as Error).message}`);
   }
 }
 
-const TAG = /^[\w][\w.-]{0,127}$/;
+/** A local reference (oci:, oci-archive:, docker-archive:) for `what`. */
+export function localRefArg(s: string, what: string): LocalImageRef {
+  try {
+    return new LocalImageRef(parseLocalRef(s));
+  } catch (e) {
+    throw new UsageError(`${what} ${(e as Error).message}`);
+  }
+}
 
 /**
- * Each push reference with the extra --tag tags in its repository, checked in full: called before a build, so a bad
+ * A push target, with the extra --tag tags for its repository, checked in full: called before a build, so a bad
  * reference fails before anything is written.
  */
-export function pushTargets(refs: string[], extraTags: string[], what = '--push'): Reference[][] {
-  for (const t of extraTags) if (!TAG.test(t)) throw new UsageError(`--tag ${t}: not a valid tag`);
-  return refs.map((s) => {
-    const r = parseRef(s, what);
-    if (r.digest) throw new UsageError(`${what} ${s}: push to a tag, not a digest`);
-    return [r, ...extraTags.map((t) => ({ ...r, tag: t }))];
-  });
+export function pushTargetArg(s: string, what: string, tags: string[] = []): LocalImageRef | RegistryImageRef {
+  for (const t of tags) {
+    try {
+      checkTag(t);
+    } catch {
+      throw new UsageError(`--tag ${t}: not a valid tag`);
+    }
+  }
+  const ref = imageRefArg(s, what);
+  if (ref instanceof RegistryImageRef && ref.reference.digest) throw new UsageError(`${what} ${s}: push to a tag, not a digest`);
+  return ref;
+}
+
+/** Writes to one push target (a registry, or any other reference) and returns the line for stdout. */
+export async function pushTo(img: Image, target: ImageRef, tags: string[], access: RegistryAccess, log: (s: string) => void): Promise<string> {
+  try {
+    const progress = process.stderr.isTTY ? new TtyProgress(process.stderr) : undefined;
+    const w = await target.write(img, { ...access, tags, progress });
+    if (w.stats) log(`pushed ${target}: ${w.stats.uploaded} uploaded, ${w.stats.mounted} mounted, ${w.stats.existing} already there`);
+    else log(`wrote ${w.ref}`);
+    return w.ref;
+  } catch (e) {
+    if (e instanceof RegistryError || e instanceof ReferenceError) throw new UserError(`push ${target}: ${e.message}`);
+    throw e;
+  }
 }

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { Authenticator } from './auth.js';
-import { Credential, findCredentials } from './credentials.js';
+import { anonymous, Keychain } from './keychain.js';
 import { RegistryError } from './errors.js';
 import { apiHost, isLoopback } from './reference.js';
 import { BodySource, header, HttpRequest, HttpResponse, readLimited, Transport, TransportOptions } from './transport.js';
@@ -11,9 +11,8 @@ import { MT } from '../oci/mediatypes.js';
 export interface ClientOptions extends TransportOptions {
   /** Allow plain http (and skip TLS verification of nothing: http only) for a non-loopback registry. */
   insecure?: boolean;
-  /** Explicit credentials (--username with --password-stdin) instead of the config files. */
-  credential?: Credential | null;
-  env?: NodeJS.ProcessEnv;
+  /** Where credentials come from (asked once, on the first request); anonymous without one. */
+  keychain?: Keychain;
 }
 
 export const MANIFEST_ACCEPT = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerManifestList].join(', ');
@@ -95,7 +94,7 @@ export class RegistryClient {
       await res.body.dump();
       if (res.status !== 200 && res.status !== 401) throw new RegistryError(`${this.registry}: ${url.origin}/v2/ answered HTTP ${res.status}; is this a registry?`, res.status);
       this.base = new URL(`${scheme}://${this.host}`);
-      const cred = this.opts.credential !== undefined ? this.opts.credential : findCredentials(this.registry, this.opts.env);
+      const cred = await (this.opts.keychain ?? anonymous).resolve(this.registry);
       this.auth = new Authenticator(this.transport, this.registry, cred, !!this.opts.insecure);
       if (res.status === 401) this.auth.noteChallenge(res);
       return;

@@ -71,6 +71,11 @@ export function parseReference(input: string): Reference {
   return { registry, repository: path, ...(tag ? { tag } : {}), ...(digest ? { digest } : {}) };
 }
 
+/** Throws ReferenceError unless `tag` is a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}). */
+export function checkTag(tag: string): void {
+  if (!TAG.test(tag)) throw new ReferenceError(tag, 'not a valid tag');
+}
+
 /** What to ask the registry for: the digest when there is one, else the tag (default latest). */
 export function refIdentifier(r: Reference): string {
   return r.digest ?? r.tag ?? 'latest';
