@@ -112,22 +112,49 @@ export function platformString(elf: ElfFile): string {
   }
 }
 
-/** x86-64 micro-architecture levels the host CPU supports (from /proc/cpuinfo), best first, as glibc-hwcaps names. */
-export function hostX86Hwcaps(): string[] {
+function hostCpu(): { vendor: string; flags: Set<string> } | null {
   let info = '';
   try {
     info = readFileSync('/proc/cpuinfo', 'utf8');
   } catch {
-    return [];
+    return null;
   }
   const line = /^flags\s*:(.*)$/m.exec(info);
-  if (!line) return [];
-  const f = new Set(line[1].trim().split(/\s+/));
-  const has = (xs: string[]) => xs.every((x) => f.has(x));
+  if (!line) return null;
+  return { vendor: /^vendor_id\s*:\s*(\S+)/m.exec(info)?.[1] ?? '', flags: new Set(line[1].trim().split(/\s+/)) };
+}
+
+/** x86-64 micro-architecture levels the host CPU supports (from /proc/cpuinfo), best first, as glibc-hwcaps names. */
+export function hostX86Hwcaps(): string[] {
+  const cpu = hostCpu();
+  if (!cpu) return [];
+  const has = (xs: string[]) => xs.every((x) => cpu.flags.has(x));
   const v2 = has(['cx16', 'lahf_lm', 'popcnt', 'sse4_1', 'sse4_2', 'ssse3']);
   const v3 = v2 && has(['avx', 'avx2', 'bmi1', 'bmi2', 'f16c', 'fma', 'abm', 'movbe', 'xsave']);
   const v4 = v3 && has(['avx512f', 'avx512bw', 'avx512cd', 'avx512dq', 'avx512vl']);
   return [v4 && 'x86-64-v4', v3 && 'x86-64-v3', v2 && 'x86-64-v2'].filter((x): x is string => !!x);
+}
+
+/**
+ * What glibc (sysdeps/x86/cpu-features.c, up to 2.36 at least) makes of the host CPU on x86-64: on Intel CPUs it
+ * replaces AT_PLATFORM with "xeon_phi" (AVX512ER + AVX512PF) or "haswell" (AVX2, FMA, BMI1/2, LZCNT, MOVBE, POPCNT),
+ * and adds the "avx512_1" hwcap (AVX512CD without ER, plus BW, DQ, VL). Both name legacy search subdirectories and
+ * $PLATFORM. Only for resolving on this machine, as its own ldd does.
+ */
+export function hostX86Platform(): { platform: string; hwcapNames: string[] } {
+  const cpu = hostCpu();
+  const out = { platform: 'x86_64', hwcapNames: ['x86_64'] };
+  if (!cpu || cpu.vendor !== 'GenuineIntel') return out;
+  const has = (xs: string[]) => xs.every((x) => cpu.flags.has(x));
+  let platform: string | null = null;
+  if (has(['avx512cd'])) {
+    if (has(['avx512er'])) {
+      if (has(['avx512pf'])) platform = 'xeon_phi';
+    } else if (has(['avx512bw', 'avx512dq', 'avx512vl'])) out.hwcapNames.unshift('avx512_1');
+  }
+  if (!platform && has(['avx2', 'fma', 'bmi1', 'bmi2', 'abm', 'movbe', 'popcnt'])) platform = 'haswell';
+  if (platform) out.platform = platform;
+  return out;
 }
 
 export interface LoaderModelOptions {
@@ -154,27 +181,29 @@ export function loaderModel(fs: RootFs, interp: string, interpHostPath: string |
     }
     return { flavour, defaultDirs: ['/lib', '/usr/local/lib', '/usr/lib'], lib: 'lib', platform: '', hwcaps: [], legacy: [], muslPath, muslArch };
   }
+  const hostX86 = opts.hwcaps === 'host' && exe.machine === EM_X86_64 && exe.elfClass === 64 && process.arch === 'x64';
+  const cpu = hostX86 ? hostX86Platform() : null;
   let dirs: string[] | null = null;
   let legacy: string[] = [];
   if (interpHostPath) {
     try {
       const ldso = readFileSync(interpHostPath);
       dirs = systemDirsFromLdso(ldso);
-      legacy = legacySubdirs(ldso, exe);
+      legacy = legacySubdirs(ldso, exe, cpu ?? undefined);
     } catch {
       dirs = null;
     }
   }
   const defaultDirs = dirs ?? defaultDirsTable(fs, exe);
   let hwcaps: string[] = [];
-  if (opts.hwcaps === 'host') hwcaps = exe.machine === EM_X86_64 && exe.elfClass === 64 && process.arch === 'x64' ? hostX86Hwcaps() : [];
+  if (opts.hwcaps === 'host') hwcaps = hostX86 ? hostX86Hwcaps() : [];
   else if (opts.hwcaps) hwcaps = opts.hwcaps;
   return {
     flavour,
     defaultDirs,
     // $LIB is notdir(slibdir) upstream; Debian's is the multiarch path. The first system dir is slibdir in both.
     lib: defaultDirs[0].replace(/^\//, ''),
-    platform: platformString(exe),
+    platform: cpu?.platform ?? platformString(exe),
     hwcaps,
     legacy,
     muslPath: null,
@@ -186,15 +215,16 @@ export function loaderModel(fs: RootFs, interp: string, interpHostPath: string |
  * and the important hwcap names, longest first, as `LD_DEBUG=libs` shows on Debian 12 for x86-64:
  * tls/x86_64/x86_64, tls/x86_64, tls, x86_64/x86_64, x86_64. 2.37 removed them. Whether the loader has them is read
  * from ld.so itself: 2.33-2.36 describe them in --help; before 2.33 there is no glibc-hwcaps at all.
- * Only the names every CPU of the architecture has are modelled: tls, and x86_64 (AT_PLATFORM and HWCAP_X86_64) or
- * aarch64 (AT_PLATFORM); CPU-dependent ones (avx512_1, i686 levels, POWER levels) are left out.
+ * For an image, only the names every CPU of the architecture has are modelled: tls, and x86_64 (AT_PLATFORM and
+ * HWCAP_X86_64) or aarch64 (AT_PLATFORM); `host` gives this machine's own platform and hwcap names (haswell, avx512_1).
  */
-export function legacySubdirs(ldso: Uint8Array, exe: ElfFile): string[] {
+export function legacySubdirs(ldso: Uint8Array, exe: ElfFile, host?: { platform: string; hwcapNames: string[] }): string[] {
   const text = Buffer.from(ldso.buffer, ldso.byteOffset, ldso.byteLength);
   const hasLegacy = text.includes('Legacy HWCAP subdirectories') || !text.includes('glibc-hwcaps');
   if (!hasLegacy) return [];
   const parts = ['tls'];
-  if (exe.machine === EM_X86_64 && exe.elfClass === 64) parts.push('x86_64', 'x86_64');
+  if (host) parts.push(host.platform, ...host.hwcapNames);
+  else if (exe.machine === EM_X86_64 && exe.elfClass === 64) parts.push('x86_64', 'x86_64');
   else if (exe.machine === EM_AARCH64) parts.push('aarch64');
   const out: string[] = [];
   // Subsets in decreasing bitmask order, the first part as the most significant bit.

@@ -43,8 +43,13 @@ export function buildElfFixtures(dir: string): string {
     gcc -shared -fPIC -o dst_lib/lib/x86_64-linux-gnu/libbar.so.1 -Wl,-soname,libbar.so.1 bar.c
     gcc -o dst_lib/bin/app app_bar.c dst_lib/lib/x86_64-linux-gnu/libbar.so.1 -Wl,--enable-new-dtags -Wl,-rpath,'\${ORIGIN}/../$LIB'
 
-    mkdir -p dst_platform/bin dst_platform/x86_64
-    gcc -shared -fPIC -o dst_platform/x86_64/libbar.so.1 -Wl,-soname,libbar.so.1 bar.c
+    # $PLATFORM is CPU dependent on x86-64 (glibc names Intel CPUs haswell or xeon_phi): one libbar per name, each
+    # returning its own value, so the program's output says which one the real loader took.
+    n=0; for p in x86_64 haswell xeon_phi; do
+      mkdir -p dst_platform/bin dst_platform/$p
+      echo "int bar(void){return $((41 + n));}" > dst_platform/$p.c; n=$((n + 10))
+      gcc -shared -fPIC -o dst_platform/$p/libbar.so.1 -Wl,-soname,libbar.so.1 dst_platform/$p.c
+    done
     gcc -o dst_platform/bin/app app_bar.c dst_platform/x86_64/libbar.so.1 -Wl,--enable-new-dtags -Wl,-rpath,'$ORIGIN/../$PLATFORM'
 
     mkdir -p hwcaps/bin hwcaps/lib/glibc-hwcaps/x86-64-v2 hwcaps/lib/glibc-hwcaps/x86-64-v3 hwcaps/lib/glibc-hwcaps/x86-64-v4
