@@ -1,14 +1,15 @@
-import { createReadStream, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { unpackImage } from '../oci/unpack.js';
 import { ElfError } from '../elf/errors.js';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Resolver } from '../elf/resolve.js';
 import { formatPlatform, Platform, platformMatches } from '../oci/platform.js';
-import { assembleImage, HistoryEntry, Image, ImageLayer, platformOfConfig } from '../oci/image.js';
+import { HistoryEntry, Image, platformOfConfig } from '../oci/image.js';
 import { LayerBlob, writeLayer } from '../oci/layer.js';
 import { mediaTypesFor } from '../oci/mediatypes.js';
-import { imageConfig, runConfig } from './config.js';
+import { runConfig } from './config.js';
+import { append, empty, layerFromBlob } from '../oci/mutate.js';
 import { BuildError } from './errors.js';
 import { GROUP_COMMENT, GROUP_ORDER, LayerGroup, Plan, PlannedEntry } from './plan.js';
 import { BuildSpec, CopySpec, isoTime } from './spec.js';
@@ -138,7 +139,8 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
       throw new BuildError(`--from ${base.name} is ${formatPlatform(platformOfConfig(bc))}, but the image is ${formatPlatform(platform)}`);
     }
   }
-  const run = runConfig(spec, plan.entrypoint, base?.image.config.config);
+  const baseImage = base?.image ?? empty;
+  const run = runConfig(spec, plan.entrypoint, baseImage.config.config);
   // Before any layer is written. With a base image the entrypoint may live in its layers: that check runs on the
   // final image below.
   if (!base && !spec.noVerify) verifyRuns(plan, run.Entrypoint ?? run.Cmd, spec.shellForm);
@@ -169,22 +171,18 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
   if (spec.shellForm?.length && !base && spec.noVerify && !plan.entries.has('/bin/sh')) {
     plan.warnings.push(`${spec.shellForm.join(', ')} uses the shell form, but the image has no /bin/sh: use the exec form ["program", "arg"]`);
   }
-  const baseHistory = base?.image.config.history ?? [];
-  const baseDiffIds = base?.image.config.rootfs.diff_ids ?? [];
-  const config = imageConfig(spec, platform, run, [...baseDiffIds, ...blobs.map((b) => b.diffId)], [...baseHistory, ...history]);
-  const ours: ImageLayer[] = blobs.map((b) => ({
-    descriptor: { mediaType: b.mediaType, digest: b.digest, size: b.size },
-    diffId: b.diffId,
-    blob: { open: () => createReadStream(b.path, { highWaterMark: 1 << 20 }) },
-  }));
-  const layers = [...(base?.image.layers ?? []), ...ours];
   const annotations: Record<string, string> = { 'org.opencontainers.image.created': created };
   if (base) {
     annotations['org.opencontainers.image.base.name'] = base.name;
     annotations['org.opencontainers.image.base.digest'] = base.image.digest;
   }
   Object.assign(annotations, spec.annotations);
-  const image = assembleImage(config, layers, spec.format, annotations);
+  const image = append(
+    baseImage,
+    blobs.map((b, i) => ({ layer: layerFromBlob(b), history: history[i] })),
+    { created, platform, config: () => run },
+    { format: spec.format, annotations },
+  );
   if (base && !spec.noVerify) await verifyOnBase(image, join(workDir, 'verify'), progress);
   return { image, plan, layers: blobs, platform };
 }

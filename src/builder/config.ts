@@ -1,7 +1,5 @@
-import { HistoryEntry, ImageConfig, RunConfig, sortedRecord } from '../oci/image.js';
-import { Platform } from '../oci/platform.js';
-import { Digest } from '../oci/digest.js';
-import { BuildSpec, DEFAULT_PATH, isoTime, parsePort } from './spec.js';
+import { RunConfig, sortedRecord } from '../oci/image.js';
+import { BuildSpec, DEFAULT_PATH, parsePort } from './spec.js';
 
 /** The image config: runtime settings from the spec, defaults where it is silent. */
 export function runConfig(spec: BuildSpec, defaultEntrypoint: string | null, base?: RunConfig): RunConfig {
@@ -34,17 +32,4 @@ export function runConfig(spec: BuildSpec, defaultEntrypoint: string | null, bas
   if (spec.healthcheck) c.Healthcheck = spec.healthcheck;
   if (spec.volumes.length) c.Volumes = sortedRecord({ ...(base?.Volumes ?? {}), ...Object.fromEntries(spec.volumes.map((v) => [v, {}])) });
   return c;
-}
-
-export function imageConfig(spec: BuildSpec, platform: Platform, run: RunConfig, diffIds: Digest[], history: HistoryEntry[]): ImageConfig {
-  const cfg: ImageConfig = {
-    created: isoTime(spec.epoch),
-    architecture: platform.architecture,
-    os: platform.os,
-    config: run,
-    rootfs: { type: 'layers', diff_ids: diffIds },
-    history,
-  };
-  if (platform.variant) cfg.variant = platform.variant;
-  return cfg;
 }
