@@ -1,0 +1,68 @@
+/**
+ * ocislim as a library: build images from native programs, compose them, read and write them anywhere.
+ *
+ *   import { build, buildSpec, parseImageRef, withWorkDir } from 'ocislim';
+ *   await withWorkDir(async (dir) => {
+ *     const { image } = await build(buildSpec({ inputs: ['/usr/bin/redis-server'], expose: ['6379'] }), dir);
+ *     await parseImageRef('oci:redis').write(image);
+ *   });
+ *
+ * Errors are typed (BuildError, ElfError, RegistryError, ReferenceError, ...), with messages that name the file or
+ * reference and what is wrong.
+ */
+import type { BuildSpec } from './builder/spec.js';
+import { sourceDateEpoch } from './builder/spec.js';
+
+// Building: inputs -> plan -> layers -> image.
+export { build, planBuild, withWorkDir } from './builder/build-image.js';
+export type { BaseLoader, BuildResult } from './builder/build-image.js';
+export type { BuildSpec, CopySpec } from './builder/spec.js';
+export { BuildError } from './builder/errors.js';
+
+// Images and their building blocks.
+export { append, empty, layerFromBlob } from './oci/mutate.js';
+export type { Addendum, AppendOptions, ConfigPatch } from './oci/mutate.js';
+export { writeLayer } from './oci/layer.js';
+export type { LayerBlob, LayerEntry, WriteLayerOptions } from './oci/layer.js';
+export type { Descriptor, HistoryEntry, Image, ImageConfig, ImageLayer, Manifest, RunConfig } from './oci/image.js';
+export { formatPlatform, parsePlatform, PlatformError, platformMatches } from './oci/platform.js';
+export type { Platform } from './oci/platform.js';
+export { MT, mediaTypesFor } from './oci/mediatypes.js';
+export type { ImageFormat } from './oci/mediatypes.js';
+
+// Where images are read from and written to.
+export { LocalImageRef, parseImageRef, RegistryImageRef } from './refs/image-ref.js';
+export type { ImageRef, ReadOptions, RegistryAccess, WriteOptions, WriteResult } from './refs/image-ref.js';
+export { anonymous, defaultKeychain, multiKeychain, staticKeychain } from './registry/keychain.js';
+export type { Keychain } from './registry/keychain.js';
+export type { Credential } from './registry/credentials.js';
+export { ClientPool } from './registry/pool.js';
+export { RegistryError } from './registry/errors.js';
+export { parseReference, ReferenceError } from './registry/reference.js';
+export type { Reference } from './registry/reference.js';
+
+// The library closure of ELF programs, computed statically.
+export { Resolver } from './elf/resolve.js';
+export { ElfError } from './elf/errors.js';
+
+/**
+ * A BuildSpec with the defaults of `ocislim build`: scratch, the host's root, three layers, OCI media types, every
+ * timestamp from SOURCE_DATE_EPOCH (else 0). Give at least `inputs` (programs, files, directories), `adds` or `copies`.
+ */
+export function buildSpec(s: Partial<BuildSpec>): BuildSpec {
+  return {
+    inputs: [],
+    adds: [],
+    copies: [],
+    root: '/',
+    env: [],
+    expose: [],
+    labels: {},
+    annotations: {},
+    volumes: [],
+    layers: 3,
+    format: 'oci',
+    epoch: sourceDateEpoch(),
+    ...s,
+  };
+}
