@@ -42,6 +42,10 @@ export { parseReference, ReferenceError } from './registry/reference.js';
 export type { Reference } from './registry/reference.js';
 
 // The library closure of ELF programs, computed statically.
+// Notes, warnings and progress: pass a Log to build(), writeLayer() and image references (default: silent).
+export { silentLog } from './log.js';
+export type { Log, Task } from './log.js';
+
 export { Resolver } from './elf/resolve.js';
 export { ElfError } from './elf/errors.js';
 

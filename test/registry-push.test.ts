@@ -54,8 +54,9 @@ describe('push to the real docker-registry on loopback', () => {
     const img = join(dir, 'tty.tar');
     ok(['build', '/bin/busybox', '--label', 'tty=1', '-o', `oci-archive:${img}`]);
     const bin = join(process.cwd(), 'bin/ocislim.js');
-    const tty = sh(`script -qec "node ${bin} push oci-archive:${img} ${reg.host}/tty:1" /dev/null`);
-    assert.match(tty, /\[#{30}\]\s+[\d.]+ (B|KiB|MiB) \/ [\d.]+ (B|KiB|MiB)\s+uploaded/);
+    const tty = sh(`script -qec "stty cols 200; node ${bin} push oci-archive:${img} ${reg.host}/tty:1" /dev/null`);
+    assert.match(tty, /upload [0-9a-f]{12} \[[#-]{12}\] +\d+% [\d.]+ (B|KiB|MiB) \/ [\d.]+ (B|KiB|MiB), [\d.]+ (B|KiB|MiB)\/s/);
+    assert.match(tty, /ocislim: upload [0-9a-f]{12}: done, /);
     const plain = ok(['push', `oci-archive:${img}`, `${reg.host}/tty:2`]);
     assert.doesNotMatch(plain.stderr, /\x1b\[/);
     assert.match(plain.stderr, /^ocislim: [0-9a-f]{12}: already there$/m);
@@ -144,7 +145,7 @@ describe('push to the real docker-registry on loopback', () => {
     try {
       const r = await ocislimAsync(['push', `oci-archive:${img}`, `${broken.host}/broken:1`]);
       assert.notEqual(r.status, 0);
-      const lines = r.stderr.split('\n').filter((l) => l && !/^ocislim: (retry|[0-9a-f]{12}:)/.test(l));
+      const lines = r.stderr.split('\n').filter((l) => l && !/^ocislim: (retry|[0-9a-f]{12}:|upload [0-9a-f]{12}:)/.test(l));
       assert.equal(lines.length, 1, r.stderr);
       assert.match(lines[0], /^ocislim: push .*broken:1: .*(ECONNRESET|UND_ERR_SOCKET|other side closed|socket).*after \d+ attempts/i);
     } finally {

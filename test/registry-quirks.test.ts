@@ -96,7 +96,7 @@ describe('registry quirks, against a mock registry', () => {
     const lines = res.r.stderr.split('\n');
     assert.equal(lines.filter((l) => l.includes('this registry will be read-only on Monday')).length, 1, res.r.stderr);
     assert.equal(lines.filter((l) => l.includes('use registry2.example')).length, 1);
-    assert.match(res.r.stderr, /warning from 127\.0\.0\.1:\d+: this registry will be read-only on Monday/);
+    assert.match(res.r.stderr, /warning: 127\.0\.0\.1:\d+ says: this registry will be read-only on Monday/);
   });
 
   it('a PATCH cut mid-body: resumed where the session stands (GET status: 204, Range), only the rest sent with Content-Range', async () => {

@@ -17,6 +17,7 @@ import { archiveKind, unpackArchive } from './archive-input.js';
 import { contextSource } from './context.js';
 import { applyRules, checkVersions } from './rules.js';
 import { verifyRuns } from './verify.js';
+import { Log, silentLog } from '../log.js';
 
 export interface BuildResult {
   image: Image;
@@ -109,7 +110,7 @@ export function totalSize(plan: Plan): number {
 export type BaseLoader = (platform: Platform) => Promise<{ image: Image; name: string }>;
 
 /** Plan → layers (streamed once each) → image, in `workDir`. */
-export async function build(spec: BuildSpec, workDir: string, progress: (s: string) => void = () => {}, loadBase?: BaseLoader): Promise<BuildResult> {
+export async function build(spec: BuildSpec, workDir: string, log: Log = silentLog, loadBase?: BaseLoader): Promise<BuildResult> {
   const plan = await planBuild(spec, join(workDir, 'stage'));
   const platform = checkPlatform(plan, spec);
   const added = applyRules(plan, {
@@ -125,9 +126,9 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
     idn: spec.idn,
     envLocale: ['LC_ALL', 'LC_CTYPE', 'LANG'].map((k) => [...spec.env].reverse().find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1)).find((v) => v),
   });
-  for (const a of added) progress(a);
+  for (const a of added) log.info(a);
   const { kernelFloor } = checkVersions(plan);
-  if (kernelFloor) progress(`needs Linux ${kernelFloor} or newer (ELF ABI note)`);
+  if (kernelFloor) log.info(`needs Linux ${kernelFloor} or newer (ELF ABI note)`);
   if (spec.maxSize !== undefined) {
     const total = totalSize(plan);
     if (total > spec.maxSize) throw new BuildError(`the image's files add up to ${total} bytes, over --max-size ${spec.maxSize} (see --explain)`);
@@ -161,10 +162,7 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
   }
   // Layers compress concurrently: gzip runs on libuv's thread pool, so each layer gets a core.
   const blobs: LayerBlob[] = await Promise.all(
-    jobs.map(({ entries, comment }) => {
-      progress(`layer: ${comment}`);
-      return writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: mt.layer, mtime: spec.epoch, comment, gzipLevel: spec.gzipLevel });
-    }),
+    jobs.map(({ entries, comment }) => writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: mt.layer, mtime: spec.epoch, comment, gzipLevel: spec.gzipLevel, log })),
   );
   const history: HistoryEntry[] = jobs.map((j) => ({ created, created_by: `ocislim build: ${j.comment}` }));
   // The shell form without a shell: an error from the run check below, a warning when that check is skipped.
@@ -183,7 +181,7 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
     { created, platform, config: () => run },
     { format: spec.format, annotations },
   );
-  if (base && !spec.noVerify) await verifyOnBase(image, join(workDir, 'verify'), progress);
+  if (base && !spec.noVerify) await verifyOnBase(image, join(workDir, 'verify'), log);
   return { image, plan, layers: blobs, platform };
 }
 
@@ -191,11 +189,11 @@ export async function build(spec: BuildSpec, workDir: string, progress: (s: stri
  * With a base image, the base's files count: the final image is unpacked and its entrypoint resolved inside it, by
  * the image's own loader rules. A missing interpreter or library, or a missing entrypoint, is an error.
  */
-async function verifyOnBase(image: Image, dir: string, progress: (s: string) => void): Promise<void> {
+async function verifyOnBase(image: Image, dir: string, log: Log): Promise<void> {
   const c = image.config.config;
   const argv0 = (c.Entrypoint ?? c.Cmd ?? [])[0];
   if (!argv0) return;
-  progress('checking that the image runs (base layers included)');
+  log.info('checking that the image runs (base layers included)');
   mkdirSync(dir, { recursive: true });
   await unpackImage(image, dir);
   const resolver = new Resolver(dir);

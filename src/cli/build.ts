@@ -8,6 +8,7 @@ import { parseDockerfile } from '../builder/dockerfile.js';
 import { loadContext } from '../builder/context.js';
 import { explain, formatExplain } from '../builder/explain.js';
 import type { BuildArgs } from './options.js';
+import type { Log } from '../log.js';
 import type { ClientPool } from '../registry/pool.js';
 import type { LocalImageRef, RegistryAccess } from '../refs/image-ref.js';
 import { imageRefArg, localRefArg, pushTargetArg, pushTo } from './refs.js';
@@ -132,7 +133,7 @@ export function specFromDockerfile(a: BuildArgs): BuildSpec {
 }
 
 /** `ocislim build`: stdout gets only the digest (or the --json document); progress goes to stderr. */
-export async function buildCommand(a: BuildArgs, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: Log, err: (s: string) => void): Promise<number> {
   const spec = a.file ? specFromDockerfile(a) : specFromArgs(a);
   const outputs = (a.output ?? []).map((o) => localRefArg(o, '-o'));
   const pushes = (a.push ?? []).map((p) => pushTargetArg(p, '--push', a.tag));
@@ -140,12 +141,11 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, err: 
   if (a.tag?.length && !pushes.length) throw new UsageError('--tag adds tags to a --push; give --push REF too');
   if (!spec.inputs.length && !spec.adds.length && !spec.copies.length) throw new UsageError('nothing to build: give at least one file, --add or --copy');
   const from = spec.from ? imageRefArg(spec.from, '--from') : null;
-  const log = (s: string) => err(`ocislim: ${s}`);
   // The registry client (undici) loads only when needed, and starts loading now: it compiles while the main thread
   // waits for the layers' gzip on the thread pool.
   const registry = pushes.length || from?.kind === 'registry' ? import('./registry.js') : null;
-  let access: (RegistryAccess & { pool: ClientPool }) | null = null;
-  const getAccess = async (): Promise<RegistryAccess> => (registry ? (access ??= (await registry).registryAccess(a, log)) : {});
+  let access: (RegistryAccess & { pool: ClientPool; log: Log }) | null = null;
+  const getAccess = async (): Promise<RegistryAccess & { log: Log }> => (registry ? (access ??= (await registry).registryAccess(a, log)) : { log });
   const loadBase: BaseLoader | undefined = from
     ? async (platform) => {
         try {
@@ -158,11 +158,11 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, err: 
     : undefined;
   const push = async (img: Image) => {
     const lines: string[] = [];
-    for (const p of pushes) lines.push(await pushTo(img, p, a.tag ?? [], await getAccess(), log));
+    for (const p of pushes) lines.push(await pushTo(img, p, a.tag ?? [], await getAccess()));
     return lines;
   };
   try {
-    return await buildAndShip(spec, a, outputs, push, loadBase, out, err);
+    return await buildAndShip(spec, a, outputs, push, loadBase, out, log, err);
   } finally {
     await (access as (RegistryAccess & { pool: ClientPool }) | null)?.pool.close();
   }
@@ -175,17 +175,18 @@ async function buildAndShip(
   push: (img: Image) => Promise<string[]>,
   loadBase: BaseLoader | undefined,
   out: (s: string) => void,
+  log: Log,
   err: (s: string) => void,
 ): Promise<number> {
   return withWorkDir(async (work) => {
     let result;
     try {
-      result = await build(spec, work, (s) => err(`ocislim: ${s}`), loadBase);
+      result = await build(spec, work, log, loadBase);
     } catch (e) {
       if (e instanceof BuildError || e instanceof RegistryError) throw new UserError(e.message);
       throw e;
     }
-    for (const w of result.plan.warnings) err(`ocislim: warning: ${w}`);
+    for (const w of result.plan.warnings) log.warn(w);
     const explained = a.explain ? explain(result.plan) : null;
     if (explained && !a.json) err(formatExplain(explained));
     const written: string[] = [];
@@ -197,11 +198,11 @@ async function buildAndShip(
         throw new UserError(`cannot write ${o}: ${fsMessage(e)}`);
       }
       written.push(w.ref);
-      err(`ocislim: wrote ${w.ref}`);
+      log.info(`wrote ${w.ref}`);
     }
     const pushed = await push(result.image);
     const size = result.layers.reduce((n, l) => n + l.size, 0);
-    err(`ocislim: ${result.image.digest} (${result.layers.length} layers, ${humanSize(size)} compressed)`);
+    log.info(`${result.image.digest} (${result.layers.length} layers, ${humanSize(size)} compressed)`);
     if (a.json) {
       out(
         JSON.stringify(

@@ -5,9 +5,10 @@ import { RegistryError } from '../registry/errors.js';
 import { parseReference } from '../registry/reference.js';
 import { UserError } from './errors.js';
 import { explicitCredential, RegistryArgs } from './registry.js';
+import type { Log } from '../log.js';
 
 /** `ocislim login REGISTRY -u USER --password-stdin`: checks the credentials, then stores them as docker does. */
-export async function loginCommand(registryArg: string, a: RegistryArgs, err: (s: string) => void): Promise<number> {
+export async function loginCommand(registryArg: string, a: RegistryArgs, log: Log): Promise<number> {
   const cred = explicitCredential({ ...a, passwordStdin: a.passwordStdin ?? !!a.username });
   if (!cred) throw new UserError('login needs --username and the password on standard input (--password-stdin)');
   let registry: string;
@@ -29,6 +30,6 @@ export async function loginCommand(registryArg: string, a: RegistryArgs, err: (s
     await client.close();
   }
   const where = storeCredentials(registry, cred.username!, cred.password!);
-  err(`ocislim: login succeeded; credentials for ${registry} stored in ${where}`);
+  log.info(`login succeeded; credentials for ${registry} stored in ${where}`);
   return 0;
 }

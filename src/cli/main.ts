@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { ElfError } from '../elf/errors.js';
 import { UsageError, UserError } from './errors.js';
 // Command modules load on demand: undici, tar-stream and the builder cost start-up time that --help and ldd need not pay.
+import { cliLog } from './log.js';
 import { buildOptions, inspectOptions, lddOptions, pullOptions, pushOptions, registryOptions } from './options.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
@@ -29,6 +30,9 @@ function report(e: unknown, debug: boolean): number {
   if (debug) err((e as Error)?.stack ?? '');
   return 1;
 }
+
+/** The one sink for every layer's notes, warnings and progress, on stderr. */
+const logFor = (a: { quiet?: boolean }) => cliLog(process.stderr, { quiet: a.quiet, tty: process.stderr.isTTY });
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -76,6 +80,7 @@ export async function run(argv: string[]): Promise<number> {
       .parserConfiguration({ 'boolean-negation': false })
       .usage('$0 <command> [options]\n\nBuild minimal OCI images from native binaries, without a Docker daemon.')
       .option('debug', { type: 'boolean', describe: 'Print stack traces on errors' })
+      .option('quiet', { alias: 'q', type: 'boolean', describe: 'No notes or progress on stderr (warnings and errors still show)' })
       .command(
         'ldd <files..>',
         'Print the shared libraries a program needs, computed statically (nothing is executed)',
@@ -111,7 +116,7 @@ export async function run(argv: string[]): Promise<number> {
         (a) =>
           pick(async () => {
             const { buildCommand } = await import('./build.js');
-            return buildCommand({ ...a, files: (a.files as string[] | undefined) ?? [] }, out, err);
+            return buildCommand({ ...a, files: (a.files as string[] | undefined) ?? [] }, out, logFor(a), err);
           }),
       )
       .command(
@@ -143,7 +148,7 @@ export async function run(argv: string[]): Promise<number> {
         (a) =>
           pick(async () => {
             const { pushCommand } = await import('./push.js');
-            return pushCommand({ ...a, source: a.source as string, target: a.target as string }, out, err);
+            return pushCommand({ ...a, source: a.source as string, target: a.target as string }, out, logFor(a));
           }),
       )
       .command(
@@ -159,7 +164,7 @@ export async function run(argv: string[]): Promise<number> {
         (a) =>
           pick(async () => {
             const { pullCommand } = await import('./pull.js');
-            return pullCommand({ ...a, source: a.source as string }, out, err);
+            return pullCommand({ ...a, source: a.source as string }, out, logFor(a));
           }),
       )
       .command(
@@ -173,7 +178,7 @@ export async function run(argv: string[]): Promise<number> {
         (a) =>
           pick(async () => {
             const { loginCommand } = await import('./login.js');
-            return loginCommand(a.registry as string, a, err);
+            return loginCommand(a.registry as string, a, logFor(a));
           }),
       )
       .example('$0 build /usr/bin/redis-server --expose 6379 -o oci:redis', 'build an image to an OCI layout')

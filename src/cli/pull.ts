@@ -4,10 +4,11 @@ import { UsageError, UserError } from './errors.js';
 import { imageRefArg, localRefArg } from './refs.js';
 import { registryAccess } from './registry.js';
 import type { PullArgs } from './options.js';
+import type { Log } from '../log.js';
 
 
 /** `ocislim pull REF -o oci:DIR`: a registry image to a local layout or archive (blobs verified on the way). */
-export async function pullCommand(a: PullArgs, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+export async function pullCommand(a: PullArgs, out: (s: string) => void, log: Log): Promise<number> {
   const outputs = a.output.map((o) => localRefArg(o, '-o'));
   if (!outputs.length) throw new UsageError('say where the image goes: -o oci:DIR[:TAG], -o oci-archive:FILE[:TAG] or -o docker-archive:FILE[:NAME:TAG]');
   let platform;
@@ -17,12 +18,12 @@ export async function pullCommand(a: PullArgs, out: (s: string) => void, err: (s
     throw new UsageError(`--platform: ${(e as Error).message}`);
   }
   const source = imageRefArg(a.source, 'pull');
-  const access = registryAccess(a, (s) => err(`ocislim: ${s}`));
+  const access = registryAccess(a, log);
   try {
     const img = await source.read({ ...access, platform });
     for (const o of outputs) {
       const w = await o.write(img);
-      err(`ocislim: wrote ${w.ref}${platform ? ` (${formatPlatform(platform)})` : ''}`);
+      log.info(`wrote ${w.ref}${platform ? ` (${formatPlatform(platform)})` : ''}`);
     }
     out(img.digest);
     return 0;

@@ -3,13 +3,13 @@ import { UserError } from './errors.js';
 import { imageRefArg, pushTargetArg, pushTo } from './refs.js';
 import { registryAccess } from './registry.js';
 import type { PushArgs } from './options.js';
+import type { Log } from '../log.js';
 
 
 /** `ocislim push SRC REF`: an image built earlier (oci:, oci-archive:, docker-archive:, or another registry). */
-export async function pushCommand(a: PushArgs, out: (s: string) => void, err: (s: string) => void): Promise<number> {
+export async function pushCommand(a: PushArgs, out: (s: string) => void, log: Log): Promise<number> {
   const source = imageRefArg(a.source, 'push');
   const target = pushTargetArg(a.target, 'push', a.tag);
-  const log = (s: string) => err(`ocislim: ${s}`);
   const access = registryAccess(a, log);
   try {
     let img;
@@ -19,7 +19,7 @@ export async function pushCommand(a: PushArgs, out: (s: string) => void, err: (s
       if (e instanceof RegistryError) throw new UserError(e.message);
       throw new UserError((e as Error).message);
     }
-    out(await pushTo(img, target, a.tag ?? [], access, log));
+    out(await pushTo(img, target, a.tag ?? [], access));
     return 0;
   } finally {
     await access.pool.close();

@@ -4,7 +4,7 @@ import { ImageRef, LocalImageRef, parseImageRef, RegistryAccess, RegistryImageRe
 import { RegistryError } from '../registry/errors.js';
 import { checkTag, ReferenceError } from '../registry/reference.js';
 import { UsageError, UserError } from './errors.js';
-import { TtyProgress } from './progress.js';
+import type { Log } from '../log.js';
 
 /** Any image reference (a local form, REF or docker://REF); `what` names the flag or argument it came from. */
 export function imageRefArg(s: string, what: string): LocalImageRef | RegistryImageRef {
@@ -42,12 +42,11 @@ export function pushTargetArg(s: string, what: string, tags: string[] = []): Loc
 }
 
 /** Writes to one push target (a registry, or any other reference) and returns the line for stdout. */
-export async function pushTo(img: Image, target: ImageRef, tags: string[], access: RegistryAccess, log: (s: string) => void): Promise<string> {
+export async function pushTo(img: Image, target: ImageRef, tags: string[], access: RegistryAccess & { log: Log }): Promise<string> {
   try {
-    const progress = process.stderr.isTTY ? new TtyProgress(process.stderr) : undefined;
-    const w = await target.write(img, { ...access, tags, progress });
-    if (w.stats) log(`pushed ${target}: ${w.stats.uploaded} uploaded, ${w.stats.mounted} mounted, ${w.stats.existing} already there`);
-    else log(`wrote ${w.ref}`);
+    const w = await target.write(img, { ...access, tags });
+    if (w.stats) access.log.info(`pushed ${target}: ${w.stats.uploaded} uploaded, ${w.stats.mounted} mounted, ${w.stats.existing} already there`);
+    else access.log.info(`wrote ${w.ref}`);
     return w.ref;
   } catch (e) {
     if (e instanceof RegistryError || e instanceof ReferenceError) throw new UserError(`push ${target}: ${e.message}`);

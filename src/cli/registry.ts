@@ -5,6 +5,7 @@ import { ClientPool } from '../registry/pool.js';
 import type { RegistryAccess } from '../refs/image-ref.js';
 import { UsageError, UserError } from './errors.js';
 import type { RegistryArgs } from './options.js';
+import type { Log } from '../log.js';
 
 export type { RegistryArgs } from './options.js';
 
@@ -33,7 +34,7 @@ export function keychainFor(a: RegistryArgs): Keychain {
 }
 
 /** Registry access for one command: its keychain, TLS flags and one pool of clients (the caller closes `pool`). */
-export function registryAccess(a: RegistryArgs, log: (s: string) => void): RegistryAccess & { pool: ClientPool } {
+export function registryAccess(a: RegistryArgs, log: Log): RegistryAccess & { pool: ClientPool; log: Log } {
   const keychain = keychainFor(a);
   return { keychain, insecure: a.insecure, caFile: a.caFile, log, pool: new ClientPool({ keychain, insecure: a.insecure, caFile: a.caFile, log }) };
 }

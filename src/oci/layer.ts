@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Digest, Hasher, hexOf } from './digest.js';
 import { gzipParallel } from './pgzip.js';
 import { encodeHeader, END_OF_ARCHIVE, EntryType, padding } from './tar.js';
+import { Log, silentLog, Task } from '../log.js';
 
 /** One file of a layer: what the tar entry says and where its bytes come from. */
 export interface LayerEntry {
@@ -50,6 +51,8 @@ export interface WriteLayerOptions {
   mtime: number;
   comment: string;
   gzipLevel?: number;
+  /** Compression progress: a task "layer COMMENT" counting the files' bytes. */
+  log?: Log;
 }
 
 /** Sorted (bytewise by path), with every missing parent directory added (0755, root). */
@@ -97,7 +100,7 @@ function tarName(path: string): string {
   return path.replace(/^\/+/, '');
 }
 
-async function* tarChunks(entries: LayerEntry[], mtime: number): AsyncGenerator<Buffer> {
+async function* tarChunks(entries: LayerEntry[], mtime: number, task: Task): AsyncGenerator<Buffer> {
   for (const e of entries) {
     const size = e.type === 'file' ? (e.content ? e.content.length : (e.size ?? 0)) : 0;
     yield encodeHeader({
@@ -113,6 +116,7 @@ async function* tarChunks(entries: LayerEntry[], mtime: number): AsyncGenerator<
     });
     if (e.type !== 'file') continue;
     if (e.content) {
+      task.add(e.content.length);
       yield Buffer.from(e.content);
     } else if (size > 0) {
       let seen = 0;
@@ -120,6 +124,7 @@ async function* tarChunks(entries: LayerEntry[], mtime: number): AsyncGenerator<
         const c = chunk as Buffer;
         seen += c.length;
         if (seen > size) throw new Error(`${e.source}: file grew while being read`);
+        task.add(c.length);
         yield c;
       }
       if (seen !== size) throw new Error(`${e.source}: file changed size while being read`);
@@ -146,9 +151,12 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
       yield c;
     }
   }
+  let total = 0;
+  for (const e of sorted) if (e.type === 'file') total += e.content ? e.content.length : (e.size ?? 0);
+  const task = (opts.log ?? silentLog).task(`layer ${opts.comment}`, total);
   const file = await open(tmp, 'w');
   try {
-    for await (const c of hashed(gzipParallel(hashed(tarChunks(sorted, opts.mtime), raw), opts.gzipLevel ?? 6), gz)) await file.write(c);
+    for await (const c of hashed(gzipParallel(hashed(tarChunks(sorted, opts.mtime, task), raw), opts.gzipLevel ?? 6), gz)) await file.write(c);
     await file.close();
   } catch (e) {
     await file.close().catch(() => {});
@@ -158,5 +166,6 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
   const digest = gz.digest();
   const path = join(opts.dir, hexOf(digest));
   renameSync(tmp, path);
+  task.done('compressed');
   return { digest, diffId: raw.digest(), size: gz.size, uncompressedSize: raw.size, mediaType: opts.mediaType, path, comment: opts.comment, entries: sorted.length };
 }

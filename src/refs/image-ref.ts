@@ -1,6 +1,7 @@
 import type { Image } from '../oci/image.js';
 import type { Platform } from '../oci/platform.js';
-import type { PushProgress, PushStats } from '../registry/push.js';
+import type { PushStats } from '../registry/push.js';
+import type { Log } from '../log.js';
 import type { Keychain } from '../registry/keychain.js';
 import type { ClientPool } from '../registry/pool.js';
 import { formatLocalRef, isLocalRef, LocalKind, LocalRef, parseLocalRef, readLocalImage, writeLocalImage } from '../oci/location.js';
@@ -19,8 +20,8 @@ export interface RegistryAccess {
    * one, each operation makes its own (a read's layers then stream through it until they are read).
    */
   pool?: ClientPool;
-  /** Progress notes, one line each (never a secret). */
-  log?: (s: string) => void;
+  /** Where notes, warnings and progress go (never a secret). */
+  log?: Log;
 }
 
 export interface ReadOptions extends RegistryAccess {
@@ -33,8 +34,6 @@ export interface WriteOptions extends RegistryAccess {
   mtime?: number;
   /** More tags in the same repository (registries only). */
   tags?: string[];
-  /** Per-blob progress of a push. */
-  progress?: PushProgress;
 }
 
 export interface WriteResult {

@@ -31,7 +31,7 @@ export async function writeToRegistry(ref: Reference, image: Image, opts: WriteO
   for (const l of image.layers) if (l.origin) mountFrom.set(l.descriptor.digest, l.origin);
   const { pool, done } = poolFor(opts);
   try {
-    const stats = await pushImage(pool.get(ref.registry), image, targets, { log: opts.log, mountFrom, progress: opts.progress });
+    const stats = await pushImage(pool.get(ref.registry), image, targets, { log: opts.log, mountFrom });
     return { ref: `${formatReference({ registry: ref.registry, repository: ref.repository })}@${stats.digest}`, digest: stats.digest, stats };
   } finally {
     await done();

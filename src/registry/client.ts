@@ -188,7 +188,7 @@ export class RegistryClient {
       // "0-0" is also what an empty session reports, so under two bytes the blob starts again.
       if (st && st.next > 1 && st.next <= d.size) {
         at = st.url;
-        this.opts.onInfo?.(`${d.digest.slice(7, 19)}: resuming the upload at byte ${st.next}`);
+        this.opts.log?.info(`${d.digest.slice(7, 19)}: resuming the upload at byte ${st.next}`);
         return patchFrom(st.next, at, await this.authFor(at, scopes));
       }
       // distribution 2.8 cancels a session whose PATCH broke (404 on GET): start a new one and send the whole blob.
@@ -366,7 +366,7 @@ export class RegistryClient {
         return;
       } catch (e) {
         if (++breaks >= this.transport.attempts) throw new RegistryError(`${this.registry}: getting blob ${digest} from ${repo}: ${(e as Error).message} (after ${breaks} broken connections)`);
-        this.opts.onInfo?.(`${digest.slice(7, 19)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; resuming the download at byte ${offset}`);
+        this.opts.log?.info(`${digest.slice(7, 19)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; resuming the download at byte ${offset}`);
       }
     }
   }

@@ -1,9 +1,7 @@
 import { ClientOptions, RegistryClient } from './client.js';
 
-export interface PoolOptions extends ClientOptions {
-  /** Progress notes (retries, resumptions, registry Warning headers), one line each; never a secret. */
-  log?: (s: string) => void;
-}
+/** Client options shared by the pool's clients; `log` receives retries, resumptions and registry Warning headers. */
+export type PoolOptions = ClientOptions;
 
 /** One client per registry host (one connection pool and token cache each), shared by the operations of a task. */
 export class ClientPool {
@@ -13,18 +11,7 @@ export class ClientPool {
   get(registry: string): RegistryClient {
     let c = this.map.get(registry);
     if (!c) {
-      const { log, ...opts } = this.opts;
-      c = new RegistryClient(
-        registry,
-        log
-          ? {
-              onRetry: (what, n, ms) => log(`retry ${n} in ${Math.round(ms)} ms: ${what}`),
-              onWarning: (text) => log(`warning from ${registry}: ${text}`),
-              onInfo: (text) => log(text),
-              ...opts,
-            }
-          : opts,
-      );
+      c = new RegistryClient(registry, this.opts);
       this.map.set(registry, c);
     }
     return c;

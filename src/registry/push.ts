@@ -4,6 +4,7 @@ import { MT } from '../oci/mediatypes.js';
 import { RegistryError } from './errors.js';
 import { RegistryClient } from './client.js';
 import { formatReference, Reference } from './reference.js';
+import { Log, silentLog } from '../log.js';
 
 /** Where a layer can be had without uploading: a repository of the same registry to mount from. */
 export interface MountSource {
@@ -11,18 +12,11 @@ export interface MountSource {
   repository: string;
 }
 
-/** Per-blob progress: plain lines or bars are the caller's choice. */
-export interface PushProgress {
-  start(digest: string, size: number): void;
-  bytes(digest: string, n: number): void;
-  done(digest: string, how: 'uploaded' | 'exists' | 'mounted'): void;
-}
-
 export interface PushOptions {
-  progress?: PushProgress;
   /** Parallel blob uploads (small, like ggcr's 4 and regclient's 3). */
   jobs?: number;
-  log?: (s: string) => void;
+  /** Each blob's fate, and upload progress (a task per blob). */
+  log?: Log;
   /** Per-layer origin, for cross-repository mounts (base image layers). */
   mountFrom?: Map<string, MountSource>;
 }
@@ -70,7 +64,7 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Prom
  */
 export async function pushImage(client: RegistryClient, img: Image, targets: Reference[], opts: PushOptions = {}): Promise<PushStats> {
   const repo = targets[0].repository;
-  const log = opts.log ?? (() => {});
+  const log = opts.log ?? silentLog;
   const stats: PushStats = { uploaded: 0, existing: 0, mounted: 0, bytes: 0, digest: img.digest };
   const configLayer: ImageLayer = {
     descriptor: img.manifest.config,
@@ -86,33 +80,27 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
     const size = await client.blobSize(repo, d.digest, true);
     if (size !== null) {
       stats.existing++;
-      if (opts.progress) opts.progress.done(d.digest, 'exists');
-      else log(`${short}: already there`);
+      log.info(`${short}: already there`);
       return;
     }
     const from = opts.mountFrom?.get(d.digest);
     if (from && from.registry === client.registry && from.repository !== repo && (await client.mountBlob(repo, d.digest, from.repository))) {
       stats.mounted++;
-      log(`${short}: mounted from ${from.repository}`);
-      opts.progress?.done(d.digest, 'mounted');
+      log.info(`${short}: mounted from ${from.repository}`);
       return;
     }
-    const p = opts.progress;
-    if (p) p.start(d.digest, d.size);
-    else log(`${short}: uploading ${d.size} bytes`);
+    const task = log.task(`upload ${short}`, d.size);
     const open = l === configLayer ? () => streamOf(img.configBytes) : () => l.blob.open();
-    // Counted per attempt: a retried upload starts its bar again.
-    const counted = p
-      ? () => {
-          p.start(d.digest, d.size);
-          return open().pipe(new Transform({ transform: (c: Buffer, _e, cb) => (p.bytes(d.digest, c.length), cb(null, c)) }));
-        }
-      : open;
+    // Counted per attempt: a retried upload starts again from zero.
+    let opened = 0;
+    const counted = () => {
+      if (opened++) task.restart();
+      return open().pipe(new Transform({ transform: (c: Buffer, _e, cb) => (task.add(c.length), cb(null, c)) }));
+    };
     await client.uploadBlob(repo, d, counted);
     stats.uploaded++;
     stats.bytes += d.size;
-    if (p) p.done(d.digest, 'uploaded');
-    else log(`${short}: done`);
+    task.done('done');
   });
   const tags = targets.map((t) => t.tag).filter((t): t is string => !!t);
   let pushed = img;
@@ -124,7 +112,7 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
       // Same blobs, other media type names: only the manifest changes, so nothing is uploaded again.
       const docker = pushed.manifest.mediaType === MT.ociManifest && rejectsFormat(e) ? toDockerSchema2(pushed) : null;
       if (!docker) throw e;
-      log(`the registry refused the OCI manifest (${(e as Error).message.replace(/^[^:]*: [^:]*: /, '')}); pushing it as Docker schema 2`);
+      log.info(`the registry refused the OCI manifest (${(e as Error).message.replace(/^[^:]*: [^:]*: /, '')}); pushing it as Docker schema 2`);
       pushed = docker;
       try {
         await client.putManifest(repo, tag ?? pushed.digest, pushed.manifestBytes, pushed.manifest.mediaType);
@@ -132,7 +120,7 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
         throw new RegistryError(`${(e as Error).message}; as Docker schema 2: ${(e2 as Error).message}`, (e2 as RegistryError).status, (e2 as RegistryError).code);
       }
     }
-    log(`manifest ${pushed.digest} -> ${formatReference({ ...targets[0], tag: tag ?? undefined, digest: undefined })}`);
+    log.info(`manifest ${pushed.digest} -> ${formatReference({ ...targets[0], tag: tag ?? undefined, digest: undefined })}`);
   }
   stats.digest = pushed.digest;
   return stats;

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
 import type { Agent as AgentType, Dispatcher } from 'undici';
 import { RegistryError } from './errors.js';
+import type { Log } from '../log.js';
 
 /**
  * undici's Agent with the request API, without the rest of undici: its index also loads fetch, WebSocket, the
@@ -35,12 +36,11 @@ export interface TransportOptions {
   backoffMs?: number;
   /** Cap for one wait, Retry-After included, in ms. */
   maxDelayMs?: number;
-  /** Called before each retry (for progress output). */
-  onRetry?: (what: string, attempt: number, delayMs: number) => void;
-  /** Called once per distinct text of the registry's `Warning: 299 - "text"` headers (shown, never acted on). */
-  onWarning?: (text: string) => void;
-  /** Recovery that is not a plain retry, e.g. an upload resumed at a byte offset. */
-  onInfo?: (text: string) => void;
+  /**
+   * Where retries and recoveries are reported (info), and each distinct text of the registry's
+   * `Warning: 299 - "text"` headers, once (warn: shown, never acted on).
+   */
+  log?: Log;
 }
 
 export type BodySource = Buffer | (() => Readable);
@@ -164,13 +164,13 @@ export class Transport {
   /** distribution-spec "Warnings": `299 - "text"`, possibly several per header; each text is reported once. */
   private noteWarnings(res: HttpResponse): void {
     const raw = res.headers['warning'];
-    if (!raw || !this.opts.onWarning) return;
+    if (!raw || !this.opts.log) return;
     for (const h of Array.isArray(raw) ? raw : [raw]) {
       for (const m of h.matchAll(/299\s+\S+\s+"((?:[^"\\]|\\.)*)"/g)) {
         const text = m[1].replace(/\\(.)/g, '$1').replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 500);
         if (this.warned.has(text)) continue;
         this.warned.add(text);
-        this.opts.onWarning(text);
+        this.opts.log.warn(`${res.url.host} says: ${text}`);
       }
     }
   }
@@ -191,7 +191,7 @@ export class Transport {
         const code = errCode(e);
         if (!code || !RETRY_CODES.has(code) || attempt === attempts - 1) break;
         const d = this.delay(attempt, null);
-        this.opts.onRetry?.(`${req.method} ${req.url.host}: ${code}`, attempt + 1, d);
+        this.opts.log?.info(`retry ${attempt + 1} in ${Math.round(d)} ms: ${req.method} ${req.url.host}: ${code}`);
         await sleep(d);
         continue;
       }
@@ -199,7 +199,7 @@ export class Transport {
       const ra = retryAfterMs(header(res, 'retry-after'));
       await res.body.dump();
       const d = this.delay(attempt, ra);
-      this.opts.onRetry?.(`${req.method} ${req.url.host}${req.url.pathname}: HTTP ${res.status}`, attempt + 1, d);
+      this.opts.log?.info(`retry ${attempt + 1} in ${Math.round(d)} ms: ${req.method} ${req.url.host}${req.url.pathname}: HTTP ${res.status}`);
       await sleep(d);
     }
     const code = errCode(lastErr);
