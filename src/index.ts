@@ -37,7 +37,8 @@ export { anonymous, defaultKeychain, multiKeychain, staticKeychain } from './reg
 export type { Keychain } from './registry/keychain.js';
 export type { Credential } from './registry/credentials.js';
 export { ClientPool } from './registry/pool.js';
-export { RegistryError } from './registry/errors.js';
+export { CredentialsRefusedError, NetworkError, RegistryError, TooLargeError } from './registry/errors.js';
+export type { NetworkFailure } from './registry/errors.js';
 export { parseReference, ReferenceError } from './registry/reference.js';
 export type { Reference } from './registry/reference.js';
 

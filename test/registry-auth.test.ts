@@ -71,6 +71,9 @@ describe('registry authentication, against the real registry', () => {
       const bad = await run(['push', `oci-archive:${image}`, `${reg.host}/tls:1`]);
       assert.notEqual(bad.status, 0);
       assert.match(bad.stderr, /^ocislim: .*(certificate|self.signed|UNABLE_TO_VERIFY)/im);
+      // A certificate failure is not retried, so the error does not claim attempts.
+      assert.doesNotMatch(bad.stderr, /attempts/);
+      assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
       const good = await run(['push', `oci-archive:${image}`, `${reg.host}/tls:1`, '--ca-file', join(dir, 'ca.crt')]);
       assert.equal(good.status, 0, good.stderr);
       const env = await run(['push', `oci-archive:${image}`, `${reg.host}/tls:2`], { env: { NODE_EXTRA_CA_CERTS: join(dir, 'ca.crt') } });
@@ -90,7 +93,12 @@ describe('registry authentication, against the real registry', () => {
     try {
       const anon = await run(['push', `oci-archive:${image}`, `${reg.host}/basic:1`], { env });
       assert.notEqual(anon.status, 0);
-      assert.match(anon.stderr, /unauthorized/i);
+      assert.match(anon.stderr, /^ocislim: push 127\.0\.0\.1:\d+\/basic:1: 127\.0\.0\.1:\d+ requires credentials and none were found for it \(HTTP 401 when .*\); run ocislim login 127\.0\.0\.1:\d+/);
+      // A wrong password: the registry refused these credentials, and which registry (not "checking blob: unauthorized").
+      const badPush = await run(['push', `oci-archive:${image}`, `${reg.host}/basic:1`, '--username', USER, '--password-stdin'], { env, input: 'wrong-password\n' });
+      assert.notEqual(badPush.status, 0);
+      assert.equal(badPush.stderr.trim().split('\n').length, 1, badPush.stderr);
+      assert.match(badPush.stderr, new RegExp(`^ocislim: push ${reg.host.replace(/\./g, '\\.')}/basic:1: ${reg.host.replace(/\./g, '\\.')} refused the credentials from --username/--password-stdin \\(HTTP 401 when `));
       const direct = await run(['push', `oci-archive:${image}`, `${reg.host}/basic:1`, '--username', USER, '--password-stdin'], { env, input: PASSWORD + '\n' });
       assert.equal(direct.status, 0, direct.stderr);
       const wrong = await run(['login', reg.host, '-u', USER, '--password-stdin'], { env, input: 'wrong-password\n' });

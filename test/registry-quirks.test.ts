@@ -110,6 +110,17 @@ describe('registry quirks, against a mock registry', () => {
     assert.equal(res.mock.requests.filter((q) => q.method === 'POST').length, 3, 'no new session: two layers and the config');
   });
 
+  it('a link that cuts every PATCH but keeps what arrived: each cut that moved the session on starts the retry budget again', async () => {
+    const res = await pushTo({ cutEveryPatchKeeping: 700_000 }, large);
+    pushed(res);
+    const resumed = res.r.stderr.match(/resuming the upload at byte \d+/g) ?? [];
+    assert.ok(resumed.length > 5, `${resumed.length} resumptions, more than the 4 retries a request gets without progress`);
+    // --retries 2 bounds the failures in a row without progress, not the cuts of a transfer that moves on.
+    const few = await pushTo({ cutEveryPatchKeeping: 700_000 }, large, ['--retries', '2']);
+    pushed(few);
+    assert.ok((few.r.stderr.match(/resuming the upload/g) ?? []).length > 2);
+  });
+
   it('a wrong Docker-Content-Digest on the manifest fails the push', async () => {
     const { r } = await pushTo({ wrongManifestDigest: true });
     assert.notEqual(r.status, 0);

@@ -1,10 +1,10 @@
 import { RegistryClient } from '../registry/client.js';
 import { storeCredentials } from '../registry/credentials.js';
 import { staticKeychain } from '../registry/keychain.js';
-import { RegistryError } from '../registry/errors.js';
+import { CredentialsRefusedError, RegistryError } from '../registry/errors.js';
 import { parseReference } from '../registry/reference.js';
 import { UserError } from './errors.js';
-import { explicitCredential, RegistryArgs } from './registry.js';
+import { explicitCredential, networkLimits, RegistryArgs } from './registry.js';
 import type { Log } from '../log.js';
 
 /** `ocislim login REGISTRY -u USER --password-stdin`: checks the credentials, then stores them as docker does. */
@@ -17,13 +17,16 @@ export async function loginCommand(registryArg: string, a: RegistryArgs, log: Lo
   } catch {
     throw new UserError(`login: "${registryArg}" is not a registry host`);
   }
-  const client = new RegistryClient(registry, { insecure: a.insecure, caFile: a.caFile, keychain: staticKeychain(cred) });
+  const client = new RegistryClient(registry, { insecure: a.insecure, caFile: a.caFile, ...networkLimits(a), keychain: staticKeychain(cred), log });
   try {
-    // A token for a harmless scope proves the credentials (Basic registries check them on /v2/ itself).
+    // A token for a harmless scope proves the credentials (Basic registries check them on /v2/ itself). Only a real
+    // success counts: a 500 says nothing about them, and then nothing is stored.
     const res = await client.request({ method: 'GET', url: '/v2/' }, ['registry:catalog:*']);
     await res.body.dump();
     if (res.status === 401 || res.status === 403) throw new UserError(`login ${registry}: the registry refused the credentials`);
+    if (res.status < 200 || res.status > 299) throw new UserError(`login ${registry}: the registry answered HTTP ${res.status} to GET /v2/ with the credentials, not a success; nothing stored`);
   } catch (e) {
+    if (e instanceof CredentialsRefusedError) throw new UserError(`login ${registry}: the registry refused the credentials`);
     if (e instanceof RegistryError) throw new UserError(`login ${registry}: ${e.message}`);
     throw e;
   } finally {

@@ -24,6 +24,8 @@ export const registryOptions = {
   'ca-file': { type: 'string', group: GROUP.registry, describe: 'PEM file of extra CA certificates for TLS registries' },
   username: { alias: 'u', type: 'string', group: GROUP.registry, describe: 'Registry user name (with --password-stdin)' },
   'password-stdin': { type: 'boolean', group: GROUP.registry, describe: 'Read the registry password from standard input (needs -u)' },
+  timeout: { type: 'number', group: GROUP.registry, describe: 'Seconds to wait on the registry for each step: connecting, its answer, each chunk of data (default 10)' },
+  retries: { type: 'number', group: GROUP.registry, describe: 'Retries of a failed registry request; progress (bytes moved) starts the count again (default 4)' },
 } as const satisfies Schema;
 
 const localForms = 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG]';

@@ -2,7 +2,7 @@ import { formatPlatform, parsePlatform } from '../oci/platform.js';
 import { RegistryError } from '../registry/errors.js';
 import { UsageError, UserError } from './errors.js';
 import { imageRefArg, localRefArg } from './refs.js';
-import { registryAccess } from './registry.js';
+import { registryAccess, registryMessage } from './registry.js';
 import type { PullArgs } from './options.js';
 import type { Log } from '../log.js';
 
@@ -28,7 +28,7 @@ export async function pullCommand(a: PullArgs, out: (s: string) => void, log: Lo
     out(img.digest);
     return 0;
   } catch (e) {
-    if (e instanceof RegistryError) throw new UserError(e.message);
+    if (e instanceof RegistryError) throw new UserError(registryMessage(e));
     if (e instanceof UserError) throw e;
     throw new UserError(`pull ${a.source}: ${(e as Error).message}`);
   } finally {

@@ -1,7 +1,7 @@
 import { RegistryError } from '../registry/errors.js';
 import { UserError } from './errors.js';
 import { imageRefArg, pushTargetArg, pushTo } from './refs.js';
-import { registryAccess } from './registry.js';
+import { registryAccess, registryMessage } from './registry.js';
 import type { PushArgs } from './options.js';
 import type { Log } from '../log.js';
 
@@ -16,7 +16,7 @@ export async function pushCommand(a: PushArgs, out: (s: string) => void, log: Lo
     try {
       img = await source.read(access);
     } catch (e) {
-      if (e instanceof RegistryError) throw new UserError(e.message);
+      if (e instanceof RegistryError) throw new UserError(registryMessage(e));
       throw new UserError((e as Error).message);
     }
     out(await pushTo(img, target, a.tag ?? [], access));

@@ -5,6 +5,7 @@ import { RegistryError } from '../registry/errors.js';
 import { checkTag, ReferenceError } from '../registry/reference.js';
 import { UsageError, UserError } from './errors.js';
 import type { Log } from '../log.js';
+import { registryMessage } from './registry.js';
 
 /** Any image reference (a local form, REF or docker://REF); `what` names the flag or argument it came from. */
 export function imageRefArg(s: string, what: string): LocalImageRef | RegistryImageRef {
@@ -49,7 +50,8 @@ export async function pushTo(img: Image, target: ImageRef, tags: string[], acces
     else access.log.info(`wrote ${w.ref}`);
     return w.ref;
   } catch (e) {
-    if (e instanceof RegistryError || e instanceof ReferenceError) throw new UserError(`push ${target}: ${e.message}`);
+    if (e instanceof RegistryError) throw new UserError(`push ${target}: ${registryMessage(e)}`);
+    if (e instanceof ReferenceError) throw new UserError(`push ${target}: ${e.message}`);
     throw e;
   }
 }

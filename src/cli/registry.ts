@@ -3,6 +3,7 @@ import { Credential } from '../registry/credentials.js';
 import { defaultKeychain, Keychain, staticKeychain } from '../registry/keychain.js';
 import { ClientPool } from '../registry/pool.js';
 import type { RegistryAccess } from '../refs/image-ref.js';
+import { CredentialsRefusedError, RegistryError } from '../registry/errors.js';
 import { UsageError, UserError } from './errors.js';
 import type { RegistryArgs } from './options.js';
 import type { Log } from '../log.js';
@@ -33,8 +34,22 @@ export function keychainFor(a: RegistryArgs): Keychain {
   return credential ? staticKeychain(credential) : defaultKeychain();
 }
 
+/** --timeout and --retries, checked, as client options. */
+export function networkLimits(a: RegistryArgs): { timeoutMs?: number; retries?: number } {
+  if (a.timeout !== undefined && !(Number.isFinite(a.timeout) && a.timeout > 0)) throw new UsageError(`--timeout ${a.timeout}: give a number of seconds above 0`);
+  if (a.retries !== undefined && !(Number.isInteger(a.retries) && a.retries >= 0)) throw new UsageError(`--retries ${a.retries}: give a whole number, 0 or more`);
+  return { ...(a.timeout !== undefined ? { timeoutMs: Math.round(a.timeout * 1000) } : {}), ...(a.retries !== undefined ? { retries: a.retries } : {}) };
+}
+
 /** Registry access for one command: its keychain, TLS flags and one pool of clients (the caller closes `pool`). */
 export function registryAccess(a: RegistryArgs, log: Log): RegistryAccess & { pool: ClientPool; log: Log } {
+  const limits = networkLimits(a);
   const keychain = keychainFor(a);
-  return { keychain, insecure: a.insecure, caFile: a.caFile, log, pool: new ClientPool({ keychain, insecure: a.insecure, caFile: a.caFile, log }) };
+  return { keychain, insecure: a.insecure, caFile: a.caFile, ...limits, log, pool: new ClientPool({ keychain, insecure: a.insecure, caFile: a.caFile, ...limits, log }) };
+}
+
+/** A registry error in the CLI's words (missing credentials: which commands provide them). */
+export function registryMessage(e: RegistryError): string {
+  if (e instanceof CredentialsRefusedError && !e.credentials) return `${e.message}; run ocislim login ${e.registry}, or pass -u USER --password-stdin`;
+  return e.message;
 }

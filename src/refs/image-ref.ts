@@ -15,6 +15,10 @@ export interface RegistryAccess {
   insecure?: boolean;
   /** PEM file of extra CA certificates for TLS registries. */
   caFile?: string;
+  /** Each wait on the network in ms (connect, answer, between chunks); default 10 s. */
+  timeoutMs?: number;
+  /** Retries of a failed request without progress; default 4. */
+  retries?: number;
   /**
    * Clients to share between operations (one connection pool and token per registry); the caller closes it. Without
    * one, each operation makes its own (a read's layers then stream through it until they are read).

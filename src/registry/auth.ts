@@ -2,14 +2,13 @@ import { Challenge, parseChallenges } from './challenge.js';
 import { Credential } from './credentials.js';
 import { RegistryError } from './errors.js';
 import { isLoopback } from './reference.js';
-import { HttpResponse, readLimited, Transport } from './transport.js';
+import { HttpResponse, MAX_TOKEN_BODY, readBody, Transport } from './transport.js';
 
 interface Token {
   value: string;
   expires: number;
 }
 
-const MAX_TOKEN_BODY = 64 * 1024;
 const EARLY_REFRESH_MS = 5_000;
 
 /**
@@ -131,11 +130,15 @@ export class Authenticator {
   }
 
   private async tokenFrom(res: HttpResponse, realm: URL): Promise<Token> {
-    const body = await readLimited(res.body, MAX_TOKEN_BODY);
     if (res.status === 401 || res.status === 403) {
+      await res.body.dump().catch(() => {});
       throw new RegistryError(`${this.registry}: the token server ${realm.origin} refused ${this.cred ? `the credentials from ${this.cred.source}` : 'anonymous access'} (HTTP ${res.status})`, res.status);
     }
-    if (res.status !== 200) throw new RegistryError(`${this.registry}: token server ${realm.origin} answered HTTP ${res.status}`, res.status);
+    if (res.status !== 200) {
+      await res.body.dump().catch(() => {});
+      throw new RegistryError(`${this.registry}: token server ${realm.origin} answered HTTP ${res.status}`, res.status);
+    }
+    const body = await readBody(res, MAX_TOKEN_BODY, 'token response', 'fail');
     let j: { token?: string; access_token?: string; expires_in?: number; issued_at?: string; refresh_token?: string };
     try {
       j = JSON.parse(body.toString('utf8'));

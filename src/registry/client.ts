@@ -1,9 +1,10 @@
 import { Readable } from 'node:stream';
 import { Authenticator } from './auth.js';
+import { Credential } from './credentials.js';
 import { anonymous, Keychain } from './keychain.js';
-import { RegistryError } from './errors.js';
+import { CredentialsRefusedError, NetworkError, RegistryError } from './errors.js';
 import { apiHost, isLoopback } from './reference.js';
-import { BodySource, header, HttpRequest, HttpResponse, readLimited, Transport, TransportOptions } from './transport.js';
+import { BodySource, header, HttpRequest, HttpResponse, MAX_MANIFEST_BODY, readBody, readLimited, Transport, TransportOptions } from './transport.js';
 import { Descriptor } from '../oci/image.js';
 import { sha256 } from '../oci/digest.js';
 import { MT } from '../oci/mediatypes.js';
@@ -21,10 +22,9 @@ function scopeFor(repo: string, actions: string): string {
   return `repository:${repo}:${actions}`;
 }
 
-/** A distribution-spec error body summarised in one line (the body is bounded; never includes request headers). */
 /** The registry's error body in one line, and its first error code when it sent the spec's JSON. */
 async function explainError(res: HttpResponse): Promise<{ text: string; code?: string }> {
-  const raw = await readLimited(res.body);
+  const raw = await readLimited(res);
   try {
     const j = JSON.parse(raw.toString('utf8')) as { errors?: { code?: string; message?: string }[] };
     if (j.errors?.length) return { text: j.errors.map((e) => `${e.code ?? 'ERROR'}: ${e.message ?? ''}`.trim()).join('; '), code: j.errors[0].code };
@@ -37,6 +37,11 @@ async function explainError(res: HttpResponse): Promise<{ text: string; code?: s
 
 async function describe(res: HttpResponse): Promise<string> {
   return (await explainError(res)).text;
+}
+
+/** A network failure over http that a TLS server could cause (it drops a plain request): worth trying https. */
+function mayBeTls(e: unknown): boolean {
+  return e instanceof NetworkError && e.failure === 'network' && ['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'].includes(e.errno ?? '');
 }
 
 /**
@@ -74,18 +79,26 @@ export class RegistryClient {
 
   private async doPing(): Promise<void> {
     // Where plain http is allowed (loopback, --insecure), try it first: a TLS server answers a plain request with
-    // 400, and then https is used. Nothing secret is sent on the ping.
+    // 400 (or drops the connection), and then https is used. Nothing secret is sent on the ping.
     const schemes = this.plainHttpAllowed ? ['http', 'https'] : ['https'];
-    let lastErr: unknown;
+    let httpErr: unknown = null;
     for (const scheme of schemes) {
       const url = new URL(`${scheme}://${this.host}/v2/`);
       let res: HttpResponse;
       try {
-        res = await this.transport.request({ method: 'GET', url });
+        // https after an http failure is a guess: one attempt.
+        res = await this.transport.request({ method: 'GET', url, ...(httpErr ? { retry: false } : {}) });
       } catch (e) {
-        lastErr = e;
-        if (scheme === 'http' && schemes.length > 1) continue;
-        throw new RegistryError(`${this.registry}: cannot reach the registry: ${(e as Error).message}`);
+        if (scheme === 'http' && schemes.length > 1 && mayBeTls(e)) {
+          httpErr = e;
+          continue;
+        }
+        // When https was only a guess after http failed, the http failure explains, unless https reached a TLS server
+        // (a certificate problem); a server that does not speak TLS (wrong version number) was the http one.
+        const tlsServer = e instanceof NetworkError && e.failure === 'tls' && !/WRONG_VERSION|HTTP_REQUEST|PACKET_LENGTH|EPROTO/.test(e.errno ?? '');
+        const shown = httpErr && !tlsServer ? httpErr : e;
+        if (shown instanceof RegistryError) throw new RegistryError(`${this.registry}: cannot reach the registry: ${shown.message}`, shown.status, shown.code);
+        throw shown;
       }
       if (scheme === 'http' && schemes.length > 1 && res.status === 400) {
         await res.body.dump();
@@ -94,13 +107,15 @@ export class RegistryClient {
       await res.body.dump();
       if (res.status !== 200 && res.status !== 401) throw new RegistryError(`${this.registry}: ${url.origin}/v2/ answered HTTP ${res.status}; is this a registry?`, res.status);
       this.base = new URL(`${scheme}://${this.host}`);
-      const cred = await (this.opts.keychain ?? anonymous).resolve(this.registry);
+      const cred = (this.cred = await (this.opts.keychain ?? anonymous).resolve(this.registry));
       this.auth = new Authenticator(this.transport, this.registry, cred, !!this.opts.insecure);
       if (res.status === 401) this.auth.noteChallenge(res);
       return;
     }
-    throw new RegistryError(`${this.registry}: cannot reach the registry: ${(lastErr as Error)?.message}`);
   }
+
+  /** The credentials in use (from the keychain, on the ping); null when anonymous. */
+  private cred: Credential | null = null;
 
   url(path: string): URL {
     return new URL(path, this.base!);
@@ -126,6 +141,13 @@ export class RegistryClient {
   }
 
   async fail(res: HttpResponse, what: string): Promise<never> {
+    if (res.status === 401 && this.auth?.scheme) {
+      // Refused after a fresh token or Basic header: the credentials (or their absence) are the problem.
+      await res.body.dump().catch(() => {});
+      const cred = this.cred;
+      const has = !!(cred && (cred.password !== undefined || cred.identityToken || cred.registryToken));
+      throw new CredentialsRefusedError(this.registry, has, cred?.source, what, 401);
+    }
     const { text, code } = await explainError(res);
     const msg = res.status === 401 || res.status === 403 ? `${res.status === 401 ? 'unauthorized' : 'denied'} (${text})` : text;
     throw new RegistryError(`${this.registry}: ${what}: ${msg}`, res.status, code);
@@ -183,11 +205,13 @@ export class RegistryClient {
       headers: { ...octet, ...auth, 'content-length': String(d.size - offset), ...(offset && offset < d.size ? { 'content-range': `${offset}-${d.size - 1}` } : {}) },
       body: offset ? () => Readable.from(readRange(open, offset, d.size)) : open,
     });
+    let stands = 0;
     const beforeRetry = async (): Promise<HttpRequest | null> => {
       const st = await this.uploadStatus(at, scopes).catch(() => null);
       // "0-0" is also what an empty session reports, so under two bytes the blob starts again.
       if (st && st.next > 1 && st.next <= d.size) {
         at = st.url;
+        stands = Math.max(stands, st.next);
         this.opts.log?.info(`${d.digest.slice(7, 19)}: resuming the upload at byte ${st.next}`);
         return patchFrom(st.next, at, await this.authFor(at, scopes));
       }
@@ -195,7 +219,9 @@ export class RegistryClient {
       if (!st) at = (await this.startUpload(repo, scopes)).url;
       return patchFrom(0, at, await this.authFor(at, scopes));
     };
-    const patch = await this.request({ method: 'PATCH', url: loc.url, headers: { ...octet, 'content-length': String(d.size) }, body: open, beforeRetry }, scopes);
+    // The furthest the session has stood: an attempt that moved it on restarts the retry budget.
+    const progress = () => stands;
+    const patch = await this.request({ method: 'PATCH', url: loc.url, headers: { ...octet, 'content-length': String(d.size) }, body: open, beforeRetry, progress, slowAnswer: true }, scopes);
     if (patch.status === 202 || patch.status === 201 || patch.status === 204) {
       await patch.body.dump();
       const next = header(patch, 'location');
@@ -248,7 +274,7 @@ export class RegistryClient {
     const size = Buffer.isBuffer(body) ? body.length : d.size;
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(size) };
     if (range) headers['content-range'] = range;
-    const res = await this.request({ method: 'PUT', url: u, headers, body }, scopes);
+    const res = await this.request({ method: 'PUT', url: u, headers, body, slowAnswer: true }, scopes);
     if (res.status !== 201 && res.status !== 204) return this.fail(res, `committing blob ${d.digest} to ${repo}`);
     await res.body.dump();
     const got = header(res, 'docker-content-digest');
@@ -312,7 +338,7 @@ export class RegistryClient {
       throw new RegistryError(`${this.registry}/${repo}:${ref}: not found (${why})`, 404);
     }
     if (res.status !== 200) return this.fail(res, `getting the manifest ${repo}:${ref}`);
-    const bytes = await readLimited(res.body, 8 * 1024 * 1024);
+    const bytes = await readBody(res, MAX_MANIFEST_BODY, 'manifest', 'fail');
     const digest = sha256(bytes);
     if (ref.startsWith('sha256:') && digest !== ref) throw new RegistryError(`${this.registry}/${repo}@${ref}: the registry sent a manifest with digest ${digest}`);
     let mediaType = (header(res, 'content-type') ?? '').split(';')[0].trim();
@@ -331,7 +357,7 @@ export class RegistryClient {
    */
   async getBlob(repo: string, digest: string, offset = 0): Promise<{ stream: Readable; skip: number }> {
     const headers: Record<string, string> = offset ? { range: `bytes=${offset}-` } : {};
-    const res = await this.request({ method: 'GET', url: `/v2/${repo}/blobs/${digest}`, headers }, [scopeFor(repo, 'pull')]);
+    const res = await this.request({ method: 'GET', url: `/v2/${repo}/blobs/${digest}`, headers, stream: true }, [scopeFor(repo, 'pull')]);
     if (res.status === 200) return { stream: res.body, skip: offset };
     if (res.status === 206 && offset) {
       const start = /^bytes (\d+)-/.exec(header(res, 'content-range') ?? '')?.[1];
@@ -348,6 +374,8 @@ export class RegistryClient {
    */
   async *blobBytes(repo: string, digest: string): AsyncGenerator<Buffer> {
     let offset = 0;
+    let lastBreakAt = 0;
+    let stalls = 0;
     for (let breaks = 0; ; ) {
       const { stream, skip } = await this.getBlob(repo, digest, offset);
       let drop = skip;
@@ -365,7 +393,17 @@ export class RegistryClient {
         }
         return;
       } catch (e) {
-        if (++breaks >= this.transport.attempts) throw new RegistryError(`${this.registry}: getting blob ${digest} from ${repo}: ${(e as Error).message} (after ${breaks} broken connections)`);
+        if (e instanceof RegistryError && !(e instanceof NetworkError)) throw e;
+        // A break after bytes arrived is progress: the budget starts again. A stall (the idle timeout) is retried
+        // once without progress, as the transport does for requests.
+        if (offset > lastBreakAt) breaks = stalls = 0;
+        lastBreakAt = offset;
+        if ((e as NodeJS.ErrnoException).code === 'UND_ERR_BODY_TIMEOUT') stalls++;
+        if (++breaks > this.transport.retries || stalls > 1) {
+          const code = (e as NodeJS.ErrnoException).code;
+          const why = e instanceof NetworkError ? e.message : code === 'UND_ERR_BODY_TIMEOUT' ? `no data for ${this.transport.timeoutMs / 1000} s` : code ?? (e as Error).message;
+          throw new RegistryError(`${this.registry}: getting blob ${digest} from ${repo}: ${why}${breaks > 1 ? ` (after ${breaks} broken connections)` : ''}`);
+        }
         this.opts.log?.info(`${digest.slice(7, 19)}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; resuming the download at byte ${offset}`);
       }
     }

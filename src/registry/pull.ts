@@ -33,7 +33,12 @@ export async function pullImage(client: RegistryClient, ref: Reference, platform
   if (!isManifestType(m.mediaType)) throw new RegistryError(`${formatReference(ref)}: ${m.mediaType || 'unknown media type'} is not an image manifest`);
   const manifest = parseManifest(m.bytes, formatReference(ref));
   const chunks: Buffer[] = [];
-  for await (const c of Readable.from(client.blobBytes(repo, manifest.config.digest)).pipe(verifying(manifest.config, formatReference(ref)))) chunks.push(c as Buffer);
+  const check = verifying(manifest.config, formatReference(ref));
+  // pipe() does not forward errors: a failed download must end the loop below, not crash as an unhandled event.
+  Readable.from(client.blobBytes(repo, manifest.config.digest))
+    .on('error', (e) => check.destroy(e))
+    .pipe(check);
+  for await (const c of check) chunks.push(c as Buffer);
   const configBytes = Buffer.concat(chunks);
   const config = parseConfig(configBytes, `${formatReference(ref)} config`);
   if (platform && !platformMatches(platformOfConfig(config), platform)) {

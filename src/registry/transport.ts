@@ -3,7 +3,7 @@ import { rootCertificates } from 'node:tls';
 import { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
 import type { Agent as AgentType, Dispatcher } from 'undici';
-import { RegistryError } from './errors.js';
+import { NetworkError, NetworkFailure, RegistryError, TooLargeError } from './errors.js';
 import type { Log } from '../log.js';
 
 /**
@@ -30,8 +30,19 @@ export const USER_AGENT = 'ocislim/0.1 (+https://github.com/ocislim/ocislim)';
 export interface TransportOptions {
   /** PEM file with extra CA certificates for TLS registries (NODE_EXTRA_CA_CERTS works too). */
   caFile?: string;
-  /** Attempts per request for retryable failures (network errors, 408, 429, 5xx). */
-  attempts?: number;
+  /**
+   * Retries per request for retryable failures (network errors, 408, 429, 5xx); the count starts again when a
+   * request made progress (an upload or download moved the bytes it stands at). Default 4. A request that timed out
+   * is retried once at most: a registry that has not answered twice in a row is down, not flaky.
+   */
+  retries?: number;
+  /** Each wait on the network, in ms: to connect, for the answer's headers, between two chunks of a body. Default 10 s. */
+  timeoutMs?: number;
+  /**
+   * Wall-clock limit in ms for one exchange whose answer is read whole (ping, HEAD, POST, manifests, tokens, error
+   * bodies): a server trickling bytes never trips the timeout. Default 2 × the timeout. Blob transfers have none.
+   */
+  deadlineMs?: number;
   /** First backoff delay in ms (doubles, with jitter). */
   backoffMs?: number;
   /** Cap for one wait, Retry-After included, in ms. */
@@ -58,6 +69,15 @@ export interface HttpRequest {
    * send the same one again.
    */
   beforeRetry?: () => Promise<HttpRequest | null>;
+  /**
+   * How far the request has got (e.g. the byte the registry's upload session stands at), read after beforeRetry: when
+   * it grows, the retry budget starts again.
+   */
+  progress?: () => number;
+  /** A blob transfer (streamed body either way): no deadline, only the idle timeout. Bodies given as streams are. */
+  stream?: boolean;
+  /** The server may take long to answer once the body is sent (a blob commit moves and hashes the blob): 6 × the timeout. */
+  slowAnswer?: boolean;
 }
 
 export interface HttpResponse {
@@ -65,47 +85,113 @@ export interface HttpResponse {
   headers: Record<string, string | string[] | undefined>;
   body: Dispatcher.ResponseData['body'];
   url: URL;
+  method?: string;
+  /** The request's deadline, if it has one: an error while reading the body past it is a deadline failure. */
+  deadline?: Deadline;
+}
+
+/** A wall-clock limit on one exchange, aborting it (headers and body) when it runs out. */
+class Deadline {
+  readonly controller = new AbortController();
+  private timer: NodeJS.Timeout;
+  expired = false;
+  constructor(readonly ms: number) {
+    this.timer = setTimeout(() => {
+      this.expired = true;
+      this.controller.abort(new Error('deadline'));
+    }, ms);
+    this.timer.unref();
+  }
+  clear(): void {
+    clearTimeout(this.timer);
+  }
 }
 
 const RETRY_STATUS = new Set([408, 429, 499, 500, 502, 503, 504, 522]);
 const RETRY_CODES = new Set([
   'ECONNRESET',
   'EPIPE',
-  'ETIMEDOUT',
   'ECONNREFUSED',
   'ENETUNREACH',
   'EHOSTUNREACH',
   'EAI_AGAIN',
   'UND_ERR_SOCKET',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
   'UND_ERR_CLOSED',
   'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
 ]);
+const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 const MAX_REDIRECTS = 10;
+/** Size caps: error bodies and tokens as ggcr reads them at most, manifests as distribution accepts them (4 MiB). */
 export const MAX_ERROR_BODY = 64 * 1024;
+export const MAX_TOKEN_BODY = 1024 * 1024;
+export const MAX_MANIFEST_BODY = 4 * 1024 * 1024;
+export const DEFAULT_TIMEOUT_MS = 10_000;
+export const DEFAULT_RETRIES = 4;
 
 export function header(res: HttpResponse, name: string): string | undefined {
   const v = res.headers[name.toLowerCase()];
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** Reads at most `limit` bytes of a body (error bodies, token responses), then drops the rest. */
-export async function readLimited(body: Readable, limit = MAX_ERROR_BODY): Promise<Buffer> {
+/**
+ * Reads a response body up to `limit` bytes. Past the limit the stream is destroyed at once (the connection is
+ * dropped, nothing more is read): `overflow: 'truncate'` keeps the first `limit` bytes (error bodies, shown in part),
+ * `'fail'` throws a TooLargeError naming `what` (manifests, tokens). A declared Content-Length over a failing limit
+ * fails before any byte is read. Network failures while reading become NetworkErrors naming the request.
+ */
+export async function readBody(res: HttpResponse, limit: number, what: string, overflow: 'truncate' | 'fail'): Promise<Buffer> {
+  const where = `${res.url.origin}${res.url.pathname}`;
+  const declared = Number(header(res, 'content-length') ?? NaN);
+  if (overflow === 'fail' && declared > limit) {
+    res.body.destroy();
+    throw new TooLargeError(where, what, limit);
+  }
   const chunks: Buffer[] = [];
   let n = 0;
-  for await (const c of body) {
-    const b = c as Buffer;
-    if (n < limit) chunks.push(b.subarray(0, limit - n));
-    n += b.length;
+  try {
+    for await (const c of res.body) {
+      const b = c as Buffer;
+      if (n + b.length > limit) {
+        res.body.destroy();
+        if (overflow === 'fail') throw new TooLargeError(where, what, limit);
+        chunks.push(b.subarray(0, limit - n));
+        n = limit;
+        break;
+      }
+      chunks.push(b);
+      n += b.length;
+    }
+  } catch (e) {
+    if (e instanceof RegistryError) throw e;
+    throw networkError(res.method ?? 'GET', where, e, 1, res.deadline);
+  } finally {
+    res.deadline?.clear();
   }
   return Buffer.concat(chunks);
+}
+
+/** Reads at most `limit` bytes of an error body, then drops the connection. */
+export function readLimited(res: HttpResponse, limit = MAX_ERROR_BODY): Promise<Buffer> {
+  return readBody(res, limit, 'error body', 'truncate');
 }
 
 function errCode(e: unknown): string | undefined {
   const x = e as { code?: string; cause?: { code?: string } };
   return x?.code ?? x?.cause?.code;
+}
+
+function failureOf(e: unknown, deadline?: Deadline): NetworkFailure {
+  if (deadline?.expired) return 'deadline';
+  const code = errCode(e);
+  if (code && TIMEOUT_CODES.has(code)) return 'timeout';
+  if (code && (/^ERR_SSL|^ERR_TLS|CERT|^DEPTH_ZERO|^SELF_SIGNED|^UNABLE_TO/.test(code))) return 'tls';
+  return 'network';
+}
+
+function networkError(method: string, where: string, e: unknown, attempts: number, deadline?: Deadline, timeoutMs?: number): NetworkError {
+  const failure = failureOf(e, deadline);
+  const code = errCode(e) ?? (failure === 'network' ? (e as Error)?.message : undefined);
+  return new NetworkError(method, where, failure, code, attempts, failure === 'deadline' ? deadline!.ms : failure === 'timeout' ? timeoutMs : undefined);
 }
 
 /** Delay from Retry-After (seconds or an HTTP date), or null. */
@@ -122,7 +208,10 @@ export function retryAfterMs(v: string | undefined, now = Date.now()): number | 
  */
 export class Transport {
   private agent: AgentType;
-  readonly attempts: number;
+  /** Retries per request without progress. */
+  readonly retries: number;
+  readonly timeoutMs: number;
+  readonly deadlineMs: number;
   private backoff: number;
   private maxDelay: number;
 
@@ -138,8 +227,11 @@ export class Transport {
       if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new RegistryError(`--ca-file ${opts.caFile}: no PEM certificate in it`);
       ca = [...rootCertificates, pem];
     }
-    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 8, connect: ca ? { ca } : {} });
-    this.attempts = opts.attempts ?? 5;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.deadlineMs = opts.deadlineMs ?? 2 * this.timeoutMs;
+    this.retries = opts.retries ?? DEFAULT_RETRIES;
+    const t = this.timeoutMs;
+    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 8, headersTimeout: t, bodyTimeout: t, connect: { timeout: t, ...(ca ? { ca } : {}) } });
     this.backoff = opts.backoffMs ?? 250;
     this.maxDelay = opts.maxDelayMs ?? 30_000;
   }
@@ -175,46 +267,81 @@ export class Transport {
     }
   }
 
-  /** One request with redirects and retries. The caller must consume or dump the response body. */
+  /**
+   * One request with redirects and retries. The caller must consume or dump the response body. Network failures,
+   * 408, 429 and 5xx are retried with backoff, up to `retries` times without progress (a timeout only once); after
+   * the last retry a retryable status is returned as it is, a network failure thrown as a NetworkError.
+   */
   async request(first: HttpRequest): Promise<HttpResponse> {
-    const attempts = first.retry === false ? 1 : this.attempts;
-    let lastErr: unknown;
+    const retries = first.retry === false ? 0 : this.retries;
     let req = first;
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0 && first.beforeRetry) req = (await first.beforeRetry()) ?? req;
-      let res: HttpResponse;
+    let attempts = 0;
+    let failures = 0;
+    let timeouts = 0;
+    let progress = first.progress?.() ?? 0;
+    for (;;) {
+      attempts++;
+      let res: HttpResponse | null = null;
+      let failed: unknown = null;
+      const deadline = req.stream || (req.body !== undefined && !Buffer.isBuffer(req.body)) ? undefined : new Deadline(this.deadlineMs);
       try {
-        res = await this.followRedirects(req);
+        res = await this.followRedirects(req, deadline);
+        if (!RETRY_STATUS.has(res.status)) return res;
       } catch (e) {
+        deadline?.clear();
         if (e instanceof RegistryError) throw e;
-        lastErr = e;
+        const failure = failureOf(e, deadline);
         const code = errCode(e);
-        if (!code || !RETRY_CODES.has(code) || attempt === attempts - 1) break;
-        const d = this.delay(attempt, null);
-        this.opts.log?.info(`retry ${attempt + 1} in ${Math.round(d)} ms: ${req.method} ${req.url.host}: ${code}`);
-        await sleep(d);
-        continue;
+        const retryable = failure === 'timeout' || (failure === 'network' && !!code && RETRY_CODES.has(code));
+        if (!retryable) throw networkError(req.method, `${req.url.origin}${req.url.pathname}`, e, attempts, deadline, this.timeoutMs);
+        if (failure === 'timeout') timeouts++;
+        failed = e;
       }
-      if (!RETRY_STATUS.has(res.status) || attempt === attempts - 1) return res;
-      const ra = retryAfterMs(header(res, 'retry-after'));
-      await res.body.dump();
-      const d = this.delay(attempt, ra);
-      this.opts.log?.info(`retry ${attempt + 1} in ${Math.round(d)} ms: ${req.method} ${req.url.host}${req.url.pathname}: HTTP ${res.status}`);
+      failures++;
+      // Where the request stands now (an upload asks the registry): progress restarts the budget.
+      let next: HttpRequest | null = null;
+      if (first.beforeRetry && (first.progress || (failures <= retries && timeouts <= 1))) {
+        next = await first.beforeRetry();
+        const now = first.progress?.() ?? 0;
+        if (now > progress) {
+          progress = now;
+          failures = 1;
+          timeouts = 0;
+        }
+      }
+      if (failures > retries || timeouts > 1) {
+        if (res) return res;
+        throw networkError(req.method, `${req.url.origin}${req.url.pathname}`, failed, attempts, undefined, this.timeoutMs);
+      }
+      const ra = res ? retryAfterMs(header(res, 'retry-after')) : null;
+      if (res) await res.body.dump().catch(() => {});
+      deadline?.clear();
+      const what = res ? `HTTP ${res.status}` : errCode(failed) ?? failureOf(failed);
+      const d = this.delay(failures - 1, ra);
+      this.opts.log?.info(`retry ${attempts} in ${Math.round(d)} ms: ${req.method} ${req.url.host}${req.url.pathname}: ${what}`);
+      if (next) req = next;
       await sleep(d);
     }
-    const code = errCode(lastErr);
-    throw new RegistryError(`${req.method} ${req.url.origin}${req.url.pathname}: ${code ?? (lastErr as Error)?.message ?? 'failed'}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`);
   }
 
-  private async followRedirects(req: HttpRequest): Promise<HttpResponse> {
+  private async followRedirects(req: HttpRequest, deadline?: Deadline): Promise<HttpResponse> {
     let url = req.url;
     let method = req.method;
     let headers: Record<string, string> = { 'user-agent': USER_AGENT, ...(req.headers ?? {}) };
     let body = req.body;
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const b = body === undefined ? undefined : Buffer.isBuffer(body) ? body : body();
-      const r = await this.agent.request({ origin: url.origin, path: url.pathname + url.search, method, headers, body: b });
-      const res: HttpResponse = { status: r.statusCode, headers: r.headers, body: r.body, url };
+      const r = await this.agent.request({
+        origin: url.origin,
+        path: url.pathname + url.search,
+        method,
+        headers,
+        body: b,
+        ...(deadline ? { signal: deadline.controller.signal } : {}),
+        ...(req.slowAnswer ? { headersTimeout: 6 * this.timeoutMs } : {}),
+      });
+      const res: HttpResponse = { status: r.statusCode, headers: r.headers, body: r.body, url, method, ...(deadline ? { deadline } : {}) };
+      if (deadline) r.body.once('close', () => deadline.clear());
       this.noteWarnings(res);
       if (![301, 302, 303, 307, 308].includes(r.statusCode)) return res;
       const loc = header(res, 'location');

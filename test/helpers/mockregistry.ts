@@ -19,6 +19,8 @@ export interface Quirks {
   resetFirstPatch?: boolean;
   /** The first PATCH is cut after this many bytes, which the session keeps (GET on the session reports them). */
   cutFirstPatchKeeping?: number;
+  /** Every PATCH is cut after this many bytes, which the session keeps: a long flaky link that still moves data. */
+  cutEveryPatchKeeping?: number;
   /** Blob GETs answer 307 to this origin (which must not receive Authorization). */
   redirectBlobsTo?: string;
   /** Manifest PUT answers with a wrong Docker-Content-Digest. */
@@ -129,8 +131,8 @@ export function startMockRegistry(quirks: Quirks = {}): Promise<MockRegistry> {
         return send(res, 204, { location: loc(`/v2/${mm[1]}/blobs/uploads/${id}?_state=${id}s`), range: `0-${Math.max(0, have.length - 1)}` });
       }
       if (method === 'PATCH') {
-        const keep = quirks.cutFirstPatchKeeping;
-        if (keep !== undefined && !cutDone && Number(req.headers['content-length'] ?? 0) > keep) {
+        const keep = quirks.cutEveryPatchKeeping ?? quirks.cutFirstPatchKeeping;
+        if (keep !== undefined && (!cutDone || quirks.cutEveryPatchKeeping !== undefined) && Number(req.headers['content-length'] ?? 0) > keep) {
           cutDone = true;
           let got = have;
           req.on('data', (d: Buffer) => {
