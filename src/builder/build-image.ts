@@ -7,6 +7,8 @@ import { Resolver } from '../elf/resolve.js';
 import { formatPlatform, Platform, platformMatches } from '../oci/platform.js';
 import { HistoryEntry, Image, platformOfConfig } from '../oci/image.js';
 import { LayerBlob, writeLayer } from '../oci/layer.js';
+import { Cache } from '../oci/cache.js';
+import { FileDigests } from '../oci/file-digests.js';
 import { mediaTypesFor } from '../oci/mediatypes.js';
 import { runConfig } from './config.js';
 import { append, empty, layerFromBlob } from '../oci/mutate.js';
@@ -160,10 +162,15 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     const count = `${files} file${files === 1 ? '' : 's'}`;
     jobs.push({ entries, comment: spec.layers === 1 ? `everything (${count})` : `${GROUP_COMMENT[g]} (${count})` });
   }
+  const cache = openCache(spec.cacheDir, log);
   // Layers compress concurrently: gzip runs on libuv's thread pool, so each layer gets a core.
   const blobs: LayerBlob[] = await Promise.all(
-    jobs.map(({ entries, comment }) => writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: mt.layer, mtime: spec.epoch, comment, gzipLevel: spec.gzipLevel, log })),
+    jobs.map(({ entries, comment }) => writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: mt.layer, mtime: spec.epoch, comment, gzipLevel: spec.gzipLevel, log, cache: cache ?? undefined })),
   );
+  if (cache) {
+    cache.files.save();
+    if (blobs.some((b) => !b.cached)) cache.cache.afterWrite();
+  }
   const history: HistoryEntry[] = jobs.map((j) => ({ created, created_by: `ocislim build: ${j.comment}` }));
   // The shell form without a shell: an error from the run check below, a warning when that check is skipped.
   if (spec.shellForm?.length && !base && spec.noVerify && !plan.entries.has('/bin/sh')) {
@@ -183,6 +190,19 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
   );
   if (base && !spec.noVerify) await verifyOnBase(image, join(workDir, 'verify'), log);
   return { image, plan, layers: blobs, platform };
+}
+
+/** The persistent cache, or null (none asked for, or its directory cannot be written: the build goes on without). */
+function openCache(dir: string | undefined, log: Log): { cache: Cache; files: FileDigests } | null {
+  if (!dir) return null;
+  const cache = new Cache(dir);
+  try {
+    mkdirSync(cache.blobDir, { recursive: true });
+  } catch (e) {
+    log.warn(`cache ${dir} cannot be used (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); building without it`);
+    return null;
+  }
+  return { cache, files: new FileDigests(join(dir, 'files.json')) };
 }
 
 /**

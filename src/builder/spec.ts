@@ -37,6 +37,8 @@ export interface BuildSpec {
   epoch: number;
   /** gzip level 1-9 (part of the inputs: another level gives another digest). */
   gzipLevel?: number;
+  /** Persistent layer cache directory (no cache when absent). Never changes the image: only how fast it is made. */
+  cacheDir?: string;
   /** ADD and COPY in the order to apply them (a Dockerfile's order); default: every --add, then every --copy. */
   steps?: { kind: 'ADD' | 'COPY'; spec: CopySpec; where: string }[];
   /** Sources of ADD/COPY are read only inside this context (Dockerfile builds). */

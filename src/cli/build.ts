@@ -16,6 +16,7 @@ import type { Image } from '../oci/image.js';
 import { RegistryError } from '../registry/errors.js';
 import { BaseLoader } from '../builder/build-image.js';
 import { humanSize } from './format.js';
+import { Cache, defaultCacheDir } from '../oci/cache.js';
 
 
 const SCAFFOLD_ITEMS = ['passwd', 'tmp', 'certs', 'tz', 'locale'] as const;
@@ -77,6 +78,7 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
       platform: a.platform ? parsePlatform(a.platform) : undefined,
       epoch: sourceDateEpoch(),
       gzipLevel: a.compressionLevel,
+      cacheDir: a.noCache ? undefined : defaultCacheDir(),
       scaffold: scaffoldFrom(a.noScaffold),
       scaffoldForce: scaffoldForced(a.scaffold),
       tz: a.tz ?? [],
@@ -149,7 +151,8 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
   const loadBase: BaseLoader | undefined = from
     ? async (platform) => {
         try {
-          return { image: await from.read({ ...(await getAccess()), platform }), name: spec.from! };
+          const image = await from.read({ ...(await getAccess()), platform });
+          return { image: from.kind === 'registry' ? cachedBlobs(image, spec) : image, name: spec.from! };
         } catch (e) {
           if (e instanceof RegistryError || e instanceof UserError) throw e;
           throw new UserError((e as Error).message);
@@ -166,6 +169,13 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
   } finally {
     await (access as (RegistryAccess & { pool: ClientPool }) | null)?.pool.close();
   }
+}
+
+/** A registry base image's blobs are kept in the cache: read once from the registry, then from disk. */
+function cachedBlobs(img: Image, spec: BuildSpec): Image {
+  if (!spec.cacheDir) return img;
+  const cache = new Cache(spec.cacheDir);
+  return { ...img, layers: img.layers.map((l) => ({ ...l, blob: cache.blobReader(l.descriptor, l.blob) })) };
 }
 
 async function buildAndShip(

@@ -4,7 +4,7 @@ import { ElfError } from '../elf/errors.js';
 import { UsageError, UserError } from './errors.js';
 // Command modules load on demand: undici, tar-stream and the builder cost start-up time that --help and ldd need not pay.
 import { cliLog } from './log.js';
-import { buildOptions, inspectOptions, lddOptions, pullOptions, pushOptions, registryOptions } from './options.js';
+import { buildOptions, cacheOptions, inspectOptions, lddOptions, pullOptions, pushOptions, registryOptions } from './options.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
@@ -179,6 +179,20 @@ export async function run(argv: string[]): Promise<number> {
           pick(async () => {
             const { loginCommand } = await import('./login.js');
             return loginCommand(a.registry as string, a, logFor(a));
+          }),
+      )
+      .command(
+        'cache <action>',
+        'The layer cache: "info" shows where it is and its size, "prune" empties it (or trims it to --max-size)',
+        (y) =>
+          y
+            .positional('action', { type: 'string', choices: ['info', 'prune'], demandOption: true, describe: 'info or prune' })
+            .options(cacheOptions)
+            .example('$0 cache prune --max-size 500M', 'keep the most recently used 500 MiB'),
+        (a) =>
+          pick(async () => {
+            const { cacheCommand } = await import('./cache.js');
+            return cacheCommand({ ...a, action: a.action as 'info' | 'prune' }, out);
           }),
       )
       .example('$0 build /usr/bin/redis-server --expose 6379 -o oci:redis', 'build an image to an OCI layout')

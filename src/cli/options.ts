@@ -51,6 +51,7 @@ export const buildOptions = {
   'compression-level': { type: 'number', group: GROUP.output, describe: 'gzip level, 1 (fastest) to 9 (smallest); default 6' },
   annotation: { type: 'string', array: true, group: GROUP.output, describe: 'KEY=VALUE manifest annotation (repeatable)' },
   json: { type: 'boolean', group: GROUP.output, describe: 'Print a JSON result instead of the digest' },
+  'no-cache': { type: 'boolean', group: GROUP.output, describe: 'Do not use the layer cache ($OCISLIM_CACHE, default ~/.cache/ocislim)' },
 
   entrypoint: { type: 'string', group: GROUP.runtime, describe: 'Entrypoint: JSON array or words (default: the first executable given)' },
   cmd: { type: 'string', group: GROUP.runtime, describe: 'Cmd: JSON array or words' },
@@ -90,6 +91,11 @@ export const inspectOptions = {
   json: { type: 'boolean', group: GROUP.output, describe: 'Print JSON' },
 } as const satisfies Schema;
 export type InspectArgs = ArgsOf<typeof inspectOptions> & { image: string };
+
+export const cacheOptions = {
+  'max-size': { type: 'string', group: GROUP.output, describe: 'prune: keep the most recently used entries up to this size (e.g. 500M)' },
+} as const satisfies Schema;
+export type CacheArgs = ArgsOf<typeof cacheOptions> & { action: 'info' | 'prune' };
 
 export const lddOptions = {
   root: { type: 'string', default: '/', group: GROUP.input, describe: 'Resolve inside this root filesystem (a sysroot)' },

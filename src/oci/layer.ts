@@ -1,8 +1,11 @@
-import { createReadStream, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Digest, Hasher, hexOf } from './digest.js';
-import { gzipParallel } from './pgzip.js';
+import { Cache } from './cache.js';
+import { Digest, Hasher, hexOf, sha256 } from './digest.js';
+import { FileDigests, FileIdentity, stampOf } from './file-digests.js';
+import { BLOCK_SIZE, gzipParallel } from './pgzip.js';
 import { encodeHeader, END_OF_ARCHIVE, EntryType, padding } from './tar.js';
 import { Log, silentLog, Task } from '../log.js';
 
@@ -41,6 +44,8 @@ export interface LayerBlob {
   /** What the layer holds, for the history entry. */
   comment: string;
   entries: number;
+  /** Taken from the persistent cache rather than written now. */
+  cached?: boolean;
 }
 
 export interface WriteLayerOptions {
@@ -53,7 +58,18 @@ export interface WriteLayerOptions {
   gzipLevel?: number;
   /** Compression progress: a task "layer COMMENT" counting the files' bytes. */
   log?: Log;
+  /** Persistent layer cache: a layer built before from the same entries is taken from it, a new one stored in it. */
+  cache?: { cache: Cache; files: FileDigests };
 }
+
+/**
+ * Bump whenever the bytes written for the same entries change (tar encoding, gzip blocking): the version is part of
+ * every layer key, so a cache filled by another version of the writer is never used.
+ */
+export const LAYER_FORMAT = 1;
+
+/** Default gzip level. */
+export const DEFAULT_GZIP_LEVEL = 6;
 
 /** Sorted (bytewise by path), with every missing parent directory added (0755, root). */
 export function normaliseEntries(entries: LayerEntry[]): LayerEntry[] {
@@ -100,8 +116,53 @@ function tarName(path: string): string {
   return path.replace(/^\/+/, '');
 }
 
-async function* tarChunks(entries: LayerEntry[], mtime: number, task: Task): AsyncGenerator<Buffer> {
+/**
+ * The cache key of a layer: everything its bytes depend on. Entries (sorted and normalised) with their paths, types,
+ * modes, owners, link targets, extended attributes and content digests; the writer's format, media type,
+ * compression, level and mtime.
+ */
+export function layerKey(sorted: LayerEntry[], contents: (Digest | null)[], opts: { mediaType: string; mtime: number; gzipLevel: number }): Digest {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ format: LAYER_FORMAT, mediaType: opts.mediaType, compression: 'gzip', level: opts.gzipLevel, block: BLOCK_SIZE, mtime: opts.mtime }) + '\n');
+  sorted.forEach((e, i) => {
+    const size = e.type === 'file' ? (e.content ? e.content.length : (e.size ?? 0)) : 0;
+    const xattrs = Object.keys(e.xattrs ?? {})
+      .sort()
+      .map((k) => [k, Buffer.from(e.xattrs![k]).toString('base64')]);
+    h.update(JSON.stringify([e.path, e.type, e.mode, e.uid, e.gid, e.linkname ?? null, size, contents[i], xattrs]) + '\n');
+  });
+  return 'sha256:' + h.digest('hex');
+}
+
+/** Runs `fn` over `items` with at most `n` at a time, keeping the order of results. */
+async function pool<T, R>(items: T[], n: number, fn: (x: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
+}
+
+/** Content digests of the layer's files (memoized by stat identity), or null when a file changed while being read. */
+async function contentIdentities(sorted: LayerEntry[], files: FileDigests): Promise<(FileIdentity | null)[] | null> {
+  const ids = await pool(sorted, 8, async (e): Promise<FileIdentity | null> => {
+    if (e.type !== 'file') return null;
+    if (e.content) return { digest: sha256(e.content), stamp: '' };
+    if (!(e.size ?? 0)) return { digest: sha256(''), stamp: '' };
+    return files.digest(e.source!);
+  });
+  return ids.some((x) => x?.stamp === 'changed') ? null : ids;
+}
+
+async function* tarChunks(entries: LayerEntry[], mtime: number, task: Task, stamps?: (string | null)[], onChanged?: () => void): AsyncGenerator<Buffer> {
+  let i = -1;
   for (const e of entries) {
+    i++;
     const size = e.type === 'file' ? (e.content ? e.content.length : (e.size ?? 0)) : 0;
     yield encodeHeader({
       name: tarName(e.path),
@@ -128,6 +189,9 @@ async function* tarChunks(entries: LayerEntry[], mtime: number, task: Task): Asy
         yield c;
       }
       if (seen !== size) throw new Error(`${e.source}: file changed size while being read`);
+      // The layer key holds the digest taken under this identity: if the file changed since, the bytes just written
+      // may not be the ones the key names, and the layer must not be cached under it.
+      if (stamps?.[i] && stampOf(statSync(e.source!, { bigint: true })) !== stamps[i]) onChanged?.();
     }
     const pad = padding(size);
     if (pad.length) yield pad;
@@ -140,9 +204,27 @@ async function* tarChunks(entries: LayerEntry[], mtime: number, task: Task): Asy
  * file. Memory stays near a few gzip blocks, whatever the file sizes.
  */
 export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions): Promise<LayerBlob> {
-  mkdirSync(opts.dir, { recursive: true });
   const sorted = normaliseEntries(entries);
-  const tmp = join(opts.dir, `.layer-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const level = opts.gzipLevel ?? DEFAULT_GZIP_LEVEL;
+  const cache = opts.cache;
+  let key: Digest | null = null;
+  let stamps: (string | null)[] | undefined;
+  if (cache) {
+    const ids = await contentIdentities(sorted, cache.files);
+    if (ids) {
+      key = layerKey(sorted, ids.map((x) => x?.digest ?? null), { mediaType: opts.mediaType, mtime: opts.mtime, gzipLevel: level });
+      stamps = ids.map((x) => x?.stamp || null);
+      const hit = cache.cache.getLayer(key);
+      if (hit && hit.mediaType === opts.mediaType) {
+        (opts.log ?? silentLog).info(`layer ${opts.comment}: from the cache`);
+        return { digest: hit.digest, diffId: hit.diffId, size: hit.size, uncompressedSize: hit.uncompressedSize, mediaType: hit.mediaType, path: hit.path, comment: opts.comment, entries: sorted.length, cached: true };
+      }
+    }
+  }
+  // With a cache, the blob is written straight into it (no copy afterwards).
+  const dir = cache ? cache.cache.blobDir : opts.dir;
+  mkdirSync(dir, { recursive: true });
+  const tmp = join(dir, `.layer-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const raw = new Hasher();
   const gz = new Hasher();
   async function* hashed(chunks: AsyncIterable<Buffer>, h: Hasher) {
@@ -154,9 +236,11 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
   let total = 0;
   for (const e of sorted) if (e.type === 'file') total += e.content ? e.content.length : (e.size ?? 0);
   const task = (opts.log ?? silentLog).task(`layer ${opts.comment}`, total);
+  let changed = false;
   const file = await open(tmp, 'w');
   try {
-    for await (const c of hashed(gzipParallel(hashed(tarChunks(sorted, opts.mtime, task), raw), opts.gzipLevel ?? 6), gz)) await file.write(c);
+    const tar = tarChunks(sorted, opts.mtime, task, stamps, () => (changed = true));
+    for await (const c of hashed(gzipParallel(hashed(tar, raw), level), gz)) await file.write(c);
     await file.close();
   } catch (e) {
     await file.close().catch(() => {});
@@ -164,8 +248,16 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
     throw e;
   }
   const digest = gz.digest();
-  const path = join(opts.dir, hexOf(digest));
+  const path = join(dir, hexOf(digest));
   renameSync(tmp, path);
   task.done('compressed');
-  return { digest, diffId: raw.digest(), size: gz.size, uncompressedSize: raw.size, mediaType: opts.mediaType, path, comment: opts.comment, entries: sorted.length };
+  const blob: LayerBlob = { digest, diffId: raw.digest(), size: gz.size, uncompressedSize: raw.size, mediaType: opts.mediaType, path, comment: opts.comment, entries: sorted.length };
+  if (cache && key && !changed) {
+    try {
+      cache.cache.putLayer(key, { digest, diffId: blob.diffId, size: blob.size, uncompressedSize: blob.uncompressedSize, mediaType: blob.mediaType });
+    } catch {
+      /* an unwritable cache only costs the next build's time */
+    }
+  }
+  return blob;
 }

@@ -1,6 +1,17 @@
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { run } from './sh.js';
+
+// Every test process gets its own empty layer cache, shared by the builds it runs (which exercises sharing), so a
+// developer's ~/.cache/ocislim never decides a test's outcome. A test may still set OCISLIM_CACHE itself.
+if (!process.env.OCISLIM_CACHE) {
+  const dir = mkdtempSync(join(tmpdir(), 'ocislim-test-cache-'));
+  process.env.OCISLIM_CACHE = dir;
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+}
 
 export const BIN = fileURLToPath(new URL('../../../bin/ocislim.js', import.meta.url));
 

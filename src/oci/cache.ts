@@ -1,0 +1,284 @@
+import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { tempSibling, writeFileAtomic } from './atomic.js';
+import { Digest, hexOf, isDigest } from './digest.js';
+import { BlobReader, Descriptor } from './image.js';
+
+/**
+ * The persistent cache: compressed layers by the content of their entries, and blobs by digest (layers built here,
+ * base-image blobs pulled from registries). Everything is written under a temporary name and renamed into place, so
+ * concurrent builds and a kill -9 never leave a half-written entry visible: at worst a stray temporary file, which
+ * `prune` removes. Entries are content-addressed, so a cache can only ever return the bytes an uncached build would
+ * write.
+ *
+ *   blobs/sha256/HEX   compressed blobs
+ *   layers/HEX         a layer key → the blob's digest, diff_id and sizes (JSON)
+ *   files.json         file content digests memoized by (device, inode, size, mtime, ctime)
+ */
+
+/** Where the cache lives: OCISLIM_CACHE, else $XDG_CACHE_HOME/ocislim, else ~/.cache/ocislim. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.OCISLIM_CACHE) return env.OCISLIM_CACHE;
+  if (env.XDG_CACHE_HOME) return join(env.XDG_CACHE_HOME, 'ocislim');
+  return join(env.HOME || homedir(), '.cache', 'ocislim');
+}
+
+/** Default size cap (OCISLIM_CACHE_MAX overrides it, in bytes or with a K/M/G suffix). */
+export const DEFAULT_MAX_BYTES = 2 * 1024 ** 3;
+
+/** Entries used this recently are never pruned: another build may be reading them right now. */
+const IN_USE_MS = 10 * 60 * 1000;
+/** Temporary files older than this are leftovers of a killed process. */
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+/** What the cache remembers about a built layer. */
+export interface CachedLayer {
+  digest: Digest;
+  diffId: Digest;
+  size: number;
+  uncompressedSize: number;
+  mediaType: string;
+}
+
+export interface PruneResult {
+  removed: number;
+  freed: number;
+  kept: number;
+  keptBytes: number;
+}
+
+function parseCap(s: string | undefined): number {
+  if (!s) return DEFAULT_MAX_BYTES;
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(s.trim());
+  if (!m) throw new Error(`OCISLIM_CACHE_MAX "${s}" must be a size such as 500M or 2G`);
+  return Math.round(Number(m[1]) * { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G' | 'T']);
+}
+
+export class Cache {
+  readonly maxBytes: number;
+  constructor(
+    readonly dir: string,
+    maxBytes?: number,
+  ) {
+    this.maxBytes = maxBytes ?? parseCap(process.env.OCISLIM_CACHE_MAX);
+  }
+
+  /** Directory for a layer's temporary file: the blob store itself, so the final rename stays on one filesystem. */
+  get blobDir(): string {
+    return join(this.dir, 'blobs', 'sha256');
+  }
+
+  blobPath(d: Digest): string {
+    return join(this.blobDir, hexOf(d));
+  }
+
+  /** The blob's path when the cache holds it whole (checked by size), else null. */
+  hasBlob(d: Digest, size: number): string | null {
+    if (!isDigest(d)) return null;
+    const p = this.blobPath(d);
+    try {
+      if (statSync(p).size !== size) return null;
+    } catch {
+      return null;
+    }
+    touch(p);
+    return p;
+  }
+
+  /** A layer built before from the same entries, when its blob is still here. */
+  getLayer(key: Digest): (CachedLayer & { path: string }) | null {
+    const rec = join(this.dir, 'layers', hexOf(key));
+    let c: CachedLayer;
+    try {
+      c = JSON.parse(readFileSync(rec, 'utf8')) as CachedLayer;
+    } catch {
+      return null;
+    }
+    if (!c || !isDigest(c.digest) || !isDigest(c.diffId) || typeof c.size !== 'number') return null;
+    const path = this.hasBlob(c.digest, c.size);
+    if (!path) return null;
+    touch(rec);
+    return { ...c, path };
+  }
+
+  /** Records a layer whose blob is already in blobs/ (renamed there by the writer). */
+  putLayer(key: Digest, c: CachedLayer): void {
+    mkdirSync(join(this.dir, 'layers'), { recursive: true });
+    writeFileAtomic(join(this.dir, 'layers', hexOf(key)), JSON.stringify(c));
+  }
+
+  /**
+   * A blob reader that serves the blob from the cache when it is here, and otherwise reads it from `source` (which
+   * verifies what it reads) while keeping a copy: renamed into the cache only once the whole blob went through.
+   */
+  blobReader(d: Descriptor, source: BlobReader): BlobReader {
+    return {
+      open: () => {
+        const hit = this.hasBlob(d.digest, d.size);
+        if (hit) return createReadStream(hit, { highWaterMark: 1 << 20 });
+        return this.teeIntoCache(d, source.open());
+      },
+    };
+  }
+
+  private teeIntoCache(d: Descriptor, src: Readable): Readable {
+    const final = this.blobPath(d.digest);
+    let tmp: string;
+    let fd: number;
+    try {
+      mkdirSync(this.blobDir, { recursive: true });
+      tmp = tempSibling(final);
+      fd = openSync(tmp, 'w');
+    } catch {
+      return src; // an unwritable cache only costs the copy
+    }
+    let ok = true;
+    const cleanup = () => {
+      if (fd < 0) return;
+      closeSync(fd);
+      fd = -1;
+      rmSync(tmp, { force: true });
+    };
+    const tee = new Transform({
+      highWaterMark: 1 << 20,
+      transform(chunk: Buffer, _enc, cb) {
+        if (ok) {
+          try {
+            writeSync(fd, chunk);
+          } catch {
+            ok = false;
+          }
+        }
+        cb(null, chunk);
+      },
+      flush: (cb) => {
+        closeSync(fd);
+        fd = -1;
+        try {
+          // The source verified size and digest before ending; the size check guards against a short write.
+          if (ok && statSync(tmp).size === d.size) {
+            renameSync(tmp, final);
+            this.afterWrite();
+          } else rmSync(tmp, { force: true });
+        } catch {
+          rmSync(tmp, { force: true });
+        }
+        cb();
+      },
+    });
+    src.on('error', (e) => {
+      cleanup();
+      tee.destroy(e);
+    });
+    tee.on('close', cleanup);
+    return src.pipe(tee);
+  }
+
+  /** Copies a local blob in (e.g. a layer just written elsewhere); atomic. */
+  async putBlobFile(d: Digest, from: string): Promise<void> {
+    mkdirSync(this.blobDir, { recursive: true });
+    const tmp = tempSibling(this.blobPath(d));
+    try {
+      await pipeline(createReadStream(from), createWriteStream(tmp));
+      renameSync(tmp, this.blobPath(d));
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /** Called after something was added: trims the cache to its cap when it grew past it. */
+  afterWrite(): void {
+    try {
+      const total = this.usage().bytes;
+      if (total > this.maxBytes) this.prune(this.maxBytes);
+    } catch {
+      /* pruning is housekeeping: never fail a build over it */
+    }
+  }
+
+  usage(): { bytes: number; blobs: number; layers: number } {
+    let bytes = 0;
+    let blobs = 0;
+    for (const name of safeReaddir(this.blobDir)) {
+      try {
+        bytes += statSync(join(this.blobDir, name)).size;
+        blobs++;
+      } catch {
+        /* removed meanwhile */
+      }
+    }
+    return { bytes, blobs, layers: safeReaddir(join(this.dir, 'layers')).length };
+  }
+
+  /**
+   * Removes least recently used blobs until the cache holds at most `maxBytes` (0: everything), never touching what
+   * was used in the last `inUseMs` (automatic trims leave ten minutes: a concurrent build may be reading it), then
+   * layer records whose blob is gone and temporary files left by killed processes.
+   */
+  prune(maxBytes = 0, inUseMs = IN_USE_MS, now = Date.now()): PruneResult {
+    const res: PruneResult = { removed: 0, freed: 0, kept: 0, keptBytes: 0 };
+    const blobs: { path: string; size: number; used: number; temp: boolean }[] = [];
+    for (const dir of [this.blobDir, join(this.dir, 'layers')]) {
+      for (const name of safeReaddir(dir)) {
+        const path = join(dir, name);
+        try {
+          const st = statSync(path);
+          const temp = name.startsWith('.');
+          if (temp) {
+            if (now - st.mtimeMs > STALE_TEMP_MS) rmSync(path, { force: true });
+            continue;
+          }
+          if (dir === this.blobDir) blobs.push({ path, size: st.size, used: Math.max(st.mtimeMs, st.atimeMs), temp });
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    blobs.sort((a, b) => b.used - a.used);
+    let total = 0;
+    for (const b of blobs) {
+      if (now - b.used < inUseMs || total + b.size <= maxBytes) {
+        total += b.size;
+        res.kept++;
+        continue;
+      }
+      rmSync(b.path, { force: true });
+      res.removed++;
+      res.freed += b.size;
+    }
+    res.keptBytes = total;
+    const layersDir = join(this.dir, 'layers');
+    for (const name of safeReaddir(layersDir)) {
+      if (name.startsWith('.')) continue;
+      try {
+        const c = JSON.parse(readFileSync(join(layersDir, name), 'utf8')) as CachedLayer;
+        statSync(this.blobPath(c.digest));
+      } catch {
+        rmSync(join(layersDir, name), { force: true });
+      }
+    }
+    return res;
+  }
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Marks an entry as used now (least-recently-used pruning reads the mtime). */
+function touch(path: string): void {
+  try {
+    const now = new Date();
+    utimesSync(path, now, now);
+  } catch {
+    /* read-only cache: still usable */
+  }
+}
