@@ -1,6 +1,6 @@
 import { lstatSync, readdirSync, readlinkSync, Stats } from 'node:fs';
 import { posix } from 'node:path';
-import xattr from '@napi-rs/xattr';
+import { createRequire } from 'node:module';
 import { ElfError } from '../elf/errors.js';
 import { formatPlatform, Platform, platformMatches } from '../oci/platform.js';
 import { ElfFile } from '../elf/reader.js';
@@ -239,9 +239,16 @@ export class Plan {
   }
 }
 
+// A native addon: loaded on first use by require (not a static import), so a bundled CLI does not load it at start-up
+// for commands that never read file capabilities.
+let xattrModule: typeof import('@napi-rs/xattr') | null = null;
+function xattr(): typeof import('@napi-rs/xattr') {
+  return (xattrModule ??= createRequire(import.meta.url)('@napi-rs/xattr') as typeof import('@napi-rs/xattr'));
+}
+
 function readCapability(hostPath: string): Buffer | null {
   try {
-    return xattr.getAttributeSync(hostPath, 'security.capability');
+    return xattr().getAttributeSync(hostPath, 'security.capability');
   } catch {
     return null;
   }

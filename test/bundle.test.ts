@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, cpSync, symlinkSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { has, removeDir, run, tempDir } from './helpers/sh.js';
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+let dir: string;
+before(() => {
+  dir = tempDir('ocislim-bundle-');
+  // A copy of the built package (bin, dist, package.json, node_modules linked), bundled afresh, so this test never
+  // changes the checkout's dist/ under other tests.
+  for (const p of ['bin', 'dist', 'package.json', 'scripts']) cpSync(join(repo, p), join(dir, p), { recursive: true, preserveTimestamps: true });
+  symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
+  const b = run(process.execPath, [join(dir, 'scripts', 'bundle.mjs')]);
+  assert.equal(b.status, 0, b.stderr);
+});
+after(() => removeDir(dir));
+
+/** Which of the CLI's files a run opens (strace), and its result. */
+function opened(args: string[]): { status: number | null; stdout: string; files: string } {
+  const log = join(dir, 'strace.log');
+  const r = run('strace', ['-f', '-e', 'trace=openat', '-o', log, process.execPath, join(dir, 'bin', 'ocislim.js'), ...args]);
+  return { status: r.status, stdout: r.stdout, files: run('cat', [log]).stdout };
+}
+
+describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, () => {
+  it('runs from the one-file bundle, with its code cache, without loading the compiled modules', () => {
+    const r = opened(['ldd', '/bin/true']);
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /libc\.so\.6 => /);
+    assert.match(r.files, /dist\/src\/cli\/ocislim\.cjs"/);
+    assert.match(r.files, /ocislim\.cjs\.cache"/);
+    assert.doesNotMatch(r.files, /dist\/src\/cli\/main\.js"/);
+    assert.doesNotMatch(r.files, /node_modules\/yargs/);
+  });
+
+  it('a touched source (npm pack resets mtimes) keeps the bundle; a changed one falls back to dist/src', () => {
+    const main = join(dir, 'dist', 'src', 'cli', 'main.js');
+    utimesSync(main, new Date(499162860000), new Date(499162860000));
+    // (the unbundled CLI loads yargs from node_modules; the bundle holds it)
+    assert.doesNotMatch(opened(['--version']).files, /node_modules\/yargs/);
+    appendFileSync(main, '\n// edited after bundling\n');
+    const r = opened(['--version']);
+    assert.equal(r.status, 0);
+    assert.match(r.files, /node_modules\/yargs/, 'the stale bundle is not used');
+  });
+});
