@@ -9,6 +9,7 @@ import { loadContext } from '../builder/context.js';
 import { explain, formatExplain } from '../builder/explain.js';
 import type { BuildArgs } from './options.js';
 import type { Log } from '../log.js';
+import { CiFiles, ciFilesArg, imageJson, localTag, Pushed, writeCiFiles, Written } from './result.js';
 import type { ClientPool } from '../registry/pool.js';
 import type { LocalImageRef, RegistryAccess } from '../refs/image-ref.js';
 import { imageRefArg, localRefArg, pushTargetArg, pushTo } from './refs.js';
@@ -143,6 +144,7 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
   if (a.tag?.length && !pushes.length) throw new UsageError('--tag adds tags to a --push; give --push REF too');
   if (!spec.inputs.length && !spec.adds.length && !spec.copies.length) throw new UsageError('nothing to build: give at least one file, --add or --copy');
   const from = spec.from ? imageRefArg(spec.from, '--from') : null;
+  const ci = ciFilesArg(a);
   // The registry client (undici) loads only when needed, and starts loading now: it compiles while the main thread
   // waits for the layers' gzip on the thread pool.
   const registry = pushes.length || from?.kind === 'registry' ? import('./registry.js') : null;
@@ -160,12 +162,12 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
       }
     : undefined;
   const push = async (img: Image) => {
-    const lines: string[] = [];
-    for (const p of pushes) lines.push(await pushTo(img, p, a.tag ?? [], await getAccess()));
-    return lines;
+    const done: Pushed[] = [];
+    for (const p of pushes) done.push(await pushTo(img, p, a.tag ?? [], await getAccess()));
+    return done;
   };
   try {
-    return await buildAndShip(spec, a, outputs, push, loadBase, out, log, err);
+    return await buildAndShip(spec, a, ci, outputs, push, loadBase, out, log, err);
   } finally {
     await (access as (RegistryAccess & { pool: ClientPool }) | null)?.pool.close();
   }
@@ -181,8 +183,9 @@ function cachedBlobs(img: Image, spec: BuildSpec): Image {
 async function buildAndShip(
   spec: BuildSpec,
   a: BuildArgs,
+  ci: CiFiles,
   outputs: LocalImageRef[],
-  push: (img: Image) => Promise<string[]>,
+  push: (img: Image) => Promise<Pushed[]>,
   loadBase: BaseLoader | undefined,
   out: (s: string) => void,
   log: Log,
@@ -199,7 +202,7 @@ async function buildAndShip(
     for (const w of result.plan.warnings) log.warn(w);
     const explained = a.explain ? explain(result.plan) : null;
     if (explained && !a.json) err(formatExplain(explained));
-    const written: string[] = [];
+    const written: Written[] = [];
     for (const o of outputs) {
       let w;
       try {
@@ -207,28 +210,17 @@ async function buildAndShip(
       } catch (e) {
         throw new UserError(`cannot write ${o}: ${fsMessage(e)}`);
       }
-      written.push(w.ref);
+      written.push({ ref: w.ref, tag: localTag(w.ref, o) });
       log.info(`wrote ${w.ref}`);
     }
     const pushed = await push(result.image);
     const size = result.layers.reduce((n, l) => n + l.size, 0);
     log.info(`${result.image.digest} (${result.layers.length} layers, ${humanSize(size)} compressed)`);
-    if (a.json) {
-      out(
-        JSON.stringify(
-          {
-            digest: result.image.digest,
-            platform: result.platform,
-            outputs: written,
-            pushed,
-            ...(explained ? { explain: explained } : {}),
-            layers: result.layers.map((l) => ({ digest: l.digest, diffId: l.diffId, size: l.size, uncompressedSize: l.uncompressedSize, comment: l.comment })),
-          },
-          null,
-          2,
-        ),
-      );
-    } else if (pushed.length) for (const p of pushed) out(p);
+    const uncompressed = new Map(result.layers.map((l) => [l.digest, l.uncompressedSize]));
+    const j = imageJson(result.image, { outputs: written, pushed, uncompressed, explain: explained ?? undefined });
+    writeCiFiles(ci, j, pushed);
+    if (a.json) out(JSON.stringify(j, null, 2));
+    else if (pushed.length) for (const p of pushed) out(p.ref);
     else out(result.image.digest);
     return 0;
   });

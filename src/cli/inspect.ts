@@ -3,6 +3,7 @@ import { Image, platformOfConfig } from '../oci/image.js';
 import { LayerFile, listLayer } from '../oci/files.js';
 import { parseLocalRef, readLocalImage } from '../oci/location.js';
 import { UserError } from './errors.js';
+import { imageJson } from './result.js';
 import { humanSize } from './format.js';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,30 +65,7 @@ export async function inspectCommand(args: InspectArgs, out: (s: string) => void
   const history = (img.config.history ?? []).filter((h) => !h.empty_layer);
   const explained = args.explain ? await explainImage(img) : null;
   if (args.json) {
-    out(
-      JSON.stringify(
-        {
-          digest: img.digest,
-          mediaType: img.manifest.mediaType,
-          platform: formatPlatform(platformOfConfig(img.config)),
-          created: img.config.created,
-          config: img.config.config,
-          annotations: img.manifest.annotations ?? {},
-          size: img.layers.reduce((a, l) => a + l.descriptor.size, 0) + img.configBytes.length,
-          layers: img.layers.map((l, i) => ({
-            digest: l.descriptor.digest,
-            mediaType: l.descriptor.mediaType,
-            size: l.descriptor.size,
-            diffId: l.diffId,
-            createdBy: history[i]?.created_by,
-            ...(args.files ? { files: files[i] } : {}),
-          })),
-          ...(explained ? { explain: explained } : {}),
-        },
-        null,
-        2,
-      ),
-    );
+    out(JSON.stringify(imageJson(img, { files: args.files ? files : undefined, explain: explained ?? undefined }), null, 2));
     return 0;
   }
   const c = img.config.config;

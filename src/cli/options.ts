@@ -50,7 +50,10 @@ export const buildOptions = {
   layers: { type: 'number', group: GROUP.output, describe: '1 for a single layer; default 3 (loader and libc, libraries, application)' },
   'compression-level': { type: 'number', group: GROUP.output, describe: 'gzip level, 1 (fastest) to 9 (smallest); default 6' },
   annotation: { type: 'string', array: true, group: GROUP.output, describe: 'KEY=VALUE manifest annotation (repeatable)' },
-  json: { type: 'boolean', group: GROUP.output, describe: 'Print a JSON result instead of the digest' },
+  json: { type: 'boolean', group: GROUP.output, describe: 'Print the JSON result (the same shape for build, push, pull, inspect) instead of the digest' },
+  'image-refs': { type: 'string', group: GROUP.output, describe: 'Write each pushed REGISTRY/REPO@DIGEST (then each -o location) to this file, one per line, as ko and crane do' },
+  'metadata-file': { type: 'string', group: GROUP.output, describe: "Write buildx's metadata JSON (containerimage.digest, containerimage.descriptor, image.name) to this file" },
+  iidfile: { type: 'string', group: GROUP.output, describe: 'Write the image (manifest) digest to this file' },
   'no-cache': { type: 'boolean', group: GROUP.output, describe: 'Do not use the layer cache ($OCISLIM_CACHE, default ~/.cache/ocislim)' },
 
   entrypoint: { type: 'string', group: GROUP.runtime, describe: 'Entrypoint: JSON array or words (default: the first executable given)' },
@@ -76,12 +79,20 @@ export type BuildArgs = ArgsOf<typeof buildOptions> & RegistryArgs & { files: st
 
 export const pushOptions = {
   tag: { type: 'string', array: true, group: GROUP.output, describe: 'More tags in the same repository' },
+  json: buildOptions.json,
+  'image-refs': buildOptions['image-refs'],
+  'metadata-file': buildOptions['metadata-file'],
+  iidfile: buildOptions.iidfile,
 } as const satisfies Schema;
 export type PushArgs = ArgsOf<typeof pushOptions> & RegistryArgs & { source: string; target: string };
 
 export const pullOptions = {
   output: { alias: 'o', type: 'string', array: true, demandOption: true, group: GROUP.output, describe: `Where to write: ${localForms} (repeatable)` },
   platform: { type: 'string', group: GROUP.input, describe: 'os/arch[/variant] to pick from a multi-platform image' },
+  json: buildOptions.json,
+  'image-refs': buildOptions['image-refs'],
+  'metadata-file': buildOptions['metadata-file'],
+  iidfile: buildOptions.iidfile,
 } as const satisfies Schema;
 export type PullArgs = ArgsOf<typeof pullOptions> & RegistryArgs & { source: string };
 

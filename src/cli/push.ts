@@ -4,12 +4,14 @@ import { imageRefArg, pushTargetArg, pushTo } from './refs.js';
 import { registryAccess, registryMessage } from './registry.js';
 import type { PushArgs } from './options.js';
 import type { Log } from '../log.js';
+import { ciFilesArg, imageJson, writeCiFiles } from './result.js';
 
 
 /** `ocislim push SRC REF`: an image built earlier (oci:, oci-archive:, docker-archive:, or another registry). */
 export async function pushCommand(a: PushArgs, out: (s: string) => void, log: Log): Promise<number> {
   const source = imageRefArg(a.source, 'push');
   const target = pushTargetArg(a.target, 'push', a.tag);
+  const ci = ciFilesArg(a);
   const access = registryAccess(a, log);
   try {
     let img;
@@ -19,7 +21,10 @@ export async function pushCommand(a: PushArgs, out: (s: string) => void, log: Lo
       if (e instanceof RegistryError) throw new UserError(registryMessage(e));
       throw new UserError((e as Error).message);
     }
-    out(await pushTo(img, target, a.tag ?? [], access));
+    const pushed = await pushTo(img, target, a.tag ?? [], access);
+    const j = imageJson(img, { pushed: [pushed] });
+    writeCiFiles(ci, j, [pushed]);
+    out(a.json ? JSON.stringify(j, null, 2) : pushed.ref);
     return 0;
   } finally {
     await access.pool.close();

@@ -6,6 +6,7 @@ import { checkTag, ReferenceError } from '../registry/reference.js';
 import { UsageError, UserError } from './errors.js';
 import type { Log } from '../log.js';
 import { registryMessage } from './registry.js';
+import type { Pushed } from './result.js';
 
 /** Any image reference (a local form, REF or docker://REF); `what` names the flag or argument it came from. */
 export function imageRefArg(s: string, what: string): LocalImageRef | RegistryImageRef {
@@ -42,13 +43,14 @@ export function pushTargetArg(s: string, what: string, tags: string[] = []): Loc
   return ref;
 }
 
-/** Writes to one push target (a registry, or any other reference) and returns the line for stdout. */
-export async function pushTo(img: Image, target: ImageRef, tags: string[], access: RegistryAccess & { log: Log }): Promise<string> {
+/** Writes to one push target (a registry, or any other reference): its REF@DIGEST line for stdout and the tags it got. */
+export async function pushTo(img: Image, target: ImageRef, tags: string[], access: RegistryAccess & { log: Log }): Promise<Pushed> {
   try {
     const w = await target.write(img, { ...access, tags });
     if (w.stats) access.log.info(`pushed ${target}: ${w.stats.uploaded} uploaded, ${w.stats.mounted} mounted, ${w.stats.existing} already there`);
     else access.log.info(`wrote ${w.ref}`);
-    return w.ref;
+    const own = target instanceof RegistryImageRef ? target.reference.tag : target instanceof LocalImageRef ? target.location.tag : undefined;
+    return { ref: w.ref, tags: [...new Set([...(own ? [own] : []), ...(target instanceof RegistryImageRef ? tags : [])])] };
   } catch (e) {
     if (e instanceof RegistryError) throw new UserError(`push ${target}: ${registryMessage(e)}`);
     if (e instanceof ReferenceError) throw new UserError(`push ${target}: ${e.message}`);
