@@ -31,6 +31,20 @@ describe('loader rules, each checked against ldd and the program run', () => {
     assert.equal(run(join(dir, 'runpath_noinherit/bin/app'), []).status, 127);
   });
 
+  it('an empty RUNPATH is present: the library gets no RPATH chain (patchelf --set-rpath \'\')', async () => {
+    const c = await sameAsLdd('runpath_empty/bin/app');
+    assert.equal(c.libraries.find((l) => l.name === 'libfoo.so.1')?.elf.runpath, '');
+    assert.deepEqual(c.notFound.map((n) => n.name), ['libbar.so.1']);
+    assert.equal(run(join(dir, 'runpath_empty/bin/app'), []).status, 127);
+  });
+
+  it('an RPATH longer than 4096 bytes is read whole, as glibc does', async () => {
+    const c = await sameAsLdd('long_rpath/bin/app');
+    assert.ok(c.elf.rpath!.length > 4096, `${c.elf.rpath!.length} bytes`);
+    assert.ok(c.libraries.some((l) => l.name === 'libbar.so.1'));
+    assert.equal(run(join(dir, 'long_rpath/bin/app'), []).stdout, '42\n');
+  });
+
   it('RPATH is inherited by the libraries the program loads', async () => {
     const c = await sameAsLdd('rpath_inherit/bin/app');
     assert.ok(c.libraries.some((l) => l.name === 'libbar.so.1' && l.path.endsWith('/rpath_inherit/bin/../lib/libbar.so.1')));

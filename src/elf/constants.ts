@@ -51,6 +51,8 @@ export const LIMITS = {
   dynEntries: 1 << 16,
   needed: 1024,
   stringLength: 4096,
+  /** RPATH and RUNPATH: glibc sets no limit, and Bazel, Nix and conda write lists far past PATH_MAX. */
+  pathListLength: 1 << 20,
   strtabBytes: 64 << 20,
   symbols: 1 << 22,
   versionEntries: 1 << 14,

@@ -325,8 +325,8 @@ class Parser {
     file.needed = needed.map((o) => strtab.get(o, 'DT_NEEDED'));
     file.filters = filters.map((o) => strtab.get(o, 'DT_FILTER'));
     if (soname >= 0) file.soname = strtab.get(soname, 'DT_SONAME');
-    if (rpath >= 0) file.rpath = strtab.get(rpath, 'DT_RPATH');
-    if (runpath >= 0) file.runpath = strtab.get(runpath, 'DT_RUNPATH');
+    if (rpath >= 0) file.rpath = strtab.get(rpath, 'DT_RPATH', LIMITS.pathListLength);
+    if (runpath >= 0) file.runpath = strtab.get(runpath, 'DT_RUNPATH', LIMITS.pathListLength);
     const verneed = tags.get(DT_VERNEED);
     if (verneed !== undefined) file.versionNeeds = this.readVerneed(verneed, tags.get(DT_VERNEEDNUM) ?? 0, strtab);
     const verdef = tags.get(DT_VERDEF);
@@ -482,21 +482,21 @@ class StringTable {
     return p;
   }
 
-  get(off: number, what: string): string {
+  get(off: number, what: string, max: number = LIMITS.stringLength): string {
     if (off < 0 || off >= this.declaredSize || off >= this.size) {
       throw new ElfError(this.file, `${what} string offset ${off} is outside the string table`);
     }
     const P = StringTable.PAGE;
     const chunks: Uint8Array[] = [];
     let len = 0;
-    for (let pos = off; pos < this.size && len <= LIMITS.stringLength; ) {
+    for (let pos = off; pos < this.size && len <= max; ) {
       const pg = this.page(Math.floor(pos / P));
       const from = pos % P;
       const nul = pg.indexOf(0, from);
       if (nul >= 0) {
         chunks.push(pg.subarray(from, nul));
         len += nul - from;
-        if (len > LIMITS.stringLength) break;
+        if (len > max) break;
         return utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
       }
       chunks.push(pg.subarray(from));

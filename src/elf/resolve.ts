@@ -321,6 +321,9 @@ export class Resolver {
 
   private expandList(list: string, node: Node, model: LoaderModel): string[] {
     const out: string[] = [];
+    // An empty list searches nothing (decompose_rpath: "Ignore empty rpaths"); an empty element of a longer one is
+    // the working directory.
+    if (list === '') return out;
     for (const el of splitPathList(list)) {
       const e = expandGlibcDst(el, { ORIGIN: node.origin, LIB: model.lib, PLATFORM: model.platform });
       if (e === null || e === '') continue;
@@ -356,12 +359,13 @@ export class Resolver {
     };
     let r: Attempt | null = null;
     // 1. RPATH of the requester and of each object up its loader chain; only when the requester has no RUNPATH.
-    //    An object with both ignores its RPATH; the executable's RPATH is reached at the chain's end.
-    if (!from.elf.runpath) {
+    //    An object with both ignores its RPATH; the executable's RPATH is reached at the chain's end. A RUNPATH
+    //    counts when present, even empty (glibc tests the tag, get-dynamic-info.h; patchelf --set-rpath '' makes one).
+    if (from.elf.runpath === null) {
       for (let n: Node | null = from; n && !r; n = n.loader) {
-        if (n.elf.rpath && !n.elf.runpath) r = tryDirs(this.expandList(n.elf.rpath, n, model));
+        if (n.elf.rpath !== null && n.elf.runpath === null) r = tryDirs(this.expandList(n.elf.rpath, n, model));
       }
-      if (!r && main.elf.rpath && !main.elf.runpath) r = tryDirs(this.expandList(main.elf.rpath, main, model));
+      if (!r && main.elf.rpath !== null && main.elf.runpath === null) r = tryDirs(this.expandList(main.elf.rpath, main, model));
       if (r) return r;
     }
     // 2. LD_LIBRARY_PATH, only when the user gave one.
@@ -370,7 +374,7 @@ export class Resolver {
       if (r) return r;
     }
     // 3. The requester's own RUNPATH (never inherited).
-    if (from.elf.runpath) {
+    if (from.elf.runpath !== null) {
       r = tryDirs(this.expandList(from.elf.runpath, from, model));
       if (r) return r;
     }

@@ -77,6 +77,17 @@ export function buildElfFixtures(dir: string): string {
     gcc -shared -fPIC -o wrongclass/lib/libbar.so.1 -Wl,-soname,libbar.so.1 bar.c
     gcc -o wrongclass/bin/app app_bar.c wrongclass/lib/libbar.so.1 -Wl,--disable-new-dtags -Wl,-rpath,'$ORIGIN/../lib32:$ORIGIN/../lib'
 
+    # An empty RUNPATH (patchelf --set-rpath '') is present: it switches the RPATH chain off for libfoo's own needs,
+    # so libbar, only in the program's RPATH directory, is not found (the program exits 127).
+    ${libs('runpath_empty', "-Wl,--enable-new-dtags -Wl,-rpath,/nowhere")}
+    patchelf --set-rpath '' runpath_empty/lib/libfoo.so.1
+    gcc -o runpath_empty/bin/app app.c runpath_empty/lib/libfoo.so.1 -Wl,-rpath-link,runpath_empty/lib -Wl,--disable-new-dtags -Wl,-rpath,'$ORIGIN/../lib'
+
+    # An RPATH of 5,000 bytes (Bazel, Nix and conda write such lists): glibc reads it whole.
+    ${libs('long_rpath')}
+    long=$(python3 -c 'print(":".join("/nonexistent/" + "d" * 100 + str(i) for i in range(45)))')
+    gcc -o long_rpath/bin/app app.c long_rpath/lib/libfoo.so.1 -Wl,-rpath-link,long_rpath/lib -Wl,--disable-new-dtags -Wl,-rpath,"$long":'$ORIGIN/../lib'
+
     # A library without SONAME linked by absolute path: DT_NEEDED holds the path.
     mkdir -p needed_slash/bin needed_slash/lib
     gcc -shared -fPIC -o needed_slash/lib/libnosoname.so bar.c
