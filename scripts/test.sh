@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
-  gcc libc6-dev musl-tools python3 golang-go        # fixtures
+  gcc libc6-dev musl-tools python3 golang-go patchelf  # fixtures (patchelf: an empty RUNPATH)
   qemu-user-static                                  # foreign-architecture ground truth
   skopeo umoci oci-image-tool runc docker-registry  # readers, runtime and registry for our images
   podman                                            # loads our archives without a daemon
