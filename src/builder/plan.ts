@@ -94,9 +94,16 @@ export class Plan {
   /**
    * Adds a path the user named: a directory as a tree, a file through its chain of file symlinks (kept, so that
    * argv[0] dispatchers like redis-server and busybox still work), an ELF file with its library closure.
+   * Where it lands (inputPlacement): SRC:DEST at DEST; an absolute path at that path; a relative one under "/".
    */
-  addInput(userPath: string, group: LayerGroup = 'app'): void {
+  addInput(input: string, group: LayerGroup = 'app'): void {
+    const { src: userPath, dest: placed } = inputPlacement(input);
     const inRoot = this.fs.toRootPath(userPath);
+    // A host path into --root DIR names the file in the root: it lands at its path there.
+    const abs = posix.resolve(userPath);
+    const intoRoot = this.fs.root !== '/' && (abs === this.fs.root || abs.startsWith(this.fs.root + '/'));
+    const dest = placed ?? (intoRoot || userPath.startsWith('/') ? inRoot : '/' + posix.normalize(userPath).replace(/\/$/, ''));
+    if (dest !== inRoot) return this.addPlaced(userPath, inRoot, dest, group);
     const dirLoc = this.fs.locate(posix.dirname(inRoot));
     const st = dirLoc ? this.fs.lstat(posix.join(dirLoc.realPath, posix.basename(inRoot))) : null;
     if (!st) throw new BuildError(`${userPath}: no such file or directory`);
@@ -118,6 +125,37 @@ export class Plan {
     }
     this.notePlatform(elf, userPath);
     if (elf.kind !== 'shared-object' && elf.kind !== 'other' && !this.entrypoint) this.entrypoint = inRoot;
+    if (elf.kind === 'static' || (elf.kind === 'static-pie' && !elf.needed.length)) {
+      this.statics.push({ path: inRoot, realPath: target.located.realPath, elf });
+      return;
+    }
+    if (elf.kind === 'other') return;
+    this.addClosure(inRoot, userPath);
+  }
+
+  /**
+   * A file or directory placed at another path than its own (SRC:DEST, or a relative path): the file's content (its
+   * symlinks followed, as COPY does) at `dest`; an ELF program still brings its closure, found from where it is.
+   */
+  private addPlaced(userPath: string, inRoot: string, dest: string, group: LayerGroup): void {
+    const target = this.fs.stat(inRoot);
+    if (!target) throw new BuildError(`${userPath}: no such file or directory`);
+    if (target.stats.isDirectory()) {
+      this.addTree(this.fs.hostReal(target.located), dest, group, 'user');
+      return;
+    }
+    if (!target.stats.isFile()) throw new BuildError(`${userPath}: not a regular file or directory`);
+    this.add(this.fileEntry(this.fs.hostReal(target.located), target.stats, dest, group, 'user'));
+    let elf: ElfFile;
+    try {
+      elf = this.resolver.readElf(target.located);
+    } catch (e) {
+      if (e instanceof ElfError && /not an ELF file|too short|empty file/.test(e.reason)) return;
+      if (e instanceof ElfError) throw new BuildError(`${userPath}: ${e.reason}`);
+      throw e;
+    }
+    this.notePlatform(elf, userPath);
+    if (elf.kind !== 'shared-object' && elf.kind !== 'other' && !this.entrypoint) this.entrypoint = dest;
     if (elf.kind === 'static' || (elf.kind === 'static-pie' && !elf.needed.length)) {
       this.statics.push({ path: inRoot, realPath: target.located.realPath, elf });
       return;
@@ -252,4 +290,27 @@ function readCapability(hostPath: string): Buffer | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Where a positional input lands in the image, decided by how it is written (never by the current directory):
+ *   SRC:DEST   at DEST (absolute; ending in "/", DEST/basename(SRC)), SRC found as any input is;
+ *   /abs/path  at the same path;
+ *   rel/path   at /rel/path: relative to the image's root, like a build context ("./mytrue" -> "/mytrue");
+ *              a relative path that climbs out with ".." must say where it goes with SRC:DEST;
+ *   with --root DIR, a path into DIR (absolute or relative) lands at its path in DIR.
+ * Without DEST, Plan.addInput places it (it knows the root).
+ */
+export function inputPlacement(input: string): { src: string; dest?: string } {
+  // The first ":" followed by "/" splits SRC:DEST (a path rarely holds ":/").
+  const m = /^(.+?):(\/.*)$/.exec(input);
+  if (m) {
+    const dest = posix.normalize(m[2]);
+    return { src: m[1], dest: m[2].endsWith('/') ? posix.join(dest, posix.basename(m[1])) : dest.replace(/(.)\/$/, '$1') };
+  }
+  if (input.startsWith('/')) return { src: input };
+  const rel = posix.normalize(input).replace(/\/$/, '');
+  if (rel === '..' || rel.startsWith('../')) throw new BuildError(`${input}: a relative path leaving the current directory has no place in the image; say where it goes with ${input}:/DEST`);
+  if (rel === '.') throw new BuildError(`${input}: the current directory would be the image's root; say where it goes with ${input}:/DEST`);
+  return { src: input };
 }

@@ -8,6 +8,7 @@ import { parseDockerfile } from '../builder/dockerfile.js';
 import { loadContext } from '../builder/context.js';
 import { explain, formatExplain } from '../builder/explain.js';
 import type { BuildArgs } from './options.js';
+import { inputPlacement } from '../builder/plan.js';
 import type { Log } from '../log.js';
 import { CiFiles, ciFilesArg, imageJson, localTag, Pushed, writeCiFiles, Written } from './result.js';
 import type { ClientPool } from '../registry/pool.js';
@@ -58,6 +59,7 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
     for (const v of a.volume ?? []) if (!v.startsWith('/')) throw new BuildError(`--volume "${v}" must be an absolute path`);
     for (const p of a.expose ?? []) parsePort(p);
     for (const e of a.env ?? []) parseKeyValue(e, '--env');
+    for (const f of a.files ?? []) if (!a.file) inputPlacement(f);
     return {
       inputs: a.files ?? [],
       from: a.from,

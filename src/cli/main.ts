@@ -105,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
             .positional('files', {
               type: 'string',
               array: true,
-              describe: 'Programs (each brings its libraries), files and directories, put in the image at their absolute path; with -f, the build context directory',
+              describe: 'Programs (each brings its libraries), files and directories: an absolute path lands at that path, a relative one under / (./app -> /app), SRC:DEST at DEST; with -f, the build context directory',
             })
             .options(buildOptions)
             .options(registryOptions)

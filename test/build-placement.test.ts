@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ocislim } from './helpers/cli.js';
+import { runcRun, umociUnpack } from './helpers/container.js';
+import { removeDir, sh, tempDir } from './helpers/sh.js';
+
+let dir: string;
+before(() => {
+  dir = tempDir('ocislim-placement-');
+  writeFileSync(join(dir, 'hello.c'), '#include <stdio.h>\nint main(void){puts("placed");return 0;}\n');
+  sh('gcc -o hello hello.c && mkdir -p conf/sub && echo a > conf/a.conf && echo b > conf/sub/b.conf && ln -s hello link', dir);
+});
+after(() => removeDir(dir));
+
+/** Builds in `dir` (relative paths are relative to it) and returns the image's files and entrypoint. */
+function build(inputs: string[], name: string) {
+  const r = ocislim(['build', ...inputs, '-o', `oci:${name}`, '--json'], { cwd: dir });
+  assert.equal(r.status, 0, r.stderr);
+  const ins = ocislim(['inspect', '--json', '--files', `oci:${join(dir, name)}`]);
+  const j = JSON.parse(ins.stdout);
+  const files = new Map<string, { type: string; linkname?: string }>(j.layers.flatMap((l: { files: { path: string }[] }) => l.files.map((f) => [f.path, f])));
+  return { files, entrypoint: j.runConfig.Entrypoint as string[] | undefined };
+}
+
+describe('where positional files land in the image', () => {
+  it('a relative path lands under / at that relative path, whatever the current directory', () => {
+    const { files, entrypoint } = build(['./hello', 'conf'], 'rel');
+    assert.equal(files.get('/hello')?.type, 'file');
+    assert.equal(files.get('/conf/sub/b.conf')?.type, 'file');
+    assert.deepEqual(entrypoint, ['/hello']);
+    assert.ok(![...files.keys()].some((p) => p.startsWith(dir)), 'nothing at the host path');
+    assert.ok(files.has('/lib64/ld-linux-x86-64.so.2'), 'the closure came along');
+  });
+
+  it('SRC:DEST puts a program at DEST with its closure; the image runs (umoci + runc)', () => {
+    const { files, entrypoint } = build(['hello:/usr/local/bin/greet', 'conf:/etc/app/', 'conf:/srv/cfg', `${join(dir, 'link')}:/opt/`], 'dest');
+    assert.equal(files.get('/usr/local/bin/greet')?.type, 'file');
+    assert.equal(files.get('/etc/app/conf/a.conf')?.type, 'file', 'DEST ending in "/": into it, as cp does');
+    assert.equal(files.get('/srv/cfg/sub/b.conf')?.type, 'file', 'else the directory becomes DEST');
+    assert.equal(files.get('/opt/link')?.type, 'file', 'a symlink SRC is followed, as COPY does');
+    assert.deepEqual(entrypoint, ['/usr/local/bin/greet']);
+    const bundle = join(dir, 'bundle');
+    umociUnpack(`${join(dir, 'dest')}:latest`, bundle);
+    const run = runcRun(bundle);
+    assert.equal(run.stdout, 'placed\n', run.stderr);
+  });
+
+  it('an absolute path stays where it is; a relative path climbing out must name its place (exit 2)', () => {
+    const { files } = build([join(dir, 'hello')], 'abs');
+    assert.equal(files.get(join(dir, 'hello'))?.type, 'file');
+    const r = ocislim(['build', '../x', '-o', `oci:${join(dir, 'never')}`], { cwd: join(dir, 'conf') });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /^ocislim: \.\.\/x: a relative path leaving the current directory has no place in the image; say where it goes with \.\.\/x:\/DEST$/m);
+    const dot = ocislim(['build', '.', '-o', `oci:${join(dir, 'never')}`], { cwd: join(dir, 'conf') });
+    assert.equal(dot.status, 2);
+  });
+});
