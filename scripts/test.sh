@@ -19,7 +19,10 @@ PACKAGES=(
 )
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+  # Foreign sysroots (apt-get download PKG:ARCH): arm64, and s390x for a big-endian platform.
+  for arch in arm64 s390x; do
+    dpkg --print-foreign-architectures | grep -qx "$arch" || dpkg --add-architecture "$arch"
+  done
   echo "scripts/test.sh: installing Debian packages" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null

@@ -26,6 +26,8 @@ export { writeLayer } from './oci/layer.js';
 export type { LayerBlob, LayerEntry, WriteLayerOptions } from './oci/layer.js';
 export type { Descriptor, HistoryEntry, Image, ImageConfig, ImageLayer, Manifest, RunConfig } from './oci/image.js';
 export { formatPlatform, parsePlatform, PlatformError, platformMatches } from './oci/platform.js';
+export { assembleIndex, IndexError, isImageIndex, selectPlatform } from './oci/index.js';
+export type { Artifact, ImageIndex, IndexDoc } from './oci/index.js';
 export type { Platform } from './oci/platform.js';
 export { MT, mediaTypesFor } from './oci/mediatypes.js';
 export type { ImageFormat } from './oci/mediatypes.js';

@@ -4,7 +4,7 @@ import { ElfError } from '../elf/errors.js';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Resolver } from '../elf/resolve.js';
-import { formatPlatform, Platform, platformMatches } from '../oci/platform.js';
+import { formatPlatform, hostPlatform, Platform, platformMatches } from '../oci/platform.js';
 import { HistoryEntry, Image, platformOfConfig } from '../oci/image.js';
 import { LayerBlob, writeLayer } from '../oci/layer.js';
 import { Cache } from '../oci/cache.js';
@@ -12,7 +12,7 @@ import { FileDigests } from '../oci/file-digests.js';
 import { mediaTypesFor } from '../oci/mediatypes.js';
 import { runConfig } from './config.js';
 import { append, empty, layerFromBlob } from '../oci/mutate.js';
-import { BuildError } from './errors.js';
+import { BuildError, PlatformMismatchError } from './errors.js';
 import { GROUP_COMMENT, GROUP_ORDER, LayerGroup, Plan, PlannedEntry } from './plan.js';
 import { BuildSpec, CopySpec, isoTime } from './spec.js';
 import { archiveKind, unpackArchive } from './archive-input.js';
@@ -89,17 +89,18 @@ export async function planBuild(spec: BuildSpec, stage: string): Promise<Plan> {
   return plan;
 }
 
-function checkPlatform(plan: Plan, spec: BuildSpec): Platform {
+/** The image's platform: the ELF files', which must agree with the one asked for (or the host's without ELF files). */
+export function checkPlatform(plan: Plan, spec: BuildSpec): Platform {
   const found = plan.platform?.value;
   const want = spec.platform;
   if (found && want && !platformMatches(found, want)) {
-    throw new BuildError(`--platform ${formatPlatform(want)} does not match ${plan.platform!.from}, which is ${formatPlatform(found)}`);
+    throw new PlatformMismatchError(formatPlatform(want), formatPlatform(found), plan.platform!.from);
   }
   if (found) return want?.variant && !found.variant ? { ...found, variant: want.variant } : found;
   if (want) return want;
-  const arch = { x64: 'amd64', arm64: 'arm64', ia32: '386', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64' }[process.arch as string];
-  if (!arch) throw new BuildError('no ELF file tells the platform: give --platform');
-  return { os: 'linux', architecture: arch };
+  const host = hostPlatform();
+  if (!host) throw new BuildError('no ELF file tells the platform: give --platform');
+  return host;
 }
 
 export function totalSize(plan: Plan): number {
@@ -111,9 +112,9 @@ export function totalSize(plan: Plan): number {
 /** A base image for --from, loaded once the platform is known (from the ELF files). */
 export type BaseLoader = (platform: Platform) => Promise<{ image: Image; name: string }>;
 
-/** Plan → layers (streamed once each) → image, in `workDir`. */
-export async function build(spec: BuildSpec, workDir: string, log: Log = silentLog, loadBase?: BaseLoader): Promise<BuildResult> {
-  const plan = await planBuild(spec, join(workDir, 'stage'));
+/** Plan → layers (streamed once each) → image, in `workDir`; `planned` is a plan made beforehand by planBuild. */
+export async function build(spec: BuildSpec, workDir: string, log: Log = silentLog, loadBase?: BaseLoader, planned?: Plan): Promise<BuildResult> {
+  const plan = planned ?? (await planBuild(spec, join(workDir, 'stage')));
   const platform = checkPlatform(plan, spec);
   const added = applyRules(plan, {
     scaffold: spec.scaffold ?? { passwd: true, tmp: true, certs: true, tz: true, locale: true },

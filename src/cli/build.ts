@@ -1,7 +1,11 @@
-import { build, withWorkDir } from '../builder/build-image.js';
-import { BuildError } from '../builder/errors.js';
+import { build, BuildResult, checkPlatform, planBuild, withWorkDir } from '../builder/build-image.js';
+import type { Plan } from '../builder/plan.js';
+import { BuildError, PlatformMismatchError } from '../builder/errors.js';
 import { BuildSpec, CopySpec, parseSize, parseCommand, parseCopy, parseKeyValue, parsePort, parseSignal, parseUser, sourceDateEpoch } from '../builder/spec.js';
-import { parsePlatform } from '../oci/platform.js';
+import { formatPlatform, hostPlatform, Platform } from '../oci/platform.js';
+import { BuildTarget, buildTargets } from './targets.js';
+import { Artifact, assembleIndex, IndexError } from '../oci/index.js';
+import { join } from 'node:path';
 import { UsageError, UserError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { parseDockerfile } from '../builder/dockerfile.js';
@@ -10,7 +14,7 @@ import { explain, formatExplain } from '../builder/explain.js';
 import type { BuildArgs } from './options.js';
 import { inputPlacement } from '../builder/plan.js';
 import type { Log } from '../log.js';
-import { CiFiles, ciFilesArg, imageJson, localTag, Pushed, writeCiFiles, Written } from './result.js';
+import { artifactJson, CiFiles, ciFilesArg, localTag, Pushed, writeCiFiles, Written } from './result.js';
 import type { ClientPool } from '../registry/pool.js';
 import type { LocalImageRef, RegistryAccess } from '../refs/image-ref.js';
 import { imageRefArg, localRefArg, pushTargetArg, pushTo } from './refs.js';
@@ -46,8 +50,8 @@ function scaffoldFrom(no: string[] | undefined): BuildSpec['scaffold'] {
   return s;
 }
 
-/** Flags → build spec, validating everything before any work starts. */
-export function specFromArgs(a: BuildArgs): BuildSpec {
+/** Flags → build spec for one target (root and platform), validating everything before any work starts. */
+export function specFromArgs(a: BuildArgs, target: BuildTarget = buildTargets(a.root, a.platform)[0]): BuildSpec {
   try {
     const kv = (xs: string[] | undefined, what: string) => Object.fromEntries((xs ?? []).map((x) => parseKeyValue(x, what)));
     if (a.layers !== undefined && a.layers !== 1 && a.layers !== 3) throw new BuildError(`--layers ${a.layers}: use 1 (one layer) or 3 (loader and libc, libraries, application)`);
@@ -65,7 +69,7 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
       from: a.from,
       adds: (a.add ?? []).map((s): CopySpec => parseCopy(s, '--add')),
       copies: (a.copy ?? []).map((s): CopySpec => parseCopy(s, '--copy')),
-      root: a.root ?? '/',
+      root: target.root,
       entrypoint: a.entrypoint !== undefined ? parseCommand(a.entrypoint, '--entrypoint') : undefined,
       cmd: a.cmd !== undefined ? parseCommand(a.cmd, '--cmd') : undefined,
       env: a.env ?? [],
@@ -78,7 +82,7 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
       volumes: a.volume ?? [],
       layers: (a.layers ?? 3) as 1 | 3,
       format: (a.format ?? 'oci') as 'oci' | 'docker',
-      platform: a.platform ? parsePlatform(a.platform) : undefined,
+      platform: target.platform,
       epoch: sourceDateEpoch(),
       gzipLevel: a.compressionLevel,
       cacheDir: a.noCache ? undefined : defaultCacheDir(),
@@ -97,9 +101,25 @@ export function specFromArgs(a: BuildArgs): BuildSpec {
   }
 }
 
-/** Dockerfile + context → spec; command-line flags add to (and override) what the Dockerfile says. */
-export function specFromDockerfile(a: BuildArgs): BuildSpec {
-  const base = specFromArgs({ ...a, files: [] });
+/** BuildKit's automatic platform ARGs for a Dockerfile built for `p` (the host's platform when none is named). */
+export function platformArgs(p: Platform | undefined): Record<string, string> {
+  const host = hostPlatform() ?? { os: 'linux', architecture: 'amd64' };
+  const t = p ?? host;
+  return {
+    TARGETPLATFORM: formatPlatform(t),
+    TARGETOS: t.os,
+    TARGETARCH: t.architecture,
+    TARGETVARIANT: t.variant ?? '',
+    BUILDPLATFORM: formatPlatform(host),
+    BUILDOS: host.os,
+    BUILDARCH: host.architecture,
+    BUILDVARIANT: host.variant ?? '',
+  };
+}
+
+/** Dockerfile + context → spec for one target; command-line flags add to (and override) what the Dockerfile says. */
+export function specFromDockerfile(a: BuildArgs, target: BuildTarget = buildTargets(a.root, a.platform)[0]): BuildSpec {
+  const base = specFromArgs({ ...a, files: [] }, target);
   try {
     if (a.files.length > 1) throw new UsageError(`with -f, give one build context directory (got ${a.files.join(' ')})`);
     if (a.add?.length || a.copy?.length) throw new UsageError('with -f, put ADD and COPY in the Dockerfile');
@@ -109,7 +129,7 @@ export function specFromDockerfile(a: BuildArgs): BuildSpec {
     } catch (e) {
       throw new BuildError(`${a.file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
     }
-    const buildArgs = Object.fromEntries((a.buildArg ?? []).map((x) => parseKeyValue(x, '--build-arg')));
+    const buildArgs = { ...platformArgs(target.platform), ...Object.fromEntries((a.buildArg ?? []).map((x) => parseKeyValue(x, '--build-arg'))) };
     const df = parseDockerfile(text, a.file!, buildArgs);
     const context = loadContext(a.files[0] ?? '.');
     return {
@@ -139,12 +159,18 @@ export function specFromDockerfile(a: BuildArgs): BuildSpec {
 
 /** `ocislim build`: stdout gets only the digest (or the --json document); progress goes to stderr. */
 export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: Log, err: (s: string) => void): Promise<number> {
-  const spec = a.file ? specFromDockerfile(a) : specFromArgs(a);
+  const targets = buildTargets(a.root, a.platform);
+  const specs = targets.map((t) => (a.file ? specFromDockerfile(a, t) : specFromArgs(a, t)));
+  const spec = specs[0];
   const outputs = (a.output ?? []).map((o) => localRefArg(o, '-o'));
   const pushes = (a.push ?? []).map((p) => pushTargetArg(p, '--push', a.tag));
   if (!outputs.length && !pushes.length) throw new UsageError('say where the image goes: --push REF, -o oci:DIR[:TAG], -o oci-archive:FILE[:TAG] or -o docker-archive:FILE[:NAME:TAG]');
   if (a.tag?.length && !pushes.length) throw new UsageError('--tag adds tags to a --push; give --push REF too');
   if (!spec.inputs.length && !spec.adds.length && !spec.copies.length) throw new UsageError('nothing to build: give at least one file, --add or --copy');
+  const dockerArchive = outputs.find((o) => o.kind === 'docker-archive');
+  if (targets.length > 1 && dockerArchive) {
+    throw new UsageError(`-o ${dockerArchive}: a docker-archive holds one image, and this build makes ${targets.length} (one per --root platform); write oci: or oci-archive:`);
+  }
   const from = spec.from ? imageRefArg(spec.from, '--from') : null;
   const ci = ciFilesArg(a);
   // The registry client (undici) loads only when needed, and starts loading now: it compiles while the main thread
@@ -163,13 +189,13 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
         }
       }
     : undefined;
-  const push = async (img: Image) => {
+  const push = async (img: Artifact) => {
     const done: Pushed[] = [];
     for (const p of pushes) done.push(await pushTo(img, p, a.tag ?? [], await getAccess()));
     return done;
   };
   try {
-    return await buildAndShip(spec, a, ci, outputs, push, loadBase, out, log, err);
+    return await buildAndShip(specs, targets, a, ci, outputs, push, loadBase, out, log, err);
   } finally {
     await (access as (RegistryAccess & { pool: ClientPool }) | null)?.pool.close();
   }
@@ -182,48 +208,99 @@ function cachedBlobs(img: Image, spec: BuildSpec): Image {
   return { ...img, layers: img.layers.map((l) => ({ ...l, blob: cache.blobReader(l.descriptor, l.blob) })) };
 }
 
+/** Words the builder's errors for the flags that named the target. */
+function wordError(e: unknown, target: BuildTarget): unknown {
+  if (e instanceof PlatformMismatchError) {
+    if (target.label) return new UserError(`${target.label}: ${e.file} is ${e.found}, not ${e.want}`);
+    return new UserError(`--platform ${e.want} does not match ${e.file}, which is ${e.found}`);
+  }
+  if (e instanceof BuildError || e instanceof RegistryError) return new UserError(target.label ? `${target.label}: ${e.message}` : e.message);
+  return e;
+}
+
+/**
+ * Every target's inputs are found and checked against its platform before any layer is written, so a bad root is
+ * reported before the good ones are built.
+ */
+async function planAll(specs: BuildSpec[], targets: BuildTarget[], work: string): Promise<Plan[]> {
+  const plans: Plan[] = [];
+  for (let i = 0; i < specs.length; i++) {
+    try {
+      const plan = await planBuild(specs[i], join(work, `stage${i}`));
+      checkPlatform(plan, specs[i]);
+      plans.push(plan);
+    } catch (e) {
+      throw wordError(e, targets[i]);
+    }
+  }
+  return plans;
+}
+
+/** The same log, each line saying which platform it is about. */
+function prefixed(log: Log, prefix: string): Log {
+  if (!prefix) return log;
+  return { info: (s) => log.info(prefix + s), warn: (s) => log.warn(prefix + s), task: (label, total) => log.task(prefix + label, total) };
+}
+
 async function buildAndShip(
-  spec: BuildSpec,
+  specs: BuildSpec[],
+  targets: BuildTarget[],
   a: BuildArgs,
   ci: CiFiles,
   outputs: LocalImageRef[],
-  push: (img: Image) => Promise<Pushed[]>,
+  push: (img: Artifact) => Promise<Pushed[]>,
   loadBase: BaseLoader | undefined,
   out: (s: string) => void,
   log: Log,
   err: (s: string) => void,
 ): Promise<number> {
+  const spec = specs[0];
   return withWorkDir(async (work) => {
-    let result;
+    const many = targets.length > 1;
+    const plans = many ? await planAll(specs, targets, work) : [];
+    const logs = targets.map((t) => prefixed(log, many ? `${formatPlatform(t.platform!)}: ` : ''));
+    const results: BuildResult[] = [];
+    // One platform after another: each build already compresses its layers in parallel.
+    for (let i = 0; i < specs.length; i++) {
+      try {
+        results.push(await build(specs[i], many ? join(work, String(i)) : work, logs[i], loadBase, plans[i]));
+      } catch (e) {
+        throw wordError(e, targets[i]);
+      }
+    }
+    let artifact: Artifact;
     try {
-      result = await build(spec, work, log, loadBase);
+      artifact = many ? assembleIndex(results.map((r) => r.image), spec.format) : results[0].image;
     } catch (e) {
-      if (e instanceof BuildError || e instanceof RegistryError) throw new UserError(e.message);
+      if (e instanceof IndexError) throw new UserError(e.message);
       throw e;
     }
-    for (const w of result.plan.warnings) log.warn(w);
-    const explained = a.explain ? explain(result.plan) : null;
-    if (explained && !a.json) err(formatExplain(explained));
+    for (const [i, result] of results.entries()) for (const w of result.plan.warnings) logs[i].warn(w);
+    const explained = a.explain ? results.map((r) => explain(r.plan)) : null;
+    if (explained && !a.json) for (const x of explained) err(formatExplain(x));
     const written: Written[] = [];
     for (const o of outputs) {
       let w;
       try {
-        w = await o.write(result.image, { mtime: spec.epoch });
+        w = await o.write(artifact, { mtime: spec.epoch });
       } catch (e) {
         throw new UserError(`cannot write ${o}: ${fsMessage(e)}`);
       }
       written.push({ ref: w.ref, tag: localTag(w.ref, o) });
       log.info(`wrote ${w.ref}`);
     }
-    const pushed = await push(result.image);
-    const size = result.layers.reduce((n, l) => n + l.size, 0);
-    log.info(`${result.image.digest} (${result.layers.length} layers, ${humanSize(size)} compressed)`);
-    const uncompressed = new Map(result.layers.map((l) => [l.digest, l.uncompressedSize]));
-    const j = imageJson(result.image, { outputs: written, pushed, uncompressed, explain: explained ?? undefined });
+    const pushed = await push(artifact);
+    for (const [i, r] of results.entries()) {
+      const size = r.layers.reduce((n, l) => n + l.size, 0);
+      logs[i].info(`${r.image.digest} (${r.layers.length} layers, ${humanSize(size)} compressed)`);
+    }
+    if (many) log.info(`index ${artifact.digest} (${results.length} platforms)`);
+    const uncompressed = new Map(results.flatMap((r) => r.layers.map((l) => [l.digest, l.uncompressedSize] as [string, number])));
+    const j = artifactJson(artifact, { outputs: written, pushed, uncompressed, explain: explained ? (many ? explained : explained[0]) : undefined });
     writeCiFiles(ci, j, pushed);
     if (a.json) out(JSON.stringify(j, null, 2));
     else if (pushed.length) for (const p of pushed) out(p.ref);
-    else out(result.image.digest);
+    else out(artifact.digest);
     return 0;
   });
 }

@@ -1,9 +1,11 @@
 import { formatPlatform } from '../oci/platform.js';
 import { Image, platformOfConfig } from '../oci/image.js';
 import { LayerFile, listLayer } from '../oci/files.js';
-import { parseLocalRef, readLocalImage } from '../oci/location.js';
+import { parseLocalRef, readLocalArtifact } from '../oci/location.js';
+import { ImageIndex, isImageIndex } from '../oci/index.js';
+import { platformFlag } from './platform.js';
 import { UserError } from './errors.js';
-import { imageJson } from './result.js';
+import { artifactJson, imageJson } from './result.js';
 import { humanSize } from './format.js';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,17 +51,35 @@ async function explainImage(img: Image): Promise<Explanation> {
   }
 }
 
-export async function loadImage(ref: string): Promise<Image> {
+/** A multi-platform image: its index and one line per platform. */
+function inspectIndex(idx: ImageIndex, json: boolean | undefined, out: (s: string) => void): number {
+  if (json) {
+    out(JSON.stringify(artifactJson(idx), null, 2));
+    return 0;
+  }
+  const size = (img: Image) => img.layers.reduce((a, l) => a + l.descriptor.size, 0) + img.configBytes.length;
+  const rows = idx.images.map((img) => ({ platform: formatPlatform(platformOfConfig(img.config)), digest: img.digest, size: size(img) }));
+  const lines = [`Index:       ${idx.digest}`, `Media type:  ${idx.mediaType}`, `Platforms:   ${rows.length} (inspect one with --platform)`];
+  const w = Math.max(...rows.map((r) => r.platform.length));
+  for (const r of rows) lines.push(`  ${r.platform.padEnd(w)}  ${r.digest}  ${humanSize(r.size).padStart(10)}`);
+  out(lines.join('\n'));
+  return 0;
+}
+
+/** `ocislim inspect`: platform, config, layers and (with --files) every file; a multi-platform image lists its platforms. */
+export async function inspectCommand(args: InspectArgs, out: (s: string) => void): Promise<number> {
+  const p = platformFlag(args.platform);
+  let a;
   try {
-    return readLocalImage(parseLocalRef(ref));
+    a = readLocalArtifact(parseLocalRef(args.image), p === 'all' ? undefined : p);
   } catch (e) {
     throw new UserError((e as Error).message);
   }
-}
-
-/** `ocislim inspect`: platform, config, layers and (with --files) every file. */
-export async function inspectCommand(args: InspectArgs, out: (s: string) => void): Promise<number> {
-  const img = await loadImage(args.image);
+  if (isImageIndex(a)) {
+    if (args.files || args.explain) throw new UserError(`${args.image} is a multi-platform image (${a.images.map((i) => formatPlatform(platformOfConfig(i.config))).join(', ')}): choose one with --platform for --files or --explain`);
+    return inspectIndex(a, args.json, out);
+  }
+  const img = a;
   const files: LayerFile[][] = [];
   if (args.files) for (const l of img.layers) files.push(await listLayer(l));
   const history = (img.config.history ?? []).filter((h) => !h.empty_layer);

@@ -112,7 +112,8 @@ export async function run(argv: string[]): Promise<number> {
             .example('$0 build /usr/bin/redis-server --expose 6379 -o oci:redis', 'to an OCI layout (prints the digest)')
             .example('$0 build /usr/bin/redis-server --push registry.example.com/redis:slim', 'to a registry (prints REF@DIGEST)')
             .example('$0 build -f Dockerfile . -o oci-archive:app.tar', 'a Dockerfile (no RUN), without Docker')
-            .example('$0 build ./app --from debian:12-slim --push registry.example.com/app:1', 'on top of a base image'),
+            .example('$0 build ./app --from debian:12-slim --push registry.example.com/app:1', 'on top of a base image')
+            .example('$0 build /usr/bin/redis-server --root linux/amd64=/ --root linux/arm64=./sysroot-arm64 --push registry.example.com/redis:1', 'one tag for two platforms (an index)'),
         (a) =>
           pick(async () => {
             const { buildCommand } = await import('./build.js');

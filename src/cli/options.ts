@@ -36,8 +36,9 @@ export const buildOptions = {
   from: { type: 'string', group: GROUP.input, describe: 'Base image: registry REF (or docker://REF), oci:DIR[:TAG] or oci-archive:FILE[:TAG] (default: scratch)' },
   add: { type: 'string', array: true, group: GROUP.input, describe: 'SRC:DEST, like Dockerfile ADD: a local tar (gz, bz2, xz) is unpacked into DEST' },
   copy: { type: 'string', array: true, group: GROUP.input, describe: 'SRC:DEST, like Dockerfile COPY' },
-  root: { type: 'string', default: '/', group: GROUP.input, describe: 'Root filesystem to take files and libraries from' },
-  platform: { type: 'string', group: GROUP.input, describe: 'Expected os/arch[/variant]; checked against the ELF files' },
+  // Not an array option (those are greedy: `--root DIR PROGRAM` would take PROGRAM as a root); repeats collect anyway.
+  root: { type: 'string', group: GROUP.input, describe: 'Root filesystem to take files and libraries from (default /); PLATFORM=DIR, once per platform, builds a multi-platform image' },
+  platform: { type: 'string', group: GROUP.input, describe: 'Expected os/arch[/variant], checked against the ELF files; with --root PLATFORM=DIR a comma list of those platforms, or all' },
   'with-lib': { type: 'string', array: true, group: GROUP.input, describe: 'Add a library (name or path) with its closure, e.g. one the program dlopens' },
   'with-gconv': { type: 'string', array: true, group: GROUP.input, describe: 'gconv modules for iconv (ISO8859-1, EUC-JP, ... or all)' },
   'with-idn': { type: 'boolean', group: GROUP.input, describe: 'Add the library glibc loads for international host names (getaddrinfo AI_IDN)' },
@@ -79,6 +80,7 @@ export type BuildArgs = ArgsOf<typeof buildOptions> & RegistryArgs & { files: st
 
 export const pushOptions = {
   tag: { type: 'string', array: true, group: GROUP.output, describe: 'More tags in the same repository' },
+  platform: { type: 'string', group: GROUP.input, describe: 'os/arch[/variant] to push from a multi-platform image (default: all of it, as its index)' },
   json: buildOptions.json,
   'image-refs': buildOptions['image-refs'],
   'metadata-file': buildOptions['metadata-file'],
@@ -88,7 +90,7 @@ export type PushArgs = ArgsOf<typeof pushOptions> & RegistryArgs & { source: str
 
 export const pullOptions = {
   output: { alias: 'o', type: 'string', array: true, demandOption: true, group: GROUP.output, describe: `Where to write: ${localForms} (repeatable)` },
-  platform: { type: 'string', group: GROUP.input, describe: 'os/arch[/variant] to pick from a multi-platform image' },
+  platform: { type: 'string', group: GROUP.input, describe: 'os/arch[/variant] to pick from a multi-platform image, or "all" for the whole index' },
   json: buildOptions.json,
   'image-refs': buildOptions['image-refs'],
   'metadata-file': buildOptions['metadata-file'],
@@ -99,6 +101,7 @@ export type PullArgs = ArgsOf<typeof pullOptions> & RegistryArgs & { source: str
 export const inspectOptions = {
   files: { type: 'boolean', group: GROUP.output, describe: 'List every file of every layer with its size' },
   explain: { type: 'boolean', group: GROUP.output, describe: "Unpack the image and attribute its files to the entrypoint's libraries" },
+  platform: { type: 'string', group: GROUP.input, describe: 'os/arch[/variant]: show that image of a multi-platform image (which otherwise lists its platforms)' },
   json: { type: 'boolean', group: GROUP.output, describe: 'Print JSON' },
 } as const satisfies Schema;
 export type InspectArgs = ArgsOf<typeof inspectOptions> & { image: string };

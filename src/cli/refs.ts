@@ -1,5 +1,6 @@
 import { parseLocalRef } from '../oci/location.js';
-import type { Image } from '../oci/image.js';
+import { Artifact, IndexError } from '../oci/index.js';
+import { DockerArchiveError } from '../oci/archive.js';
 import { ImageRef, LocalImageRef, parseImageRef, RegistryAccess, RegistryImageRef } from '../refs/image-ref.js';
 import { RegistryError } from '../registry/errors.js';
 import { checkTag, ReferenceError } from '../registry/reference.js';
@@ -44,7 +45,7 @@ export function pushTargetArg(s: string, what: string, tags: string[] = []): Loc
 }
 
 /** Writes to one push target (a registry, or any other reference): its REF@DIGEST line for stdout and the tags it got. */
-export async function pushTo(img: Image, target: ImageRef, tags: string[], access: RegistryAccess & { log: Log }): Promise<Pushed> {
+export async function pushTo(img: Artifact, target: ImageRef, tags: string[], access: RegistryAccess & { log: Log }): Promise<Pushed> {
   try {
     const w = await target.write(img, { ...access, tags });
     if (w.stats) access.log.info(`pushed ${target}: ${w.stats.uploaded} uploaded, ${w.stats.mounted} mounted, ${w.stats.existing} already there`);
@@ -53,7 +54,8 @@ export async function pushTo(img: Image, target: ImageRef, tags: string[], acces
     return { ref: w.ref, tags: [...new Set([...(own ? [own] : []), ...(target instanceof RegistryImageRef ? tags : [])])] };
   } catch (e) {
     if (e instanceof RegistryError) throw new UserError(`push ${target}: ${registryMessage(e)}`);
-    if (e instanceof ReferenceError) throw new UserError(`push ${target}: ${e.message}`);
+    if (e instanceof ReferenceError || e instanceof IndexError) throw new UserError(`push ${target}: ${e.message}`);
+    if (e instanceof DockerArchiveError) throw new UserError(e.message);
     throw e;
   }
 }

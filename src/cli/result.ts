@@ -4,6 +4,7 @@
  */
 import { writeFileAtomic } from '../oci/atomic.js';
 import { Image, platformOfConfig, RunConfig } from '../oci/image.js';
+import { Artifact, isImageIndex } from '../oci/index.js';
 import { formatPlatform } from '../oci/platform.js';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -97,6 +98,36 @@ export function imageJson(
   };
 }
 
+/** A multi-platform image: the index's identity, each platform's image in the shape of ImageJson. */
+export interface IndexJson {
+  /** The index's digest: what REF@DIGEST pins. */
+  digest: string;
+  /** OCI image index or Docker manifest list, and its size in bytes. */
+  mediaType: string;
+  size: number;
+  /** "os/arch[/variant]" of each image, in the index's order. */
+  platforms: string[];
+  manifests: Omit<ImageJson, 'tags' | 'outputs' | 'pushed'>[];
+  tags: string[];
+  outputs: string[];
+  pushed: string[];
+}
+
+/** imageJson for an image, or for an index and each of its images (`explain` then holds one entry per image). */
+export function artifactJson(
+  a: Artifact,
+  o: { outputs?: Written[]; pushed?: Pushed[]; uncompressed?: Map<string, number>; files?: unknown[][]; explain?: unknown } = {},
+): ImageJson | IndexJson {
+  if (!isImageIndex(a)) return imageJson(a, o);
+  const top = imageJson(a.images[0], { outputs: o.outputs, pushed: o.pushed });
+  const explains = Array.isArray(o.explain) ? o.explain : [];
+  const manifests = a.images.map((img, i) => {
+    const { tags: _t, outputs: _o, pushed: _p, ...rest } = imageJson(img, { uncompressed: o.uncompressed, explain: explains[i] });
+    return rest;
+  });
+  return { digest: a.digest, mediaType: a.mediaType, size: a.indexBytes.length, platforms: manifests.map((m) => m.platform), manifests, tags: top.tags, outputs: top.outputs, pushed: top.pushed };
+}
+
 /** The CI files a command was asked for, written atomically once the image is everywhere it goes. */
 export interface CiFiles {
   imageRefs?: string;
@@ -134,7 +165,7 @@ export function localTag(written: string, o: LocalImageRef): string | undefined 
  * --image-refs: one reference per line, each push's REGISTRY/REPO@DIGEST (as ko and crane write them), then each
  * local output. --metadata-file: buildx's keys. --iidfile: the manifest digest.
  */
-export function writeCiFiles(files: CiFiles, j: ImageJson, pushed: Pushed[]): void {
+export function writeCiFiles(files: CiFiles, j: ImageJson | IndexJson, pushed: Pushed[]): void {
   const write = (flag: string, path: string | undefined, text: string) => {
     if (!path) return;
     try {
@@ -146,7 +177,7 @@ export function writeCiFiles(files: CiFiles, j: ImageJson, pushed: Pushed[]): vo
   write('--image-refs', files.imageRefs, [...pushed.map((p) => p.ref), ...j.outputs].map((l) => l + '\n').join(''));
   const names = j.pushed.map((p) => p.slice(0, p.lastIndexOf('@')));
   const metadata = {
-    'containerimage.config.digest': j.config.digest,
+    ...('config' in j ? { 'containerimage.config.digest': j.config.digest } : {}),
     'containerimage.descriptor': { mediaType: j.mediaType, digest: j.digest, size: j.size },
     'containerimage.digest': j.digest,
     ...(names.length ? { 'image.name': names.join(',') } : {}),

@@ -1,11 +1,13 @@
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Image } from './image.js';
-import { blobName, indexEntry, Index } from './layout.js';
+import { blobName, imagesOf, indexEntry, Index } from './layout.js';
+import { Artifact, isImageIndex } from './index.js';
 import { MT } from './mediatypes.js';
 import { encodeHeader, END_OF_ARCHIVE, padding } from './tar.js';
 import { withTempPath } from './atomic.js';
+
+export class DockerArchiveError extends Error {}
 
 interface Member {
   name: string;
@@ -29,24 +31,27 @@ async function* archiveChunks(members: Member[], mtime: number): AsyncGenerator<
   yield END_OF_ARCHIVE;
 }
 
-function layoutMembers(img: Image, tag: string | undefined, annotations?: Record<string, string>): Member[] {
-  const entry = indexEntry(img, tag);
+function layoutMembers(a: Artifact, tag: string | undefined, annotations?: Record<string, string>): Member[] {
+  const entry = indexEntry(a, tag);
   if (annotations) entry.annotations = { ...annotations, ...entry.annotations };
   const index: Index = { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [entry] };
   const json = (o: unknown) => Buffer.from(JSON.stringify(o));
   const members: Member[] = [
     { name: 'oci-layout', size: 0, bytes: json({ imageLayoutVersion: '1.0.0' }) },
     { name: 'index.json', size: 0, bytes: json(index) },
-    { name: blobName(img.digest), size: 0, bytes: img.manifestBytes },
-    { name: blobName(img.manifest.config.digest), size: 0, bytes: img.configBytes },
   ];
+  if (isImageIndex(a)) members.push({ name: blobName(a.digest), size: 0, bytes: a.indexBytes });
   const seen = new Set(members.map((m) => m.name));
-  for (const l of img.layers) {
-    const name = blobName(l.descriptor.digest);
-    if (seen.has(name)) continue;
-    seen.add(name);
+  const add = (m: Member) => {
+    if (seen.has(m.name)) return;
+    seen.add(m.name);
+    members.push(m);
+  };
+  for (const img of imagesOf(a)) {
+    add({ name: blobName(img.digest), size: 0, bytes: img.manifestBytes });
+    add({ name: blobName(img.manifest.config.digest), size: 0, bytes: img.configBytes });
     // Sources verify what they read (readLayout does); a freshly built layer needs no second hash.
-    members.push({ name, size: l.descriptor.size, open: () => l.blob.open() });
+    for (const l of img.layers) add({ name: blobName(l.descriptor.digest), size: l.descriptor.size, open: () => l.blob.open() });
   }
   for (const m of members) if (m.bytes) m.size = m.bytes.length;
   return members;
@@ -58,8 +63,8 @@ async function writeTar(file: string, members: Member[], mtime: number): Promise
   });
 }
 
-/** oci-archive: an OCI image layout in a tar. */
-export async function writeOciArchive(img: Image, file: string, tag: string | undefined, mtime = 0): Promise<void> {
+/** oci-archive: an OCI image layout in a tar, holding an image or an index with its images. */
+export async function writeOciArchive(img: Artifact, file: string, tag: string | undefined, mtime = 0): Promise<void> {
   await writeTar(file, layoutMembers(img, tag), mtime);
 }
 
@@ -67,7 +72,10 @@ export async function writeOciArchive(img: Image, file: string, tag: string | un
  * docker-archive as Docker 25 writes it: an OCI layout plus manifest.json, so that `docker load`, `podman load` and
  * skopeo read it.
  */
-export async function writeDockerArchive(img: Image, file: string, repoTag: string | undefined, mtime = 0): Promise<void> {
+export async function writeDockerArchive(a: Artifact, file: string, repoTag: string | undefined, mtime = 0): Promise<void> {
+  // docker load takes manifest.json's one config per image; a multi-platform image has no such form.
+  if (isImageIndex(a)) throw new DockerArchiveError(`${file}: a docker-archive holds one image, and this is a multi-platform image (${a.images.length} platforms); write oci: or oci-archive:, or choose one platform`);
+  const img = a;
   // As Docker 25: ref.name holds the tag alone, io.containerd.image.name the whole name.
   const tagOnly = repoTag ? repoTag.slice(repoTag.lastIndexOf(':') + 1) : undefined;
   const members = layoutMembers(img, tagOnly, repoTag ? { 'io.containerd.image.name': repoTag } : undefined);

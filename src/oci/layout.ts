@@ -3,20 +3,17 @@ import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Digest, Hasher, hexOf, sha256 } from './digest.js';
-import { Descriptor, Image, ImageLayer, parseConfig, parseManifest, platformOfConfig } from './image.js';
+import { Descriptor, Image, ImageLayer, parseConfig, parseManifest } from './image.js';
 import { Platform, platformMatches } from './platform.js';
 import { isIndexType, isManifestType, MT } from './mediatypes.js';
+import { Artifact, imageEntries, ImageIndex, IndexDoc, isImageIndex, manifestDescriptor, parseIndex, platformList, selectPlatform } from './index.js';
 import { LayoutStore } from './store.js';
 import { tempSibling, withTempPath, writeFileAtomic } from './atomic.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 
-export interface Index {
-  schemaVersion: 2;
-  mediaType?: string;
-  manifests: Descriptor[];
-  annotations?: Record<string, string>;
-}
+/** index.json of an OCI layout: an image index whose entries carry ref.name tags. */
+export type Index = IndexDoc;
 
 export function blobName(d: Digest): string {
   return `blobs/sha256/${hexOf(d)}`;
@@ -84,19 +81,8 @@ function readBlob(store: LayoutStore, d: Descriptor): Buffer {
   return b;
 }
 
-/** Reads one image from an OCI layout (a directory, an oci-archive, or a Docker 25 docker-archive). */
-export function readLayout(store: LayoutStore, opts: SelectOptions = {}): Image {
-  if (!store.has('index.json')) {
-    if (store.has('manifest.json')) return readLegacyDockerArchive(store);
-    throw new Error(`${store.where}: not an OCI image layout (no index.json)`);
-  }
-  const index = readJson<Index>(store, 'index.json');
-  let desc = select(index, store.where, opts);
-  // A nested index (multi-platform image): choose the platform.
-  for (let depth = 0; isIndexType(desc.mediaType) && depth < 4; depth++) {
-    const nested = JSON.parse(readBlob(store, desc).toString('utf8')) as Index;
-    desc = select(nested, `${store.where} (${desc.digest})`, { platform: opts.platform });
-  }
+/** Reads an image manifest and its config from a layout; layers stream (verified) when opened. */
+function readImageAt(store: LayoutStore, desc: Descriptor): Image {
   if (!isManifestType(desc.mediaType) && desc.mediaType) throw new Error(`${store.where}: ${desc.digest} is a ${desc.mediaType}, not an image manifest`);
   const manifestBytes = readBlob(store, desc);
   const manifest = parseManifest(manifestBytes, `${store.where} ${desc.digest}`);
@@ -115,6 +101,44 @@ export function readLayout(store: LayoutStore, opts: SelectOptions = {}): Image 
     },
   }));
   return { manifestBytes, manifest, digest: sha256(manifestBytes), configBytes, config, layers };
+}
+
+/** An index blob of a layout with every image it lists (nested indexes are not followed). */
+function readIndexAt(store: LayoutStore, desc: Descriptor): ImageIndex {
+  const indexBytes = readBlob(store, desc);
+  const where = `${store.where} (${desc.digest})`;
+  const index = parseIndex(indexBytes, where);
+  const entries = imageEntries(index);
+  if (!entries.length) throw new Error(`${where}: the index lists no image manifest`);
+  return { indexBytes, index, digest: desc.digest, mediaType: index.mediaType ?? desc.mediaType, images: entries.map((d) => readImageAt(store, d)) };
+}
+
+/**
+ * Reads what a layout entry holds (a directory, an oci-archive, or a Docker 25 docker-archive): one image, or a
+ * multi-platform index with its images. With `platform`, an index yields its image for that platform.
+ */
+export function readLayoutArtifact(store: LayoutStore, opts: SelectOptions = {}): Artifact {
+  if (!store.has('index.json')) {
+    if (store.has('manifest.json')) return readLegacyDockerArchive(store);
+    throw new Error(`${store.where}: not an OCI image layout (no index.json)`);
+  }
+  const index = readJson<Index>(store, 'index.json');
+  let desc = select(index, store.where, opts);
+  if (!isIndexType(desc.mediaType)) return readImageAt(store, desc);
+  if (!opts.platform) return readIndexAt(store, desc);
+  // A nested index (multi-platform image): choose the platform.
+  for (let depth = 0; isIndexType(desc.mediaType) && depth < 4; depth++) {
+    desc = selectPlatform(parseIndex(readBlob(store, desc), `${store.where} (${desc.digest})`), opts.platform, store.where);
+  }
+  return readImageAt(store, desc);
+}
+
+/** Reads one image from a layout: an index needs `platform` unless it lists a single image. */
+export function readLayout(store: LayoutStore, opts: SelectOptions = {}): Image {
+  const a = readLayoutArtifact(store, opts);
+  if (!isImageIndex(a)) return a;
+  if (a.images.length === 1) return a.images[0];
+  throw new Error(`${store.where}: a multi-platform image (${platformList(imageEntries(a.index))}); choose one platform`);
 }
 
 interface DockerManifestEntry {
@@ -170,35 +194,45 @@ function putBytes(dir: string, bytes: Buffer): void {
   writeFileAtomic(path, bytes);
 }
 
-export function indexEntry(img: Image, tag?: string): Descriptor {
-  const d: Descriptor = { mediaType: img.manifest.mediaType, digest: img.digest, size: img.manifestBytes.length };
-  const c = img.config;
-  d.platform = platformOfConfig(c);
-  if (tag) d.annotations = { [REF_NAME]: tag };
+/** The index.json entry for an image or an index, tagged with ref.name. */
+export function indexEntry(a: Artifact, tag?: string): Descriptor {
+  const ann = tag ? { [REF_NAME]: tag } : undefined;
+  if (!isImageIndex(a)) return manifestDescriptor(a, ann);
+  const d: Descriptor = { mediaType: a.mediaType, digest: a.digest, size: a.indexBytes.length };
+  if (ann) d.annotations = ann;
   return d;
 }
 
-async function writeInto(dir: string, img: Image, tag: string | undefined): Promise<void> {
-  for (const l of img.layers) await putBlob(dir, l.descriptor, () => l.blob.open());
-  putBytes(dir, img.configBytes);
-  putBytes(dir, img.manifestBytes);
+/** The images of an artifact: itself, or what an index lists. */
+export function imagesOf(a: Artifact): Image[] {
+  return isImageIndex(a) ? a.images : [a];
+}
+
+async function writeInto(dir: string, a: Artifact, tag: string | undefined): Promise<void> {
+  for (const img of imagesOf(a)) {
+    for (const l of img.layers) await putBlob(dir, l.descriptor, () => l.blob.open());
+    putBytes(dir, img.configBytes);
+    putBytes(dir, img.manifestBytes);
+  }
+  if (isImageIndex(a)) putBytes(dir, a.indexBytes);
   const indexPath = join(dir, 'index.json');
   const index: Index = existsSync(indexPath) ? JSON.parse(readFileSync(indexPath, 'utf8')) : { schemaVersion: 2, mediaType: MT.ociIndex, manifests: [] };
   // A tag names one image: drop the old holder of this tag (and an untagged copy of the same image).
   index.manifests = (index.manifests ?? []).filter((m) => {
     const t = m.annotations?.[REF_NAME];
-    return tag ? t !== tag : !(m.digest === img.digest && !t);
+    return tag ? t !== tag : !(m.digest === a.digest && !t);
   });
-  index.manifests.push(indexEntry(img, tag));
+  index.manifests.push(indexEntry(a, tag));
   writeFileAtomic(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   writeFileAtomic(indexPath, JSON.stringify(index));
 }
 
 /**
- * Writes an image to an OCI image layout directory. A new layout is made under a temporary name and renamed into
- * place; an existing one gets the new blobs first and index.json (renamed atomically) last, keeping its other tags.
+ * Writes an image or an index (with its images) to an OCI image layout directory. A new layout is made under a
+ * temporary name and renamed into place; an existing one gets the new blobs first and index.json (renamed
+ * atomically) last, keeping its other tags.
  */
-export async function writeOciLayout(img: Image, dir: string, tag?: string): Promise<void> {
+export async function writeOciLayout(img: Artifact, dir: string, tag?: string): Promise<void> {
   if (existsSync(dir)) {
     if (!statSync(dir).isDirectory()) throw new Error(`${dir}: exists and is not a directory`);
     const names = readdirSync(dir);

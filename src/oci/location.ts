@@ -2,7 +2,8 @@ import { existsSync, statSync } from 'node:fs';
 import { writeDockerArchive, writeOciArchive } from './archive.js';
 import { Image } from './image.js';
 import { Platform } from './platform.js';
-import { readLayout, writeOciLayout } from './layout.js';
+import { readLayout, readLayoutArtifact, writeOciLayout } from './layout.js';
+import { Artifact } from './index.js';
 import { DirStore, TarStore } from './store.js';
 
 export type LocalKind = 'oci' | 'oci-archive' | 'docker-archive';
@@ -43,20 +44,31 @@ export function formatLocalRef(r: LocalRef): string {
   return `${r.kind}:${r.path}${r.tag ? ':' + r.tag : ''}`;
 }
 
-/** Reads an image from a local reference. */
+/** Reads an image from a local reference (an index needs `platform` unless it lists one image). */
 export function readLocalImage(ref: LocalRef, platform?: Platform): Image {
+  return readLayout(openLocal(ref), { ref: selector(ref), platform });
+}
+
+/** Reads what a local reference holds: an image, or a multi-platform index with its images (unless `platform`). */
+export function readLocalArtifact(ref: LocalRef, platform?: Platform): Artifact {
+  return readLayoutArtifact(openLocal(ref), { ref: selector(ref), platform });
+}
+
+// A docker-archive's NAME:TAG is not an index tag: Docker 25 writes ref.name as the tag alone, so match loosely.
+function selector(ref: LocalRef): string | undefined {
+  return ref.kind === 'docker-archive' ? undefined : ref.tag;
+}
+
+function openLocal(ref: LocalRef): DirStore | TarStore {
   if (!existsSync(ref.path)) throw new Error(`${formatLocalRef(ref)}: ${ref.path} does not exist`);
   const isDir = statSync(ref.path).isDirectory();
   if (ref.kind === 'oci' && !isDir) throw new Error(`${formatLocalRef(ref)}: ${ref.path} is not a directory (use oci-archive: for a tar)`);
   if (ref.kind !== 'oci' && isDir) throw new Error(`${formatLocalRef(ref)}: ${ref.path} is a directory (use oci: for a layout directory)`);
-  const store = ref.kind === 'oci' ? new DirStore(ref.path) : new TarStore(ref.path);
-  // A docker-archive's NAME:TAG is not an index tag: Docker 25 writes ref.name as the tag alone, so match loosely.
-  const sel = ref.kind === 'docker-archive' ? undefined : ref.tag;
-  return readLayout(store, { ref: sel, platform });
+  return ref.kind === 'oci' ? new DirStore(ref.path) : new TarStore(ref.path);
 }
 
-/** Writes an image to a local reference (atomically). */
-export async function writeLocalImage(img: Image, ref: LocalRef, mtime = 0): Promise<void> {
+/** Writes an image or an index to a local reference (atomically); a docker-archive cannot hold an index. */
+export async function writeLocalImage(img: Artifact, ref: LocalRef, mtime = 0): Promise<void> {
   switch (ref.kind) {
     case 'oci':
       return writeOciLayout(img, ref.path, ref.tag);

@@ -49,3 +49,9 @@ export function platformMatches(have: Platform | undefined, want: Platform): boo
 export function platformRecord(p: Platform): Platform {
   return p.variant ? { os: p.os, architecture: p.architecture, variant: p.variant } : { os: p.os, architecture: p.architecture };
 }
+
+/** The platform this process runs on, in OCI names (Node's process.arch), or null for one OCI has no name for. */
+export function hostPlatform(): Platform | null {
+  const arch = { x64: 'amd64', arm64: 'arm64', ia32: '386', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loong64', mips: 'mips', mipsel: 'mipsle' }[process.arch as string];
+  return arch ? { os: 'linux', architecture: arch } : null;
+}

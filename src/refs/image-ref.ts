@@ -1,10 +1,11 @@
 import type { Image } from '../oci/image.js';
+import type { Artifact } from '../oci/index.js';
 import type { Platform } from '../oci/platform.js';
 import type { PushStats } from '../registry/push.js';
 import type { Log } from '../log.js';
 import type { Keychain } from '../registry/keychain.js';
 import type { ClientPool } from '../registry/pool.js';
-import { formatLocalRef, isLocalRef, LocalKind, LocalRef, parseLocalRef, readLocalImage, writeLocalImage } from '../oci/location.js';
+import { formatLocalRef, isLocalRef, LocalKind, LocalRef, parseLocalRef, readLocalArtifact, readLocalImage, writeLocalImage } from '../oci/location.js';
 import { formatReference, parseReference, Reference } from '../registry/reference.js';
 
 /** How to reach registries; local references ignore it. */
@@ -43,7 +44,7 @@ export interface WriteOptions extends RegistryAccess {
 export interface WriteResult {
   /** Where the image is now: `oci:DIR:TAG`, `oci-archive:FILE:TAG`, `docker-archive:FILE[:NAME:TAG]`, or `REGISTRY/REPO@DIGEST`. */
   ref: string;
-  /** The digest of the manifest written (a registry that refused OCI gets Docker schema 2: that digest). */
+  /** The digest of the manifest or index written (a registry that refused OCI gets Docker schema 2: that digest). */
   digest: string;
   /** For a registry: what was uploaded, mounted or already there. */
   stats?: PushStats;
@@ -57,8 +58,12 @@ export interface ImageRef {
   readonly kind: LocalKind | 'registry';
   /** The reference in the syntax it was parsed from. */
   toString(): string;
+  /** One image: the reference's, or the one for `opts.platform` from a multi-platform index. */
   read(opts?: ReadOptions): Promise<Image>;
-  write(image: Image, opts?: WriteOptions): Promise<WriteResult>;
+  /** What the reference holds: one image, or a multi-platform index with every image it lists (unless `opts.platform`). */
+  readArtifact(opts?: ReadOptions): Promise<Artifact>;
+  /** Writes an image, or an index with its images (a docker-archive holds one image only). */
+  write(image: Artifact, opts?: WriteOptions): Promise<WriteResult>;
 }
 
 /** `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:NAME:TAG]`. */
@@ -73,8 +78,11 @@ export class LocalImageRef implements ImageRef {
   async read(opts: ReadOptions = {}): Promise<Image> {
     return readLocalImage(this.location, opts.platform);
   }
+  async readArtifact(opts: ReadOptions = {}): Promise<Artifact> {
+    return readLocalArtifact(this.location, opts.platform);
+  }
   /** Written atomically. An untagged layout image is invisible to umoci and buildah, so oci: and oci-archive: default to the tag "latest". */
-  async write(image: Image, opts: WriteOptions = {}): Promise<WriteResult> {
+  async write(image: Artifact, opts: WriteOptions = {}): Promise<WriteResult> {
     const loc = this.location.kind !== 'docker-archive' && !this.location.tag ? { ...this.location, tag: 'latest' } : this.location;
     await writeLocalImage(image, loc, opts.mtime ?? 0);
     return { ref: formatLocalRef(loc), digest: image.digest };
@@ -92,7 +100,10 @@ export class RegistryImageRef implements ImageRef {
   async read(opts: ReadOptions = {}): Promise<Image> {
     return (await import('./registry.js')).readFromRegistry(this.reference, opts);
   }
-  async write(image: Image, opts: WriteOptions = {}): Promise<WriteResult> {
+  async readArtifact(opts: ReadOptions = {}): Promise<Artifact> {
+    return (await import('./registry.js')).readArtifactFromRegistry(this.reference, opts);
+  }
+  async write(image: Artifact, opts: WriteOptions = {}): Promise<WriteResult> {
     return (await import('./registry.js')).writeToRegistry(this.reference, image, opts);
   }
 }

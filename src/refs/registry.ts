@@ -1,7 +1,9 @@
 import type { Image } from '../oci/image.js';
+import { Artifact, isImageIndex } from '../oci/index.js';
+import { imagesOf } from '../oci/layout.js';
 import { ClientPool } from '../registry/pool.js';
-import { pullImage } from '../registry/pull.js';
-import { MountSource, pushImage } from '../registry/push.js';
+import { pullArtifact, pullImage } from '../registry/pull.js';
+import { MountSource, pushImage, pushIndex } from '../registry/push.js';
 import { checkTag, formatReference, Reference, ReferenceError } from '../registry/reference.js';
 import type { ReadOptions, RegistryAccess, WriteOptions, WriteResult } from './image-ref.js';
 
@@ -19,19 +21,27 @@ export async function readFromRegistry(ref: Reference, opts: ReadOptions): Promi
   return pullImage(pool.get(ref.registry), ref, opts.platform);
 }
 
+/** Reads what the reference names: an image, or an index with every image it lists (one image with `platform`). */
+export async function readArtifactFromRegistry(ref: Reference, opts: ReadOptions): Promise<Artifact> {
+  const { pool } = poolFor(opts);
+  return opts.platform ? pullImage(pool.get(ref.registry), ref, opts.platform) : pullArtifact(pool.get(ref.registry), ref);
+}
+
 /**
- * Pushes an image under the reference's tag and every one of `opts.tags` (same repository); layers of an image
+ * Pushes an image (or an index, its images first) under the reference's tag and every one of `opts.tags` (same repository); layers of an image
  * pulled from the same registry are mounted rather than uploaded.
  */
-export async function writeToRegistry(ref: Reference, image: Image, opts: WriteOptions): Promise<WriteResult> {
+export async function writeToRegistry(ref: Reference, image: Artifact, opts: WriteOptions): Promise<WriteResult> {
   if (ref.digest) throw new ReferenceError(formatReference(ref), 'push to a tag, not a digest');
   for (const t of opts.tags ?? []) checkTag(t);
   const targets: Reference[] = [ref, ...(opts.tags ?? []).map((tag) => ({ ...ref, tag }))];
   const mountFrom = new Map<string, MountSource>();
-  for (const l of image.layers) if (l.origin) mountFrom.set(l.descriptor.digest, l.origin);
+  for (const l of imagesOf(image).flatMap((i) => i.layers)) if (l.origin) mountFrom.set(l.descriptor.digest, l.origin);
   const { pool, done } = poolFor(opts);
   try {
-    const stats = await pushImage(pool.get(ref.registry), image, targets, { log: opts.log, mountFrom });
+    const push = { log: opts.log, mountFrom };
+    const client = pool.get(ref.registry);
+    const stats = isImageIndex(image) ? await pushIndex(client, image, targets, push) : await pushImage(client, image, targets, push);
     return { ref: `${formatReference({ registry: ref.registry, repository: ref.repository })}@${stats.digest}`, digest: stats.digest, stats };
   } finally {
     await done();

@@ -1,6 +1,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import { Descriptor, Image, ImageLayer, parseConfig, parseManifest, platformOfConfig } from '../oci/image.js';
 import { formatPlatform, Platform, platformMatches } from '../oci/platform.js';
+import { Artifact, imageEntries, ImageIndex, IndexError, parseIndex, platformList, selectPlatform } from '../oci/index.js';
 import { isIndexType, isManifestType } from '../oci/mediatypes.js';
 import { sha256 } from '../oci/digest.js';
 import { verifying } from '../oci/layout.js';
@@ -8,28 +9,55 @@ import { RegistryClient } from './client.js';
 import { RegistryError } from './errors.js';
 import { formatReference, Reference, refIdentifier } from './reference.js';
 
-interface IndexDoc {
-  manifests?: Descriptor[];
-}
+type Fetched = { bytes: Buffer; mediaType: string };
 
 /**
- * Reads an image from a registry: the manifest with a full Accept list, a platform chosen from an index, the
- * config; layers stream from the registry, verified against their digests while they stream, and remember their
- * repository so a push to the same registry can mount them.
+ * Reads an image from a registry: the manifest with a full Accept list, a platform chosen from an index (the one
+ * asked for; without one, the only image or linux/amd64), the config; layers stream from the registry, verified
+ * against their digests while they stream, and remember their repository so a push to the same registry can mount
+ * them.
  */
 export async function pullImage(client: RegistryClient, ref: Reference, platform?: Platform): Promise<Image> {
   const repo = ref.repository;
-  let m = await client.getManifest(repo, refIdentifier(ref));
+  let m: Fetched = await client.getManifest(repo, refIdentifier(ref));
   for (let depth = 0; isIndexType(m.mediaType) && depth < 3; depth++) {
-    const idx = JSON.parse(m.bytes.toString('utf8')) as IndexDoc;
-    const ms = (idx.manifests ?? []).filter((d) => isManifestType(d.mediaType) || isIndexType(d.mediaType));
-    const pick = platform ? ms.find((d) => platformMatches(d.platform, platform)) : ms.length === 1 ? ms[0] : ms.find((d) => platformMatches(d.platform, { os: 'linux', architecture: 'amd64' }));
-    if (!pick) {
-      const have = ms.map((d) => (d.platform ? formatPlatform(d.platform) : d.digest)).join(', ');
-      throw new RegistryError(`${formatReference(ref)}: no image for ${platform ? formatPlatform(platform) : 'this platform'} (it has ${have})`);
+    const idx = parseIndex(m.bytes, formatReference(ref));
+    const ms = idx.manifests.filter((d) => isManifestType(d.mediaType) || isIndexType(d.mediaType));
+    let pick: Descriptor | undefined;
+    try {
+      pick = platform ? selectPlatform(idx, platform, formatReference(ref)) : ms.length === 1 ? ms[0] : ms.find((d) => platformMatches(d.platform, { os: 'linux', architecture: 'amd64' }));
+    } catch (e) {
+      if (e instanceof IndexError) throw new RegistryError(e.message);
+      throw e;
     }
+    if (!pick) throw new RegistryError(`${formatReference(ref)}: no image for this platform (it has ${platformList(ms)})`);
     m = await client.getManifest(repo, pick.digest);
   }
+  return imageFrom(client, ref, m, platform);
+}
+
+/**
+ * Reads what a reference names: an image, or an index with every image it lists (each fetched by digest; nested
+ * indexes and non-image entries are left out of `images` but stay in the exact index bytes).
+ */
+export async function pullArtifact(client: RegistryClient, ref: Reference): Promise<Artifact> {
+  const m = await client.getManifest(ref.repository, refIdentifier(ref));
+  if (!isIndexType(m.mediaType)) return imageFrom(client, ref, m);
+  let index;
+  try {
+    index = parseIndex(m.bytes, formatReference(ref));
+  } catch (e) {
+    throw new RegistryError((e as Error).message);
+  }
+  const images: Image[] = [];
+  for (const d of imageEntries(index)) images.push(await imageFrom(client, ref, await client.getManifest(ref.repository, d.digest), d.platform));
+  if (!images.length) throw new RegistryError(`${formatReference(ref)}: the index lists no image manifest`);
+  const idx: ImageIndex = { indexBytes: m.bytes, index, digest: sha256(m.bytes), mediaType: m.mediaType, images };
+  return idx;
+}
+
+async function imageFrom(client: RegistryClient, ref: Reference, m: Fetched, platform?: Platform): Promise<Image> {
+  const repo = ref.repository;
   if (!isManifestType(m.mediaType)) throw new RegistryError(`${formatReference(ref)}: ${m.mediaType || 'unknown media type'} is not an image manifest`);
   const manifest = parseManifest(m.bytes, formatReference(ref));
   const chunks: Buffer[] = [];

@@ -1,6 +1,7 @@
 import { Readable, Transform } from 'node:stream';
 import { Image, ImageLayer, toDockerSchema2 } from '../oci/image.js';
 import { MT } from '../oci/mediatypes.js';
+import { assembleIndex, ImageIndex } from '../oci/index.js';
 import { RegistryError } from './errors.js';
 import { RegistryClient } from './client.js';
 import { formatReference, Reference } from './reference.js';
@@ -123,6 +124,39 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
     log.info(`manifest ${pushed.digest} -> ${formatReference({ ...targets[0], tag: tag ?? undefined, digest: undefined })}`);
   }
   stats.digest = pushed.digest;
+  return stats;
+}
+
+/**
+ * Pushes an index: each image by digest (blobs skipped, mounted or uploaded as for one image), then the index under
+ * every tag, so the index never names a missing manifest. When the registry took an image only as Docker schema 2,
+ * the index becomes a Docker manifest list over those forms (its digest then changes, and is the one reported).
+ */
+export async function pushIndex(client: RegistryClient, idx: ImageIndex, targets: Reference[], opts: PushOptions = {}): Promise<PushStats> {
+  const repo = targets[0].repository;
+  const log = opts.log ?? silentLog;
+  const stats: PushStats = { uploaded: 0, existing: 0, mounted: 0, bytes: 0, digest: idx.digest };
+  const byDigest: Reference = { ...targets[0], tag: undefined, digest: undefined };
+  const pushed: Image[] = [];
+  for (const img of idx.images) {
+    const s = await pushImage(client, img, [byDigest], opts);
+    stats.uploaded += s.uploaded;
+    stats.existing += s.existing;
+    stats.mounted += s.mounted;
+    stats.bytes += s.bytes;
+    pushed.push(s.digest === img.digest ? img : (toDockerSchema2(img) ?? img));
+  }
+  let out = idx;
+  if (pushed.some((p, i) => p !== idx.images[i])) {
+    out = assembleIndex(pushed, 'docker');
+    log.info(`the index became a Docker manifest list (${out.digest}), as its images did`);
+  }
+  const tags = targets.map((t) => t.tag).filter((t): t is string => !!t);
+  for (const tag of tags.length ? tags : [out.digest]) {
+    await client.putManifest(repo, tag, out.indexBytes, out.mediaType);
+    log.info(`index ${out.digest} -> ${formatReference({ ...targets[0], tag: tag.startsWith('sha256:') ? undefined : tag, digest: undefined })}`);
+  }
+  stats.digest = out.digest;
   return stats;
 }
 

@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ocislim, ocislimAsync } from './helpers/cli.js';
+import { freePort, runcRun, runcStart, skopeo, umociUnpack, waitForRedis } from './helpers/container.js';
+import { startRegistry, TestRegistry } from './helpers/registry.js';
+import { removeDir, sh, tempDir } from './helpers/sh.js';
+import { debianSysroot } from './helpers/sysroot.js';
+
+/** What redis-server needs in a Debian 12 sysroot (its package, its binary's package and the libraries' packages). */
+const REDIS = ['redis-server', 'redis-tools', 'libc6', 'libatomic1', 'libjemalloc2', 'liblzf1', 'libssl3', 'libsystemd0', 'libcap2', 'libgcrypt20', 'libgpg-error0', 'liblz4-1', 'liblzma5', 'libzstd1', 'libgcc-s1', 'libstdc++6'];
+
+let dir: string;
+let reg: TestRegistry;
+let arm64: string;
+let s390x: string;
+before(async () => {
+  dir = tempDir('ocislim-multi-');
+  reg = await startRegistry(join(dir, 'registry'));
+  arm64 = debianSysroot('arm64', REDIS);
+  s390x = debianSysroot('s390x', REDIS);
+});
+after(async () => {
+  await reg.stop();
+  removeDir(dir);
+});
+
+function ok(args: string[]) {
+  const r = ocislim(args, { timeout: 300000 });
+  assert.equal(r.status, 0, `ocislim ${args.join(' ')}: ${r.stderr}`);
+  return r;
+}
+
+/** A one-line error matching `re`; status 1, or 2 for a mistake in the command line itself. */
+function fails(args: string[], re: RegExp, status = 1) {
+  const r = ocislim(args);
+  assert.equal(r.status, status, `ocislim ${args.join(' ')} should fail: ${r.stdout}${r.stderr}`);
+  assert.match(r.stderr, re);
+  assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+}
+
+const raw = (ref: string) => JSON.parse(skopeo(['inspect', '--raw', '--tls-verify=false', ref]));
+
+/** Unpacks one platform's image with umoci and runs it under runc, through qemu-user-static put inside the image. */
+function bundleFor(layoutTag: string, name: string, qemu?: string): { bundle: string; argv0: string[] } {
+  const bundle = join(dir, name);
+  umociUnpack(layoutTag, bundle);
+  if (!qemu) return { bundle, argv0: [] };
+  copyFileSync(`/usr/bin/${qemu}`, join(bundle, 'rootfs', qemu));
+  sh(`chmod 755 '${join(bundle, 'rootfs', qemu)}'`);
+  return { bundle, argv0: [`/${qemu}`] };
+}
+
+async function answersPing(layoutTag: string, name: string, qemu?: string): Promise<string> {
+  const { bundle, argv0 } = bundleFor(layoutTag, name, qemu);
+  const port = await freePort();
+  const c = runcStart(bundle, [...argv0, '/usr/bin/redis-server', '--port', String(port), '--save', '', '--appendonly', 'no']);
+  try {
+    assert.equal(await waitForRedis(port), 'PONG', readFileSync(join(bundle, 'runc.log'), 'utf8'));
+    return sh(`redis-cli -p ${port} INFO server`);
+  } finally {
+    c.stop();
+  }
+}
+
+describe('multi-platform images: --root PLATFORM=DIR, indexes in every sink', () => {
+  const roots = () => ['--root', 'linux/amd64=/', '--root', `linux/arm64=${arm64}`];
+
+  it('redis for amd64 and arm64 (a Debian arm64 sysroot) as one tag: skopeo sees the index, each platform runs', async () => {
+    const layout = join(dir, 'redis');
+    const tag = `${reg.host}/redis:multi`;
+    const r = ok(['build', '/usr/bin/redis-server', ...roots(), '--expose', '6379', '-o', `oci:${layout}`, '-o', `oci-archive:${layout}.tar`, '--push', tag]);
+    const index = raw(`docker://${tag}`);
+    assert.equal(index.mediaType, 'application/vnd.oci.image.index.v1+json');
+    assert.deepEqual(
+      index.manifests.map((m: { platform: unknown }) => m.platform),
+      [
+        { os: 'linux', architecture: 'amd64' },
+        { os: 'linux', architecture: 'arm64' },
+      ],
+    );
+    assert.equal(JSON.parse(skopeo(['inspect', '--tls-verify=false', '--override-arch', 'arm64', `docker://${tag}`])).Architecture, 'arm64');
+    // stdout: REF@DIGEST of the index; the layout's index.json points at the same index.
+    const indexDigest = r.stdout.trim().split('@')[1];
+    assert.equal(JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')).manifests[0].digest, indexDigest);
+    assert.deepEqual(raw(`oci:${layout}:latest`), index);
+    assert.deepEqual(raw(`oci-archive:${layout}.tar:latest`), index);
+
+    // The arm64 image, fetched the way a user on arm64 would, answers PING under qemu-aarch64 inside runc.
+    skopeo(['copy', '--src-tls-verify=false', '--override-arch', 'arm64', `docker://${tag}`, `oci:${join(dir, 'arm64')}:a`]);
+    assert.match(await answersPing(`${join(dir, 'arm64')}:a`, 'arm64-bundle', 'qemu-aarch64-static'), /^arch_bits:64/m);
+    // The amd64 image from the same tag runs natively.
+    skopeo(['copy', '--src-tls-verify=false', '--override-arch', 'amd64', `docker://${tag}`, `oci:${join(dir, 'amd64')}:a`]);
+    assert.match(await answersPing(`${join(dir, 'amd64')}:a`, 'amd64-bundle'), /^executable:\/usr\/bin\/redis-server/m);
+
+    // Same inputs, same index digest (roots before the program: a repeated --root does not swallow it).
+    const again = ok(['build', ...roots(), '/usr/bin/redis-server', '--expose', '6379', '-o', `oci:${join(dir, 'again')}`]);
+    assert.equal(again.stdout.trim(), indexDigest);
+
+    // inspect lists the platforms, --platform shows one.
+    const listed = ok(['inspect', `oci:${layout}`]).stdout;
+    assert.match(listed, /^Platforms: +2/m);
+    assert.match(listed, new RegExp(`linux/arm64 +${index.manifests[1].digest}`));
+    const json = JSON.parse(ok(['inspect', '--json', `oci-archive:${layout}.tar`]).stdout);
+    assert.deepEqual(
+      json.manifests.map((m: { platform: string; digest: string }) => [m.platform, m.digest]),
+      index.manifests.map((m: { platform: { architecture: string }; digest: string }) => [`linux/${m.platform.architecture}`, m.digest]),
+    );
+    assert.match(ok(['inspect', '--platform', 'linux/arm64', `oci:${layout}`]).stdout, /^Platform: +linux\/arm64$/m);
+
+    // push oci:DIR of a layout holding an index: the same index, byte for byte, under another tag.
+    const pushed = ok(['push', `oci:${layout}`, `${reg.host}/copy:multi`]);
+    assert.equal(pushed.stdout.trim(), `${reg.host}/copy@${indexDigest}`);
+    // pull --platform all keeps the index; --platform arm64 one image; docker-archive takes one image only.
+    ok(['pull', '--platform', 'all', tag, '-o', `oci:${join(dir, 'pulled')}`]);
+    assert.deepEqual(raw(`oci:${join(dir, 'pulled')}:latest`), index);
+    const one = ok(['pull', '--platform', 'linux/arm64', tag, '-o', `docker-archive:${join(dir, 'one.tar')}:x/redis:arm64`]);
+    assert.equal(one.stdout.trim(), index.manifests[1].digest);
+    fails(['pull', '--platform', 'all', tag, '-o', `docker-archive:${join(dir, 'all.tar')}`], /docker-archive holds one image/, 2);
+    fails(['build', '/usr/bin/redis-server', ...roots(), '-o', `docker-archive:${join(dir, 'multi.tar')}`], /docker-archive holds one image, and this build makes 2/, 2);
+  });
+
+  it('a big-endian third platform: s390x from Debian s390x packages runs under qemu-s390x; --format docker gives a manifest list', async () => {
+    const layout = join(dir, 'three');
+    ok(['build', '/usr/bin/redis-server', ...roots(), '--root', `linux/s390x=${s390x}`, '--format', 'docker', '-o', `oci:${layout}`, '--push', `${reg.host}/redis:three`]);
+    const list = raw(`docker://${reg.host}/redis:three`);
+    assert.equal(list.mediaType, 'application/vnd.docker.distribution.manifest.list.v2+json');
+    assert.deepEqual(
+      list.manifests.map((m: { platform: { architecture: string }; mediaType: string }) => [m.platform.architecture, m.mediaType]),
+      ['amd64', 'arm64', 's390x'].map((a) => [a, 'application/vnd.docker.distribution.manifest.v2+json']),
+    );
+    skopeo(['copy', '--src-tls-verify=false', '--override-arch', 's390x', `docker://${reg.host}/redis:three`, `oci:${join(dir, 's390x')}:s`]);
+    const info = await answersPing(`${join(dir, 's390x')}:s`, 's390x-bundle', 'qemu-s390x-static');
+    assert.match(info, /^os:Linux .* s390x/m);
+    // And a plain command of the image, to completion.
+    const { bundle, argv0 } = bundleFor(`${join(dir, 's390x')}:s`, 's390x-version', 'qemu-s390x-static');
+    const v = runcRun(bundle, [...argv0, '/usr/bin/redis-server', '--version']);
+    assert.equal(v.status, 0, v.stderr);
+    assert.match(v.stdout, /^Redis server v=\d+\.\d+/);
+  });
+
+  it('bad input is one line naming what is wrong', async () => {
+    const out = ['-o', `oci:${join(dir, 'bad')}`];
+    const empty = tempDir('ocislim-empty-root-');
+    try {
+      fails(['build', '/usr/bin/redis-server', '--root', 'linux/amd64=/', '--root', `linux/arm64=${empty}`, ...out], new RegExp(`--root linux/arm64=${empty}: /usr/bin/redis-server: no such file`));
+    } finally {
+      removeDir(empty);
+    }
+    fails(['build', '/usr/bin/redis-server', '--root', 'linux/arm64=/a', '--root', `linux/arm64=${arm64}`, ...out], /two roots for linux\/arm64 \(\/a and /, 2);
+    fails(['build', '/usr/bin/redis-server', '--root', 'linux/amd64=/', '--root', `linux/s390x=${arm64}`, ...out], new RegExp(`--root linux/s390x=${arm64}: /usr/bin/redis-server is linux/arm64, not linux/s390x`));
+    fails(['build', '/usr/bin/redis-server', '--root', 'linux/amd64=/', '--root', arm64, ...out], /every root names its platform/, 2);
+    fails(['build', '/usr/bin/redis-server', '--platform', 'all', ...out], /--platform all: building for several platforms needs one --root PLATFORM=DIR per platform/, 2);
+    fails(['build', '/usr/bin/redis-server', '--platform', 'linux/all', ...out], /"linux\/all" is not a platform/, 2);
+    fails(['build', '/usr/bin/redis-server', ...roots(), '--platform', 'linux/s390x', ...out], /--platform linux\/s390x: no --root for it \(roots: linux\/amd64, linux\/arm64\)/, 2);
+    fails(['inspect', '--files', `oci:${join(dir, 'redis')}`], /multi-platform image \(linux\/amd64, linux\/arm64\): choose one with --platform/);
+    fails(['inspect', '--platform', 'linux/ppc64le', `oci:${join(dir, 'redis')}`], /no image for linux\/ppc64le \(it has linux\/amd64, linux\/arm64\)/);
+    // --platform picks among the roots: one image, no index.
+    const single = await ocislimAsync(['build', '/usr/bin/redis-server', ...roots(), '--platform', 'linux/arm64', '-o', `oci:${join(dir, 'picked')}`]);
+    assert.equal(single.status, 0, single.stderr);
+    assert.equal(raw(`oci:${join(dir, 'picked')}:latest`).mediaType, 'application/vnd.oci.image.manifest.v1+json');
+  });
+});
