@@ -162,4 +162,36 @@ describe('multi-platform images: --root PLATFORM=DIR, indexes in every sink', ()
     assert.equal(single.status, 0, single.stderr);
     assert.equal(raw(`oci:${join(dir, 'picked')}:latest`).mediaType, 'application/vnd.oci.image.manifest.v1+json');
   });
+
+  it('index create and append: images from a registry and from local archives into one index; blobs the registry has are mounted', async () => {
+    const repo = `${reg.host}/combined`;
+    // Each platform built and pushed on its own, the arm64 one to another repository of the same registry.
+    ok(['build', '/usr/bin/redis-server', '--push', `${reg.host}/single:amd64`]);
+    ok(['build', '/usr/bin/redis-server', '--root', arm64, '--push', `${reg.host}/other/single:arm64`]);
+    ok(['build', '/usr/bin/redis-server', '--root', s390x, '-o', `oci-archive:${join(dir, 's390x.tar')}`]);
+    const created = ok(['index', 'create', `${repo}:1`, `${reg.host}/single:amd64`, `docker://${reg.host}/other/single:arm64`]);
+    // Every blob of both images was in the registry: mounted from its repository, none uploaded.
+    assert.match(created.stderr, /pushed .*combined:1: 0 uploaded, 8 mounted, 0 already there/);
+    const index = raw(`docker://${repo}:1`);
+    assert.equal(created.stdout.trim(), `${repo}@${JSON.parse(skopeo(['inspect', '--tls-verify=false', `docker://${repo}:1`])).Digest}`);
+    assert.deepEqual(
+      index.manifests.map((m: { platform: { architecture: string }; digest: string }) => m.platform.architecture),
+      ['amd64', 'arm64'],
+    );
+    assert.equal(index.manifests[0].digest, JSON.parse(skopeo(['inspect', '--tls-verify=false', `docker://${reg.host}/single:amd64`])).Digest);
+    // append: a local archive joins; its blobs are uploaded, the index's own are already there.
+    const appended = ok(['index', 'append', `${repo}:1`, `oci-archive:${join(dir, 's390x.tar')}`]);
+    assert.match(appended.stderr, /[1-9]\d* uploaded, 0 mounted/);
+    const three = raw(`docker://${repo}:1`);
+    assert.deepEqual(three.manifests.slice(0, 2), index.manifests);
+    assert.equal(three.manifests[2].platform.architecture, 's390x');
+    // Appending what is there changes nothing; another image for a platform it has is refused.
+    const again = ok(['index', 'append', `${repo}:1`, `oci-archive:${join(dir, 's390x.tar')}`]);
+    assert.equal(again.stdout, appended.stdout);
+    fails(['index', 'append', `${repo}:1`, `${reg.host}/redis:multi`], /redis:multi: the index already has an image for linux\/amd64 \(sha256:/);
+    // A local index from registry images, readable by skopeo.
+    ok(['index', 'create', `oci:${join(dir, 'local-index')}:v1`, `${repo}:1`]);
+    assert.deepEqual(raw(`oci:${join(dir, 'local-index')}:v1`), three);
+    fails(['index', 'create', `docker-archive:${join(dir, 'x.tar')}`, `${repo}:1`], /a docker-archive holds one image/, 2);
+  });
 });

@@ -4,7 +4,7 @@ import { ElfError } from '../elf/errors.js';
 import { UsageError, UserError } from './errors.js';
 // Command modules load on demand: undici, tar-stream and the builder cost start-up time that --help and ldd need not pay.
 import { cliLog } from './log.js';
-import { buildOptions, cacheOptions, inspectOptions, lddOptions, pullOptions, pushOptions, registryOptions } from './options.js';
+import { buildOptions, indexOptions, cacheOptions, inspectOptions, lddOptions, pullOptions, pushOptions, registryOptions } from './options.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
@@ -166,6 +166,24 @@ export async function run(argv: string[]): Promise<number> {
           pick(async () => {
             const { pullCommand } = await import('./pull.js');
             return pullCommand({ ...a, source: a.source as string }, out, logFor(a));
+          }),
+      )
+      .command(
+        'index <action> <target> <sources..>',
+        'Put images built or pushed earlier into one multi-platform index: "create" a new one, or "append" to the one at TARGET',
+        (y) =>
+          y
+            .positional('action', { type: 'string', choices: ['create', 'append'], demandOption: true, describe: 'create or append' })
+            .positional('target', { type: 'string', demandOption: true, describe: 'Where the index goes: a registry REF, oci:DIR[:TAG] or oci-archive:FILE[:TAG]' })
+            .positional('sources', { type: 'string', array: true, demandOption: true, describe: 'Images (or indexes, for all their images): registry REFs, oci:, oci-archive:, docker-archive:' })
+            .options(indexOptions)
+            .options(registryOptions)
+            .example('$0 index create registry.example.com/app:1 registry.example.com/app:1-amd64 registry.example.com/app:1-arm64', 'one tag for two platforms')
+            .example('$0 index append registry.example.com/app:1 oci-archive:app-s390x.tar', 'add a platform'),
+        (a) =>
+          pick(async () => {
+            const { indexCommand } = await import('./index-command.js');
+            return indexCommand({ ...a, action: a.action as string, target: a.target as string, sources: (a.sources as string[] | undefined) ?? [] }, out, logFor(a));
           }),
       )
       .command(

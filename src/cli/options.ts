@@ -98,6 +98,16 @@ export const pullOptions = {
 } as const satisfies Schema;
 export type PullArgs = ArgsOf<typeof pullOptions> & RegistryArgs & { source: string };
 
+export const indexOptions = {
+  tag: { type: 'string', array: true, group: GROUP.output, describe: 'More tags for the index, in the same repository' },
+  format: { type: 'string', choices: ['oci', 'docker'], group: GROUP.output, describe: 'OCI image index or Docker manifest list (default: what an appended index is; for a new one, docker when every image is Docker schema 2)' },
+  json: buildOptions.json,
+  'image-refs': buildOptions['image-refs'],
+  'metadata-file': buildOptions['metadata-file'],
+  iidfile: buildOptions.iidfile,
+} as const satisfies Schema;
+export type IndexArgs = ArgsOf<typeof indexOptions> & RegistryArgs & { action: string; target: string; sources: string[] };
+
 export const inspectOptions = {
   files: { type: 'boolean', group: GROUP.output, describe: 'List every file of every layer with its size' },
   explain: { type: 'boolean', group: GROUP.output, describe: "Unpack the image and attribute its files to the entrypoint's libraries" },

@@ -1,8 +1,8 @@
 import { createWriteStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { blobName, imagesOf, indexEntry, Index } from './layout.js';
-import { Artifact, isImageIndex } from './index.js';
+import { blobName, indexEntry, Index } from './layout.js';
+import { Artifact, imagesOf, isImageIndex } from './index.js';
 import { MT } from './mediatypes.js';
 import { encodeHeader, END_OF_ARCHIVE, padding } from './tar.js';
 import { withTempPath } from './atomic.js';

@@ -32,6 +32,11 @@ export function isImageIndex(a: Artifact): a is ImageIndex {
   return 'images' in a;
 }
 
+/** The images of an artifact: itself, or what an index lists. */
+export function imagesOf(a: Artifact): Image[] {
+  return isImageIndex(a) ? a.images : [a];
+}
+
 /** The descriptor an index (or an OCI layout's index.json) lists an image under, with its platform. */
 export function manifestDescriptor(img: Image, annotations?: Record<string, string>): Descriptor {
   const d: Descriptor = { mediaType: img.manifest.mediaType, digest: img.digest, size: img.manifestBytes.length, platform: platformOfConfig(img.config) };

@@ -6,7 +6,7 @@ import { Digest, Hasher, hexOf, sha256 } from './digest.js';
 import { Descriptor, Image, ImageLayer, parseConfig, parseManifest } from './image.js';
 import { Platform, platformMatches } from './platform.js';
 import { isIndexType, isManifestType, MT } from './mediatypes.js';
-import { Artifact, imageEntries, ImageIndex, IndexDoc, isImageIndex, manifestDescriptor, parseIndex, platformList, selectPlatform } from './index.js';
+import { Artifact, imageEntries, imagesOf, ImageIndex, IndexDoc, isImageIndex, manifestDescriptor, parseIndex, platformList, selectPlatform } from './index.js';
 import { LayoutStore } from './store.js';
 import { tempSibling, withTempPath, writeFileAtomic } from './atomic.js';
 
@@ -201,11 +201,6 @@ export function indexEntry(a: Artifact, tag?: string): Descriptor {
   const d: Descriptor = { mediaType: a.mediaType, digest: a.digest, size: a.indexBytes.length };
   if (ann) d.annotations = ann;
   return d;
-}
-
-/** The images of an artifact: itself, or what an index lists. */
-export function imagesOf(a: Artifact): Image[] {
-  return isImageIndex(a) ? a.images : [a];
 }
 
 async function writeInto(dir: string, a: Artifact, tag: string | undefined): Promise<void> {

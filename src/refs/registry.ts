@@ -1,6 +1,5 @@
 import type { Image } from '../oci/image.js';
-import { Artifact, isImageIndex } from '../oci/index.js';
-import { imagesOf } from '../oci/layout.js';
+import { Artifact, imagesOf, isImageIndex } from '../oci/index.js';
 import { ClientPool } from '../registry/pool.js';
 import { pullArtifact, pullImage } from '../registry/pull.js';
 import { MountSource, pushImage, pushIndex } from '../registry/push.js';
@@ -36,7 +35,12 @@ export async function writeToRegistry(ref: Reference, image: Artifact, opts: Wri
   for (const t of opts.tags ?? []) checkTag(t);
   const targets: Reference[] = [ref, ...(opts.tags ?? []).map((tag) => ({ ...ref, tag }))];
   const mountFrom = new Map<string, MountSource>();
-  for (const l of imagesOf(image).flatMap((i) => i.layers)) if (l.origin) mountFrom.set(l.descriptor.digest, l.origin);
+  for (const img of imagesOf(image)) {
+    for (const l of img.layers) if (l.origin) mountFrom.set(l.descriptor.digest, l.origin);
+    // The config of a pulled image lives in the repository its layers came from: mounted too.
+    const origin = img.layers.find((l) => l.origin)?.origin;
+    if (origin) mountFrom.set(img.manifest.config.digest, origin);
+  }
   const { pool, done } = poolFor(opts);
   try {
     const push = { log: opts.log, mountFrom };
