@@ -19,6 +19,7 @@ import { archiveKind, unpackArchive } from './archive-input.js';
 import { contextSource } from './context.js';
 import { applyRules, checkVersions } from './rules.js';
 import { verifyRuns } from './verify.js';
+import { DEFAULT_PATH, envTarget, readShebang } from './shebang.js';
 import { Log, silentLog } from '../log.js';
 
 export interface BuildResult {
@@ -147,7 +148,7 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
   const run = runConfig(spec, plan.entrypoint, baseImage.config.config);
   // Before any layer is written. With a base image the entrypoint may live in its layers: that check runs on the
   // final image below.
-  if (!base && !spec.noVerify) verifyRuns(plan, run.Entrypoint ?? run.Cmd, spec.shellForm);
+  if (!base && !spec.noVerify) verifyRuns(plan, run.Entrypoint ?? run.Cmd, spec.shellForm, run.Env?.find((e) => e.startsWith('PATH='))?.slice(5));
   const groups = new Map<LayerGroup, PlannedEntry[]>();
   for (const e of plan.entries.values()) {
     const g: LayerGroup = spec.layers === 1 ? 'app' : e.group;
@@ -219,20 +220,33 @@ async function verifyOnBase(image: Image, dir: string, log: Log): Promise<void> 
   await unpackImage(image, dir);
   const resolver = new Resolver(dir);
   const path = (c.Env ?? []).find((e) => e.startsWith('PATH='))?.slice(5);
-  const program = resolver.fs.which(argv0, path);
+  checkExecInImage(resolver, argv0, path, `entrypoint ${argv0}`);
+}
+
+/** execve in the unpacked image: an executable ELF program whose loader finds every library, or a #! script whose interpreter is one. */
+function checkExecInImage(resolver: Resolver, name: string, path: string | undefined, what: string, depth = 0): void {
+  const program = resolver.fs.which(name, path);
   const st = program ? resolver.fs.stat(program) : null;
-  if (!program || !st) throw new BuildError(`entrypoint ${argv0} is not in the image${argv0.startsWith('/') ? '' : ` (searched PATH=${path ?? 'the default'})`}`);
-  if (!st.stats.isFile()) throw new BuildError(`entrypoint ${argv0} is not a regular file in the image`);
-  if (!(st.stats.mode & 0o111)) throw new BuildError(`entrypoint ${argv0} is not executable in the image`);
+  if (!program || !st) throw new BuildError(`${what} is not in the image${name.startsWith('/') ? '' : ` (searched PATH=${path ?? 'the default'})`}`);
+  if (!st.stats.isFile()) throw new BuildError(`${what} is not a regular file in the image`);
+  if (!(st.stats.mode & 0o111)) throw new BuildError(`${what} is not executable in the image`);
   let closure;
   try {
     closure = resolver.resolve(program);
   } catch (e) {
-    if (e instanceof ElfError && /not an ELF file/.test(e.reason)) return; // a script: its interpreter is its own business
-    throw new BuildError(`entrypoint ${argv0}: ${(e as Error).message}`);
+    if (!(e instanceof ElfError && /not an ELF file|too short|empty file/.test(e.reason))) throw new BuildError(`${what}: ${(e as Error).message}`);
+    const sb = readShebang({ path: resolver.fs.hostReal(st.located) });
+    if (!sb) throw new BuildError(`${what} is neither an ELF program nor a #! script: it cannot be executed`);
+    const line = `#!${sb.interpreter}${sb.arg ? ' ' + sb.arg : ''}`;
+    if (depth >= 4) throw new BuildError(`${what}: too many levels of #! interpreters`);
+    if (!sb.interpreter.startsWith('/')) throw new BuildError(`${what} starts with "${line}": the interpreter must be an absolute path`);
+    checkExecInImage(resolver, sb.interpreter, path, `${what}: its interpreter ${sb.interpreter} (${line})`, depth + 1);
+    const target = envTarget(sb);
+    if (target) checkExecInImage(resolver, target, path ?? DEFAULT_PATH, `${what}: ${target} (${line})`, depth + 1);
+    return;
   }
   if (closure.notFound.length) {
     const n = closure.notFound[0];
-    throw new BuildError(`${argv0} cannot start in the image: ${n.name}${n.reason ? ` (${n.reason})` : ''}, needed by ${n.neededBy}, is not found by the image's loader (--no-verify to skip)`);
+    throw new BuildError(`${what} cannot start in the image: ${n.name}${n.reason ? ` (${n.reason})` : ''}, needed by ${n.neededBy}, is not found by the image's loader (--no-verify to skip)`);
   }
 }

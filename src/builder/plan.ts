@@ -7,6 +7,7 @@ import { ElfFile } from '../elf/reader.js';
 import { Closure, Resolver } from '../elf/resolve.js';
 import { LayerEntry } from '../oci/layer.js';
 import { BuildError } from './errors.js';
+import { readShebang } from './shebang.js';
 
 /** Which layer an entry goes to: split by how often things change, so images built on one system share the lower ones. */
 export type LayerGroup = 'libc' | 'libs' | 'app';
@@ -47,11 +48,13 @@ const MAX_LINK_HOPS = 40;
 export class Plan {
   readonly entries = new Map<string, PlannedEntry>();
   platform: { value: Platform; from: string } | null = null;
-  /** First ELF executable given, at the path the user named: the default entrypoint. */
+  /** First program given (an ELF executable or an executable #! script), where it lands: the default entrypoint. */
   entrypoint: string | null = null;
   readonly closures: Closure[] = [];
   /** Statically linked programs (no closure): root path of the file and its parsed header. */
   readonly statics: { path: string; realPath: string; elf: ElfFile }[] = [];
+  /** Image paths of the executable #! scripts the user named (the run check follows them to their interpreter). */
+  readonly scripts: string[] = [];
   readonly warnings: string[] = [];
 
   constructor(readonly resolver: Resolver) {}
@@ -119,7 +122,7 @@ export class Plan {
     try {
       elf = this.resolver.readElf(target.located);
     } catch (e) {
-      if (e instanceof ElfError && /not an ELF file|too short|empty file/.test(e.reason)) return;
+      if (e instanceof ElfError && /not an ELF file|too short|empty file/.test(e.reason)) return this.noteScript(inRoot, this.fs.hostReal(target.located), target.stats.mode);
       if (e instanceof ElfError) throw new BuildError(`${userPath}: ${e.reason}`);
       throw e;
     }
@@ -150,7 +153,7 @@ export class Plan {
     try {
       elf = this.resolver.readElf(target.located);
     } catch (e) {
-      if (e instanceof ElfError && /not an ELF file|too short|empty file/.test(e.reason)) return;
+      if (e instanceof ElfError && /not an ELF file|too short|empty file/.test(e.reason)) return this.noteScript(dest, this.fs.hostReal(target.located), target.stats.mode);
       if (e instanceof ElfError) throw new BuildError(`${userPath}: ${e.reason}`);
       throw e;
     }
@@ -162,6 +165,13 @@ export class Plan {
     }
     if (elf.kind === 'other') return;
     this.addClosure(inRoot, userPath);
+  }
+
+  /** An executable #! script the user named is a program too: the default entrypoint when first, and run-checked. */
+  private noteScript(imagePath: string, hostPath: string, mode: number): void {
+    if (!(mode & 0o111) || !readShebang({ path: hostPath })) return;
+    this.scripts.push(imagePath);
+    if (!this.entrypoint) this.entrypoint = imagePath;
   }
 
   /** The interpreter at exactly its PT_INTERP path and each library where the search found it, as regular files. */
