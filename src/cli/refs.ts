@@ -1,3 +1,4 @@
+import { defaultCacheDir } from '../oci/cache.js';
 import { parseLocalRef } from '../oci/location.js';
 import { Artifact, IndexError } from '../oci/index.js';
 import { DockerArchiveError } from '../oci/archive.js';
@@ -47,7 +48,8 @@ export function pushTargetArg(s: string, what: string, tags: string[] = []): Loc
 /** Writes to one push target (a registry, or any other reference): its REF@DIGEST line for stdout and the tags it got. */
 export async function pushTo(img: Artifact, target: ImageRef, tags: string[], access: RegistryAccess & { log: Log }): Promise<Pushed> {
   try {
-    const w = await target.write(img, { ...access, tags });
+    // The cache directory keeps what pushes learn: where blobs already are (mounts), unfinished large uploads.
+    const w = await target.write(img, { ...access, tags, pushState: defaultCacheDir() });
     if (w.stats) access.log.info(`pushed ${target}: ${w.stats.uploaded} uploaded, ${w.stats.mounted} mounted, ${w.stats.existing} already there`);
     else access.log.info(`wrote ${w.ref}`);
     const own = target instanceof RegistryImageRef ? target.reference.tag : target instanceof LocalImageRef ? target.location.tag : undefined;

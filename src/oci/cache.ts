@@ -121,6 +121,12 @@ export class Cache {
         if (hit) return createReadStream(hit, { highWaterMark: 1 << 20 });
         return this.teeIntoCache(d, source.open());
       },
+      openRange: (start, end) => {
+        const hit = this.hasBlob(d.digest, d.size);
+        if (hit) return end <= start ? Readable.from([]) : createReadStream(hit, { start, end: end - 1, highWaterMark: 1 << 20 });
+        if (source.openRange) return source.openRange(start, end);
+        return Readable.from(skipTo(source.open(), start, end));
+      },
     };
   }
 
@@ -262,6 +268,22 @@ export class Cache {
       }
     }
     return res;
+  }
+}
+
+/** Bytes [from, to) of a stream read from its start. */
+async function* skipTo(s: Readable, from: number, to: number): AsyncGenerator<Buffer> {
+  let pos = 0;
+  try {
+    for await (const c of s) {
+      const b = c as Buffer;
+      const end = pos + b.length;
+      if (end > from && pos < to) yield b.subarray(Math.max(0, from - pos), Math.min(b.length, to - pos));
+      pos = end;
+      if (pos >= to) break;
+    }
+  } finally {
+    s.destroy();
   }
 }
 

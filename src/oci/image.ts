@@ -55,6 +55,8 @@ export interface Manifest {
 /** Where a blob's bytes come from: a local file, an archive member, a registry. */
 export interface BlobReader {
   open(): Readable;
+  /** Bytes [start, end) without reading what comes before, where the source allows it (files). */
+  openRange?(start: number, end: number): Readable;
 }
 
 export interface ImageLayer {

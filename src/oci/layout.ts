@@ -98,6 +98,8 @@ function readImageAt(store: LayoutStore, desc: Descriptor): Image {
         if (!store.has(name)) throw new Error(`${store.where}: layer blob ${d.digest} is missing`);
         return store.open(name).pipe(verifying(d, store.where));
       },
+      // Unverified (a part cannot be): for resumed uploads, which the registry verifies whole when they commit.
+      openRange: (start, end) => store.openRange(blobName(d.digest), start, end),
     },
   }));
   return { manifestBytes, manifest, digest: sha256(manifestBytes), configBytes, config, layers };

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { createReadStream } from 'node:fs';
 import { assembleImage, HistoryEntry, Image, ImageConfig, ImageLayer, RunConfig } from './image.js';
 import { LayerBlob } from './layer.js';
@@ -38,7 +39,10 @@ export function layerFromBlob(b: LayerBlob): ImageLayer {
   return {
     descriptor: { mediaType: b.mediaType, digest: b.digest, size: b.size },
     diffId: b.diffId,
-    blob: { open: () => createReadStream(b.path, { highWaterMark: 1 << 20 }) },
+    blob: {
+      open: () => createReadStream(b.path, { highWaterMark: 1 << 20 }),
+      openRange: (start, end) => (end <= start ? Readable.from([]) : createReadStream(b.path, { start, end: end - 1, highWaterMark: 1 << 20 })),
+    },
   };
 }
 

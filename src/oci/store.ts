@@ -8,6 +8,8 @@ export interface LayoutStore {
   has(name: string): boolean;
   read(name: string): Buffer;
   open(name: string): Readable;
+  /** Bytes [start, end) of a file, read from `start` (no skipping through the rest). */
+  openRange(name: string, start: number, end: number): Readable;
   size(name: string): number;
 }
 
@@ -21,6 +23,9 @@ export class DirStore implements LayoutStore {
   }
   open(name: string): Readable {
     return createReadStream(join(this.where, name), { highWaterMark: 1 << 20 });
+  }
+  openRange(name: string, start: number, end: number): Readable {
+    return end <= start ? Readable.from([]) : createReadStream(join(this.where, name), { start, end: end - 1, highWaterMark: 1 << 20 });
   }
   size(name: string): number {
     return statSync(join(this.where, name)).size;
@@ -110,6 +115,11 @@ export class TarStore implements LayoutStore {
     const m = this.member(name);
     if (m.size === 0) return Readable.from([]);
     return createReadStream(this.where, { start: m.offset, end: m.offset + m.size - 1, highWaterMark: 1 << 20 });
+  }
+  openRange(name: string, start: number, end: number): Readable {
+    const m = this.member(name);
+    end = Math.min(end, m.size);
+    return end <= start ? Readable.from([]) : createReadStream(this.where, { start: m.offset + start, end: m.offset + end - 1, highWaterMark: 1 << 20 });
   }
 }
 

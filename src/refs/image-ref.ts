@@ -39,6 +39,11 @@ export interface WriteOptions extends RegistryAccess {
   mtime?: number;
   /** More tags in the same repository (registries only). */
   tags?: string[];
+  /**
+   * Registries only: a directory where pushes remember which repositories received which blobs (to mount them
+   * into others) and the sessions of large uploads (resumed by a later push after an interruption). None by default.
+   */
+  pushState?: string;
 }
 
 export interface WriteResult {

@@ -3,6 +3,7 @@ import { Artifact, imagesOf, isImageIndex } from '../oci/index.js';
 import { ClientPool } from '../registry/pool.js';
 import { pullArtifact, pullImage } from '../registry/pull.js';
 import { MountSource, pushImage, pushIndex } from '../registry/push.js';
+import { PushState } from '../registry/push-state.js';
 import { checkTag, formatReference, Reference, ReferenceError } from '../registry/reference.js';
 import type { ReadOptions, RegistryAccess, WriteOptions, WriteResult } from './image-ref.js';
 
@@ -43,7 +44,8 @@ export async function writeToRegistry(ref: Reference, image: Artifact, opts: Wri
   }
   const { pool, done } = poolFor(opts);
   try {
-    const push = { log: opts.log, mountFrom };
+    const state = opts.pushState ? new PushState(opts.pushState) : undefined;
+    const push = { log: opts.log, mountFrom, state };
     const client = pool.get(ref.registry);
     const stats = isImageIndex(image) ? await pushIndex(client, image, targets, push) : await pushImage(client, image, targets, push);
     return { ref: `${formatReference({ registry: ref.registry, repository: ref.repository })}@${stats.digest}`, digest: stats.digest, stats };

@@ -3,6 +3,7 @@ import { Authenticator } from './auth.js';
 import { Credential } from './credentials.js';
 import { anonymous, Keychain } from './keychain.js';
 import { CredentialsRefusedError, NetworkError, RegistryError } from './errors.js';
+import type { UploadSession } from './push-state.js';
 import { apiHost, isLoopback } from './reference.js';
 import { BodySource, header, HttpRequest, HttpResponse, MAX_MANIFEST_BODY, readBody, readLimited, Transport, TransportOptions } from './transport.js';
 import { Descriptor } from '../oci/image.js';
@@ -192,8 +193,9 @@ export class RegistryClient {
    * PUT ?digest=. Falls back to chunked PATCHes when the registry limits chunk size (416), and to a monolithic
    * PUT when it refuses PATCH.
    */
-  async uploadBlob(repo: string, d: Descriptor, open: () => Readable): Promise<void> {
+  async uploadBlob(repo: string, d: Descriptor, open: () => Readable, resumable?: ResumableUpload): Promise<void> {
     const scopes = [scopeFor(repo, 'pull,push')];
+    if (resumable && d.size >= RESUMABLE_MIN) return this.uploadResumable(repo, d, open, resumable, scopes);
     let loc = await this.startUpload(repo, scopes);
     const octet = { 'content-type': 'application/octet-stream' };
     // A broken PATCH resumes where the registry says the session stands (GET status: 204 and Range), sending only
@@ -239,6 +241,74 @@ export class RegistryClient {
       return this.commit(repo, fresh.url, d, scopes, open);
     }
     return this.fail(patch, `uploading blob ${d.digest} to ${repo}`);
+  }
+
+  /**
+   * A large blob in acknowledged chunks, the session's URL and offset saved after each: a process killed mid-upload
+   * leaves a session the next process continues from the last acknowledged chunk (a PATCH cut in the middle is lost
+   * whole on distribution 2.8, which cancels the session; a chunk that got its 202 is kept).
+   */
+  private async uploadResumable(repo: string, d: Descriptor, open: () => Readable, r: ResumableUpload, scopes: string[]): Promise<void> {
+    let url: URL | null = null;
+    let offset = 0;
+    const saved = r.session.load();
+    if (saved) {
+      const st = await this.uploadStatus(new URL(saved.url), scopes).catch(() => null);
+      // "0-0" is also what an empty session reports: under two bytes, start afresh.
+      if (st && st.next > 1 && st.next <= d.size) {
+        url = st.url;
+        offset = st.next;
+        this.opts.log?.info(`${d.digest.slice(7, 19)}: resuming an earlier upload at byte ${offset} of ${d.size}`);
+      } else this.opts.log?.info(`${d.digest.slice(7, 19)}: the registry no longer has the earlier upload session; starting again`);
+    }
+    let restarted = false;
+    const fresh = async () => {
+      url = (await this.startUpload(repo, scopes)).url;
+      offset = 0;
+      r.session.save(url.href, 0);
+    };
+    if (!url) await fresh();
+    const range = (from: number, to: number) => () => (r.openRange ? r.openRange(from, to) : Readable.from(readRange(open, from, to)));
+    while (offset < d.size) {
+      const end = Math.min(offset + RESUMABLE_CHUNK, d.size);
+      let res: HttpResponse;
+      try {
+        res = await this.request(
+          { method: 'PATCH', url: url!, headers: { 'content-type': 'application/octet-stream', 'content-length': String(end - offset), 'content-range': `${offset}-${end - 1}` }, body: range(offset, end), retry: false, stream: true },
+          scopes,
+        );
+      } catch (e) {
+        // Where does the session stand now? Continue there, or once from a new session when it is gone.
+        const st = await this.uploadStatus(url!, scopes).catch(() => null);
+        if (st && st.next > 1 && st.next <= d.size && st.next >= offset) {
+          url = st.url;
+          offset = st.next;
+          continue;
+        }
+        if (restarted) throw e;
+        restarted = true;
+        this.opts.log?.info(`${d.digest.slice(7, 19)}: ${(e as Error).message}; starting the upload again`);
+        await fresh();
+        continue;
+      }
+      if (res.status !== 202 && res.status !== 204 && res.status !== 201) {
+        if (res.status === 404 && !restarted) {
+          // The saved session expired on the registry: a new one.
+          await res.body.dump();
+          restarted = true;
+          await fresh();
+          continue;
+        }
+        return this.fail(res, `uploading a chunk of ${d.digest} to ${repo}`);
+      }
+      await res.body.dump();
+      const next = header(res, 'location');
+      if (next) url = new URL(next, url!);
+      offset = end;
+      r.session.save(url!.href, offset);
+    }
+    await this.commit(repo, url!, d, scopes, Buffer.alloc(0));
+    r.session.clear();
   }
 
   /** Where an upload session stands: the next byte it expects (from Range "0-N") and its current Location. */
@@ -408,6 +478,17 @@ export class RegistryClient {
       }
     }
   }
+}
+
+/** Blobs at least this large are uploaded in acknowledged chunks that a later process can resume from. */
+export const RESUMABLE_MIN = 32 * 1024 * 1024;
+const RESUMABLE_CHUNK = 16 * 1024 * 1024;
+
+/** How a large upload survives the process: where its session is kept, and a way to read a range of the blob. */
+export interface ResumableUpload {
+  session: UploadSession;
+  /** Bytes [start, end) of the blob, without reading what comes before (a file); else the stream is skipped through. */
+  openRange?: (start: number, end: number) => Readable;
 }
 
 /** The bytes [from, to) of a stream that is opened again from the start. */

@@ -6,6 +6,7 @@ import { RegistryError } from './errors.js';
 import { RegistryClient } from './client.js';
 import { formatReference, Reference } from './reference.js';
 import { Log, silentLog } from '../log.js';
+import type { PushState } from './push-state.js';
 
 /** Where a layer can be had without uploading: a repository of the same registry to mount from. */
 export interface MountSource {
@@ -20,7 +21,12 @@ export interface PushOptions {
   log?: Log;
   /** Per-layer origin, for cross-repository mounts (base image layers). */
   mountFrom?: Map<string, MountSource>;
+  /** Memory of earlier pushes: repositories to mount blobs from, upload sessions to resume. */
+  state?: PushState;
 }
+
+/** Repositories tried for a mount before uploading. */
+const MAX_MOUNT_TRIES = 3;
 
 export interface PushStats {
   uploaded: number;
@@ -75,20 +81,29 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
   const blobs = [...img.layers, configLayer];
   const seen = new Set<string>();
   const unique = blobs.filter((b) => !seen.has(b.descriptor.digest) && seen.add(b.descriptor.digest));
+  try {
   await pool(unique, opts.jobs ?? 3, async (l) => {
     const d = l.descriptor;
     const short = d.digest.slice(7, 19);
+    const state = opts.state;
     const size = await client.blobSize(repo, d.digest, true);
     if (size !== null) {
       stats.existing++;
+      state?.remember(client.registry, d.digest, repo);
       log.info(`${short}: already there`);
       return;
     }
+    // Where the blob may already be on this registry: the image's origin (a pulled base), then repositories that
+    // earlier pushes sent it to.
     const from = opts.mountFrom?.get(d.digest);
-    if (from && from.registry === client.registry && from.repository !== repo && (await client.mountBlob(repo, d.digest, from.repository))) {
-      stats.mounted++;
-      log.info(`${short}: mounted from ${from.repository}`);
-      return;
+    const candidates = [...(from && from.registry === client.registry ? [from.repository] : []), ...(state?.reposWith(client.registry, d.digest) ?? [])];
+    for (const source of [...new Set(candidates)].filter((r) => r !== repo).slice(0, MAX_MOUNT_TRIES)) {
+      if (await client.mountBlob(repo, d.digest, source)) {
+        stats.mounted++;
+        state?.remember(client.registry, d.digest, repo);
+        log.info(`${short}: mounted from ${source}`);
+        return;
+      }
     }
     const task = log.task(`upload ${short}`, d.size);
     const open = l === configLayer ? () => streamOf(img.configBytes) : () => l.blob.open();
@@ -98,11 +113,18 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
       if (opened++) task.restart();
       return open().pipe(new Transform({ transform: (c: Buffer, _e, cb) => (task.add(c.length), cb(null, c)) }));
     };
-    await client.uploadBlob(repo, d, counted);
+    const reader = l === configLayer ? null : l.blob;
+    const count = (s: Readable) => s.pipe(new Transform({ transform: (c: Buffer, _e, cb) => (task.add(c.length), cb(null, c)) }));
+    const resumable = state && reader ? { session: state.session(client.registry, repo, d.digest), openRange: reader.openRange ? (a: number, b: number) => count(reader.openRange!(a, b)) : undefined } : undefined;
+    await client.uploadBlob(repo, d, counted, resumable);
+    state?.remember(client.registry, d.digest, repo);
     stats.uploaded++;
     stats.bytes += d.size;
     task.done('done');
   });
+  } finally {
+    opts.state?.save();
+  }
   const tags = targets.map((t) => t.tag).filter((t): t is string => !!t);
   let pushed = img;
   for (const tag of tags.length ? tags : [null]) {

@@ -21,6 +21,8 @@ export interface Quirks {
   cutFirstPatchKeeping?: number;
   /** Every PATCH is cut after this many bytes, which the session keeps: a long flaky link that still moves data. */
   cutEveryPatchKeeping?: number;
+  /** A PATCH whose connection breaks keeps the bytes that arrived (GET on the session reports them), as registries that write uploads through do; distribution 2.8 cancels the session instead. */
+  keepBrokenPatch?: boolean;
   /** Blob GETs answer 307 to this origin (which must not receive Authorization). */
   redirectBlobsTo?: string;
   /** Manifest PUT answers with a wrong Docker-Content-Digest. */
@@ -140,6 +142,30 @@ export function startMockRegistry(quirks: Quirks = {}): Promise<MockRegistry> {
             got = Buffer.concat([got, d.subarray(0, keep - (got.length - have.length))]);
             uploads.set(id, got);
             if (got.length - have.length >= keep) req.socket.destroy();
+          });
+          return;
+        }
+        if (quirks.keepBrokenPatch) {
+          const range = req.headers['content-range'];
+          if (range && Number(String(range).split('-')[0]) !== have.length) {
+            await read(req);
+            return err(res, 416, 'RANGE_INVALID');
+          }
+          const parts: Buffer[] = [have];
+          let settled = false;
+          const keep = () => {
+            if (settled) return Buffer.concat(parts);
+            settled = true;
+            const got = Buffer.concat(parts);
+            uploads.set(id, got);
+            return got;
+          };
+          req.on('data', (d: Buffer) => parts.push(d));
+          req.on('error', () => {});
+          req.on('close', () => keep()); // a broken connection keeps what arrived
+          req.on('end', () => {
+            const got = keep();
+            send(res, quirks.patch201 ? 201 : 202, { location: loc(`/v2/${mm![1]}/blobs/uploads/${id}?_state=${id}x`), range: `0-${Math.max(0, got.length - 1)}` });
           });
           return;
         }
