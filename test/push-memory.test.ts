@@ -90,6 +90,11 @@ describe('push memory (in the cache directory)', () => {
       await new Promise((res) => setTimeout(res, 5));
     }
     await exited;
+    // What the killed process had already written to its socket still drains through the proxy: wait for it.
+    for (let last = -1; last !== proxy.bytesUp; ) {
+      last = proxy.bytesUp;
+      await new Promise((res) => setTimeout(res, 400));
+    }
     assert.ok(killed, `the push was killed mid-upload (it exited by itself: ${stderr})`);
   }
 
