@@ -1,5 +1,5 @@
 import { isLocalRef } from '../oci/location.js';
-import { BuildError } from './errors.js';
+import { BuildError, SpecError } from './errors.js';
 import { CopySpec, parseSignal, splitWords } from './spec.js';
 
 /** What a Dockerfile asks for, in terms the builder understands. */
@@ -251,7 +251,8 @@ export function parseDockerfile(text: string, file: string, buildArgs: Record<st
         try {
           plan.stopSignal = parseSignal(sub(i.args));
         } catch (e) {
-          fail(file, i.line, (e as Error).message.replace('--stop-signal', 'STOPSIGNAL'));
+          if (e instanceof SpecError) fail(file, i.line, `STOPSIGNAL "${e.value}" ${e.reason}`);
+          throw e;
         }
         break;
       case 'HEALTHCHECK': {

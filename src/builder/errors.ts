@@ -17,3 +17,19 @@ export class PlatformMismatchError extends BuildError {
     this.name = 'PlatformMismatchError';
   }
 }
+
+/**
+ * A malformed value of one BuildSpec field (`field` is the field's name: maxSize, expose, stopSignal, user). The
+ * front end names it its own way (the CLI: --max-size; a Dockerfile: STOPSIGNAL).
+ */
+export class SpecError extends BuildError {
+  constructor(
+    readonly field: string,
+    readonly value: string,
+    /** What is wrong, as a predicate: 'must be a size such as 20M or 1.5G'. */
+    readonly reason: string,
+  ) {
+    super(`${field} "${value}" ${reason}`);
+    this.name = 'SpecError';
+  }
+}

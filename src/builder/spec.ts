@@ -1,6 +1,6 @@
 import { ImageFormat } from '../oci/mediatypes.js';
 import { Platform } from '../oci/platform.js';
-import { BuildError } from './errors.js';
+import { BuildError, SpecError } from './errors.js';
 
 export interface CopySpec {
   src: string;
@@ -69,7 +69,7 @@ export interface BuildSpec {
 /** "150M", "2G", "500K", "1000" → bytes. */
 export function parseSize(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(s.trim());
-  if (!m) throw new BuildError(`--max-size "${s}" must be a size such as 20M or 1.5G`);
+  if (!m) throw new SpecError('maxSize', s, 'must be a size such as 20M or 1.5G');
   const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
   return Math.round(Number(m[1]) * mult);
 }
@@ -98,7 +98,7 @@ export function parseKeyValue(s: string, what: string): [string, string] {
 /** `PORT[/tcp|/udp|/sctp]` → "6379/tcp". */
 export function parsePort(s: string): string {
   const m = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(s.trim());
-  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw new BuildError(`--expose "${s}" must be PORT[/tcp|/udp] with PORT from 1 to 65535`);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > 65535) throw new SpecError('expose', s, 'must be PORT[/tcp|/udp] with PORT from 1 to 65535');
   return `${Number(m[1])}/${(m[2] ?? 'tcp').toLowerCase()}`;
 }
 
@@ -168,10 +168,10 @@ export function parseCopy(s: string, what: string): CopySpec {
 export function parseSignal(s: string): string {
   if (/^SIG[A-Z0-9+-]+$/.test(s) || /^\d+$/.test(s)) return s;
   if (/^[A-Z0-9]+$/.test(s)) return 'SIG' + s;
-  throw new BuildError(`--stop-signal "${s}" must be a signal name (SIGTERM) or number`);
+  throw new SpecError('stopSignal', s, 'must be a signal name (SIGTERM) or number');
 }
 
 export function parseUser(s: string): string {
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/.test(s)) throw new BuildError(`--user "${s}" must be USER[:GROUP] (names or numbers)`);
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/.test(s)) throw new SpecError('user', s, 'must be USER[:GROUP] (names or numbers)');
   return s;
 }

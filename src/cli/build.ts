@@ -4,7 +4,7 @@ import { BuildError, PlatformMismatchError } from '../builder/errors.js';
 import { BuildSpec, CopySpec, parseSize, parseCommand, parseCopy, parseKeyValue, parsePort, parseSignal, parseUser, sourceDateEpoch } from '../builder/spec.js';
 import { formatPlatform, hostPlatform, Platform } from '../oci/platform.js';
 import { BuildTarget, buildTargets } from './targets.js';
-import { Artifact, assembleIndex, IndexError } from '../oci/index.js';
+import { Artifact, assembleIndex } from '../oci/index.js';
 import { join } from 'node:path';
 import { UsageError, UserError } from './errors.js';
 import { readFileSync } from 'node:fs';
@@ -17,9 +17,9 @@ import type { Log } from '../log.js';
 import { artifactJson, CiFiles, ciFilesArg, localTag, Pushed, writeCiFiles, Written } from './result.js';
 import type { ClientPool } from '../registry/pool.js';
 import type { LocalImageRef, RegistryAccess } from '../refs/image-ref.js';
-import { imageRefArg, localRefArg, pushTargetArg, pushTo } from './refs.js';
+import { imageRefArg, localRefArg, pushTargetArg, pushTo, writeOrSay } from './refs.js';
+import { errorText } from './words.js';
 import type { Image } from '../oci/image.js';
-import { RegistryError } from '../registry/errors.js';
 import { BaseLoader } from '../builder/build-image.js';
 import { humanSize } from './format.js';
 import { Cache, defaultCacheDir } from '../oci/cache.js';
@@ -97,7 +97,7 @@ export function specFromArgs(a: BuildArgs, target: BuildTarget = buildTargets(a.
       maxSize: a.maxSize !== undefined ? parseSize(a.maxSize) : undefined,
     };
   } catch (e) {
-    throw new UsageError((e as Error).message);
+    throw new UsageError(errorText(e));
   }
 }
 
@@ -120,41 +120,36 @@ export function platformArgs(p: Platform | undefined): Record<string, string> {
 /** Dockerfile + context → spec for one target; command-line flags add to (and override) what the Dockerfile says. */
 export function specFromDockerfile(a: BuildArgs, target: BuildTarget = buildTargets(a.root, a.platform)[0]): BuildSpec {
   const base = specFromArgs({ ...a, files: [] }, target);
+  if (a.files.length > 1) throw new UsageError(`with -f, give one build context directory (got ${a.files.join(' ')})`);
+  if (a.add?.length || a.copy?.length) throw new UsageError('with -f, put ADD and COPY in the Dockerfile');
+  let text: string;
   try {
-    if (a.files.length > 1) throw new UsageError(`with -f, give one build context directory (got ${a.files.join(' ')})`);
-    if (a.add?.length || a.copy?.length) throw new UsageError('with -f, put ADD and COPY in the Dockerfile');
-    let text: string;
-    try {
-      text = readFileSync(a.file!, 'utf8');
-    } catch (e) {
-      throw new BuildError(`${a.file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-    }
-    const buildArgs = { ...platformArgs(target.platform), ...Object.fromEntries((a.buildArg ?? []).map((x) => parseKeyValue(x, '--build-arg'))) };
-    const df = parseDockerfile(text, a.file!, buildArgs);
-    const context = loadContext(a.files[0] ?? '.');
-    return {
-      ...base,
-      from: a.from ?? df.from,
-      adds: df.adds,
-      copies: df.copies,
-      steps: df.steps.map((s) => ({ kind: s.kind, spec: s.spec, where: `${a.file}:${s.line}: ${s.kind}` })),
-      context,
-      entrypoint: base.entrypoint ?? df.entrypoint,
-      cmd: base.cmd ?? df.cmd,
-      env: [...df.env, ...base.env],
-      expose: [...df.expose, ...base.expose],
-      workdir: base.workdir ?? df.workdir,
-      user: base.user ?? df.user,
-      labels: { ...df.labels, ...base.labels },
-      stopSignal: base.stopSignal ?? df.stopSignal,
-      volumes: [...df.volumes, ...base.volumes],
-      healthcheck: df.healthcheck,
-      shellForm: base.entrypoint || base.cmd ? [] : df.shellForm.map((x) => `${a.file}:${x.line}: ${x.instruction}`),
-    };
+    text = readFileSync(a.file!, 'utf8');
   } catch (e) {
-    if (e instanceof BuildError) throw new UserError(e.message);
-    throw e;
+    throw new BuildError(`${a.file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
+  const buildArgs = { ...platformArgs(target.platform), ...Object.fromEntries((a.buildArg ?? []).map((x) => parseKeyValue(x, '--build-arg'))) };
+  const df = parseDockerfile(text, a.file!, buildArgs);
+  const context = loadContext(a.files[0] ?? '.');
+  return {
+    ...base,
+    from: a.from ?? df.from,
+    adds: df.adds,
+    copies: df.copies,
+    steps: df.steps.map((s) => ({ kind: s.kind, spec: s.spec, where: `${a.file}:${s.line}: ${s.kind}` })),
+    context,
+    entrypoint: base.entrypoint ?? df.entrypoint,
+    cmd: base.cmd ?? df.cmd,
+    env: [...df.env, ...base.env],
+    expose: [...df.expose, ...base.expose],
+    workdir: base.workdir ?? df.workdir,
+    user: base.user ?? df.user,
+    labels: { ...df.labels, ...base.labels },
+    stopSignal: base.stopSignal ?? df.stopSignal,
+    volumes: [...df.volumes, ...base.volumes],
+    healthcheck: df.healthcheck,
+    shellForm: base.entrypoint || base.cmd ? [] : df.shellForm.map((x) => `${a.file}:${x.line}: ${x.instruction}`),
+  };
 }
 
 /** `ocislim build`: stdout gets only the digest (or the --json document); progress goes to stderr. */
@@ -180,13 +175,8 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
   const getAccess = async (): Promise<RegistryAccess & { log: Log }> => (registry ? (access ??= (await registry).registryAccess(a, log)) : { log });
   const loadBase: BaseLoader | undefined = from
     ? async (platform) => {
-        try {
-          const image = await from.read({ ...(await getAccess()), platform });
-          return { image: from.kind === 'registry' ? cachedBlobs(image, spec) : image, name: spec.from! };
-        } catch (e) {
-          if (e instanceof RegistryError || e instanceof UserError) throw e;
-          throw new UserError((e as Error).message);
-        }
+        const image = await from.read({ ...(await getAccess()), platform });
+        return { image: from.kind === 'registry' ? cachedBlobs(image, spec) : image, name: spec.from! };
       }
     : undefined;
   const push = async (img: Artifact) => {
@@ -214,7 +204,7 @@ function wordError(e: unknown, target: BuildTarget): unknown {
     if (target.label) return new UserError(`${target.label}: ${e.file} is ${e.found}, not ${e.want}`);
     return new UserError(`--platform ${e.want} does not match ${e.file}, which is ${e.found}`);
   }
-  if (e instanceof BuildError || e instanceof RegistryError) return new UserError(target.label ? `${target.label}: ${e.message}` : e.message);
+  if (target.label && e instanceof Error) return new UserError(`${target.label}: ${errorText(e)}`);
   return e;
 }
 
@@ -268,24 +258,13 @@ async function buildAndShip(
         throw wordError(e, targets[i]);
       }
     }
-    let artifact: Artifact;
-    try {
-      artifact = many ? assembleIndex(results.map((r) => r.image), spec.format) : results[0].image;
-    } catch (e) {
-      if (e instanceof IndexError) throw new UserError(e.message);
-      throw e;
-    }
+    const artifact: Artifact = many ? assembleIndex(results.map((r) => r.image), spec.format) : results[0].image;
     for (const [i, result] of results.entries()) for (const w of result.plan.warnings) logs[i].warn(w);
     const explained = a.explain ? results.map((r) => explain(r.plan)) : null;
     if (explained && !a.json) for (const x of explained) err(formatExplain(x));
     const written: Written[] = [];
     for (const o of outputs) {
-      let w;
-      try {
-        w = await o.write(artifact, { mtime: spec.epoch });
-      } catch (e) {
-        throw new UserError(`cannot write ${o}: ${fsMessage(e)}`);
-      }
+      const w = await writeOrSay(o, artifact, spec.epoch);
       written.push({ ref: w.ref, tag: localTag(w.ref, o) });
       log.info(`wrote ${w.ref}`);
     }
@@ -303,14 +282,4 @@ async function buildAndShip(
     else out(artifact.digest);
     return 0;
   });
-}
-
-function fsMessage(e: unknown): string {
-  const x = e as NodeJS.ErrnoException;
-  if (x?.code === 'EACCES' || x?.code === 'EPERM') return `permission denied (${x.path ?? ''})`;
-  if (x?.code === 'ENOENT') return `no such directory (${x.path ?? ''})`;
-  if (x?.code === 'ENOTDIR' || (x?.code === 'EEXIST' && x.syscall === 'mkdir')) return `a path component is not a directory (${x.path ?? ''})`;
-  if (x?.code === 'EROFS') return 'read-only file system';
-  if (x?.code === 'ENOSPC') return 'no space left on device';
-  return x?.message ?? String(e);
 }

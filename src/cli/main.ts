@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
-import { ElfError } from '../elf/errors.js';
-import { UsageError, UserError } from './errors.js';
+import { UsageError } from './errors.js';
+import { errorText, exitCodeOf } from './words.js';
 // Command modules load on demand: undici, tar-stream and the builder cost start-up time that --help and ldd need not pay.
 import { cliLog } from './log.js';
 import { buildOptions, indexOptions, cacheOptions, inspectOptions, lddOptions, pullOptions, pushOptions, registryOptions } from './options.js';
@@ -21,14 +21,9 @@ const pick = (run: () => Promise<number>): never => {
 };
 
 function report(e: unknown, debug: boolean): number {
-  if (e instanceof UserError || e instanceof ElfError) {
-    err(`ocislim: ${e.message}`);
-    if (debug) err(e.stack ?? '');
-    return e instanceof UserError ? e.exitCode : 1;
-  }
-  err(`ocislim: ${(e as Error)?.message ?? e}`);
+  err(`ocislim: ${errorText(e)}`);
   if (debug) err((e as Error)?.stack ?? '');
-  return 1;
+  return exitCodeOf(e);
 }
 
 /** The one sink for every layer's notes, warnings and progress, on stderr. */

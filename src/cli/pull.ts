@@ -1,11 +1,9 @@
 import { formatPlatform } from '../oci/platform.js';
 import { isImageIndex } from '../oci/index.js';
-import { DockerArchiveError } from '../oci/archive.js';
 import { platformFlag } from './platform.js';
-import { RegistryError } from '../registry/errors.js';
-import { UsageError, UserError } from './errors.js';
-import { imageRefArg, localRefArg } from './refs.js';
-import { registryAccess, registryMessage } from './registry.js';
+import { UsageError } from './errors.js';
+import { imageRefArg, localRefArg, writeOrSay } from './refs.js';
+import { registryAccess } from './registry.js';
 import type { PullArgs } from './options.js';
 import type { Log } from '../log.js';
 import { artifactJson, ciFilesArg, localTag, writeCiFiles, Written } from './result.js';
@@ -26,7 +24,7 @@ export async function pullCommand(a: PullArgs, out: (s: string) => void, log: Lo
     const img = p === 'all' ? await source.readArtifact(access) : await source.read({ ...access, platform });
     const written: Written[] = [];
     for (const o of outputs) {
-      const w = await o.write(img);
+      const w = await writeOrSay(o, img);
       written.push({ ref: w.ref, tag: localTag(w.ref, o) });
       const what = isImageIndex(img) ? ` (${img.images.length} platforms)` : platform ? ` (${formatPlatform(platform)})` : '';
       log.info(`wrote ${w.ref}${what}`);
@@ -35,11 +33,6 @@ export async function pullCommand(a: PullArgs, out: (s: string) => void, log: Lo
     writeCiFiles(ci, j, []);
     out(a.json ? JSON.stringify(j, null, 2) : img.digest);
     return 0;
-  } catch (e) {
-    if (e instanceof RegistryError) throw new UserError(registryMessage(e));
-    if (e instanceof UserError) throw e;
-    if (e instanceof DockerArchiveError) throw new UserError(e.message);
-    throw new UserError(`pull ${a.source}: ${(e as Error).message}`);
   } finally {
     await access.pool.close();
   }

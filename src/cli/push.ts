@@ -1,7 +1,5 @@
-import { RegistryError } from '../registry/errors.js';
-import { UserError } from './errors.js';
 import { imageRefArg, pushTargetArg, pushTo } from './refs.js';
-import { registryAccess, registryMessage } from './registry.js';
+import { registryAccess } from './registry.js';
 import { platformFlag } from './platform.js';
 import type { PushArgs } from './options.js';
 import type { Log } from '../log.js';
@@ -19,13 +17,7 @@ export async function pushCommand(a: PushArgs, out: (s: string) => void, log: Lo
   const ci = ciFilesArg(a);
   const access = registryAccess(a, log);
   try {
-    let img;
-    try {
-      img = await source.readArtifact({ ...access, platform: p === 'all' ? undefined : p });
-    } catch (e) {
-      if (e instanceof RegistryError) throw new UserError(registryMessage(e));
-      throw new UserError((e as Error).message);
-    }
+    const img = await source.readArtifact({ ...access, platform: p === 'all' ? undefined : p });
     const pushed = await pushTo(img, target, a.tag ?? [], access);
     const j = artifactJson(img, { pushed: [pushed] });
     writeCiFiles(ci, j, [pushed]);

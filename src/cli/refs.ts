@@ -1,13 +1,10 @@
 import { defaultCacheDir } from '../oci/cache.js';
 import { parseLocalRef } from '../oci/location.js';
-import { Artifact, IndexError } from '../oci/index.js';
-import { DockerArchiveError } from '../oci/archive.js';
-import { ImageRef, LocalImageRef, parseImageRef, RegistryAccess, RegistryImageRef } from '../refs/image-ref.js';
-import { RegistryError } from '../registry/errors.js';
-import { checkTag, ReferenceError } from '../registry/reference.js';
+import type { Artifact } from '../oci/index.js';
+import { ImageRef, LocalImageRef, parseImageRef, RegistryAccess, RegistryImageRef, WriteResult } from '../refs/image-ref.js';
+import { checkTag } from '../registry/reference.js';
 import { UsageError, UserError } from './errors.js';
 import type { Log } from '../log.js';
-import { registryMessage } from './registry.js';
 import type { Pushed } from './result.js';
 
 /** Any image reference (a local form, REF or docker://REF); `what` names the flag or argument it came from. */
@@ -47,17 +44,30 @@ export function pushTargetArg(s: string, what: string, tags: string[] = []): Loc
 
 /** Writes to one push target (a registry, or any other reference): its REF@DIGEST line for stdout and the tags it got. */
 export async function pushTo(img: Artifact, target: ImageRef, tags: string[], access: RegistryAccess & { log: Log }): Promise<Pushed> {
+  // The cache directory keeps what pushes learn: where blobs already are (mounts), unfinished large uploads.
+  const w = await target.write(img, { ...access, tags, pushState: defaultCacheDir() });
+  if (w.stats) access.log.info(`pushed ${target}: ${w.stats.uploaded} uploaded, ${w.stats.mounted} mounted, ${w.stats.existing} already there`);
+  else access.log.info(`wrote ${w.ref}`);
+  const own = target instanceof RegistryImageRef ? target.reference.tag : target instanceof LocalImageRef ? target.location.tag : undefined;
+  return { ref: w.ref, tags: [...new Set([...(own ? [own] : []), ...(target instanceof RegistryImageRef ? tags : [])])] };
+}
+
+/** Writes to a local reference; a file system failure becomes one line naming the reference. */
+export async function writeOrSay(ref: LocalImageRef, img: Artifact, mtime?: number): Promise<WriteResult> {
   try {
-    // The cache directory keeps what pushes learn: where blobs already are (mounts), unfinished large uploads.
-    const w = await target.write(img, { ...access, tags, pushState: defaultCacheDir() });
-    if (w.stats) access.log.info(`pushed ${target}: ${w.stats.uploaded} uploaded, ${w.stats.mounted} mounted, ${w.stats.existing} already there`);
-    else access.log.info(`wrote ${w.ref}`);
-    const own = target instanceof RegistryImageRef ? target.reference.tag : target instanceof LocalImageRef ? target.location.tag : undefined;
-    return { ref: w.ref, tags: [...new Set([...(own ? [own] : []), ...(target instanceof RegistryImageRef ? tags : [])])] };
+    return await ref.write(img, { mtime });
   } catch (e) {
-    if (e instanceof RegistryError) throw new UserError(`push ${target}: ${registryMessage(e)}`);
-    if (e instanceof ReferenceError || e instanceof IndexError) throw new UserError(`push ${target}: ${e.message}`);
-    if (e instanceof DockerArchiveError) throw new UserError(e.message);
+    if ((e as NodeJS.ErrnoException)?.code) throw new UserError(`cannot write ${ref}: ${fsMessage(e)}`);
     throw e;
   }
+}
+
+function fsMessage(e: unknown): string {
+  const x = e as NodeJS.ErrnoException;
+  if (x?.code === 'EACCES' || x?.code === 'EPERM') return `permission denied (${x.path ?? ''})`;
+  if (x?.code === 'ENOENT') return `no such directory (${x.path ?? ''})`;
+  if (x?.code === 'ENOTDIR' || (x?.code === 'EEXIST' && x.syscall === 'mkdir')) return `a path component is not a directory (${x.path ?? ''})`;
+  if (x?.code === 'EROFS') return 'read-only file system';
+  if (x?.code === 'ENOSPC') return 'no space left on device';
+  return x?.message ?? String(e);
 }

@@ -3,7 +3,6 @@ import { Credential } from '../registry/credentials.js';
 import { defaultKeychain, Keychain, staticKeychain } from '../registry/keychain.js';
 import { ClientPool } from '../registry/pool.js';
 import type { RegistryAccess } from '../refs/image-ref.js';
-import { CredentialsRefusedError, RegistryError } from '../registry/errors.js';
 import { UsageError, UserError } from './errors.js';
 import type { RegistryArgs } from './options.js';
 import type { Log } from '../log.js';
@@ -48,8 +47,3 @@ export function registryAccess(a: RegistryArgs, log: Log): RegistryAccess & { po
   return { keychain, insecure: a.insecure, caFile: a.caFile, ...limits, log, pool: new ClientPool({ keychain, insecure: a.insecure, caFile: a.caFile, ...limits, log }) };
 }
 
-/** A registry error in the CLI's words (missing credentials: which commands provide them). */
-export function registryMessage(e: RegistryError): string {
-  if (e instanceof CredentialsRefusedError && !e.credentials) return `${e.message}; run ocislim login ${e.registry}, or pass -u USER --password-stdin`;
-  return e.message;
-}

@@ -1,6 +1,7 @@
 import type { Image } from '../oci/image.js';
 import { Artifact, imagesOf, isImageIndex } from '../oci/index.js';
 import { ClientPool } from '../registry/pool.js';
+import { RegistryError } from '../registry/errors.js';
 import { pullArtifact, pullImage } from '../registry/pull.js';
 import { MountSource, pushImage, pushIndex } from '../registry/push.js';
 import { PushState } from '../registry/push-state.js';
@@ -49,6 +50,11 @@ export async function writeToRegistry(ref: Reference, image: Artifact, opts: Wri
     const client = pool.get(ref.registry);
     const stats = isImageIndex(image) ? await pushIndex(client, image, targets, push) : await pushImage(client, image, targets, push);
     return { ref: `${formatReference({ registry: ref.registry, repository: ref.repository })}@${stats.digest}`, digest: stats.digest, stats };
+  } catch (e) {
+    // Which of several pushes failed: the reference leads the message.
+    // The same error (its type and fields kept), its message led by the reference.
+    if (e instanceof RegistryError) e.message = `push ${formatReference(ref)}: ${e.message}`;
+    throw e;
   } finally {
     await done();
   }

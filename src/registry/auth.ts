@@ -1,6 +1,6 @@
 import { Challenge, parseChallenges } from './challenge.js';
 import { Credential } from './credentials.js';
-import { RegistryError } from './errors.js';
+import { PlainHttpError, RegistryError } from './errors.js';
 import { isLoopback } from './reference.js';
 import { HttpResponse, MAX_TOKEN_BODY, readBody, Transport } from './transport.js';
 
@@ -91,7 +91,7 @@ export class Authenticator {
       throw new RegistryError(`${this.registry}: token realm "${realm}" is not a URL`);
     }
     if (u.protocol !== 'https:' && !(u.protocol === 'http:' && (this.insecure || isLoopback(u.host)))) {
-      throw new RegistryError(`${this.registry}: token realm ${u.origin} is not https (use --insecure to allow it)`);
+      throw new PlainHttpError(this.registry, `token realm ${u.origin}`);
     }
     return u;
   }

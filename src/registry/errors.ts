@@ -75,3 +75,26 @@ export class CredentialsRefusedError extends RegistryError {
     this.name = 'CredentialsRefusedError';
   }
 }
+
+/** The CA certificate file given for TLS cannot be used. */
+export class CaFileError extends RegistryError {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(`CA file ${path}: ${reason}`);
+    this.name = 'CaFileError';
+  }
+}
+
+/** Plain http where https is required (allowed with the `insecure` option, or on loopback). */
+export class PlainHttpError extends RegistryError {
+  constructor(
+    readonly registry: string,
+    /** What is not https: 'token realm http://auth.example'. */
+    readonly what: string,
+  ) {
+    super(`${registry}: ${what} is not https (the insecure option allows it)`);
+    this.name = 'PlainHttpError';
+  }
+}

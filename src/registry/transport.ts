@@ -3,7 +3,7 @@ import { rootCertificates } from 'node:tls';
 import { Readable } from 'node:stream';
 import { createRequire } from 'node:module';
 import type { Agent as AgentType, Dispatcher } from 'undici';
-import { NetworkError, NetworkFailure, RegistryError, TooLargeError } from './errors.js';
+import { CaFileError, NetworkError, NetworkFailure, RegistryError, TooLargeError } from './errors.js';
 import type { Log } from '../log.js';
 
 /**
@@ -222,9 +222,9 @@ export class Transport {
       try {
         pem = readFileSync(opts.caFile, 'utf8');
       } catch (e) {
-        throw new RegistryError(`--ca-file ${opts.caFile}: ${(e as Error).message}`);
+        throw new CaFileError(opts.caFile, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message);
       }
-      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new RegistryError(`--ca-file ${opts.caFile}: no PEM certificate in it`);
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new CaFileError(opts.caFile, 'no PEM certificate in it');
       ca = [...rootCertificates, pem];
     }
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;

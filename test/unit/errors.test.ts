@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { SpecError } from '../../src/builder/errors.js';
+import { parseDockerfile } from '../../src/builder/dockerfile.js';
+import { parsePort, parseSignal, parseSize, parseUser } from '../../src/builder/spec.js';
+import { errorText, flagOf } from '../../src/cli/words.js';
+import { CaFileError, PlainHttpError } from '../../src/registry/errors.js';
+import { Transport } from '../../src/registry/transport.js';
+import { ocislim } from '../helpers/cli.js';
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  assert.fail('no error thrown');
+}
+
+describe('typed errors below the CLI, worded by the CLI', () => {
+  it('spec parsers throw SpecError with the field, value and reason, and no flag name', () => {
+    const cases: [() => unknown, string, string][] = [
+      [() => parsePort('70000'), 'expose', '70000'],
+      [() => parseSignal('term'), 'stopSignal', 'term'],
+      [() => parseUser('a b'), 'user', 'a b'],
+      [() => parseSize('huge'), 'maxSize', 'huge'],
+    ];
+    for (const [fn, field, value] of cases) {
+      const e = thrown(fn);
+      assert.ok(e instanceof SpecError, String(e));
+      assert.equal(e.field, field);
+      assert.equal(e.value, value);
+      assert.doesNotMatch(e.message, /--/);
+      assert.equal(errorText(e), `${flagOf(field)} "${value}" ${e.reason}`);
+    }
+    assert.equal(errorText(thrown(() => parsePort('70000'))), '--expose "70000" must be PORT[/tcp|/udp] with PORT from 1 to 65535');
+    assert.equal(flagOf('maxSize'), '--max-size');
+  });
+
+  it('a Dockerfile names its own instruction, not the flag', () => {
+    const e = thrown(() => parseDockerfile('FROM scratch\nSTOPSIGNAL term\n', 'Dockerfile', {})) as Error;
+    assert.equal(e.message, 'Dockerfile:2: STOPSIGNAL "term" must be a signal name (SIGTERM) or number');
+  });
+
+  it('registry errors carry the CA file and the plain-http origin; the CLI names --ca-file and --insecure', () => {
+    const ca = thrown(() => new Transport({ caFile: '/nonexistent/ca.pem' }));
+    assert.ok(ca instanceof CaFileError);
+    assert.equal(ca.path, '/nonexistent/ca.pem');
+    assert.doesNotMatch(ca.message, /--/);
+    assert.equal(errorText(ca), '--ca-file /nonexistent/ca.pem: no such file');
+    const plain = new PlainHttpError('r.example', 'token realm http://auth.example');
+    assert.doesNotMatch(plain.message, /--/);
+    assert.equal(errorText(plain), 'r.example: token realm http://auth.example is not https (use --insecure to allow it)');
+    const r = ocislim(['pull', 'r.example/x:1', '--ca-file', '/nonexistent/ca.pem', '-o', 'oci:/nonexistent/out']);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, 'ocislim: --ca-file /nonexistent/ca.pem: no such file\n');
+  });
+
+  it('no flag names in the builder spec parsers, registry transport and auth', () => {
+    for (const f of ['builder/spec.ts', 'registry/transport.ts', 'registry/auth.ts', 'refs/image-ref.ts', 'refs/registry.ts']) {
+      const text = readFileSync(new URL(`../../../src/${f}`, import.meta.url), 'utf8');
+      const strings = text.split('\n').filter((l) => !/^\s*(\/\/|\*|\/\*)/.test(l)).join('\n').match(/(['"`])(?:(?!\1)[^\\]|\\.)*\1/g) ?? [];
+      assert.deepEqual(strings.filter((s) => /(^|[\s"'`(])--[a-z]/.test(s)), [], f);
+    }
+  });
+});
