@@ -7,7 +7,8 @@ import { RegistryError } from '../registry/errors.js';
 import { UsageError, UserError } from './errors.js';
 import type { IndexArgs } from './options.js';
 import { imageRefArg, pushTargetArg, pushTo } from './refs.js';
-import { registryAccess, registryMessage } from './registry.js';
+import { registryAccess } from './registry.js';
+import { errorText } from './words.js';
 import { artifactJson, ciFilesArg, writeCiFiles } from './result.js';
 import type { Log } from '../log.js';
 
@@ -33,7 +34,7 @@ export async function indexCommand(a: IndexArgs, out: (s: string) => void, log: 
       try {
         return await ref.readArtifact(access);
       } catch (e) {
-        if (e instanceof RegistryError) throw new UserError(`${what}: ${registryMessage(e)}`);
+        if (e instanceof RegistryError) throw new UserError(`${what}: ${errorText(e)}`);
         if (e instanceof UserError) throw e;
         throw new UserError(`${what}: ${(e as Error).message}`);
       }
