@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ocislim, ocislimAsync } from './helpers/cli.js';
@@ -193,5 +193,32 @@ describe('multi-platform images: --root PLATFORM=DIR, indexes in every sink', ()
     ok(['index', 'create', `oci:${join(dir, 'local-index')}:v1`, `${repo}:1`]);
     assert.deepEqual(raw(`oci:${join(dir, 'local-index')}:v1`), three);
     fails(['index', 'create', `docker-archive:${join(dir, 'x.tar')}`, `${repo}:1`], /a docker-archive holds one image/, 2);
+  });
+
+  it('a Dockerfile for two platforms: --platform linux/amd64,linux/arm64 with a --root each; COPY build/${TARGETARCH}/app picks each binary', async () => {
+    const bb = debianSysroot('arm64', ['busybox-static']);
+    const ctx = join(dir, 'df-context');
+    sh(`mkdir -p '${ctx}/build/amd64' '${ctx}/build/arm64' && cp /bin/busybox '${ctx}/build/amd64/app' && cp '${bb}/bin/busybox' '${ctx}/build/arm64/app'`);
+    const df = join(dir, 'Dockerfile.multi');
+    writeFileSync(df, 'FROM scratch\nARG TARGETARCH\nARG TARGETPLATFORM\nCOPY build/${TARGETARCH}/app /bin/busybox\nLABEL built.for=${TARGETPLATFORM}\nENTRYPOINT ["/bin/busybox", "echo"]\n');
+    const layout = join(dir, 'df-multi');
+    const roots = ['--root', 'linux/amd64=/', '--root', `linux/arm64=${bb}`];
+    ok(['build', '-f', df, ctx, '--platform', 'linux/amd64,linux/arm64', ...roots, '-o', `oci:${layout}`]);
+    const index = raw(`oci:${layout}:latest`);
+    assert.deepEqual(
+      index.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture),
+      ['amd64', 'arm64'],
+    );
+    for (const [arch, qemu] of [['amd64', undefined], ['arm64', 'qemu-aarch64-static']] as const) {
+      skopeo(['copy', '--override-arch', arch, `oci:${layout}:latest`, `oci:${join(dir, `df-${arch}`)}:x`]);
+      const cfg = JSON.parse(skopeo(['inspect', '--config', `oci:${join(dir, `df-${arch}`)}:x`]));
+      assert.equal(cfg.config.Labels['built.for'], `linux/${arch}`);
+      const { bundle, argv0 } = bundleFor(`${join(dir, `df-${arch}`)}:x`, `df-${arch}-bundle`, qemu);
+      const r = runcRun(bundle, [...argv0, '/bin/busybox', 'echo', `hello from ${arch}`]);
+      assert.equal(r.stdout, `hello from ${arch}\n`, r.stderr);
+    }
+    // A Dockerfile that copies the amd64 binary for every platform: the arm64 image is refused, naming its root.
+    writeFileSync(df, 'FROM scratch\nCOPY build/amd64/app /app\n');
+    fails(['build', '-f', df, ctx, '--platform', 'linux/amd64,linux/arm64', ...roots, '-o', `oci:${join(dir, 'df-bad')}`], new RegExp(`--root linux/arm64=${bb}: /app is linux/amd64, not linux/arm64`));
   });
 });

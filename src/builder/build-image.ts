@@ -87,6 +87,7 @@ export async function planBuild(spec: BuildSpec, stage: string): Promise<Plan> {
   ];
   for (const s of steps) await addCopy(plan, s.spec, s.kind === 'ADD', stage, n++, s.where, spec.context);
   if (!plan.entries.size) throw new BuildError('nothing to build: give at least one file, --add or --copy');
+  plan.noteCopiedElfPlatforms();
   return plan;
 }
 

@@ -1,9 +1,9 @@
-import { lstatSync, readdirSync, readlinkSync, Stats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, Stats } from 'node:fs';
 import { posix } from 'node:path';
 import { createRequire } from 'node:module';
 import { ElfError } from '../elf/errors.js';
 import { formatPlatform, Platform, platformMatches } from '../oci/platform.js';
-import { ElfFile } from '../elf/reader.js';
+import { ElfFile, readElfFile } from '../elf/reader.js';
 import { Closure, Resolver } from '../elf/resolve.js';
 import { LayerEntry } from '../oci/layer.js';
 import { BuildError } from './errors.js';
@@ -80,8 +80,31 @@ export class Plan {
     return e;
   }
 
+  /**
+   * Every ELF file the plan holds tells the platform, not only programs and their libraries: files copied in (COPY,
+   * ADD, --copy, directories) are checked too, so a binary of another architecture cannot slip into an image
+   * labelled with this one. Malformed ELF files are left to the run check.
+   */
+  noteCopiedElfPlatforms(): void {
+    for (const e of this.entries.values()) {
+      if (e.type !== 'file' || !e.source || e.content || this.noted.has(e.source) || !hasElfMagic(e.source)) continue;
+      let elf: ElfFile;
+      try {
+        elf = readElfFile(e.source);
+      } catch (err) {
+        if (err instanceof ElfError) continue;
+        throw err;
+      }
+      if (elf.platform && elf.kind !== 'other') this.notePlatform(elf, e.path, e.source);
+    }
+  }
+
+  /** Host paths whose platform is noted already. */
+  private readonly noted = new Set<string>();
+
   /** Records an ELF file's platform; every ELF in the image must agree. */
-  private notePlatform(elf: ElfFile, where: string): void {
+  private notePlatform(elf: ElfFile, where: string, source?: string): void {
+    if (source) this.noted.add(source);
     if (!elf.platform) throw new BuildError(`${where}: ${elf.platformError ?? 'unknown ELF machine'}`);
     const p = elf.platform;
     if (!this.platform) {
@@ -323,4 +346,20 @@ export function inputPlacement(input: string): { src: string; dest?: string } {
   if (rel === '..' || rel.startsWith('../')) throw new BuildError(`${input}: a relative path leaving the current directory has no place in the image; say where it goes with ${input}:/DEST`);
   if (rel === '.') throw new BuildError(`${input}: the current directory would be the image's root; say where it goes with ${input}:/DEST`);
   return { src: input };
+}
+
+/** Whether a host file starts with the ELF magic (a cheap test before parsing). */
+function hasElfMagic(hostPath: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(hostPath, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const b = Buffer.alloc(4);
+    return readSync(fd, b, 0, 4, 0) === 4 && b.readUInt32BE(0) === 0x7f454c46;
+  } finally {
+    closeSync(fd);
+  }
 }
