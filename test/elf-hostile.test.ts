@@ -6,6 +6,9 @@ import { ElfError } from '../src/elf/errors.js';
 import { readElf, readElfFile } from '../src/elf/reader.js';
 import { BufferSource } from '../src/elf/source.js';
 import { Resolver } from '../src/elf/resolve.js';
+import { readLdSoConf } from '../src/elf/ldconfig.js';
+import { readRootText } from '../src/elf/rootfile.js';
+import { RootFs } from '../src/elf/rootfs.js';
 import { ocislim } from './helpers/cli.js';
 import { removeDir, sh, tempDir } from './helpers/sh.js';
 import { rng } from './helpers/rng.js';
@@ -89,5 +92,94 @@ describe('hostile input only ever gives the typed ELF error', () => {
     t.diagnostic(`fuzz: ${n} mutants, ${parsed} parsed, ${rejected} rejected with ElfError, rss grew ${(grew / 1e6).toFixed(1)} MB`);
     assert.equal(parsed + rejected, n);
     assert.ok(grew < 512e6, `memory grew by ${grew} bytes`);
+  });
+});
+
+describe('files ocislim reads for itself from a root are checked', () => {
+  /** A root holding a program of `kind` ('glibc' or 'musl') at /app, and the loader it names. */
+  function rootWith(name: string, kind: 'glibc' | 'musl'): string {
+    const r = join(dir, name);
+    const src = join(dir, `${name}.c`);
+    writeFileSync(src, '#include <stdio.h>\nint main(void){puts("hi");return 0;}\n');
+    sh(
+      kind === 'musl'
+        ? `mkdir -p ${r}/lib ${r}/etc && musl-gcc -o ${r}/app ${src} && cp /lib/ld-musl-x86_64.so.1 ${r}/lib/`
+        : `mkdir -p ${r}/lib64 ${r}/etc && gcc -o ${r}/app ${src} && cp /lib64/ld-linux-x86-64.so.2 ${r}/lib64/`,
+    );
+    return r;
+  }
+
+  it("musl's path file as a FIFO, or huge and sparse: a one-line error naming it, at once", () => {
+    const fifo = rootWith('musl-fifo', 'musl');
+    sh(`mkfifo ${fifo}/etc/ld-musl-x86_64.path`);
+    const r1 = ocislim(['ldd', '--root', fifo, `${fifo}/app`], { timeout: 20000 });
+    assert.equal(r1.status, 1, r1.stderr);
+    assert.equal(r1.stderr, 'ocislim ldd: /etc/ld-musl-x86_64.path: is not a regular file\n');
+    const huge = rootWith('musl-huge', 'musl');
+    sh(`truncate -s 1500M ${huge}/etc/ld-musl-x86_64.path`);
+    const r2 = ocislim(['ldd', '--root', huge, `${huge}/app`], { timeout: 20000 });
+    assert.equal(r2.status, 1, r2.stderr);
+    assert.match(r2.stderr, /^ocislim ldd: \/etc\/ld-musl-x86_64\.path: is 1572864000 bytes, more than the 1 MiB such a file may hold\n$/);
+    // A link to a device (here read from the host root): refused, not read forever.
+    assert.throws(() => readRootText('/dev/zero', '/etc/ld-musl-x86_64.path', 1 << 20), (e: Error) => e instanceof ElfError && /is not a regular file/.test(e.message));
+  });
+
+  it('ld.so.conf: includes multiplied by "." symlinks are cut off; a self-include under another name ends; a FIFO is refused', () => {
+    const r = join(dir, 'ldconf');
+    sh(`mkdir -p ${r}/etc/d ${r}/usr/lib/x && cd ${r}/etc/d && ln -s . a && ln -s . b && ln -s . c && echo /usr/lib/x > x.conf`);
+    writeFileSync(join(r, 'etc/ld.so.conf'), `include /etc/d${'/*'.repeat(16)}.conf\n`);
+    const t0 = Date.now();
+    const e = expectElfError(() => readLdSoConf(new RootFs(r)), 'explosion');
+    assert.match(e.message, /^\/etc\/ld\.so\.conf: include \S+ matches more than 4096 paths$/);
+    assert.ok(Date.now() - t0 < 10000, `${Date.now() - t0} ms`);
+    // The same file reached under other names (./, a/, a/b/) is read once.
+    writeFileSync(join(r, 'etc/ld.so.conf'), 'include /etc/./ld.so.conf /etc/d/a/b/x.conf /etc/d/x.conf\n/usr/lib/x\n');
+    assert.deepEqual(readLdSoConf(new RootFs(r)), ['/usr/lib/x']);
+    sh(`rm ${r}/etc/d/x.conf && mkfifo ${r}/etc/d/x.conf`);
+    writeFileSync(join(r, 'etc/ld.so.conf'), 'include /etc/d/*.conf\n');
+    assert.match(expectElfError(() => readLdSoConf(new RootFs(r)), 'fifo').message, /^\/etc\/d\/x\.conf: is not a regular file$/);
+  });
+
+  it('a 1.9 GB sparse interpreter is not read whole', () => {
+    const r = rootWith('sparse-interp', 'glibc');
+    sh(`truncate -s 1900M ${r}/lib64/ld-linux-x86-64.so.2`);
+    const before = process.memoryUsage().rss;
+    const t0 = Date.now();
+    const c = new Resolver(r).resolve('/app');
+    const grew = process.memoryUsage().rss - before;
+    assert.equal(c.interpreter?.path, '/lib64/ld-linux-x86-64.so.2');
+    assert.ok(grew < 200e6, `rss grew by ${(grew / 1e6).toFixed(0)} MB`);
+    assert.ok(Date.now() - t0 < 15000, `${Date.now() - t0} ms`);
+  });
+
+  it('--root that does not exist or is a file, and a symlink loop: what is wrong, precisely', () => {
+    sh(`cd ${dir} && ln -s loop-b loop-a && ln -s loop-a loop-b`);
+    const cases: [string[], RegExp][] = [
+      [['ldd', '--root', '/nonexistent', '/usr/bin/ls'], /^ocislim: \/nonexistent: root filesystem: no such directory\n$/],
+      [['ldd', '--root', '/etc/passwd', '/usr/bin/ls'], /^ocislim: \/etc\/passwd: root filesystem: not a directory\n$/],
+      [['ldd', join(dir, 'loop-a')], /^ocislim ldd: \S+\/loop-a: too many levels of symbolic links \(a symlink loop\)\n$/],
+      [['build', join(dir, 'loop-a'), '-o', `oci:${join(dir, 'never')}`], /^ocislim: \S+\/loop-a: too many levels of symbolic links \(a symlink loop\)\n$/],
+    ];
+    for (const [args, re] of cases) {
+      const r = ocislim(args);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, re, args.join(' '));
+    }
+  });
+
+  it('a DT_NEEDED holding a newline cannot add a line to ldd output or to an error', () => {
+    writeFileSync(join(dir, 'x.c'), 'int x(void){return 1;}\n');
+    writeFileSync(join(dir, 'm.c'), 'int x(void); int main(void){return x();}\n');
+    sh(`cd ${dir} && gcc -shared -fPIC -Wl,-soname,"$(printf 'libevil\\nINJECTED.so')" -o libevil.so x.c && gcc -o evilapp m.c ./libevil.so`);
+    for (const args of [['ldd'], ['ldd', '--tree']]) {
+      const r = ocislim([...args, join(dir, 'evilapp')]);
+      assert.equal(r.status, 1);
+      assert.ok(!r.stdout.split('\n').some((l) => l.startsWith('INJECTED')), r.stdout);
+      assert.match(r.stdout, /libevil\\nINJECTED\.so => not found/);
+    }
+    const b = ocislim(['build', join(dir, 'evilapp'), '-o', `oci:${join(dir, 'evil-image')}`]);
+    assert.notEqual(b.status, 0);
+    assert.equal(b.stderr.trim().split('\n').length, 1, b.stderr);
+    assert.match(b.stderr, /libevil\\nINJECTED\.so/);
   });
 });

@@ -50,10 +50,13 @@ export function explainFiles(entries: { path: string; size: number; reason: stri
   };
 }
 
+/** Control characters of a name shown escaped, so that one file is one line. */
+const oneLine = (s: string) => s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => (c === '\n' ? '\\n' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+
 export function formatExplain(x: Explanation): string {
   const mb = (n: number) => `${(n / 1048576).toFixed(2)} MiB`;
   const lines = ['Files (uncompressed):'];
-  for (const f of x.files) lines.push(`  ${mb(f.size).padStart(10)}  ${f.path}  <- ${f.reason}`);
+  for (const f of x.files) lines.push(`  ${mb(f.size).padStart(10)}  ${oneLine(f.path)}  <- ${oneLine(f.reason)}`);
   lines.push(`Totals per cause (${mb(x.total)} in all):`);
   for (const c of x.causes) lines.push(`  ${mb(c.size).padStart(10)}  ${(c.share * 100).toFixed(1).padStart(5)}%  ${String(c.files).padStart(3)} files  ${c.cause}`);
   return lines.join('\n');

@@ -132,9 +132,12 @@ export class Plan {
     if (dest !== inRoot) return this.addPlaced(userPath, inRoot, dest, group);
     const dirLoc = this.fs.locate(posix.dirname(inRoot));
     const st = dirLoc ? this.fs.lstat(posix.join(dirLoc.realPath, posix.basename(inRoot))) : null;
-    if (!st) throw new BuildError(`${userPath}: no such file or directory`);
+    if (!st) throw new BuildError(`${userPath}: ${dirLoc ? 'no such file or directory' : this.fs.failure(posix.dirname(inRoot))}`);
     const target = this.fs.stat(inRoot);
-    if (!target) throw new BuildError(`${userPath}: dangling symbolic link`);
+    if (!target) {
+      const why = this.fs.failure(inRoot);
+      throw new BuildError(`${userPath}: ${why === 'no such file' ? 'dangling symbolic link' : why}`);
+    }
     if (target.stats.isDirectory()) {
       this.addTree(this.fs.hostReal(target.located), inRoot, group, 'user');
       return;

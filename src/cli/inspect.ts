@@ -6,7 +6,7 @@ import { ImageIndex, isImageIndex } from '../oci/index.js';
 import { platformFlag } from './platform.js';
 import { UserError } from './errors.js';
 import { artifactJson, imageJson } from './result.js';
-import { humanSize } from './format.js';
+import { humanSize, printable } from './format.js';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -95,7 +95,7 @@ export async function inspectCommand(args: InspectArgs, out: (s: string) => void
     `Platform:    ${formatPlatform(platformOfConfig(img.config))}`,
     `Created:     ${img.config.created ?? '(unset)'}`,
   ];
-  const kv = (k: string, v: unknown) => v !== undefined && lines.push(`${(k + ':').padEnd(13)}${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  const kv = (k: string, v: unknown) => v !== undefined && lines.push(`${(k + ':').padEnd(13)}${typeof v === 'string' ? printable(v) : JSON.stringify(v)}`);
   kv('Entrypoint', c.Entrypoint);
   kv('Cmd', c.Cmd);
   kv('Env', c.Env);
@@ -108,11 +108,11 @@ export async function inspectCommand(args: InspectArgs, out: (s: string) => void
   const total = img.layers.reduce((a, l) => a + l.descriptor.size, 0);
   lines.push(`Layers:      ${img.layers.length}, ${humanSize(total)} compressed`);
   img.layers.forEach((l, i) => {
-    lines.push(`  ${String(i + 1).padStart(2)}  ${l.descriptor.digest.slice(0, 19)}  ${humanSize(l.descriptor.size).padStart(10)}  ${history[i]?.created_by ?? ''}`);
+    lines.push(`  ${String(i + 1).padStart(2)}  ${l.descriptor.digest.slice(0, 19)}  ${humanSize(l.descriptor.size).padStart(10)}  ${printable(history[i]?.created_by ?? '')}`);
     if (args.files) {
       for (const f of files[i]) {
         const size = f.type === 'file' ? humanSize(f.size) : f.type;
-        lines.push(`        ${size.padStart(10)}  ${f.path}${f.linkname ? ` -> ${f.linkname}` : ''}`);
+        lines.push(`        ${size.padStart(10)}  ${printable(f.path)}${f.linkname ? ` -> ${printable(f.linkname)}` : ''}`);
       }
     }
   });

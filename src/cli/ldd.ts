@@ -1,6 +1,7 @@
 import { Closure, Resolver } from '../elf/resolve.js';
 import { ElfError } from '../elf/errors.js';
 import { formatPlatform } from '../oci/platform.js';
+import { printable as p } from './format.js';
 
 export interface LddArgs {
   files: string[];
@@ -22,7 +23,7 @@ export function lddCommand(args: LddArgs, out: (s: string) => void, err: (s: str
       c = resolver.resolve(inRoot);
     } catch (e) {
       if (!(e instanceof ElfError)) throw e;
-      err(`ocislim ldd: ${e.message}`);
+      err(`ocislim ldd: ${p(e.message)}`);
       code = 1;
       continue;
     }
@@ -31,7 +32,7 @@ export function lddCommand(args: LddArgs, out: (s: string) => void, err: (s: str
       results.push(closureJson(c));
       continue;
     }
-    if (args.files.length > 1) out(`${file}:`);
+    if (args.files.length > 1) out(`${p(file)}:`);
     out(args.tree ? formatTree(c) : formatLdd(c));
   }
   if (args.json) out(JSON.stringify(args.files.length === 1 ? results[0] ?? null : results, null, 2));
@@ -43,22 +44,22 @@ export function formatLdd(c: Closure): string {
   if (!c.elf.interp && c.kind !== 'shared-object') {
     return c.kind === 'static' || c.kind === 'static-pie' ? '\tstatically linked' : '\tnot a dynamic executable';
   }
-  for (const lib of c.libraries) lines.push(`\t${lib.name} => ${lib.path}`);
-  for (const nf of c.notFound) lines.push(`\t${nf.name} => not found${nf.reason ? ` (${nf.reason})` : ''}`);
+  for (const lib of c.libraries) lines.push(`\t${p(lib.name)} => ${p(lib.path)}`);
+  for (const nf of c.notFound) lines.push(`\t${p(nf.name)} => not found${nf.reason ? ` (${p(nf.reason)})` : ''}`);
   if (c.interpreter) {
     // Names the loader answers itself (musl's libc.so) are shown as resolving to it, as ld-musl --list does.
     const interp = c.interpreter;
     const aliases = new Set(c.edges.filter((e) => e.to === interp.path && e.name !== interp.path && e.name !== interp.elf.soname && e.name !== c.elf.interp).map((e) => e.name));
-    for (const a of aliases) lines.push(`\t${a} => ${interp.path}`);
-    lines.push(`\t${interp.path}`);
+    for (const a of aliases) lines.push(`\t${p(a)} => ${p(interp.path)}`);
+    lines.push(`\t${p(interp.path)}`);
   }
   return lines.join('\n');
 }
 
 export function formatTree(c: Closure): string {
   const lines: string[] = [];
-  const head = c.interpreter ? ` (interpreter ${c.interpreter.path})` : c.elf.interp ? ` (interpreter ${c.elf.interp}: not found)` : ` (${c.kind})`;
-  lines.push(`${c.file.path}${head}`);
+  const head = c.interpreter ? ` (interpreter ${p(c.interpreter.path)})` : c.elf.interp ? ` (interpreter ${p(c.elf.interp)}: not found)` : ` (${c.kind})`;
+  lines.push(`${p(c.file.path)}${head}`);
   const children = new Map<string, { name: string; to: string | null }[]>();
   for (const e of c.edges) {
     let l = children.get(e.from);
@@ -70,12 +71,12 @@ export function formatTree(c: Closure): string {
     for (const e of children.get(from) ?? []) {
       const pad = '    '.repeat(depth);
       if (e.to === null) {
-        lines.push(`${pad}${e.name} => not found`);
+        lines.push(`${pad}${p(e.name)} => not found`);
         continue;
       }
       const first = !shown.has(e.to);
       const isInterp = c.interpreter && e.to === c.interpreter.path;
-      lines.push(`${pad}${e.name} => ${e.to}${isInterp ? ' (interpreter)' : first ? '' : ' (already loaded)'}`);
+      lines.push(`${pad}${p(e.name)} => ${p(e.to)}${isInterp ? ' (interpreter)' : first ? '' : ' (already loaded)'}`);
       if (first) {
         shown.add(e.to);
         walk(e.to, depth + 1);

@@ -1,5 +1,5 @@
 import type { Log, Task } from '../log.js';
-import { humanSize } from './format.js';
+import { humanSize, printable } from './format.js';
 
 export interface CliLogOptions {
   /** --quiet: notes and progress are dropped; warnings still show. */
@@ -77,7 +77,8 @@ export function cliLog(stream: NodeJS.WritableStream & { columns?: number }, opt
     drawn = jobs.size;
   };
   /** A permanent line: above the bars on a terminal. */
-  const line = (s: string) => {
+  const line = (raw: string) => {
+    const s = printable(raw);
     if (opts.tty) {
       clear();
       write(`ocislim: ${s}\n`);
@@ -95,11 +96,11 @@ export function cliLog(stream: NodeJS.WritableStream & { columns?: number }, opt
   };
 
   const task = (label: string, total: number): Task => {
-    const j: Job = { label, total, done: 0, start: Date.now(), lineAt: Date.now(), lineBytes: 0 };
+    const j: Job = { label: printable(label), total, done: 0, start: Date.now(), lineAt: Date.now(), lineBytes: 0 };
     jobs.add(j);
     if (opts.tty) draw();
     else {
-      write(`ocislim: ${label}: ${humanSize(total)}\n`);
+      write(`ocislim: ${j.label}: ${humanSize(total)}\n`);
       // Also while nothing moves (a stalled upload): the log shows the job is alive, and where it stands.
       timer ??= setInterval(tick, 1000).unref();
     }

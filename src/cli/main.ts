@@ -4,6 +4,7 @@ import { UsageError } from './errors.js';
 import { errorText, exitCodeOf } from './words.js';
 // Command modules load on demand: undici, tar-stream and the builder cost start-up time that --help and ldd need not pay.
 import { cliLog } from './log.js';
+import { printable } from './format.js';
 import { buildOptions, indexOptions, cacheOptions, inspectOptions, lddOptions, pullOptions, pushOptions, registryOptions } from './options.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
@@ -21,7 +22,8 @@ const pick = (run: () => Promise<number>): never => {
 };
 
 function report(e: unknown, debug: boolean): number {
-  err(`ocislim: ${errorText(e)}`);
+  // One line whatever the message holds: names from files (a DT_NEEDED with a newline) are escaped.
+  err(`ocislim: ${printable(errorText(e))}`);
   if (debug) err((e as Error)?.stack ?? '');
   return exitCodeOf(e);
 }

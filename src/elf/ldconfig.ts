@@ -1,13 +1,17 @@
 import { posix } from 'node:path';
-import { readFileSync } from 'node:fs';
+import { ElfError } from './errors.js';
+import { readRootText } from './rootfile.js';
 import { RootFs } from './rootfs.js';
 
-const MAX_INCLUDE_DEPTH = 16;
+/** Limits for a hostile root: nesting, files read in all, bytes per file (Debian's whole set is about 10 files). */
+export const LD_SO_CONF_LIMITS = { depth: 16, files: 1024, bytes: 1 << 20, globMatches: 4096 };
 
 /**
  * The directories of ld.so.conf inside a root, in order, as ldconfig reads them (elf/ldconfig.c parse_conf):
  * "#" comments, "include" with one or more globs relative to the including file's directory, "hwcap" lines ignored,
- * trailing slashes stripped, directories that do not exist dropped. Include depth is capped and cycles are ignored.
+ * trailing slashes stripped, directories that do not exist dropped. A file met again (by its real path, however
+ * it was reached) is skipped, so cycles end; nesting, the number of files, their size and the paths one include glob
+ * may match are capped, each excess an ElfError naming the file (a FIFO or device is one too).
  */
 export function readLdSoConf(fs: RootFs, file = '/etc/ld.so.conf'): string[] {
   const dirs: string[] = [];
@@ -17,16 +21,15 @@ export function readLdSoConf(fs: RootFs, file = '/etc/ld.so.conf'): string[] {
 }
 
 function parse(fs: RootFs, file: string, depth: number, out: string[], seen: Set<string>): void {
-  if (depth > MAX_INCLUDE_DEPTH || seen.has(file)) return;
-  seen.add(file);
+  const L = LD_SO_CONF_LIMITS;
+  if (depth > L.depth) throw new ElfError(file, `ld.so.conf includes nested deeper than ${L.depth}`);
   const st = fs.stat(file);
-  if (!st || !st.stats.isFile()) return;
-  let text: string;
-  try {
-    text = readFileSync(fs.hostReal(st.located), 'utf8');
-  } catch {
-    return;
-  }
+  if (!st) return;
+  if (seen.has(st.located.realPath)) return;
+  if (seen.size >= L.files) throw new ElfError(file, `ld.so.conf includes more than ${L.files} files`);
+  seen.add(st.located.realPath);
+  if (st.stats.isDirectory()) return;
+  const text = readRootText(fs.hostReal(st.located), file, L.bytes);
   for (let line of text.split('\n')) {
     const hash = line.indexOf('#');
     if (hash >= 0) line = line.slice(0, hash);
@@ -36,7 +39,14 @@ function parse(fs: RootFs, file: string, depth: number, out: string[], seen: Set
     if (m) {
       for (const pat of m[1].split(/[ \t]+/).filter(Boolean)) {
         const abs = pat.startsWith('/') ? pat : posix.join(posix.dirname(file), pat);
-        for (const inc of fs.glob(abs)) parse(fs, inc, depth + 1, out, seen);
+        let matches: string[];
+        try {
+          matches = fs.glob(abs, L.globMatches);
+        } catch (e) {
+          if (e instanceof RangeError) throw new ElfError(file, `include ${pat} matches more than ${L.globMatches} paths`);
+          throw e;
+        }
+        for (const inc of matches) parse(fs, inc, depth + 1, out, seen);
       }
       continue;
     }

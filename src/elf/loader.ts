@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { readRootText, scanRootFile } from './rootfile.js';
 import { posix } from 'node:path';
 import { EM_386, EM_AARCH64, EM_ARM, EM_LOONGARCH, EM_MIPS, EM_PPC, EM_PPC64, EM_RISCV, EM_S390, EM_X86_64 } from './constants.js';
 import { ElfFile } from './reader.js';
@@ -47,6 +48,30 @@ export function systemDirsFromLdso(bytes: Uint8Array): string[] | null {
     }
   }
   return null;
+}
+
+/** musl's path file is a short list of directories; anything past this is not one. */
+const MAX_MUSL_PATH_FILE = 1 << 20;
+/** A real ld.so is 0.2-2 MiB; its strings are never searched past this (a sparse 2 GB "loader" is not read whole). */
+const MAX_LDSO_SCAN = 64 << 20;
+
+/** What ocislim reads out of the loader binary: its system directories, and which hwcap searches its --help names. */
+export interface LdsoFacts {
+  systemDirs: string[] | null;
+  mentionsLegacy: boolean;
+  mentionsHwcaps: boolean;
+}
+
+/** Reads the loader's facts in 1 MiB windows, at most MAX_LDSO_SCAN bytes, never holding the whole file. */
+export function ldsoFacts(hostPath: string, name: string): LdsoFacts {
+  const f: LdsoFacts = { systemDirs: null, mentionsLegacy: false, mentionsHwcaps: false };
+  scanRootFile(hostPath, name, MAX_LDSO_SCAN, (b) => {
+    f.systemDirs ??= systemDirsFromLdso(b);
+    f.mentionsLegacy ||= b.includes('Legacy HWCAP subdirectories');
+    f.mentionsHwcaps ||= b.includes('glibc-hwcaps');
+    return false;
+  });
+  return f;
 }
 
 /** Fallback when the constant cannot be found: multiarch when the root has it, else the upstream defaults. */
@@ -172,13 +197,8 @@ export function loaderModel(fs: RootFs, interp: string, interpHostPath: string |
     const pathFile = posix.join(prefix, 'etc', `ld-musl-${muslArch}.path`);
     let muslPath: string[] | null = null;
     const st = fs.stat(pathFile);
-    if (st) {
-      try {
-        muslPath = readFileSync(fs.hostReal(st.located), 'utf8').split(/[:\n]/).filter(Boolean);
-      } catch {
-        muslPath = [];
-      }
-    }
+    // A FIFO, a device or a huge file is an error naming it, not a hang or a runaway read.
+    if (st) muslPath = readRootText(fs.hostReal(st.located), pathFile, MAX_MUSL_PATH_FILE).split(/[:\n]/).filter(Boolean);
     return { flavour, defaultDirs: ['/lib', '/usr/local/lib', '/usr/lib'], lib: 'lib', platform: '', hwcaps: [], legacy: [], muslPath, muslArch };
   }
   const hostX86 = opts.hwcaps === 'host' && exe.machine === EM_X86_64 && exe.elfClass === 64 && process.arch === 'x64';
@@ -187,9 +207,9 @@ export function loaderModel(fs: RootFs, interp: string, interpHostPath: string |
   let legacy: string[] = [];
   if (interpHostPath) {
     try {
-      const ldso = readFileSync(interpHostPath);
-      dirs = systemDirsFromLdso(ldso);
-      legacy = legacySubdirs(ldso, exe, cpu ?? undefined);
+      const facts = ldsoFacts(interpHostPath, interp);
+      dirs = facts.systemDirs;
+      legacy = legacySubdirs(facts, exe, cpu ?? undefined);
     } catch {
       dirs = null;
     }
@@ -218,9 +238,8 @@ export function loaderModel(fs: RootFs, interp: string, interpHostPath: string |
  * For an image, only the names every CPU of the architecture has are modelled: tls, and x86_64 (AT_PLATFORM and
  * HWCAP_X86_64) or aarch64 (AT_PLATFORM); `host` gives this machine's own platform and hwcap names (haswell, avx512_1).
  */
-export function legacySubdirs(ldso: Uint8Array, exe: ElfFile, host?: { platform: string; hwcapNames: string[] }): string[] {
-  const text = Buffer.from(ldso.buffer, ldso.byteOffset, ldso.byteLength);
-  const hasLegacy = text.includes('Legacy HWCAP subdirectories') || !text.includes('glibc-hwcaps');
+export function legacySubdirs(facts: Pick<LdsoFacts, 'mentionsLegacy' | 'mentionsHwcaps'>, exe: ElfFile, host?: { platform: string; hwcapNames: string[] }): string[] {
+  const hasLegacy = facts.mentionsLegacy || !facts.mentionsHwcaps;
   if (!hasLegacy) return [];
   const parts = ['tls'];
   if (host) parts.push(host.platform, ...host.hwcapNames);

@@ -118,7 +118,7 @@ export class Resolver {
   resolve(path: string): Closure {
     const fs = this.fs;
     const st = fs.stat(path);
-    if (!st) throw new ElfError(path, 'no such file');
+    if (!st) throw new ElfError(path, fs.failure(path));
     if (st.stats.isDirectory()) throw new ElfError(path, 'is a directory, not an ELF file');
     if (!st.stats.isFile()) throw new ElfError(path, 'is not a regular file');
     const elf = this.readElf(st.located);

@@ -1,4 +1,5 @@
-import { lstatSync, readdirSync, readlinkSync, Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, statSync, Stats } from 'node:fs';
+import { ElfError } from './errors.js';
 import { posix, resolve as hostResolve, sep } from 'node:path';
 
 /** One symlink met while resolving a path: where it is (inside the root) and what it says. */
@@ -30,8 +31,27 @@ export class RootFs {
   private locateCache = new Map<string, Located | null>();
   private dirCache = new Map<string, string[]>();
 
+  /** Throws an ElfError naming the root when it is missing or not a directory. */
   constructor(root = '/') {
     this.root = hostResolve(root);
+    let st: Stats | undefined;
+    try {
+      st = statSync(this.root, { throwIfNoEntry: false });
+    } catch (e) {
+      throw new ElfError(root, `root filesystem: ${(e as NodeJS.ErrnoException).code === 'ELOOP' ? 'too many levels of symbolic links' : (e as Error).message}`);
+    }
+    if (!st) throw new ElfError(root, 'root filesystem: no such directory');
+    if (!st.isDirectory()) throw new ElfError(root, 'root filesystem: not a directory');
+  }
+
+  /**
+   * Why `p` cannot be resolved (after locate() gave null): "no such file", "too many levels of symbolic links
+   * (a symlink loop)", or "a path component is not a directory".
+   */
+  failure(p: string): string {
+    const budget = { hops: 0, why: 'no such file' };
+    this.walk(p, [], true, budget);
+    return budget.why;
   }
 
   /** Host path for an in-root absolute path (no resolution). */
@@ -94,7 +114,7 @@ export class RootFs {
     return real === null ? null : { path: cleanPath(p), realPath: real, links };
   }
 
-  private walk(p: string, links: LinkStep[], followLast: boolean, budget: { hops: number }, base = '/'): string | null {
+  private walk(p: string, links: LinkStep[], followLast: boolean, budget: { hops: number; why?: string }, base = '/'): string | null {
     const parts = (p.startsWith('/') ? p : base + '/' + p).split('/').filter((x) => x !== '' && x !== '.');
     let cur = '/';
     for (let i = 0; i < parts.length; i++) {
@@ -108,14 +128,20 @@ export class RootFs {
       if (!st) return null;
       const last = i === parts.length - 1;
       if (st.isSymbolicLink() && (!last || followLast)) {
-        if (++budget.hops > MAX_SYMLINKS) return null;
+        if (++budget.hops > MAX_SYMLINKS) {
+          budget.why = 'too many levels of symbolic links (a symlink loop)';
+          return null;
+        }
         const target = this.readlink(next);
         links.push({ path: next, target });
         const resolved = this.walk(target, links, true, budget, cur);
         if (resolved === null) return null;
         cur = resolved;
       } else {
-        if (!last && !st.isDirectory()) return null;
+        if (!last && !st.isDirectory()) {
+          budget.why = 'a path component is not a directory';
+          return null;
+        }
         cur = next;
       }
     }
@@ -167,8 +193,11 @@ export class RootFs {
     return null;
   }
 
-  /** Expands a glob (*, ?, [...]) inside the root, component by component; results sorted, as glob(3) gives them. */
-  glob(pattern: string): string[] {
+  /**
+   * Expands a glob (*, ?, [...]) inside the root, component by component; results sorted, as glob(3) gives them.
+   * Throws a RangeError when more than `limit` paths are in play at any step (symlinks to "." multiply them).
+   */
+  glob(pattern: string, limit = Infinity): string[] {
     const parts = pattern.split('/').filter((x) => x !== '');
     let paths = ['/'];
     for (const part of parts) {
@@ -183,6 +212,7 @@ export class RootFs {
           }
         }
       }
+      if (next.length > limit) throw new RangeError(`${pattern}: more than ${limit} matches`);
       paths = next;
     }
     return paths.filter((x) => this.stat(x) !== null).sort();
