@@ -132,7 +132,10 @@ export class Plan {
     if (dest !== inRoot) return this.addPlaced(userPath, inRoot, dest, group);
     const dirLoc = this.fs.locate(posix.dirname(inRoot));
     const st = dirLoc ? this.fs.lstat(posix.join(dirLoc.realPath, posix.basename(inRoot))) : null;
-    if (!st) throw new BuildError(`${userPath}: ${dirLoc ? 'no such file or directory' : this.fs.failure(posix.dirname(inRoot))}`);
+    if (!st) {
+      const why = dirLoc ? 'no such file' : this.fs.failure(posix.dirname(inRoot));
+      throw new BuildError(`${userPath}: ${why === 'no such file' ? 'no such file or directory' : why}`);
+    }
     const target = this.fs.stat(inRoot);
     if (!target) {
       const why = this.fs.failure(inRoot);
