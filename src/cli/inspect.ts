@@ -1,6 +1,7 @@
 import { formatPlatform } from '../oci/platform.js';
 import { Image, platformOfConfig } from '../oci/image.js';
-import { LayerFile, listLayer } from '../oci/files.js';
+import { listLayer } from '../oci/files.js';
+import type { Entry } from '../oci/entry.js';
 import { parseLocalRef, readLocalArtifact } from '../oci/location.js';
 import { ImageIndex, isImageIndex } from '../oci/index.js';
 import { platformFlag } from './platform.js';
@@ -80,7 +81,7 @@ export async function inspectCommand(args: InspectArgs, out: (s: string) => void
     return inspectIndex(a, args.json, out);
   }
   const img = a;
-  const files: LayerFile[][] = [];
+  const files: Entry[][] = [];
   if (args.files) for (const l of img.layers) files.push(await listLayer(l));
   const history = (img.config.history ?? []).filter((h) => !h.empty_layer);
   const explained = args.explain ? await explainImage(img) : null;
@@ -111,7 +112,7 @@ export async function inspectCommand(args: InspectArgs, out: (s: string) => void
     lines.push(`  ${String(i + 1).padStart(2)}  ${l.descriptor.digest.slice(0, 19)}  ${humanSize(l.descriptor.size).padStart(10)}  ${printable(history[i]?.created_by ?? '')}`);
     if (args.files) {
       for (const f of files[i]) {
-        const size = f.type === 'file' ? humanSize(f.size) : f.type;
+        const size = f.type === 'file' ? humanSize(f.size ?? 0) : f.type;
         lines.push(`        ${size.padStart(10)}  ${printable(f.path)}${f.linkname ? ` -> ${printable(f.linkname)}` : ''}`);
       }
     }

@@ -20,9 +20,9 @@ interface Member {
 async function* archiveChunks(members: Member[], mtime: number): AsyncGenerator<Buffer> {
   const sorted = [...members].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const dirs = ['blobs', 'blobs/sha256'];
-  for (const d of dirs) yield encodeHeader({ name: d, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime });
+  for (const d of dirs) yield encodeHeader({ path: d, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime });
   for (const m of sorted) {
-    yield encodeHeader({ name: m.name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: m.size, mtime });
+    yield encodeHeader({ path: m.name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: m.size, mtime });
     if (m.bytes) yield m.bytes;
     else for await (const c of m.open!()) yield c as Buffer;
     const pad = padding(m.size);

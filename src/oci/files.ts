@@ -2,17 +2,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
+import { Entry, entryTypeOf } from './entry.js';
 import { ImageLayer } from './image.js';
-
-export interface LayerFile {
-  path: string;
-  type: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  linkname?: string;
-}
 
 /** Decompressed tar bytes of a layer (gzip or uncompressed; zstd is not supported). */
 export function layerTar(layer: ImageLayer): Readable {
@@ -23,19 +14,23 @@ export function layerTar(layer: ImageLayer): Readable {
 }
 
 /** Lists every entry of a layer, streaming (the layer is never held whole). */
-export async function listLayer(layer: ImageLayer): Promise<LayerFile[]> {
-  const out: LayerFile[] = [];
+export async function listLayer(layer: ImageLayer): Promise<Entry[]> {
+  const out: Entry[] = [];
   const extract = tar.extract();
   extract.on('entry', (h, stream, next) => {
-    out.push({
-      path: '/' + h.name.replace(/^\.?\/*/, '').replace(/\/$/, ''),
-      type: h.type ?? 'file',
-      mode: (h.mode ?? 0) & 0o7777,
-      uid: h.uid ?? 0,
-      gid: h.gid ?? 0,
-      size: h.size ?? 0,
-      ...(h.linkname ? { linkname: h.linkname } : {}),
-    });
+    const type = entryTypeOf(h.type);
+    if (type) {
+      out.push({
+        path: '/' + h.name.replace(/^\.?\/*/, '').replace(/\/$/, ''),
+        type,
+        mode: (h.mode ?? 0) & 0o7777,
+        uid: h.uid ?? 0,
+        gid: h.gid ?? 0,
+        size: h.size ?? 0,
+        // A hard link names an archive member: as an image path, like the entry's own.
+        ...(h.linkname ? { linkname: type === 'hardlink' ? '/' + h.linkname.replace(/^\.?\/*/, '') : h.linkname } : {}),
+      });
+    }
     stream.on('end', next);
     stream.resume();
   });

@@ -6,26 +6,16 @@ import { Cache } from './cache.js';
 import { Digest, Hasher, hexOf, sha256 } from './digest.js';
 import { FileDigests, FileIdentity, stampOf } from './file-digests.js';
 import { BLOCK_SIZE, gzipParallel } from './pgzip.js';
-import { encodeHeader, END_OF_ARCHIVE, EntryType, padding } from './tar.js';
+import { Entry } from './entry.js';
+import { encodeHeader, END_OF_ARCHIVE, padding } from './tar.js';
 import { Log, silentLog, Task } from '../log.js';
 
-/** One file of a layer: what the tar entry says and where its bytes come from. */
-export interface LayerEntry {
-  /** Absolute path in the image ("/usr/bin/redis-server"). */
-  path: string;
-  type: EntryType;
-  mode: number;
-  uid: number;
-  gid: number;
+/** One file of a layer to write: the entry (oci/entry.ts) and where its bytes come from. */
+export interface LayerEntry extends Entry {
   /** Host file holding the content (type "file"). */
   source?: string;
   /** Generated content (type "file"), instead of `source`. */
   content?: Uint8Array;
-  /** Content size for `source` (from stat; checked while streaming). */
-  size?: number;
-  /** Symlink text, or for a hard link the image path it links to. */
-  linkname?: string;
-  xattrs?: Record<string, Uint8Array>;
   /** Why this file is in the image (for --explain): "binary", "library of X", "user", ... */
   reason?: string;
 }
@@ -165,7 +155,7 @@ async function* tarChunks(entries: LayerEntry[], mtime: number, task: Task, stam
     i++;
     const size = e.type === 'file' ? (e.content ? e.content.length : (e.size ?? 0)) : 0;
     yield encodeHeader({
-      name: tarName(e.path),
+      path: tarName(e.path),
       type: e.type,
       mode: e.mode,
       uid: e.uid,

@@ -4,26 +4,19 @@
  * the same entries always give the same bytes.
  */
 
-export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink';
+import { Entry } from './entry.js';
 
-export interface TarHeader {
-  /** Path inside the archive, without a leading "/" ("usr/bin/x"). Directories without trailing "/". */
-  name: string;
-  type: EntryType;
-  mode: number;
-  uid: number;
-  gid: number;
+export type { EntryType } from './entry.js';
+
+/** A tar member: an entry (its path is the member name, without a leading "/") with its size and time. */
+export interface TarHeader extends Entry {
   size: number;
   /** Seconds since the epoch. */
   mtime: number;
-  /** Link target: symlink text, or the archive path a hard link points to. */
-  linkname?: string;
-  /** Extended attributes (e.g. security.capability), values as raw bytes. */
-  xattrs?: Record<string, Uint8Array>;
 }
 
 const enc = new TextEncoder();
-const TYPEFLAG: Record<EntryType, string> = { file: '0', hardlink: '1', symlink: '2', dir: '5' };
+const TYPEFLAG: Record<Entry['type'], string> = { file: '0', hardlink: '1', symlink: '2', 'char-device': '3', 'block-device': '4', dir: '5', fifo: '6' };
 const MAX_OCTAL_8 = 0o7777777;
 const MAX_OCTAL_12 = 0o77777777777;
 
@@ -83,7 +76,8 @@ function ustarHeader(h: { name: string; prefix: string; mode: number; uid: numbe
 
 /** The header block(s) for one entry: a PAX 'x' header first when needed. */
 export function encodeHeader(h: TarHeader): Buffer {
-  const name = h.type === 'dir' ? h.name.replace(/\/*$/, '/') : h.name;
+  const member = h.path.replace(/^\/+/, '');
+  const name = h.type === 'dir' ? member.replace(/\/*$/, '/') : member;
   const linkname = h.linkname ?? '';
   const size = h.type === 'file' ? h.size : 0;
   const pax: Buffer[] = [];

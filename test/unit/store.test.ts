@@ -40,7 +40,7 @@ describe('oci/store.ts TarStore: an archive read in place', () => {
     const name = 'blobs/sha256/' + 'e'.repeat(130);
     const data = Buffer.from('pax member');
     const tar = join(dir, 'pax.tar');
-    writeFileSync(tar, Buffer.concat([encodeHeader({ name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: 0 }), data, padding(data.length), END_OF_ARCHIVE]));
+    writeFileSync(tar, Buffer.concat([encodeHeader({ path: name, type: 'file', mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: 0 }), data, padding(data.length), END_OF_ARCHIVE]));
     assert.equal(new TarStore(tar).read(name).toString(), 'pax member');
   });
 
@@ -50,7 +50,7 @@ describe('oci/store.ts TarStore: an archive read in place', () => {
     assert.throws(() => new TarStore(junk), new RegExp(`${junk}: not a tar archive \\(bad header checksum`));
     const cut = join(dir, 'cut.tar');
     const data = Buffer.alloc(4000, 1);
-    writeFileSync(cut, Buffer.concat([encodeHeader({ name: 'big', type: 'file', mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: 0 }), data, padding(data.length), END_OF_ARCHIVE]));
+    writeFileSync(cut, Buffer.concat([encodeHeader({ path: 'big', type: 'file', mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: 0 }), data, padding(data.length), END_OF_ARCHIVE]));
     truncateSync(cut, 2048);
     assert.equal(statSync(cut).size, 2048);
     assert.throws(() => new TarStore(cut), /truncated tar archive/);

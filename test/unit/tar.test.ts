@@ -10,14 +10,14 @@ interface Member extends TarHeader {
 
 const LONG = 'usr/share/' + 'a-very-long-directory-name/'.repeat(5) + 'f'.repeat(120);
 const MEMBERS: Member[] = [
-  { name: 'etc', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 },
-  { name: 'etc/motd', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 6, mtime: 1700000000, data: Buffer.from('hello\n') },
-  { name: 'etc/link', type: 'symlink', mode: 0o777, uid: 0, gid: 0, size: 0, mtime: 0, linkname: 'motd' },
-  { name: 'etc/hard', type: 'hardlink', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkname: 'etc/motd' },
-  { name: 'bin/ping', type: 'file', mode: 0o4755, uid: 65532, gid: 65532, size: 1, mtime: 0, data: Buffer.from('x'), xattrs: { 'security.capability': Buffer.from([1, 0, 0, 2, 0, 0x20, 0, 0]) } },
-  { name: LONG, type: 'file', mode: 0o600, uid: 0, gid: 0, size: 0, mtime: 0, data: Buffer.alloc(0) },
-  { name: 'srv/caf\u00e9/\u00fcber', type: 'file', mode: 0o644, uid: 3000000, gid: 0, size: 513, mtime: 0, data: Buffer.alloc(513, 7) },
-  { name: 'opt/target', type: 'symlink', mode: 0o777, uid: 0, gid: 0, size: 0, mtime: 0, linkname: '../' + 'x/'.repeat(60) + 'y' },
+  { path: 'etc', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, mtime: 0 },
+  { path: 'etc/motd', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 6, mtime: 1700000000, data: Buffer.from('hello\n') },
+  { path: 'etc/link', type: 'symlink', mode: 0o777, uid: 0, gid: 0, size: 0, mtime: 0, linkname: 'motd' },
+  { path: 'etc/hard', type: 'hardlink', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkname: 'etc/motd' },
+  { path: 'bin/ping', type: 'file', mode: 0o4755, uid: 65532, gid: 65532, size: 1, mtime: 0, data: Buffer.from('x'), xattrs: { 'security.capability': Buffer.from([1, 0, 0, 2, 0, 0x20, 0, 0]) } },
+  { path: LONG, type: 'file', mode: 0o600, uid: 0, gid: 0, size: 0, mtime: 0, data: Buffer.alloc(0) },
+  { path: 'srv/caf\u00e9/\u00fcber', type: 'file', mode: 0o644, uid: 3000000, gid: 0, size: 513, mtime: 0, data: Buffer.alloc(513, 7) },
+  { path: 'opt/target', type: 'symlink', mode: 0o777, uid: 0, gid: 0, size: 0, mtime: 0, linkname: '../' + 'x/'.repeat(60) + 'y' },
 ];
 
 function archive(members: Member[]): Buffer {
@@ -59,11 +59,11 @@ describe('oci/tar.ts: deterministic tar bytes', () => {
 
   it("reads back in Python's tarfile with every field: names (long, non-ASCII), types, modes, ids, times, links, xattrs, data", () => {
     const got = pythonList(archive(MEMBERS));
-    const typeOf = { file: '0', hardlink: '1', symlink: '2', dir: '5' } as const;
+    const typeOf = { file: '0', hardlink: '1', symlink: '2', 'char-device': '3', 'block-device': '4', dir: '5', fifo: '6' } as const;
     assert.deepEqual(
       got,
       MEMBERS.map((m) => ({
-        name: m.name,
+        name: m.path,
         type: typeOf[m.type],
         mode: m.mode,
         uid: m.uid,
@@ -77,6 +77,15 @@ describe('oci/tar.ts: deterministic tar bytes', () => {
         ...(m.type === 'file' ? { data: (m.data ?? Buffer.alloc(0)).toString('base64') } : {}),
       })),
     );
+  });
+
+  it('device and fifo entries (of base images) have their tar type flags', () => {
+    const got = pythonList(archive([
+      { path: 'dev/null', type: 'char-device', mode: 0o666, uid: 0, gid: 0, size: 0, mtime: 0 },
+      { path: 'dev/sda', type: 'block-device', mode: 0o660, uid: 0, gid: 6, size: 0, mtime: 0 },
+      { path: 'run/fifo', type: 'fifo', mode: 0o600, uid: 0, gid: 0, size: 0, mtime: 0 },
+    ]));
+    assert.deepEqual(got.map((m) => [m.name, m.type]), [['dev/null', '3'], ['dev/sda', '4'], ['run/fifo', '6']]);
   });
 
   it('needs no PAX header for plain entries, and pads to 512-byte blocks', () => {
