@@ -72,6 +72,16 @@ interface Node {
 
 type Attempt = { node: { located: Located; elf: ElfFile } } | { skip: true } | { error: string };
 
+/** The state of one closure walk: the program, its loader and model, and the objects loaded so far. */
+interface Walk {
+  path: string;
+  main: Node;
+  interp: Node | null;
+  model: LoaderModel;
+  byName: Map<string, Node>;
+  byReal: Map<string, Node>;
+}
+
 /**
  * Computes the files the dynamic loader opens to start an ELF file, statically, by the loader's own rules (glibc or
  * musl, chosen from PT_INTERP). Holds caches, so one Resolver serves many files of one root.
@@ -180,54 +190,65 @@ export class Resolver {
     closure.defaultDirs = model.muslPath ?? model.defaultDirs;
     if (elf.interp && !elf.needed.length && !elf.filters.length) return closure;
 
-    const queue: Node[] = [main];
-    const interpNodeRef = interpNode;
+    return this.searchLoop(closure, { path, main, interp: interpNode, model, byName, byReal });
+  }
+
+  /**
+   * The loader's breadth-first walk (elf/dl-deps.c): each object's DT_NEEDED (and filter) names in order, each
+   * found once by findLib, every new object queued in turn. Fills the closure's libraries, edges and notFound.
+   */
+  private searchLoop(closure: Closure, w: Walk): Closure {
+    const queue: Node[] = [w.main];
     for (let qi = 0; qi < queue.length; qi++) {
       const node = queue[qi];
       for (const name of [...node.elf.needed, ...node.elf.filters]) {
-        let dep = byName.get(name);
-        if (!dep && model.flavour === 'musl' && interpNodeRef && isMuslReserved(name)) dep = interpNodeRef;
-        if (dep) {
-          if (dep === interpNodeRef && !closure.interpreter) closure.interpreter = { ...dep.located, elf: dep.elf };
-          closure.edges.push({ from: node.path, name, to: dep.path });
-          byName.set(name, dep);
-          continue;
-        }
-        const found = model.flavour === 'musl' ? this.searchMusl(name, node, main, model) : this.searchGlibc(name, node, main, model);
-        if ('error' in found || 'skip' in found) {
-          const reason = 'error' in found ? found.error : undefined;
-          closure.notFound.push(reason ? { name, neededBy: node.path, reason } : { name, neededBy: node.path });
+        const r = this.findLib(name, node, w);
+        if ('missing' in r) {
+          closure.notFound.push(r.missing ? { name, neededBy: node.path, reason: r.missing } : { name, neededBy: node.path });
           closure.edges.push({ from: node.path, name, to: null });
           continue;
         }
-        const f = found as { node: Node };
-        const existing = byReal.get(f.node.located.realPath);
-        if (existing) {
-          // Same file under another name: the loader maps it once (file identity match).
-          byName.set(name, existing);
-          closure.edges.push({ from: node.path, name, to: existing.path });
-          continue;
-        }
-        const child = f.node;
-        byName.set(name, child);
-        byName.set(child.path, child);
-        if (child.elf.soname) byName.set(child.elf.soname, child);
-        byReal.set(child.located.realPath, child);
-        closure.edges.push({ from: node.path, name, to: child.path });
-        if (closure.libraries.length >= 4096) throw new ElfError(path, 'closure exceeds 4096 objects');
+        const dep = r.node;
+        // The system loader of a shared object analysed on its own shows up once something needs it by name.
+        if (r.how === 'name' && dep === w.interp && !closure.interpreter) closure.interpreter = { ...dep.located, elf: dep.elf };
+        w.byName.set(name, dep);
+        closure.edges.push({ from: node.path, name, to: dep.path });
+        if (r.how !== 'new') continue;
+        w.byName.set(dep.path, dep);
+        if (dep.elf.soname) w.byName.set(dep.elf.soname, dep);
+        w.byReal.set(dep.located.realPath, dep);
+        if (closure.libraries.length >= 4096) throw new ElfError(w.path, 'closure exceeds 4096 objects');
         closure.libraries.push({
-          ...child.located,
+          ...dep.located,
           name,
           neededBy: node.path,
-          imagePath: this.imagePath(child.located),
-          elf: child.elf,
-          variants: model.flavour === 'glibc' && child.searchDir ? this.variants(child.searchDir, name, child.located.path) : [],
-          confOnly: !!child.viaCache && !model.defaultDirs.includes(child.searchDir ?? ''),
+          imagePath: this.imagePath(dep.located),
+          elf: dep.elf,
+          variants: w.model.flavour === 'glibc' && dep.searchDir ? this.variants(dep.searchDir, name, dep.located.path) : [],
+          confOnly: !!dep.viaCache && !w.model.defaultDirs.includes(dep.searchDir ?? ''),
         });
-        queue.push(child);
+        queue.push(dep);
       }
     }
     return closure;
+  }
+
+  /**
+   * One name needed by `from`: an object already loaded under that name (or musl's reserved names, answered by the
+   * loader itself), else the loader's search (glibc or musl order); a found file already loaded under another name
+   * is that object (file identity), else a new one. `missing` carries the reason when a candidate was unusable.
+   */
+  private findLib(name: string, from: Node, w: Walk): { node: Node; how: 'name' | 'file' | 'new' } | { missing: string | undefined } {
+    let dep = w.byName.get(name);
+    if (!dep && w.model.flavour === 'musl' && w.interp && isMuslReserved(name)) dep = w.interp;
+    if (dep) return { node: dep, how: 'name' };
+    const found = w.model.flavour === 'musl' ? this.searchMusl(name, from, w.main, w.model) : this.searchGlibc(name, from, w.main, w.model);
+    if ('error' in found) return { missing: found.error };
+    if ('skip' in found) return { missing: undefined };
+    const node = found.node as Node;
+    // Same file under another name: the loader maps it once.
+    const existing = w.byReal.get(node.located.realPath);
+    return existing ? { node: existing, how: 'file' } : { node, how: 'new' };
   }
 
   /**
