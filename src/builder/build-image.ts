@@ -9,7 +9,7 @@ import { HistoryEntry, Image, platformOfConfig } from '../oci/image.js';
 import { LayerBlob, writeLayer } from '../oci/layer.js';
 import { Cache } from '../oci/cache.js';
 import { FileDigests } from '../oci/file-digests.js';
-import { mediaTypesFor } from '../oci/mediatypes.js';
+import { mediaTypesFor, MT } from '../oci/mediatypes.js';
 import { runConfig } from './config.js';
 import { append, empty, layerFromBlob } from '../oci/mutate.js';
 import { BuildError, PlatformMismatchError } from './errors.js';
@@ -156,6 +156,8 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     (groups.get(g) ?? groups.set(g, []).get(g)!).push(e);
   }
   const mt = mediaTypesFor(spec.format);
+  if (spec.compression === 'zstd' && spec.format === 'docker') throw new BuildError('zstd layers need the OCI format: Docker schema 2 has no zstd layer type');
+  const layerType = spec.compression === 'zstd' ? MT.ociLayerZstd : mt.layer;
   const created = isoTime(spec.epoch);
   const jobs: { comment: string; entries: PlannedEntry[] }[] = [];
   for (const g of GROUP_ORDER) {
@@ -168,7 +170,7 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
   const cache = openCache(spec.cacheDir, log);
   // Layers compress concurrently: gzip runs on libuv's thread pool, so each layer gets a core.
   const blobs: LayerBlob[] = await Promise.all(
-    jobs.map(({ entries, comment }) => writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: mt.layer, mtime: spec.epoch, comment, gzipLevel: spec.gzipLevel, log, cache: cache ?? undefined })),
+    jobs.map(({ entries, comment }) => writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: layerType, mtime: spec.epoch, comment, compression: spec.compression, gzipLevel: spec.gzipLevel, log, cache: cache ?? undefined })),
   );
   if (cache) {
     cache.files.save();

@@ -35,7 +35,9 @@ export interface BuildSpec {
   platform?: Platform;
   /** Seconds since the epoch for every timestamp (SOURCE_DATE_EPOCH, else 0). */
   epoch: number;
-  /** gzip level 1-9 (part of the inputs: another level gives another digest). */
+  /** Layer compression: gzip (default) or zstd (OCI tar+zstd; OCI format only). */
+  compression?: 'gzip' | 'zstd';
+  /** Compression level: gzip 1-9, zstd 1-19 (part of the inputs: another level gives another digest). */
   gzipLevel?: number;
   /** Persistent layer cache directory (no cache when absent). Never changes the image: only how fast it is made. */
   cacheDir?: string;

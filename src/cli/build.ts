@@ -55,9 +55,11 @@ export function specFromArgs(a: BuildArgs, target: BuildTarget = buildTargets(a.
   try {
     const kv = (xs: string[] | undefined, what: string) => Object.fromEntries((xs ?? []).map((x) => parseKeyValue(x, what)));
     if (a.layers !== undefined && a.layers !== 1 && a.layers !== 3) throw new BuildError(`--layers ${a.layers}: use 1 (one layer) or 3 (loader and libc, libraries, application)`);
-    if (a.compressionLevel !== undefined && !(Number.isInteger(a.compressionLevel) && a.compressionLevel >= 1 && a.compressionLevel <= 9)) {
-      throw new BuildError(`--compression-level ${a.compressionLevel}: use a gzip level from 1 (fastest) to 9 (smallest)`);
+    const zst = a.compression === 'zstd';
+    if (a.compressionLevel !== undefined && !(Number.isInteger(a.compressionLevel) && a.compressionLevel >= 1 && a.compressionLevel <= (zst ? 19 : 9))) {
+      throw new BuildError(`--compression-level ${a.compressionLevel}: use a ${zst ? 'zstd level from 1 (fastest) to 19' : 'gzip level from 1 (fastest) to 9'} (smallest)`);
     }
+    if (zst && a.format === 'docker') throw new BuildError('--compression zstd needs --format oci: Docker schema 2 has no zstd layer type');
     if (a.format && a.format !== 'oci' && a.format !== 'docker') throw new BuildError(`--format ${a.format}: use oci or docker`);
     if (a.workdir && !a.workdir.startsWith('/')) throw new BuildError(`--workdir "${a.workdir}" must be an absolute path`);
     for (const v of a.volume ?? []) if (!v.startsWith('/')) throw new BuildError(`--volume "${v}" must be an absolute path`);
@@ -84,6 +86,7 @@ export function specFromArgs(a: BuildArgs, target: BuildTarget = buildTargets(a.
       format: (a.format ?? 'oci') as 'oci' | 'docker',
       platform: target.platform,
       epoch: sourceDateEpoch(),
+      compression: zst ? 'zstd' : undefined,
       gzipLevel: a.compressionLevel,
       cacheDir: a.noCache ? undefined : defaultCacheDir(),
       scaffold: scaffoldFrom(a.noScaffold),

@@ -4,11 +4,12 @@ import { createGunzip } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { Entry, entryTypeOf } from './entry.js';
 import { ImageLayer } from './image.js';
+import { zstdDecompressStream } from './zstd.js';
 
-/** Decompressed tar bytes of a layer (gzip or uncompressed; zstd is not supported). */
+/** Decompressed tar bytes of a layer (gzip, zstd or uncompressed). */
 export function layerTar(layer: ImageLayer): Readable {
   const mt = layer.descriptor.mediaType;
-  if (/zstd/.test(mt)) throw new Error(`layer ${layer.descriptor.digest}: zstd layers are not supported`);
+  if (/zstd/.test(mt)) return zstdDecompressStream(layer.blob.open(), `layer ${layer.descriptor.digest}`);
   const raw = layer.blob.open();
   return /gzip/.test(mt) ? raw.pipe(createGunzip()) : raw;
 }

@@ -6,6 +6,7 @@ import { Cache } from './cache.js';
 import { Digest, Hasher, hexOf, sha256 } from './digest.js';
 import { FileDigests, FileIdentity, stampOf } from './file-digests.js';
 import { BLOCK_SIZE, gzipParallel } from './pgzip.js';
+import { ZSTD_BLOCK, zstdParallel } from './zstd.js';
 import { Entry } from './entry.js';
 import { encodeHeader, END_OF_ARCHIVE, padding } from './tar.js';
 import { Log, silentLog, Task } from '../log.js';
@@ -45,6 +46,8 @@ export interface WriteLayerOptions {
   /** mtime of every entry, in seconds (SOURCE_DATE_EPOCH or 0). */
   mtime: number;
   comment: string;
+  /** gzip (default) or zstd (the OCI tar+zstd layer type); the level is gzipLevel's 1-9, or zstd's 1-19. */
+  compression?: Compression;
   gzipLevel?: number;
   /** Compression progress: a task "layer COMMENT" counting the files' bytes. */
   log?: Log;
@@ -60,6 +63,10 @@ export const LAYER_FORMAT = 1;
 
 /** Default gzip level. */
 export const DEFAULT_GZIP_LEVEL = 6;
+/** Default zstd level (zstd's own default). */
+export const DEFAULT_ZSTD_LEVEL = 3;
+
+export type Compression = 'gzip' | 'zstd';
 
 /** Sorted (bytewise by path), with every missing parent directory added (0755, root). */
 export function normaliseEntries(entries: LayerEntry[]): LayerEntry[] {
@@ -111,9 +118,10 @@ function tarName(path: string): string {
  * modes, owners, link targets, extended attributes and content digests; the writer's format, media type,
  * compression, level and mtime.
  */
-export function layerKey(sorted: LayerEntry[], contents: (Digest | null)[], opts: { mediaType: string; mtime: number; gzipLevel: number }): Digest {
+export function layerKey(sorted: LayerEntry[], contents: (Digest | null)[], opts: { mediaType: string; mtime: number; compression: Compression; level: number }): Digest {
   const h = createHash('sha256');
-  h.update(JSON.stringify({ format: LAYER_FORMAT, mediaType: opts.mediaType, compression: 'gzip', level: opts.gzipLevel, block: BLOCK_SIZE, mtime: opts.mtime }) + '\n');
+  const block = opts.compression === 'zstd' ? ZSTD_BLOCK : BLOCK_SIZE;
+  h.update(JSON.stringify({ format: LAYER_FORMAT, mediaType: opts.mediaType, compression: opts.compression, level: opts.level, block, mtime: opts.mtime }) + '\n');
   sorted.forEach((e, i) => {
     const size = e.type === 'file' ? (e.content ? e.content.length : (e.size ?? 0)) : 0;
     const xattrs = Object.keys(e.xattrs ?? {})
@@ -195,14 +203,15 @@ async function* tarChunks(entries: LayerEntry[], mtime: number, task: Task, stam
  */
 export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions): Promise<LayerBlob> {
   const sorted = normaliseEntries(entries);
-  const level = opts.gzipLevel ?? DEFAULT_GZIP_LEVEL;
+  const compression = opts.compression ?? 'gzip';
+  const level = opts.gzipLevel ?? (compression === 'zstd' ? DEFAULT_ZSTD_LEVEL : DEFAULT_GZIP_LEVEL);
   const cache = opts.cache;
   let key: Digest | null = null;
   let stamps: (string | null)[] | undefined;
   if (cache) {
     const ids = await contentIdentities(sorted, cache.files);
     if (ids) {
-      key = layerKey(sorted, ids.map((x) => x?.digest ?? null), { mediaType: opts.mediaType, mtime: opts.mtime, gzipLevel: level });
+      key = layerKey(sorted, ids.map((x) => x?.digest ?? null), { mediaType: opts.mediaType, mtime: opts.mtime, compression, level });
       stamps = ids.map((x) => x?.stamp || null);
       const hit = cache.cache.getLayer(key);
       if (hit && hit.mediaType === opts.mediaType) {
@@ -230,7 +239,8 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
   const file = await open(tmp, 'w');
   try {
     const tar = tarChunks(sorted, opts.mtime, task, stamps, () => (changed = true));
-    for await (const c of hashed(gzipParallel(hashed(tar, raw), level), gz)) await file.write(c);
+    const compressed = compression === 'zstd' ? zstdParallel(hashed(tar, raw), level) : gzipParallel(hashed(tar, raw), level);
+    for await (const c of hashed(compressed, gz)) await file.write(c);
     await file.close();
   } catch (e) {
     await file.close().catch(() => {});
