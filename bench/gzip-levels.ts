@@ -36,6 +36,11 @@ try {
     for (const l of levels) {
       const t = timed(`rm -rf o${l} && node ${BIN} build /usr/bin/redis-server --expose 6379 --no-cache --compression-level ${l} -o oci:o${l} >/dev/null 2>&1`);
       add(`ocislim level ${l}`, t, blobBytes(`o${l}`));
+      if (l === 1 || l === 3 || l === 9) {
+        const z = l === 9 ? 19 : l;
+        const t2 = timed(`rm -rf z${z} && node ${BIN} build /usr/bin/redis-server --expose 6379 --no-cache --compression zstd --compression-level ${z} -o oci:z${z} >/dev/null 2>&1`);
+        add(`ocislim --compression zstd, level ${z}`, t2, blobBytes(`z${z}`));
+      }
       if (umoci && l % 3 === 0) {
         const u = timed(`rm -rf tree u && /usr/bin/python3 /usr/bin/lddtree --copy-to-tree tree /usr/bin/redis-server >/dev/null
           umoci init --layout u && umoci new --image u:latest && umoci insert --image u:latest tree / >/dev/null

@@ -50,7 +50,7 @@ export const buildOptions = {
   format: { type: 'string', choices: ['oci', 'docker'], group: GROUP.output, describe: 'Media types: oci (default) or docker (schema 2)' },
   layers: { type: 'number', group: GROUP.output, describe: '1 for a single layer; default 3 (loader and libc, libraries, application)' },
   compression: { type: 'string', choices: ['gzip', 'zstd'], group: GROUP.output, describe: 'Layer compression: gzip (default) or zstd (OCI tar+zstd; readers need zstd support)' },
-  'compression-level': { type: 'number', group: GROUP.output, describe: 'gzip level, 1 (fastest) to 9 (smallest), default 6; zstd level 1 to 19, default 3' },
+  'compression-level': { type: 'number', group: GROUP.output, describe: 'gzip level, 1 (fastest) to 9 (smallest), default 4; zstd level 1 to 19, default 3' },
   annotation: { type: 'string', array: true, group: GROUP.output, describe: 'KEY=VALUE manifest annotation (repeatable)' },
   json: { type: 'boolean', group: GROUP.output, describe: 'Print the JSON result (the same shape for build, push, pull, inspect) instead of the digest' },
   'image-refs': { type: 'string', group: GROUP.output, describe: 'Write each pushed REGISTRY/REPO@DIGEST (then each -o location) to this file, one per line, as ko and crane do' },

@@ -61,8 +61,8 @@ export interface WriteLayerOptions {
  */
 export const LAYER_FORMAT = 1;
 
-/** Default gzip level. */
-export const DEFAULT_GZIP_LEVEL = 6;
+/** Default gzip level: the lowest whose redis image is no larger than umoci's (bench/gzip-levels.ts; README, Performance). */
+export const DEFAULT_GZIP_LEVEL = 4;
 /** Default zstd level (zstd's own default). */
 export const DEFAULT_ZSTD_LEVEL = 3;
 
