@@ -95,6 +95,57 @@ describe('hostile input only ever gives the typed ELF error', () => {
   });
 });
 
+describe('seeded fuzzing of whole resolutions', () => {
+  it('mutated libraries inside a library tree: every resolution ends in a closure or an ElfError (bounded: 1500 cases or 20 s)', (t) => {
+    const tree = join(dir, 'fuzztree');
+    writeFileSync(join(dir, 'fz.c'), 'int f(void){return 1;}\n');
+    writeFileSync(join(dir, 'fzapp.c'), 'int main(void){return 0;}\n');
+    sh(
+      `mkdir -p ${tree}/bin ${tree}/lib ${tree}/lib2
+       gcc -shared -fPIC -o ${tree}/lib2/libz1.so -Wl,-soname,libz1.so fz.c
+       gcc -shared -fPIC -o ${tree}/lib/libz0.so -Wl,-soname,libz0.so fz.c ${tree}/lib2/libz1.so -Wl,--enable-new-dtags -Wl,-rpath,'$ORIGIN/../lib2:$ORIGIN'
+       gcc -o ${tree}/bin/app fzapp.c ${tree}/lib/libz0.so -Wl,-rpath-link,${tree}/lib2 -Wl,--disable-new-dtags -Wl,-rpath,'$ORIGIN/../lib'`,
+      dir,
+    );
+    const files = [join(tree, 'lib/libz0.so'), join(tree, 'bin/app')];
+    const originals = files.map((f) => readFileSync(f));
+    let refused = 0;
+    const r = rng(777);
+    const t0 = Date.now();
+    let results = 0;
+    let errors = 0;
+    let i = 0;
+    for (; i < 1500 && Date.now() - t0 < 20000; i++) {
+      // Mostly the library the program needs (a bad candidate), sometimes the program itself (a bad input).
+      const which = r() < 0.7 ? 0 : 1;
+      const buf = Buffer.from(originals[which]);
+      // Headers, program headers, the dynamic section and its strings all sit in the first pages of a small library.
+      const span = Math.min(buf.length, 16384);
+      for (let k = 1 + Math.floor(r() * 8); k > 0; k--) {
+        const pos = Math.floor(r() * span);
+        const m = r();
+        if (m < 0.5) buf[pos] = Math.floor(r() * 256);
+        else if (m < 0.8) buf[pos] ^= 1 << Math.floor(r() * 8);
+        else buf.writeUInt32LE(r() < 0.5 ? 0xffffffff : Math.floor(r() * 0x10000), Math.min(pos, buf.length - 4));
+      }
+      if (r() < 0.05) buf.fill(0, Math.floor(r() * buf.length));
+      writeFileSync(files[which], buf);
+      try {
+        const c = new Resolver('/').resolve(join(tree, 'bin/app'));
+        assert.ok(Array.isArray(c.libraries));
+        if (c.notFound.some((n) => n.reason)) refused++;
+        results++;
+      } catch (e) {
+        if (!(e instanceof ElfError) || /internal error/.test(e.message)) throw new Error(`case ${i} (seed 777): ${(e as Error)?.stack ?? e}`);
+        errors++;
+      }
+      writeFileSync(files[which], originals[which]);
+    }
+    t.diagnostic(`resolution fuzz: ${i} mutants in ${Date.now() - t0} ms, ${results} closures (${refused} with a candidate refused), ${errors} ElfErrors`);
+    assert.ok(i >= 200, `only ${i} cases ran`);
+  });
+});
+
 describe('files ocislim reads for itself from a root are checked', () => {
   /** A root holding a program of `kind` ('glibc' or 'musl') at /app, and the loader it names. */
   function rootWith(name: string, kind: 'glibc' | 'musl'): string {
