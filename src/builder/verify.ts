@@ -3,6 +3,7 @@ import { BuildError } from './errors.js';
 import { Plan, PlannedEntry } from './plan.js';
 import { Closure } from '../elf/resolve.js';
 import { ElfError } from '../elf/errors.js';
+import { readElfFile } from '../elf/reader.js';
 import { DEFAULT_PATH, envTarget, readShebang } from './shebang.js';
 
 const MAX_HOPS = 40;
@@ -100,6 +101,8 @@ function checkElf(plan: Plan, e: PlannedEntry, dirs: Set<string>, what: string):
   const checked = plan.closures.find((c) => c.file.path === e.path);
   if (checked) return;
   if (!e.source) return;
+  const root = plan.fs.root;
+  if (root !== '/' && !e.source.startsWith(root + '/')) return checkOutsideElf(plan, e, dirs, what);
   let c: Closure;
   try {
     c = plan.resolver.resolve(plan.fs.toRootPath(e.source));
@@ -113,6 +116,26 @@ function checkElf(plan: Plan, e: PlannedEntry, dirs: Set<string>, what: string):
   if (c.kind === 'static' || c.kind === 'static-pie' || c.kind === 'shared-object') return;
   if (c.notFound.length) throw new BuildError(`${what}: ${c.notFound[0].name}, which it needs, is not in ${plan.fs.root}`);
   checkClosure(plan, c, dirs, what);
+}
+
+/**
+ * A program copied from outside the build root (a Dockerfile's context with --root): its header is read where it
+ * is; a static program needs nothing else, a dynamic one needs its interpreter in the image.
+ */
+function checkOutsideElf(plan: Plan, e: PlannedEntry, dirs: Set<string>, what: string): void {
+  let elf;
+  try {
+    elf = readElfFile(e.source!);
+  } catch (err) {
+    if (err instanceof ElfError && /not an ELF file|too short|empty file/.test(err.reason)) {
+      throw new BuildError(`${what} is neither an ELF program nor a #! script: it cannot be executed`);
+    }
+    if (err instanceof ElfError) throw new BuildError(`${what}: ${err.reason}`);
+    throw err;
+  }
+  if (!elf.interp || elf.kind === 'shared-object') return;
+  const t = follow(plan, elf.interp, dirs);
+  if (!t || t === 'dir' || t.type === 'dir') throw new BuildError(`${what}: its interpreter ${elf.interp} is not in the image`);
 }
 
 function checkLinks(plan: Plan, dirs: Set<string>): void {

@@ -88,6 +88,17 @@ export function imageEntries(index: IndexDoc): Descriptor[] {
   return index.manifests.filter((d) => isManifestType(d.mediaType) || d.mediaType === undefined);
 }
 
+/**
+ * The image entries of an index that is to be copied whole: every entry must be an image manifest, since the copy
+ * keeps the index's exact bytes and so must carry everything it names (nested indexes are not followed).
+ */
+export function copyableEntries(index: IndexDoc, where: string): Descriptor[] {
+  const other = index.manifests.filter((d) => !imageEntries(index).includes(d));
+  if (other.length) throw new IndexError(`${where}: the index lists ${other.map((d) => d.mediaType ?? 'an entry without a media type').join(', ')}; only indexes of images are copied whole (choose one platform)`);
+  if (!index.manifests.length) throw new IndexError(`${where}: the index lists no image`);
+  return index.manifests;
+}
+
 /** Lists an index's platforms for messages: "linux/amd64, linux/arm64". */
 export function platformList(entries: Descriptor[]): string {
   return entries.map((d) => (d.platform ? formatPlatform(d.platform) : d.digest)).join(', ');

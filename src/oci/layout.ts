@@ -6,7 +6,7 @@ import { Digest, Hasher, hexOf, sha256 } from './digest.js';
 import { Descriptor, Image, ImageLayer, parseConfig, parseManifest } from './image.js';
 import { Platform, platformMatches } from './platform.js';
 import { isIndexType, isManifestType, MT } from './mediatypes.js';
-import { Artifact, imageEntries, imagesOf, ImageIndex, IndexDoc, isImageIndex, manifestDescriptor, parseIndex, platformList, selectPlatform } from './index.js';
+import { Artifact, copyableEntries, imageEntries, imagesOf, ImageIndex, IndexDoc, isImageIndex, manifestDescriptor, parseIndex, platformList, selectPlatform } from './index.js';
 import { LayoutStore } from './store.js';
 import { tempSibling, withTempPath, writeFileAtomic } from './atomic.js';
 
@@ -110,8 +110,7 @@ function readIndexAt(store: LayoutStore, desc: Descriptor): ImageIndex {
   const indexBytes = readBlob(store, desc);
   const where = `${store.where} (${desc.digest})`;
   const index = parseIndex(indexBytes, where);
-  const entries = imageEntries(index);
-  if (!entries.length) throw new Error(`${where}: the index lists no image manifest`);
+  const entries = copyableEntries(index, where);
   return { indexBytes, index, digest: desc.digest, mediaType: index.mediaType ?? desc.mediaType, images: entries.map((d) => readImageAt(store, d)) };
 }
 
@@ -130,7 +129,10 @@ export function readLayoutArtifact(store: LayoutStore, opts: SelectOptions = {})
   if (!opts.platform) return readIndexAt(store, desc);
   // A nested index (multi-platform image): choose the platform.
   for (let depth = 0; isIndexType(desc.mediaType) && depth < 4; depth++) {
-    desc = selectPlatform(parseIndex(readBlob(store, desc), `${store.where} (${desc.digest})`), opts.platform, store.where);
+    const idx = parseIndex(readBlob(store, desc), `${store.where} (${desc.digest})`);
+    // An index whose one entry is another index (no platform of its own): look inside that one.
+    const sub = idx.manifests.filter((d) => isIndexType(d.mediaType));
+    desc = !imageEntries(idx).length && sub.length === 1 ? sub[0] : selectPlatform(idx, opts.platform, store.where);
   }
   return readImageAt(store, desc);
 }

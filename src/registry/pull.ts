@@ -1,7 +1,7 @@
 import { PassThrough, Readable } from 'node:stream';
 import { Descriptor, Image, ImageLayer, parseConfig, parseManifest, platformOfConfig } from '../oci/image.js';
 import { formatPlatform, Platform, platformMatches } from '../oci/platform.js';
-import { Artifact, imageEntries, ImageIndex, IndexError, parseIndex, platformList, selectPlatform } from '../oci/index.js';
+import { Artifact, copyableEntries, ImageIndex, IndexError, parseIndex, platformList, selectPlatform } from '../oci/index.js';
 import { isIndexType, isManifestType } from '../oci/mediatypes.js';
 import { sha256 } from '../oci/digest.js';
 import { verifying } from '../oci/layout.js';
@@ -49,8 +49,14 @@ export async function pullArtifact(client: RegistryClient, ref: Reference): Prom
   } catch (e) {
     throw new RegistryError((e as Error).message);
   }
+  let entries;
+  try {
+    entries = copyableEntries(index, formatReference(ref));
+  } catch (e) {
+    throw new RegistryError((e as Error).message);
+  }
   const images: Image[] = [];
-  for (const d of imageEntries(index)) images.push(await imageFrom(client, ref, await client.getManifest(ref.repository, d.digest), d.platform));
+  for (const d of entries) images.push(await imageFrom(client, ref, await client.getManifest(ref.repository, d.digest), d.platform));
   if (!images.length) throw new RegistryError(`${formatReference(ref)}: the index lists no image manifest`);
   const idx: ImageIndex = { indexBytes: m.bytes, index, digest: sha256(m.bytes), mediaType: m.mediaType, images };
   return idx;
