@@ -9,7 +9,8 @@ let dir: string;
 before(() => (dir = tempDir('ocislim-usage-')));
 after(() => removeDir(dir));
 
-const COMMANDS = ['build', 'push', 'pull', 'inspect', 'ldd', 'login'];
+/** Every command the top-level help lists (commands added later are held to the same rules). */
+const COMMANDS = section(ocislim(['--help']).stdout, 'Commands:').flatMap((l) => /^ {2}ocislim (\w+)/.exec(l)?.[1] ?? []);
 
 /** The lines of one help section ("Positionals:", "Examples:", ...), up to the next blank line. */
 function section(help: string, title: string): string[] {
@@ -21,6 +22,7 @@ function section(help: string, title: string): string[] {
 }
 
 describe('help', () => {
+  it('lists the commands', () => assert.ok(['build', 'push', 'pull', 'inspect', 'ldd', 'login'].every((c) => COMMANDS.includes(c)), COMMANDS.join(' ')));
   for (const c of COMMANDS) {
     it(`${c} --help has examples and describes every positional argument`, () => {
       const r = ocislim([c, '--help'], { env: { COLUMNS: '200' } });
