@@ -22,7 +22,8 @@ describe('progress from the real CLI', () => {
     removeDir(dir);
   });
   // --no-cache: the layer cache would serve the second build's layers without compressing anything.
-  const big = () => ['--copy', `${join(dir, 'big.bin')}:/data/big.bin`, '--compression-level', '1', '--no-cache'];
+  // Each test puts the file at its own path: its layer is new to the registry, so it is uploaded (not mounted).
+  const big = (at = 'big.bin') => ['--copy', `${join(dir, 'big.bin')}:/data/${at}`, '--compression-level', '1', '--no-cache'];
 
   it('in a log (no terminal): compression and upload lines, no escape codes', () => {
     const r = ocislim(['build', '/bin/busybox', ...big(), '-o', `oci:${join(dir, 'plain')}`, '--push', `${reg.host}/progress-plain:1`]);
@@ -35,7 +36,7 @@ describe('progress from the real CLI', () => {
   });
 
   it('on a terminal (script): bars with rate and ETA, for compression and for upload', () => {
-    const tty = sh(`script -qec "stty cols 200; node ${BIN} build /bin/busybox ${big().join(' ')} --push ${reg.host}/progress-tty:1" /dev/null`);
+    const tty = sh(`script -qec "stty cols 200; node ${BIN} build /bin/busybox ${big('tty.bin').join(' ')} --push ${reg.host}/progress-tty:1" /dev/null`);
     assert.match(tty, /\x1b\[2Klayer the application \(2 files\) \[[#-]{12}\] +\d+% [\d.]+ (B|KiB|MiB) \/ 2\d\.\d MiB, [\d.]+ (B|KiB|MiB)\/s, ETA [\d.]+ s/);
     assert.match(tty, /\x1b\[2Kupload [0-9a-f]{12} \[[#-]{12}\] +\d+% [\d.]+ (B|KiB|MiB) \/ [\d.]+ (B|KiB|MiB), [\d.]+ (B|KiB|MiB)\/s/);
     assert.match(tty, /ocislim: upload [0-9a-f]{12}: done/);
