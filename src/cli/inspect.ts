@@ -2,7 +2,7 @@ import { formatPlatform } from '../oci/platform.js';
 import { Image, platformOfConfig } from '../oci/image.js';
 import { listLayer } from '../oci/files.js';
 import type { Entry } from '../oci/entry.js';
-import { parseLocalRef, readLocalArtifact } from '../oci/location.js';
+import { localRefArg } from './refs.js';
 import { ImageIndex, isImageIndex } from '../oci/index.js';
 import { platformFlag } from './platform.js';
 import { UserError } from './errors.js';
@@ -70,12 +70,7 @@ function inspectIndex(idx: ImageIndex, json: boolean | undefined, out: (s: strin
 /** `ocislim inspect`: platform, config, layers and (with --files) every file; a multi-platform image lists its platforms. */
 export async function inspectCommand(args: InspectArgs, out: (s: string) => void): Promise<number> {
   const p = platformFlag(args.platform);
-  let a;
-  try {
-    a = readLocalArtifact(parseLocalRef(args.image), p === 'all' ? undefined : p);
-  } catch (e) {
-    throw new UserError((e as Error).message);
-  }
+  const a = await localRefArg(args.image, 'inspect').readArtifact({ platform: p === 'all' ? undefined : p });
   if (isImageIndex(a)) {
     if (args.files || args.explain) throw new UserError(`${args.image} is a multi-platform image (${a.images.map((i) => formatPlatform(platformOfConfig(i.config))).join(', ')}): choose one with --platform for --files or --explain`);
     return inspectIndex(a, args.json, out);

@@ -1,3 +1,4 @@
+import { ImageError } from './errors.js';
 import { createHash, Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 
@@ -15,7 +16,7 @@ export function sha256(data: Uint8Array | string): Digest {
 }
 
 export function hexOf(d: Digest): string {
-  if (!isDigest(d)) throw new Error(`unsupported digest "${d}" (only sha256 is supported)`);
+  if (!isDigest(d)) throw new ImageError(`digest "${d}"`, 'unsupported (only sha256 is supported)');
   return d.slice(7);
 }
 

@@ -1,3 +1,4 @@
+import { ImageError } from './errors.js';
 import { Readable } from 'node:stream';
 import { Digest, sha256 } from './digest.js';
 import { ImageFormat, MT, mediaTypesFor } from './mediatypes.js';
@@ -109,9 +110,9 @@ export function parseConfig(bytes: Buffer, where: string): ImageConfig {
   try {
     c = JSON.parse(bytes.toString('utf8'));
   } catch {
-    throw new Error(`${where}: image config is not valid JSON`);
+    throw new ImageError(where, `image config is not valid JSON`);
   }
-  if (!c || typeof c !== 'object' || !c.rootfs || !Array.isArray(c.rootfs.diff_ids)) throw new Error(`${where}: image config has no rootfs.diff_ids`);
+  if (!c || typeof c !== 'object' || !c.rootfs || !Array.isArray(c.rootfs.diff_ids)) throw new ImageError(where, `image config has no rootfs.diff_ids`);
   c.config ??= {};
   return c;
 }
@@ -121,9 +122,9 @@ export function parseManifest(bytes: Buffer, where: string): Manifest {
   try {
     m = JSON.parse(bytes.toString('utf8'));
   } catch {
-    throw new Error(`${where}: manifest is not valid JSON`);
+    throw new ImageError(where, `manifest is not valid JSON`);
   }
-  if (!m || m.schemaVersion !== 2 || !m.config || !Array.isArray(m.layers)) throw new Error(`${where}: not an image manifest (schemaVersion 2 with config and layers)`);
+  if (!m || m.schemaVersion !== 2 || !m.config || !Array.isArray(m.layers)) throw new ImageError(where, `not an image manifest (schemaVersion 2 with config and layers)`);
   return m;
 }
 

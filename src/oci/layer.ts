@@ -1,3 +1,4 @@
+import { ImageError } from './errors.js';
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -93,7 +94,7 @@ function hardLinksForward(sorted: LayerEntry[], byPath: Map<string, LayerEntry>)
     if (e.type !== 'hardlink') continue;
     const target = e.linkname!;
     const t = byPath.get(target);
-    if (!t || t.type !== 'file') throw new Error(`hard link ${e.path} points to ${target}, which is not a regular file in the layer`);
+    if (!t || t.type !== 'file') throw new ImageError(`hard link ${e.path}`, `points to ${target}, which is not a regular file in the layer`);
     (groups.get(target) ?? groups.set(target, [target]).get(target)!).push(e.path);
   }
   if (!groups.size) return sorted;
@@ -182,11 +183,11 @@ async function* tarChunks(entries: LayerEntry[], mtime: number, task: Task, stam
       for await (const chunk of createReadStream(e.source!, { highWaterMark: 1 << 20 })) {
         const c = chunk as Buffer;
         seen += c.length;
-        if (seen > size) throw new Error(`${e.source}: file grew while being read`);
+        if (seen > size) throw new ImageError(e.source!, `file grew while being read`);
         task.add(c.length);
         yield c;
       }
-      if (seen !== size) throw new Error(`${e.source}: file changed size while being read`);
+      if (seen !== size) throw new ImageError(e.source!, `file changed size while being read`);
       // The layer key holds the digest taken under this identity: if the file changed since, the bytes just written
       // may not be the ones the key names, and the layer must not be cached under it.
       if (stamps?.[i] && stampOf(statSync(e.source!, { bigint: true })) !== stamps[i]) onChanged?.();

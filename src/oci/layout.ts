@@ -1,3 +1,4 @@
+import { BlobMismatchError, ImageError } from './errors.js';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -25,13 +26,13 @@ export function verifying(d: Descriptor, where: string): Transform {
   return new Transform({
     transform(chunk: Buffer, _e, cb) {
       h.update(chunk);
-      if (h.size > d.size) return cb(new Error(`${where}: blob ${d.digest} is larger than its descriptor says (${d.size} bytes)`));
+      if (h.size > d.size) return cb(new BlobMismatchError(where, d.digest, `blob ${d.digest} is larger than its descriptor says (${d.size} bytes)`));
       cb(null, chunk);
     },
     flush(cb) {
-      if (h.size !== d.size) return cb(new Error(`${where}: blob ${d.digest} has ${h.size} bytes, its descriptor says ${d.size}`));
+      if (h.size !== d.size) return cb(new BlobMismatchError(where, d.digest, `blob ${d.digest} has ${h.size} bytes, its descriptor says ${d.size}`));
       const got = h.digest();
-      if (got !== d.digest) return cb(new Error(`${where}: blob ${d.digest} has digest ${got}`));
+      if (got !== d.digest) return cb(new BlobMismatchError(where, d.digest, `blob ${d.digest} has digest ${got}`));
       cb();
     },
   });
@@ -51,16 +52,16 @@ function select(index: Index, where: string, opts: SelectOptions): Descriptor {
     found = opts.ref.startsWith('sha256:') ? ms.filter((m) => m.digest === opts.ref) : ms.filter((m) => m.annotations?.[REF_NAME] === opts.ref);
     if (!found.length) {
       const tags = ms.map((m) => m.annotations?.[REF_NAME]).filter(Boolean);
-      throw new Error(`${where}: no image tagged "${opts.ref}"${tags.length ? ` (it has: ${tags.join(', ')})` : ''}`);
+      throw new ImageError(where, `no image tagged "${opts.ref}"${tags.length ? ` (it has: ${tags.join(', ')})` : ''}`);
     }
   } else {
     found = ms;
-    if (!found.length) throw new Error(`${where}: the layout holds no image`);
+    if (!found.length) throw new ImageError(where, `the layout holds no image`);
   }
   if (found.length > 1 && opts.platform) found = found.filter((m) => platformMatches(m.platform, opts.platform!));
   if (found.length !== 1) {
     const tags = ms.map((m) => m.annotations?.[REF_NAME] ?? m.digest);
-    throw new Error(`${where}: holds ${ms.length} images; name one with :TAG (${tags.join(', ')})`);
+    throw new ImageError(where, `holds ${ms.length} images; name one with :TAG (${tags.join(', ')})`);
   }
   return found[0];
 }
@@ -69,33 +70,33 @@ function readJson<T>(store: LayoutStore, name: string): T {
   try {
     return JSON.parse(store.read(name).toString('utf8')) as T;
   } catch (e) {
-    throw new Error(`${store.where}: ${name} is not valid JSON (${(e as Error).message})`);
+    throw new ImageError(store.where, `${name} is not valid JSON (${(e as Error).message})`);
   }
 }
 
 function readBlob(store: LayoutStore, d: Descriptor): Buffer {
   const name = blobName(d.digest);
-  if (!store.has(name)) throw new Error(`${store.where}: blob ${d.digest} is missing`);
+  if (!store.has(name)) throw new ImageError(store.where, `blob ${d.digest} is missing`);
   const b = store.read(name);
-  if (b.length !== d.size || sha256(b) !== d.digest) throw new Error(`${store.where}: blob ${d.digest} does not match its digest or size`);
+  if (b.length !== d.size || sha256(b) !== d.digest) throw new BlobMismatchError(store.where, d.digest, `blob ${d.digest} does not match its digest or size`);
   return b;
 }
 
 /** Reads an image manifest and its config from a layout; layers stream (verified) when opened. */
 function readImageAt(store: LayoutStore, desc: Descriptor): Image {
-  if (!isManifestType(desc.mediaType) && desc.mediaType) throw new Error(`${store.where}: ${desc.digest} is a ${desc.mediaType}, not an image manifest`);
+  if (!isManifestType(desc.mediaType) && desc.mediaType) throw new ImageError(store.where, `${desc.digest} is a ${desc.mediaType}, not an image manifest`);
   const manifestBytes = readBlob(store, desc);
   const manifest = parseManifest(manifestBytes, `${store.where} ${desc.digest}`);
   const configBytes = readBlob(store, manifest.config);
   const config = parseConfig(configBytes, `${store.where} ${manifest.config.digest}`);
-  if (config.rootfs.diff_ids.length !== manifest.layers.length) throw new Error(`${store.where}: config lists ${config.rootfs.diff_ids.length} layers, manifest ${manifest.layers.length}`);
+  if (config.rootfs.diff_ids.length !== manifest.layers.length) throw new ImageError(store.where, `config lists ${config.rootfs.diff_ids.length} layers, manifest ${manifest.layers.length}`);
   const layers: ImageLayer[] = manifest.layers.map((d, i) => ({
     descriptor: d,
     diffId: config.rootfs.diff_ids[i],
     blob: {
       open: () => {
         const name = blobName(d.digest);
-        if (!store.has(name)) throw new Error(`${store.where}: layer blob ${d.digest} is missing`);
+        if (!store.has(name)) throw new ImageError(store.where, `layer blob ${d.digest} is missing`);
         return store.open(name).pipe(verifying(d, store.where));
       },
       // Unverified (a part cannot be): for resumed uploads, which the registry verifies whole when they commit.
@@ -121,7 +122,7 @@ function readIndexAt(store: LayoutStore, desc: Descriptor): ImageIndex {
 export function readLayoutArtifact(store: LayoutStore, opts: SelectOptions = {}): Artifact {
   if (!store.has('index.json')) {
     if (store.has('manifest.json')) return readLegacyDockerArchive(store);
-    throw new Error(`${store.where}: not an OCI image layout (no index.json)`);
+    throw new ImageError(store.where, `not an OCI image layout (no index.json)`);
   }
   const index = readJson<Index>(store, 'index.json');
   let desc = select(index, store.where, opts);
@@ -142,7 +143,7 @@ export function readLayout(store: LayoutStore, opts: SelectOptions = {}): Image 
   const a = readLayoutArtifact(store, opts);
   if (!isImageIndex(a)) return a;
   if (a.images.length === 1) return a.images[0];
-  throw new Error(`${store.where}: a multi-platform image (${platformList(imageEntries(a.index))}); choose one platform`);
+  throw new ImageError(store.where, `a multi-platform image (${platformList(imageEntries(a.index))}); choose one platform`);
 }
 
 interface DockerManifestEntry {
@@ -154,7 +155,7 @@ interface DockerManifestEntry {
 /** docker save before Docker 25: manifest.json, config and uncompressed layer tars; digests are computed here. */
 function readLegacyDockerArchive(store: LayoutStore): Image {
   const entries = readJson<DockerManifestEntry[]>(store, 'manifest.json');
-  if (!Array.isArray(entries) || entries.length !== 1) throw new Error(`${store.where}: docker archive must hold exactly one image (it has ${entries?.length})`);
+  if (!Array.isArray(entries) || entries.length !== 1) throw new ImageError(store.where, `docker archive must hold exactly one image (it has ${entries?.length})`);
   const e = entries[0];
   const configBytes = store.read(e.Config);
   const config = parseConfig(configBytes, `${store.where} ${e.Config}`);
@@ -183,7 +184,7 @@ async function putBlob(dir: string, d: Descriptor, source: () => Readable): Prom
   const tmp = tempSibling(path);
   try {
     await pipeline(source(), createWriteStream(tmp));
-    if (statSync(tmp).size !== d.size) throw new Error(`blob ${d.digest}: wrote ${statSync(tmp).size} bytes, expected ${d.size}`);
+    if (statSync(tmp).size !== d.size) throw new BlobMismatchError(dir, d.digest, `blob ${d.digest}: wrote ${statSync(tmp).size} bytes, expected ${d.size}`);
     renameSync(tmp, path);
   } catch (e) {
     rmSync(tmp, { force: true });
@@ -233,9 +234,9 @@ async function writeInto(dir: string, a: Artifact, tag: string | undefined): Pro
  */
 export async function writeOciLayout(img: Artifact, dir: string, tag?: string): Promise<void> {
   if (existsSync(dir)) {
-    if (!statSync(dir).isDirectory()) throw new Error(`${dir}: exists and is not a directory`);
+    if (!statSync(dir).isDirectory()) throw new ImageError(dir, `exists and is not a directory`);
     const names = readdirSync(dir);
-    if (names.length && !names.includes('oci-layout')) throw new Error(`${dir}: exists and is not an OCI image layout (no oci-layout file)`);
+    if (names.length && !names.includes('oci-layout')) throw new ImageError(dir, `exists and is not an OCI image layout (no oci-layout file)`);
     if (names.length) return writeInto(dir, img, tag);
     rmSync(dir, { recursive: true });
   }

@@ -1,3 +1,4 @@
+import { ImageError, LocationError } from './errors.js';
 import { existsSync, statSync } from 'node:fs';
 import { writeDockerArchive, writeOciArchive } from './archive.js';
 import { Image } from './image.js';
@@ -23,18 +24,18 @@ export function isLocalRef(s: string): boolean {
 /** Parses a transport reference; as in skopeo, the path ends at the first ":" after the transport. */
 export function parseLocalRef(s: string): LocalRef {
   const m = /^(oci|oci-archive|docker-archive):(.*)$/.exec(s);
-  if (!m) throw new Error(`"${s}" is not a local image reference (oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG])`);
+  if (!m) throw new LocationError(s, 'is not a local image reference (oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG])');
   const kind = m[1] as LocalKind;
   const rest = m[2];
   const colon = rest.indexOf(':');
   const path = colon < 0 ? rest : rest.slice(0, colon);
   const tag = colon < 0 ? undefined : rest.slice(colon + 1);
-  if (!path) throw new Error(`"${s}": the ${kind} reference has no path`);
+  if (!path) throw new LocationError(s, `the ${kind} reference has no path`);
   if (tag !== undefined) {
     if (kind === 'docker-archive') {
-      if (!/^[^:]+(:\d+)?[^:]*:[\w][\w.-]{0,127}$/.test(tag) || /[A-Z]/.test(tag.split(':')[0])) throw new Error(`"${s}": "${tag}" is not a NAME:TAG reference`);
+      if (!/^[^:]+(:\d+)?[^:]*:[\w][\w.-]{0,127}$/.test(tag) || /[A-Z]/.test(tag.split(':')[0])) throw new LocationError(s, `"${tag}" is not a NAME:TAG reference`);
     } else if (!/^[A-Za-z0-9._:\-@/+]+$/.test(tag) || tag === '') {
-      throw new Error(`"${s}": "${tag}" is not a valid tag`);
+      throw new LocationError(s, `"${tag}" is not a valid tag`);
     }
   }
   return { kind, path, tag };
@@ -60,10 +61,10 @@ function selector(ref: LocalRef): string | undefined {
 }
 
 function openLocal(ref: LocalRef): DirStore | TarStore {
-  if (!existsSync(ref.path)) throw new Error(`${formatLocalRef(ref)}: ${ref.path} does not exist`);
+  if (!existsSync(ref.path)) throw new ImageError(formatLocalRef(ref), `${ref.path} does not exist`);
   const isDir = statSync(ref.path).isDirectory();
-  if (ref.kind === 'oci' && !isDir) throw new Error(`${formatLocalRef(ref)}: ${ref.path} is not a directory (use oci-archive: for a tar)`);
-  if (ref.kind !== 'oci' && isDir) throw new Error(`${formatLocalRef(ref)}: ${ref.path} is a directory (use oci: for a layout directory)`);
+  if (ref.kind === 'oci' && !isDir) throw new ImageError(formatLocalRef(ref), `${ref.path} is not a directory (use oci-archive: for a tar)`);
+  if (ref.kind !== 'oci' && isDir) throw new ImageError(formatLocalRef(ref), `${ref.path} is a directory (use oci: for a layout directory)`);
   return ref.kind === 'oci' ? new DirStore(ref.path) : new TarStore(ref.path);
 }
 

@@ -1,3 +1,4 @@
+import { ImageError } from './errors.js';
 import { closeSync, createReadStream, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -61,12 +62,12 @@ export class TarStore implements LayoutStore {
         const sum = parseOctal(block.subarray(148, 156));
         let calc = 0;
         for (let i = 0; i < 512; i++) calc += i >= 148 && i < 156 ? 0x20 : block[i];
-        if (sum !== calc) throw new Error(`${this.where}: not a tar archive (bad header checksum at offset ${pos})`);
+        if (sum !== calc) throw new ImageError(this.where, `not a tar archive (bad header checksum at offset ${pos})`);
         const size = parseSize(block.subarray(124, 136));
         const type = String.fromCharCode(block[156] || 0x30);
         const dataAt = pos + 512;
         const next = dataAt + Math.ceil(size / 512) * 512;
-        if (next > total) throw new Error(`${this.where}: truncated tar archive`);
+        if (next > total) throw new ImageError(this.where, `truncated tar archive`);
         if (type === 'x' || type === 'L') {
           const data = Buffer.alloc(size);
           readSync(fd, data, 0, size, dataAt);
@@ -89,7 +90,7 @@ export class TarStore implements LayoutStore {
 
   private member(name: string): Member {
     const m = this.members.get(name);
-    if (!m) throw new Error(`${this.where}: archive has no ${name}`);
+    if (!m) throw new ImageError(this.where, `archive has no ${name}`);
     return m;
   }
 
@@ -101,7 +102,7 @@ export class TarStore implements LayoutStore {
   }
   read(name: string): Buffer {
     const m = this.member(name);
-    if (m.size > MAX_SMALL_READ) throw new Error(`${this.where}: ${name} is too large to read into memory`);
+    if (m.size > MAX_SMALL_READ) throw new ImageError(this.where, `${name} is too large to read into memory`);
     const fd = openSync(this.where, 'r');
     try {
       const b = Buffer.alloc(m.size);

@@ -1,3 +1,4 @@
+import { ImageError } from './errors.js';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Readable } from 'node:stream';
@@ -74,7 +75,7 @@ export function zstdDecompressStream(src: Readable, what: string): Readable {
       let n = 0;
       for await (const c of src) {
         n += (c as Buffer).length;
-        if (n > MAX_READ) throw new Error(`${what}: zstd layer too large to read back (over 2 GiB)`);
+        if (n > MAX_READ) throw new ImageError(what, 'zstd layer too large to read back (over 2 GiB)');
         parts.push(c as Buffer);
       }
       yield await zstd().decompress(Buffer.concat(parts, n));

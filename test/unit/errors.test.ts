@@ -8,6 +8,16 @@ import { errorText, flagOf } from '../../src/cli/words.js';
 import { CaFileError, PlainHttpError } from '../../src/registry/errors.js';
 import { Transport } from '../../src/registry/transport.js';
 import { ocislim } from '../helpers/cli.js';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BlobMismatchError, ImageError, LocationError } from '../../src/oci/errors.js';
+import { parseLocalRef, readLocalImage } from '../../src/oci/location.js';
+import { parseManifest } from '../../src/oci/image.js';
+import { append, empty, layerFromBlob } from '../../src/oci/mutate.js';
+import { writeLayer } from '../../src/oci/layer.js';
+import { MT } from '../../src/oci/mediatypes.js';
+import { parseImageRef } from '../../src/refs/image-ref.js';
+import { removeDir, tempDir } from '../helpers/sh.js';
 
 function thrown(fn: () => unknown): unknown {
   try {
@@ -62,6 +72,39 @@ describe('typed errors below the CLI, worded by the CLI', () => {
       const text = readFileSync(new URL(`../../../src/${f}`, import.meta.url), 'utf8');
       const strings = text.split('\n').filter((l) => !/^\s*(\/\/|\*|\/\*)/.test(l)).join('\n').match(/(['"`])(?:(?!\1)[^\\]|\\.)*\1/g) ?? [];
       assert.deepEqual(strings.filter((s) => /(^|[\s"'`(])--[a-z]/.test(s)), [], f);
+    }
+  });
+
+  it('oci throws typed errors: LocationError for a malformed reference, ImageError naming where, BlobMismatchError for bad bytes', async () => {
+    const loc = thrown(() => parseLocalRef('tarball:x'));
+    assert.ok(loc instanceof LocationError);
+    assert.equal(loc.ref, 'tarball:x');
+    const missing = thrown(() => readLocalImage(parseLocalRef('oci:/nonexistent/layout')));
+    assert.ok(missing instanceof ImageError);
+    assert.equal(missing.where, 'oci:/nonexistent/layout');
+    const bad = thrown(() => parseManifest(Buffer.from('{'), 'somewhere'));
+    assert.ok(bad instanceof ImageError && bad.message === 'somewhere: manifest is not valid JSON');
+
+    const dir = tempDir('ocislim-unit-errors-');
+    try {
+      const blob = await writeLayer([{ path: '/f', type: 'file', mode: 0o644, uid: 0, gid: 0, content: Buffer.from('x') }], { dir, mediaType: MT.ociLayerGzip, mtime: 0, comment: 'f' });
+      const img = append(empty, [{ layer: layerFromBlob(blob) }], { platform: { os: 'linux', architecture: 'amd64' } });
+      const layout = join(dir, 'layout');
+      await parseImageRef(`oci:${layout}`).write(img);
+      writeFileSync(join(layout, 'blobs/sha256', blob.digest.slice(7)), 'tampered');
+      const back = await parseImageRef(`oci:${layout}`).read();
+      const e = await new Promise((resolve) => back.layers[0].blob.open().on('error', resolve).resume());
+      assert.ok(e instanceof BlobMismatchError, String(e));
+      assert.equal(e.digest, blob.digest);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it('no plain Error for failures in src/oci (oci/cache.ts aside)', () => {
+    const ociDir = new URL('../../../src/oci/', import.meta.url);
+    for (const f of readdirSync(ociDir).filter((n) => n.endsWith('.ts') && n !== 'cache.ts')) {
+      assert.doesNotMatch(readFileSync(new URL(f, ociDir), 'utf8'), /new Error\(/, f);
     }
   });
 });
