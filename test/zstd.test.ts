@@ -80,6 +80,16 @@ describe('--compression zstd', () => {
     }
   });
 
+  it('the level is applied: level 19 is smaller than level 1', () => {
+    const size = (level: string) =>
+      (JSON.parse(ok(['build', '/bin/busybox', '--compression', 'zstd', '--compression-level', level, '--no-cache', '-o', `oci:${join(dir, `lvl${level}`)}`, '--json']).stdout) as { layers: { size: number }[] }).layers.reduce(
+        (n, l) => n + l.size,
+        0,
+      );
+    const [fast, small] = [size('1'), size('19')];
+    assert.ok(small < fast * 0.95, `level 19: ${small} bytes, level 1: ${fast}`);
+  });
+
   it('bad combinations are one-line errors', () => {
     const docker = ocislim(['build', '/bin/busybox', '--compression', 'zstd', '--format', 'docker', '-o', `oci:${join(dir, 'x')}`]);
     assert.notEqual(docker.status, 0);

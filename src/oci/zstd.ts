@@ -20,7 +20,8 @@ export class ZstdUnavailableError extends Error {}
 export function zstd(): ZstdBinding {
   if (binding) return binding;
   try {
-    binding = createRequire(import.meta.url)('@mongodb-js/zstd') as ZstdBinding;
+    // The native functions themselves: the package's JS wrapper (index.js) drops compress's level argument.
+    binding = createRequire(import.meta.url)('@mongodb-js/zstd/bindings.js') as ZstdBinding;
   } catch (e) {
     throw new ZstdUnavailableError(`zstd is not available here (@mongodb-js/zstd did not load: ${(e as Error).message.split('\n')[0]})`);
   }
