@@ -4,8 +4,8 @@ import { Resolver } from '../src/elf/resolve.js';
 import { ElfError } from '../src/elf/errors.js';
 import { elfFilesIn, has, runQuiet, table, time } from './util.js';
 
-const files = elfFilesIn('/usr/bin');
-console.log(`corpus: ${files.length} ELF files in /usr/bin`);
+const files = [...elfFilesIn('/usr/bin'), ...elfFilesIn('/usr/sbin')];
+console.log(`corpus: ${files.length} ELF files in /usr/bin and /usr/sbin`);
 
 const ours = time(() => {
   const r = new Resolver('/', { hwcaps: 'host' });
@@ -28,10 +28,10 @@ const ldd = time(() => {
 });
 rows.push({ name: 'ldd, once per file', ms: ldd.ms });
 
-if (has('lddtree')) {
+if (has('lddtree') && process.argv.includes('--lddtree')) {
   const one = time(() => runQuiet('/usr/bin/python3', ['/usr/bin/lddtree', '-l', ...files]));
   rows.push({ name: 'lddtree -l, all files in one process', ms: one.ms });
 } else {
-  console.log('lddtree not installed (apt-get install pax-utils python3-pyelftools): skipped');
+  console.log('lddtree skipped (give --lddtree; needs pax-utils and python3-pyelftools)');
 }
 console.log(table(`Static library closure of ${files.length} files (${ours.value} library edges)`, rows));
