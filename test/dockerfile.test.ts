@@ -35,23 +35,27 @@ describe('Dockerfile builds', () => {
       ['FROM scratch\nSHELL ["/bin/sh"]\n', /Dockerfile:2: SHELL is not supported/],
       ['FROM scratch\nONBUILD COPY f /\n', /Dockerfile:2: ONBUILD is not supported/],
       ['FROM scratch\nFOO bar\n', /Dockerfile:2: unknown instruction FOO/],
-      ['FROM busybox AS build\nFROM scratch\n', /Dockerfile:2: multi-stage builds/],
-      ['FROM scratch AS one\n', /Dockerfile:1: named stages/],
-      ['FROM scratch\nCOPY --from=build /x /x\n', /Dockerfile:2: COPY --from is a multi-stage build/],
+      ['FROM scratch AS build\nRUN make\nFROM scratch\nCOPY --from=build /x /x\n', /Dockerfile:2: RUN is not supported: ocislim never runs commands/],
+      ['FROM scratch\nFROM scratch\nCOPY --from=1 /x /x\n', /Dockerfile:3: COPY --from=1: stage 1 needs to be defined before the current stage/],
+      ['FROM scratch\nCOPY --from=$X /x /x\n', /Dockerfile:2: COPY --from=\$X: variables are not allowed/],
+      ['FROM scratch AS a\nFROM scratch\n', /--target nope: no stage of that name/],
       ['FROM scratch\nADD https://example.invalid/x.tar.gz /\n', /Dockerfile:2: ADD https:\/\/example\.invalid\/x\.tar\.gz: URLs are not supported/],
       ['COPY f /f\n', /Dockerfile:1: (no FROM|COPY before FROM)/],
       ['FROM scratch\nCOPY f\n', /Dockerfile:2: COPY needs a source and a destination/],
+      ['FROM scratch\nCOPY --parents f /\n', /Dockerfile:2: COPY --parents is not supported/],
       ['FROM scratch\nEXPOSE 99999\n', /Dockerfile:2: EXPOSE 99999/],
-      ['FROM scratch\nHEALTHCHECK CMD curl -f http://localhost/\n', /Dockerfile:2: HEALTHCHECK CMD must use the exec form/],
-      ['FROM scratch\nCMD ["a", 1]\n', /Dockerfile:2: CMD looks like JSON but is not/],
+      ['FROM scratch\nHEALTHCHECK --interval=soon CMD true\n', /Dockerfile:2: HEALTHCHECK --interval=soon: not a duration/],
+      ['FROM scratch\nSTOPSIGNAL SIGNOPE\n', /Dockerfile:2: STOPSIGNAL SIGNOPE: not a signal/],
+      ['FROM scratch\nENV A=${B\n', /Dockerfile:2: ENV .*missing '}'/],
+      ['FROM scratch\nCMD ["a", 1]\n', /Dockerfile:2: CMD: the JSON array must hold only strings/],
       ['FROM scratch\nCOPY ../outside /x\n', /Dockerfile:2: COPY: \.\.\/outside is outside the build context/],
-      ['FROM scratch\nCOPY escape /x\n', /Dockerfile:2: COPY: escape is a symbolic link that leaves the build context/],
-      ['FROM scratch\nCOPY --chown=redis f /f\n', /Dockerfile:2: COPY --chown=redis: use numeric UID/],
+      ['FROM scratch\nCOPY escape /x\n', /Dockerfile:2: COPY: escape is a symbolic link to "\/etc\/passwd", which is not in the build context/],
+      ['FROM scratch\nCOPY --chown=redis f /f\n', /Dockerfile:2: COPY --chown=redis: unknown user "redis" \(not in the image's \/etc\/passwd\)/],
     ];
     for (const [text, msg] of cases) {
       writeFileSync(join(ctx, 'Dockerfile'), text);
       const out = join(dir, 'bad-out');
-      const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '-o', `oci:${out}`]);
+      const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, ...(text.includes('AS a') ? ['--target', 'nope'] : []), '-o', `oci:${out}`]);
       assert.notEqual(r.status, 0, text);
       assert.match(r.stderr, msg, text);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
@@ -87,7 +91,7 @@ describe('Dockerfile builds', () => {
     writeFileSync(join(ctx, '.dockerignore'), '# keys stay out\n**/*.key\n');
     writeFileSync(
       join(ctx, 'Dockerfile'),
-      ['# escape=`', 'ARG GREETING=hello', 'FROM scratch', '# the binary', 'COPY --chmod=755 busybox /bin/busybox', 'COPY etc /etc/', 'ENV WHO=world `', '    MODE=test', 'LABEL org.example.greeting="${GREETING}"', 'WORKDIR /tmp', 'STOPSIGNAL SIGINT', 'HEALTHCHECK --interval=30s --retries=3 CMD ["/bin/busybox", "true"]', 'ENTRYPOINT ["/bin/busybox"]', 'CMD ["sh", "-c", "echo $WHO from busybox in $(pwd)"]', ''].join('\n'),
+      ['# escape=`', 'ARG GREETING=hello', 'FROM scratch', 'ARG GREETING', '# the binary', 'COPY --chmod=755 busybox /bin/busybox', 'COPY etc /etc/', 'ENV WHO=world `', '    MODE=test', 'LABEL org.example.greeting="${GREETING}"', 'WORKDIR /tmp', 'STOPSIGNAL SIGINT', 'HEALTHCHECK --interval=30s --retries=3 CMD ["/bin/busybox", "true"]', 'ENTRYPOINT ["/bin/busybox"]', 'CMD ["sh", "-c", "echo $WHO from busybox in $(pwd)"]', ''].join('\n'),
     );
     const layout = join(dir, 'bb-out');
     const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '--build-arg', 'GREETING=hi', '-o', `oci:${layout}`]);

@@ -14,9 +14,11 @@ import { runConfig } from './config.js';
 import { append, empty, layerFromBlob } from '../oci/mutate.js';
 import { BuildError, PlatformMismatchError } from './errors.js';
 import { GROUP_COMMENT, GROUP_ORDER, LayerGroup, Plan, PlannedEntry } from './plan.js';
-import { BuildSpec, CopySpec, isoTime } from './spec.js';
+import { BuildSpec, BuildStep, CopySpec, isoTime } from './spec.js';
+import { contextSource, CopySource, CopyTarget, copyInto, lookupOwner, overlay, parseIgnore, treeSource, workdir } from './copy.js';
+import { FsTree, readImageTree } from './fs-tree.js';
 import { archiveKind, unpackArchive } from './archive-input.js';
-import { contextSource } from './context.js';
+import { contextSource as legacyContextSource } from './context.js';
 import { applyRules, checkVersions } from './rules.js';
 import { verifyRuns } from './verify.js';
 import { DEFAULT_PATH, envTarget, readShebang } from './shebang.js';
@@ -49,7 +51,7 @@ function hostPath(p: string): string {
 /** COPY/ADD semantics: a directory's contents go into DEST; a file goes to DEST, or into it when DEST ends with "/". */
 async function addCopy(plan: Plan, c: CopySpec, unpack: boolean, stage: string, n: number, where: string, ctx?: BuildSpec['context']): Promise<void> {
   const what = where;
-  const src = ctx ? contextSource(ctx, c.src, where) : hostPath(c.src);
+  const src = ctx ? legacyContextSource(ctx, c.src, where) : hostPath(c.src);
   let st;
   try {
     st = statSync(src);
@@ -76,19 +78,92 @@ async function addCopy(plan: Plan, c: CopySpec, unpack: boolean, stage: string, 
   }
 }
 
+/** Loads an image by reference (a registry or a local layout), for COPY --from and multi-stage bases. */
+export type ImageLoader = (ref: string, platform: Platform) => Promise<Image>;
+
 /** Inputs → plan: every file the image will hold. */
-export async function planBuild(spec: BuildSpec, stage: string): Promise<Plan> {
+export async function planBuild(spec: BuildSpec, stage: string, baseTree: FsTree | null = null, images?: ImageLoader): Promise<Plan> {
   const plan = new Plan(new Resolver(spec.root, { symbols: true }));
   for (const input of spec.inputs) plan.addInput(input);
+  if (spec.context) {
+    await applyDockerfileSteps(spec, plan, baseTree, stage, images);
+    return plan;
+  }
   let n = 0;
   const steps = spec.steps ?? [
     ...spec.adds.map((a) => ({ kind: 'ADD' as const, spec: a, where: '--add' })),
     ...spec.copies.map((c) => ({ kind: 'COPY' as const, spec: c, where: '--copy' })),
   ];
-  for (const s of steps) await addCopy(plan, s.spec, s.kind === 'ADD', stage, n++, s.where, spec.context);
+  for (const s of steps) if (s.kind !== 'WORKDIR') await addCopy(plan, s.spec, s.kind === 'ADD', stage, n++, s.where, spec.context);
   if (!plan.entries.size) throw new BuildError('nothing to build: give at least one file, --add or --copy');
   plan.noteCopiedElfPlatforms();
   return plan;
+}
+
+/** Applies ADD, COPY and WORKDIR steps to a target, reading stages and images for --from as needed. */
+async function applySteps(steps: BuildStep[], t: CopyTarget, context: CopySource | null, stage: string, from: (f: NonNullable<CopySpec['from']>, where: string) => Promise<CopySource>): Promise<void> {
+  let n = 0;
+  for (const s of steps) {
+    if (s.kind === 'WORKDIR') {
+      workdir(t, s.path, s.user ? lookupOwner(t.view, s.user, s.where, false) : undefined, s.where);
+      continue;
+    }
+    const c = s.spec;
+    const owner = c.chown ?? (c.chownName !== undefined ? lookupOwner(t.view, c.chownName, `${s.where} --chown=${c.chownName}`, true) : undefined);
+    const src = c.from ? await from(c.from, s.where) : context;
+    if (!src) throw new BuildError(`${s.where}: no build context`);
+    await copyInto(t, src, { spec: c, unpack: s.kind === 'ADD' && !c.from, where: s.where, owner, stageDir: join(stage, `add${n++}`) });
+  }
+}
+
+/**
+ * A Dockerfile's steps on the base image's file system: destinations resolved through the image's symlinks,
+ * owners looked up in its /etc/passwd, earlier stages and images read for COPY --from.
+ */
+async function applyDockerfileSteps(spec: BuildSpec, plan: Plan, baseTree: FsTree | null, stage: string, images?: ImageLoader): Promise<void> {
+  const ctx = spec.context!;
+  const context = contextSource(ctx.dir, ctx.rules ?? parseIgnore(''));
+  const stageViews = new Map<number, Promise<CopySource>>();
+  const imageViews = new Map<string, Promise<CopySource>>();
+  let k = 0;
+  const loadTree = async (ref: string, platform: Platform | undefined, where: string): Promise<FsTree> => {
+    if (!images) throw new BuildError(`${where}: cannot load ${ref} here`);
+    const img = await images(ref, platform ?? spec.platform ?? hostPlatform() ?? { os: 'linux', architecture: 'amd64' });
+    return readImageTree(img, () => true, join(stage, `image${k++}`));
+  };
+  const from = (f: NonNullable<CopySpec['from']>, where: string): Promise<CopySource> => {
+    if ('image' in f) {
+      let p = imageViews.get(f.image);
+      if (!p) imageViews.set(f.image, (p = loadTree(f.image, spec.fromPlatform, where).then((t) => treeSource(t, `image ${f.image}`))));
+      return p;
+    }
+    let p = stageViews.get(f.stage);
+    if (!p) {
+      const st = spec.stages?.[f.stage];
+      if (!st) throw new BuildError(`${where}: stage ${f.stage} is not available`);
+      p = (async () => {
+        const base = st.from ? await loadTree(st.from, st.fromPlatform, where) : null;
+        const top = new Map<string, PlannedEntry>();
+        const view = overlay(base, top);
+        await applySteps(st.steps, { view, add: (e) => void top.set(e.path, e) }, context, join(stage, `stage${f.stage}`), from);
+        return treeSource(view, `stage ${st.name ?? f.stage}`);
+      })();
+      stageViews.set(f.stage, p);
+    }
+    return p;
+  };
+  const view = overlay(baseTree, plan.entries);
+  await applySteps(spec.steps ?? [], { view, add: (e) => plan.add(e) }, context, stage, from);
+  // Directories of the base that hold new entries go into the layer as the base has them (not as 0755 root).
+  if (baseTree) {
+    for (const p of [...plan.entries.keys()]) {
+      for (let d = posix.dirname(p); d !== '/'; d = posix.dirname(d)) {
+        if (plan.entries.has(d)) continue;
+        const n = baseTree.get(d);
+        if (n?.type === 'dir') plan.add({ path: d, type: 'dir', mode: n.mode, uid: n.uid, gid: n.gid, group: 'app', reason: 'directory of the base image' });
+      }
+    }
+  }
 }
 
 /** The image's platform: the ELF files', which must agree with the one asked for (or the host's without ELF files). */
@@ -115,21 +190,24 @@ export function totalSize(plan: Plan): number {
 export type BaseLoader = (platform: Platform) => Promise<{ image: Image; name: string }>;
 
 /** Plan → layers (streamed once each) → image, in `workDir`; `planned` is a plan made beforehand by planBuild. */
-export async function build(spec: BuildSpec, workDir: string, log: Log = silentLog, loadBase?: BaseLoader, planned?: Plan): Promise<BuildResult> {
-  const plan = planned ?? (await planBuild(spec, join(workDir, 'stage')));
-  const platform = checkPlatform(plan, spec);
+export async function build(spec: BuildSpec, workDir: string, log: Log = silentLog, loadBase?: BaseLoader, planned?: Plan, images?: ImageLoader): Promise<BuildResult> {
+  // A Dockerfile's COPY resolves its destinations in the base image, so its base is read first.
+  let base = spec.context && loadBase ? await loadBase(spec.fromPlatform ?? spec.platform ?? hostPlatform() ?? { os: 'linux', architecture: 'amd64' }) : null;
+  const baseTree = base ? await readImageTree(base.image, (p) => p === '/etc/passwd' || p === '/etc/group') : null;
+  const plan = planned ?? (await planBuild(spec, join(workDir, 'stage'), baseTree, images));
+  const platform = base && !plan.platform && !spec.platform ? platformOfConfig(base.image.config) : checkPlatform(plan, spec);
   const added = applyRules(plan, {
     scaffold: spec.scaffold ?? { passwd: true, tmp: true, certs: true, tz: true, locale: true },
     force: spec.scaffoldForce,
     tz: spec.tz ?? [],
-    envTz: [...spec.env].reverse().find((e) => e.startsWith('TZ='))?.slice(3),
+    envTz: [...(spec.config?.Env ?? []), ...spec.env].reverse().find((e) => e.startsWith('TZ='))?.slice(3),
     withLibs: spec.withLibs ?? [],
-    user: spec.user,
+    user: spec.user ?? spec.config?.User,
     hasBase: !!spec.from,
     noRules: spec.noRules,
     gconv: spec.gconv,
     idn: spec.idn,
-    envLocale: ['LC_ALL', 'LC_CTYPE', 'LANG'].map((k) => [...spec.env].reverse().find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1)).find((v) => v),
+    envLocale: ['LC_ALL', 'LC_CTYPE', 'LANG'].map((k) => [...(spec.config?.Env ?? []), ...spec.env].reverse().find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1)).find((v) => v),
   });
   for (const a of added) log.info(a);
   const { kernelFloor } = checkVersions(plan);
@@ -138,7 +216,7 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     const total = totalSize(plan);
     if (total > spec.maxSize) throw new BuildError(`the image's files add up to ${total} bytes, over --max-size ${spec.maxSize} (see --explain)`);
   }
-  const base = loadBase ? await loadBase(platform) : null;
+  if (!base && loadBase) base = await loadBase(platform);
   if (base) {
     const bc = base.image.config;
     if (!platformMatches(platformOfConfig(bc), platform)) {
@@ -146,7 +224,7 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     }
   }
   const baseImage = base?.image ?? empty;
-  const run = runConfig(spec, plan.entrypoint, baseImage.config.config);
+  const run = runConfig(spec, plan.entrypoint, spec.config ?? baseImage.config.config);
   // Before any layer is written. With a base image the entrypoint may live in its layers: that check runs on the
   // final image below.
   if (!base && !spec.noVerify) verifyRuns(plan, run.Entrypoint ?? run.Cmd, spec.shellForm, run.Env?.find((e) => e.startsWith('PATH='))?.slice(5));
@@ -190,7 +268,7 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
   const image = append(
     baseImage,
     blobs.map((b, i) => ({ layer: layerFromBlob(b), history: history[i] })),
-    { created, platform, config: () => run },
+    { created, platform, config: () => run, ...(spec.author !== undefined ? { author: spec.author } : {}) },
     { format: spec.format, annotations },
   );
   if (base && !spec.noVerify) await verifyOnBase(image, join(workDir, 'verify'), log);

@@ -1,10 +1,13 @@
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { BuildError } from './errors.js';
+import { IgnoreRules, parseIgnore } from './copy.js';
 
 /** A Docker build context: a directory, its .dockerignore, and the rule that nothing outside it is read. */
 export interface BuildContext {
   dir: string;
+  /** The .dockerignore rules (exceptions re-include entries inside excluded directories). */
+  rules?: IgnoreRules;
   /** True when a path (relative to the context, "/"-separated) is excluded by .dockerignore. */
   ignored: (rel: string) => boolean;
 }
@@ -59,11 +62,13 @@ export function parseDockerignore(text: string): (rel: string) => boolean {
   };
 }
 
-export function loadContext(dir: string): BuildContext {
+/** The context directory and its ignore file: `<Dockerfile>.dockerignore` when it exists (as BuildKit), else `.dockerignore`. */
+export function loadContext(dir: string, dockerfile?: string): BuildContext {
   const abs = resolve(dir);
   if (!existsSync(abs)) throw new BuildError(`build context ${dir}: no such directory`);
-  const ig = join(abs, '.dockerignore');
-  return { dir: realpathSync(abs), ignored: existsSync(ig) ? parseDockerignore(readFileSync(ig, 'utf8')) : () => false };
+  const ig = [dockerfile ? `${dockerfile}.dockerignore` : null, join(abs, '.dockerignore')].find((f): f is string => !!f && existsSync(f));
+  const rules = parseIgnore(ig ? readFileSync(ig, 'utf8') : '');
+  return { dir: realpathSync(abs), rules, ignored: (rel) => rules.ignored(rel) };
 }
 
 /** A source named in ADD/COPY, resolved inside the context; refuses anything that leaves it (by ".." or a symlink). */

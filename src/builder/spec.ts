@@ -1,12 +1,34 @@
+import type { IgnoreRules } from './copy.js';
 import { ImageFormat } from '../oci/mediatypes.js';
 import { Platform } from '../oci/platform.js';
+import type { RunConfig } from '../oci/image.js';
 import { BuildError, SpecError } from './errors.js';
 
 export interface CopySpec {
   src: string;
+  /** Absolute path in the image; a trailing "/" means "into this directory". */
   dest: string;
   chown?: { uid: number; gid: number };
+  /** USER[:GROUP] by name or number, looked up in the image's /etc/passwd and /etc/group (Dockerfile --chown). */
+  chownName?: string;
   chmod?: number;
+  /** Read the source from an earlier stage (by index) or an image, instead of the build context. */
+  from?: { stage: number } | { image: string };
+}
+
+/** One step that changes files, in order: ADD/COPY, or WORKDIR (which creates its directory). */
+export type BuildStep =
+  | { kind: 'ADD' | 'COPY'; spec: CopySpec; where: string }
+  | { kind: 'WORKDIR'; path: string; user?: string; where: string };
+
+/** A stage of a multi-stage Dockerfile that COPY --from reads: its base image and its steps. */
+export interface SourceStage {
+  name?: string;
+  /** Base image (registry reference or local layout); scratch when absent. */
+  from?: string;
+  fromPlatform?: Platform;
+  steps: BuildStep[];
+  user?: string;
 }
 
 /** Everything a build needs, whatever front end (flags or a Dockerfile) produced it. */
@@ -41,10 +63,18 @@ export interface BuildSpec {
   gzipLevel?: number;
   /** Persistent layer cache directory (no cache when absent). Never changes the image: only how fast it is made. */
   cacheDir?: string;
-  /** ADD and COPY in the order to apply them (a Dockerfile's order); default: every --add, then every --copy. */
-  steps?: { kind: 'ADD' | 'COPY'; spec: CopySpec; where: string }[];
+  /** ADD, COPY and WORKDIR in the order to apply them (a Dockerfile's order); default: every --add, then every --copy. */
+  steps?: BuildStep[];
+  /** Stages that COPY --from reads, by index (multi-stage Dockerfiles). */
+  stages?: (SourceStage | undefined)[];
+  /** The run config the flags apply to instead of the base image's (a Dockerfile's result, base included). */
+  config?: RunConfig;
+  /** Platform to load the base image for (Dockerfile builds load it before planning). */
+  fromPlatform?: Platform;
+  /** The image's author (Dockerfile MAINTAINER). */
+  author?: string;
   /** Sources of ADD/COPY are read only inside this context (Dockerfile builds). */
-  context?: { dir: string; ignored: (rel: string) => boolean };
+  context?: { dir: string; ignored: (rel: string) => boolean; rules?: IgnoreRules };
   healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
   /** Instructions that used the shell form (a warning when the image has no /bin/sh). */
   shellForm?: string[];

@@ -5,19 +5,26 @@ import { Closure } from '../elf/resolve.js';
 import { ElfError } from '../elf/errors.js';
 import { readElfFile } from '../elf/reader.js';
 import { DEFAULT_PATH, envTarget, readShebang } from './shebang.js';
+import { resolveIn } from './fs-tree.js';
 
-const MAX_HOPS = 40;
-
-/** Follows a path through the plan's symlinks; the entry it ends at, 'dir' for an implicit directory, or null. */
+/**
+ * Follows a path through the plan's symlinks, in every component (a link inside a linked directory too); the entry
+ * it ends at, 'dir' for an implicit directory, or null.
+ */
 function follow(plan: Plan, path: string, dirs: Set<string>): PlannedEntry | 'dir' | null {
-  let p = posix.normalize(path);
-  for (let hop = 0; hop < MAX_HOPS; hop++) {
-    const e = plan.entries.get(p);
-    if (!e) return dirs.has(p) || p === '/' ? 'dir' : null;
-    if (e.type !== 'symlink') return e;
-    p = e.linkname!.startsWith('/') ? posix.normalize(e.linkname!) : posix.normalize(posix.join(posix.dirname(p), e.linkname!));
+  const view = {
+    get: (p: string) => plan.entries.get(p) ?? (dirs.has(p) || p === '/' ? { type: 'dir' as const, mode: 0o755, uid: 0, gid: 0 } : undefined),
+    children: () => [],
+  };
+  let real: string;
+  try {
+    real = resolveIn(view, posix.normalize(path));
+  } catch {
+    return null;
   }
-  return null;
+  const e = plan.entries.get(real);
+  if (e) return e.type === 'symlink' ? null : e;
+  return dirs.has(real) || real === '/' ? 'dir' : null;
 }
 
 /**
@@ -141,7 +148,10 @@ function checkOutsideElf(plan: Plan, e: PlannedEntry, dirs: Set<string>, what: s
 function checkLinks(plan: Plan, dirs: Set<string>): void {
   for (const e of plan.entries.values()) {
     if (e.type !== 'symlink') continue;
-    if (!follow(plan, e.path, dirs)) throw new BuildError(`${e.path} is a symbolic link to "${e.linkname}", which is not in the image (pass --no-verify to keep it)`);
+    if (follow(plan, e.path, dirs)) continue;
+    // A Dockerfile copies links as they are, dangling or not (as docker does): worth a warning, not a refusal.
+    if (/^(COPY|ADD) /.test(e.reason ?? '')) plan.warnings.push(`${e.path} is a symbolic link to "${e.linkname}", which is not in the image`);
+    else throw new BuildError(`${e.path} is a symbolic link to "${e.linkname}", which is not in the image (pass --no-verify to keep it)`);
   }
 }
 

@@ -19,8 +19,8 @@ import type { ClientPool } from '../registry/pool.js';
 import type { LocalImageRef, RegistryAccess } from '../refs/image-ref.js';
 import { imageRefArg, localRefArg, pushTargetArg, pushTo, writeOrSay } from './refs.js';
 import { errorText } from './words.js';
-import type { Image } from '../oci/image.js';
-import { BaseLoader } from '../builder/build-image.js';
+import type { Image, RunConfig } from '../oci/image.js';
+import { BaseLoader, ImageLoader } from '../builder/build-image.js';
 import { humanSize } from './format.js';
 import { Cache, defaultCacheDir } from '../oci/cache.js';
 
@@ -104,24 +104,13 @@ export function specFromArgs(a: BuildArgs, target: BuildTarget = buildTargets(a.
   }
 }
 
-/** BuildKit's automatic platform ARGs for a Dockerfile built for `p` (the host's platform when none is named). */
-export function platformArgs(p: Platform | undefined): Record<string, string> {
-  const host = hostPlatform() ?? { os: 'linux', architecture: 'amd64' };
-  const t = p ?? host;
-  return {
-    TARGETPLATFORM: formatPlatform(t),
-    TARGETOS: t.os,
-    TARGETARCH: t.architecture,
-    TARGETVARIANT: t.variant ?? '',
-    BUILDPLATFORM: formatPlatform(host),
-    BUILDOS: host.os,
-    BUILDARCH: host.architecture,
-    BUILDVARIANT: host.variant ?? '',
-  };
-}
-
 /** Dockerfile + context → spec for one target; command-line flags add to (and override) what the Dockerfile says. */
-export function specFromDockerfile(a: BuildArgs, target: BuildTarget = buildTargets(a.root, a.platform)[0]): BuildSpec {
+export async function specFromDockerfile(
+  a: BuildArgs,
+  target: BuildTarget,
+  imageConfig: (ref: string, platform: Platform) => Promise<RunConfig>,
+  log: Log,
+): Promise<BuildSpec> {
   const base = specFromArgs({ ...a, files: [] }, target);
   if (a.files.length > 1) throw new UsageError(`with -f, give one build context directory (got ${a.files.join(' ')})`);
   if (a.add?.length || a.copy?.length) throw new UsageError('with -f, put ADD and COPY in the Dockerfile');
@@ -131,64 +120,75 @@ export function specFromDockerfile(a: BuildArgs, target: BuildTarget = buildTarg
   } catch (e) {
     throw new BuildError(`${a.file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
   }
-  const buildArgs = { ...platformArgs(target.platform), ...Object.fromEntries((a.buildArg ?? []).map((x) => parseKeyValue(x, '--build-arg'))) };
-  const df = parseDockerfile(text, a.file!, buildArgs);
-  const context = loadContext(a.files[0] ?? '.');
+  const buildArgs = Object.fromEntries((a.buildArg ?? []).map((x) => parseKeyValue(x, '--build-arg')));
+  const host = hostPlatform() ?? { os: 'linux', architecture: 'amd64' };
+  // The automatic platform ARGs (TARGETARCH...) come from the target's platform, the host's when none is named.
+  const df = await parseDockerfile(text, { file: a.file!, buildArgs, target: a.target, platform: target.platform ?? host, buildPlatform: host, imageConfig });
+  for (const w of df.warnings) log.warn(w);
+  const context = loadContext(a.files[0] ?? '.', a.file);
   return {
     ...base,
     from: a.from ?? df.from,
-    adds: df.adds,
-    copies: df.copies,
-    steps: df.steps.map((s) => ({ kind: s.kind, spec: s.spec, where: `${a.file}:${s.line}: ${s.kind}` })),
+    fromPlatform: df.fromPlatform,
+    steps: df.steps,
+    stages: df.stages,
     context,
-    entrypoint: base.entrypoint ?? df.entrypoint,
-    cmd: base.cmd ?? df.cmd,
-    env: [...df.env, ...base.env],
-    expose: [...df.expose, ...base.expose],
-    workdir: base.workdir ?? df.workdir,
-    user: base.user ?? df.user,
-    labels: { ...df.labels, ...base.labels },
-    stopSignal: base.stopSignal ?? df.stopSignal,
-    volumes: [...df.volumes, ...base.volumes],
-    healthcheck: df.healthcheck,
-    shellForm: base.entrypoint || base.cmd ? [] : df.shellForm.map((x) => `${a.file}:${x.line}: ${x.instruction}`),
+    config: df.config,
+    author: df.author,
+    shellForm: base.entrypoint || base.cmd ? [] : df.shellForm,
   };
 }
 
 /** `ocislim build`: stdout gets only the digest (or the --json document); progress goes to stderr. */
 export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: Log, err: (s: string) => void): Promise<number> {
-  const targets = buildTargets(a.root, a.platform);
-  const specs = targets.map((t) => (a.file ? specFromDockerfile(a, t) : specFromArgs(a, t)));
-  const spec = specs[0];
-  const outputs = (a.output ?? []).map((o) => localRefArg(o, '-o'));
-  const pushes = (a.push ?? []).map((p) => pushTargetArg(p, '--push', a.tag));
-  if (!outputs.length && !pushes.length) throw new UsageError('say where the image goes: --push REF, -o oci:DIR[:TAG], -o oci-archive:FILE[:TAG] or -o docker-archive:FILE[:NAME:TAG]');
-  if (a.tag?.length && !pushes.length) throw new UsageError('--tag adds tags to a --push; give --push REF too');
-  if (!spec.inputs.length && !spec.adds.length && !spec.copies.length) throw new UsageError('nothing to build: give at least one file, --add or --copy');
-  const dockerArchive = outputs.find((o) => o.kind === 'docker-archive');
-  if (targets.length > 1 && dockerArchive) {
-    throw new UsageError(`-o ${dockerArchive}: a docker-archive holds one image, and this build makes ${targets.length} (one per --root platform); write oci: or oci-archive:`);
-  }
-  const from = spec.from ? imageRefArg(spec.from, '--from') : null;
-  const ci = ciFilesArg(a);
-  // The registry client (undici) loads only when needed, and starts loading now: it compiles while the main thread
-  // waits for the layers' gzip on the thread pool.
-  const registry = pushes.length || from?.kind === 'registry' ? import('./registry.js') : null;
+  // The registry client (undici) loads only when needed: for a registry base, a Dockerfile's COPY --from image, or a
+  // push; it starts loading early, and compiles while the main thread waits for the layers' gzip.
+  let registry: Promise<typeof import('./registry.js')> | null = null;
   let access: (RegistryAccess & { pool: ClientPool; log: Log }) | null = null;
-  const getAccess = async (): Promise<RegistryAccess & { log: Log }> => (registry ? (access ??= (await registry).registryAccess(a, log)) : { log });
-  const loadBase: BaseLoader | undefined = from
-    ? async (platform) => {
-        const image = await from.read({ ...(await getAccess()), platform });
-        return { image: from.kind === 'registry' ? cachedBlobs(image, spec) : image, name: spec.from! };
-      }
-    : undefined;
-  const push = async (img: Artifact) => {
-    const done: Pushed[] = [];
-    for (const p of pushes) done.push(await pushTo(img, p, a.tag ?? [], await getAccess()));
-    return done;
+  const getAccess = async (): Promise<RegistryAccess & { log: Log }> => (access ??= (await (registry ??= import('./registry.js'))).registryAccess(a, log));
+  // Each image is read once: a Dockerfile's base is asked for its config while parsing, then for its layers.
+  const cache = new Map<string, Promise<Image>>();
+  const images: ImageLoader = (ref, platform) => {
+    const key = `${ref} ${platform.os}/${platform.architecture}/${platform.variant ?? ''}`;
+    let p = cache.get(key);
+    if (!p) {
+      const r = imageRefArg(ref, ref === a.from ? '--from' : 'FROM');
+      p = (async () => r.read({ ...(r.kind === 'registry' ? await getAccess() : { log }), platform }))();
+      cache.set(key, p);
+    }
+    return p;
   };
+  const configOf = async (ref: string, platform: Platform): Promise<RunConfig> => (await images(ref, platform)).config.config;
   try {
-    return await buildAndShip(specs, targets, a, ci, outputs, push, loadBase, out, log, err);
+    const targets = buildTargets(a.root, a.platform);
+    const specs: BuildSpec[] = [];
+    for (const t of targets) specs.push(a.file ? await specFromDockerfile(a, t, configOf, log) : specFromArgs(a, t));
+    const spec = specs[0];
+    const outputs = (a.output ?? []).map((o) => localRefArg(o, '-o'));
+    const pushes = (a.push ?? []).map((p) => pushTargetArg(p, '--push', a.tag));
+    if (!outputs.length && !pushes.length) throw new UsageError('say where the image goes: --push REF, -o oci:DIR[:TAG], -o oci-archive:FILE[:TAG] or -o docker-archive:FILE[:NAME:TAG]');
+    if (a.tag?.length && !pushes.length) throw new UsageError('--tag adds tags to a --push; give --push REF too');
+    // A Dockerfile may change only the config of its base (FROM base + ENV + CMD): that is an image too.
+    if (!a.file && !spec.inputs.length && !spec.adds.length && !spec.copies.length) throw new UsageError('nothing to build: give at least one file, --add or --copy');
+    const dockerArchive = outputs.find((o) => o.kind === 'docker-archive');
+    if (targets.length > 1 && dockerArchive) {
+      throw new UsageError(`-o ${dockerArchive}: a docker-archive holds one image, and this build makes ${targets.length} (one per --root platform); write oci: or oci-archive:`);
+    }
+    const from = spec.from ? imageRefArg(spec.from, '--from') : null;
+    const ci = ciFilesArg(a);
+    if (pushes.some((p) => p.kind === 'registry') || from?.kind === 'registry') registry ??= import('./registry.js');
+    const loadBase: BaseLoader | undefined = from
+      ? async (platform) => {
+          const image = await images(spec.from!, platform);
+          return { image: from.kind === 'registry' ? cachedBlobs(image, spec) : image, name: spec.from! };
+        }
+      : undefined;
+    const push = async (img: Artifact) => {
+      const done: Pushed[] = [];
+      for (const p of pushes) done.push(await pushTo(img, p, a.tag ?? [], p.kind === 'registry' ? await getAccess() : { log }));
+      return done;
+    };
+    return await buildAndShip(specs, targets, a, ci, outputs, push, loadBase, out, log, err, images);
   } finally {
     await (access as (RegistryAccess & { pool: ClientPool }) | null)?.pool.close();
   }
@@ -215,9 +215,14 @@ function wordError(e: unknown, target: BuildTarget): unknown {
  * Every target's inputs are found and checked against its platform before any layer is written, so a bad root is
  * reported before the good ones are built.
  */
-async function planAll(specs: BuildSpec[], targets: BuildTarget[], work: string): Promise<Plan[]> {
-  const plans: Plan[] = [];
+async function planAll(specs: BuildSpec[], targets: BuildTarget[], work: string): Promise<(Plan | undefined)[]> {
+  const plans: (Plan | undefined)[] = [];
   for (let i = 0; i < specs.length; i++) {
+    // A Dockerfile's steps resolve their destinations in the base image: planned by the build, once the base is read.
+    if (specs[i].context) {
+      plans.push(undefined);
+      continue;
+    }
     try {
       const plan = await planBuild(specs[i], join(work, `stage${i}`));
       checkPlatform(plan, specs[i]);
@@ -246,6 +251,7 @@ async function buildAndShip(
   out: (s: string) => void,
   log: Log,
   err: (s: string) => void,
+  images: ImageLoader,
 ): Promise<number> {
   const spec = specs[0];
   return withWorkDir(async (work) => {
@@ -256,7 +262,7 @@ async function buildAndShip(
     // One platform after another: each build already compresses its layers in parallel.
     for (let i = 0; i < specs.length; i++) {
       try {
-        results.push(await build(specs[i], many ? join(work, String(i)) : work, logs[i], loadBase, plans[i]));
+        results.push(await build(specs[i], many ? join(work, String(i)) : work, logs[i], loadBase, plans[i], images));
       } catch (e) {
         throw wordError(e, targets[i]);
       }

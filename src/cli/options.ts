@@ -33,6 +33,7 @@ const localForms = 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE
 export const buildOptions = {
   file: { alias: 'f', type: 'string', group: GROUP.input, describe: 'Build from this Dockerfile (the positional argument is then the context directory)' },
   'build-arg': { type: 'string', array: true, group: GROUP.input, describe: 'KEY=VALUE for an ARG of the Dockerfile (repeatable)' },
+  target: { type: 'string', group: GROUP.input, describe: 'The Dockerfile stage to build (default: the last)' },
   from: { type: 'string', group: GROUP.input, describe: 'Base image: registry REF (or docker://REF), oci:DIR[:TAG] or oci-archive:FILE[:TAG] (default: scratch)' },
   add: { type: 'string', array: true, group: GROUP.input, describe: 'SRC:DEST, like Dockerfile ADD: a local tar (gz, bz2, xz) is unpacked into DEST' },
   copy: { type: 'string', array: true, group: GROUP.input, describe: 'SRC:DEST, like Dockerfile COPY' },

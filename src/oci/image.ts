@@ -25,7 +25,7 @@ export interface RunConfig {
   WorkingDir?: string;
   Labels?: Record<string, string>;
   StopSignal?: string;
-  Healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number };
+  Healthcheck?: { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number };
 }
 
 export interface HistoryEntry {
@@ -37,6 +37,7 @@ export interface HistoryEntry {
 
 export interface ImageConfig {
   created?: string;
+  author?: string;
   architecture: string;
   os: string;
   variant?: string;

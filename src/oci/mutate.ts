@@ -21,6 +21,8 @@ export interface Addendum {
 export interface ConfigPatch {
   /** The image's creation time (RFC 3339). */
   created?: string;
+  /** The image's author (Dockerfile MAINTAINER; the base's is kept when absent). */
+  author?: string;
   /** The image's platform (the base's is kept when absent). */
   platform?: Platform;
   /** The new run config: receives the base's, returns the image's. */
@@ -58,6 +60,8 @@ export function append(base: Image, layers: Addendum[], patch: ConfigPatch = {},
   const config: ImageConfig = {} as ImageConfig;
   const created = patch.created ?? bc.created;
   if (created !== undefined) config.created = created;
+  const author = patch.author ?? bc.author;
+  if (author !== undefined) config.author = author;
   config.architecture = platform.architecture;
   config.os = platform.os;
   if (platform.variant) config.variant = platform.variant;
