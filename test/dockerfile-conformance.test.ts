@@ -129,7 +129,7 @@ const CASES: Case[] = [
   { name: 'user-then-workdir', dockerfile: 'FROM @M\nUSER app\nWORKDIR /home/app/work\nUSER 1500\nWORKDIR /numeric\n' },
   { name: 'escape-directive', dockerfile: '# escape=`\nFROM @M\nENV W=C:/path `\n    V=2\n' },
   { name: 'plain-base-no-path', dockerfile: 'FROM @P\nENV X=$FOO-$PATH\nCOPY a.txt rel\nCOPY b.txt ./\n' },
-  { name: 'scratch', dockerfile: 'FROM scratch\nCOPY --chmod=755 bin/tool /tool\nCOPY d /\nENV A=1\nENTRYPOINT ["/tool"]\n' },
+  { name: 'scratch', dockerfile: 'FROM scratch\nCOPY --chmod=755 bin/tool /tool\nCOPY d /\nENV A=1\nLABEL kind=scratch\n' },
 ];
 
 /** The config fields the issue names; empty lists and maps count as unset (buildah writes "Cmd": []). */
