@@ -145,6 +145,26 @@ describe('Dockerfile builds', () => {
     assert.ok(direct <= classic, `direct ${direct} bytes vs classic ${classic} bytes`);
   });
 
+  it('the same run-time rules as a CLI build: a static program that reads the system CA bundle gets it from a Dockerfile too (not with --no-scaffold certs)', () => {
+    const ctx = join(dir, 'certs');
+    mkdirSync(ctx);
+    writeFileSync(join(ctx, 'ca.c'), '#include <stdio.h>\nint main(void) { FILE *f = fopen("/etc/ssl/certs/ca-certificates.crt", "r"); puts(f ? "bundle found" : "no bundle"); return 0; }\n');
+    sh('gcc -static -O2 -o cacheck ca.c', ctx);
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY cacheck /usr/local/bin/\nENTRYPOINT ["/usr/local/bin/cacheck"]\n');
+    const layout = join(dir, 'certs-oci');
+    const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '-o', `oci:${layout}`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /added \/etc\/ssl\/certs\/ca-certificates\.crt \(cacheck names a system CA path\)/);
+    umociUnpack(`${layout}:latest`, join(dir, 'certs-bundle'));
+    assert.equal(runcRun(join(dir, 'certs-bundle')).stdout, 'bundle found\n');
+    const off = join(dir, 'certs-off');
+    const n = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '--no-scaffold', 'certs', '-o', `oci:${off}`]);
+    assert.equal(n.status, 0, n.stderr);
+    assert.doesNotMatch(n.stderr, /ca-certificates/);
+    umociUnpack(`${off}:latest`, join(dir, 'certs-off-bundle'));
+    assert.equal(runcRun(join(dir, 'certs-off-bundle')).stdout, 'no bundle\n');
+  });
+
   it('Go hello world (CGO_ENABLED=0): prints Hello World, the image within 2% of the binary', () => {
     const ctx = join(dir, 'go');
     mkdirSync(ctx);

@@ -4,6 +4,7 @@ import { ElfError } from '../elf/errors.js';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Resolver } from '../elf/resolve.js';
+import { readElfFile } from '../elf/reader.js';
 import { formatPlatform, hostPlatform, Platform, platformMatches } from '../oci/platform.js';
 import { HistoryEntry, Image, platformOfConfig } from '../oci/image.js';
 import { LayerBlob, writeLayer } from '../oci/layer.js';
@@ -87,6 +88,8 @@ export async function planBuild(spec: BuildSpec, stage: string, baseTree: FsTree
   for (const input of spec.inputs) plan.addInput(input);
   if (spec.context) {
     await applyDockerfileSteps(spec, plan, baseTree, stage, images);
+    plan.noteCopiedElfPlatforms();
+    noteCopiedStatics(plan);
     return plan;
   }
   let n = 0;
@@ -98,6 +101,24 @@ export async function planBuild(spec: BuildSpec, stage: string, baseTree: FsTree
   if (!plan.entries.size) throw new BuildError('nothing to build: give at least one file, --add or --copy');
   plan.noteCopiedElfPlatforms();
   return plan;
+}
+
+/**
+ * Statically linked programs a Dockerfile copies in get the same run-time rules as programs given to a CLI build
+ * (a static Go client that names the system CA path gets the CA bundle).
+ */
+function noteCopiedStatics(plan: Plan): void {
+  for (const e of plan.entries.values()) {
+    if (e.type !== 'file' || !e.source || !(e.mode & 0o111)) continue;
+    let elf;
+    try {
+      elf = readElfFile(e.source);
+    } catch (err) {
+      if (err instanceof ElfError) continue;
+      throw err;
+    }
+    if (elf.kind === 'static' || (elf.kind === 'static-pie' && !elf.needed.length)) plan.statics.push({ path: e.path, realPath: e.path, elf, hostPath: e.source });
+  }
 }
 
 /** Applies ADD, COPY and WORKDIR steps to a target, reading stages and images for --from as needed. */

@@ -52,7 +52,8 @@ export class Plan {
   entrypoint: string | null = null;
   readonly closures: Closure[] = [];
   /** Statically linked programs (no closure): root path of the file and its parsed header. */
-  readonly statics: { path: string; realPath: string; elf: ElfFile }[] = [];
+  /** `hostPath`: where the file is read when it does not come from the build root (a Dockerfile's COPY). */
+  readonly statics: { path: string; realPath: string; elf: ElfFile; hostPath?: string }[] = [];
   /** Image paths of the executable #! scripts the user named (the run check follows them to their interpreter). */
   readonly scripts: string[] = [];
   readonly warnings: string[] = [];

@@ -55,7 +55,7 @@ const SYSTEM_LIB = /^(libc\.so|libm\.so|ld-linux|ld64\.so|ld-musl)/;
 /** TLS libraries: they implement the trust-store functions (and libssl imports libcrypto's), so they are no signal. */
 const TLS_LIB = /^lib(ssl|crypto|gnutls|mbedtls|mbedx509|wolfssl|nss3|nssutil3|smime3)\./;
 
-type ElfObject = { path: string; host: string; elf: ElfFile };
+type ElfObject = { path: string; host: string; elf: ElfFile; hostPath?: string };
 
 /** Every object of the closures: programs first, then their libraries (root path for reading, image path for naming). */
 function objects(closures: Closure[], statics: ElfObject[] = []): ElfObject[] {
@@ -92,7 +92,7 @@ function namesTrustStore(closures: Closure[], statics: ElfObject[], fs: { host(p
     const base = posix.basename(o.path);
     if (SYSTEM_LIB.test(base) || TLS_LIB.test(base)) continue;
     if (!programs.has(o.path) && !o.elf.imports?.some((s) => TLS_API.test(s))) continue;
-    const fd = openSync(fs.host(o.host), 'r');
+    const fd = openSync(o.hostPath ?? fs.host(o.host), 'r');
     try {
       const buf = Buffer.allocUnsafe((1 << 20) + overlap);
       let pos = 0;
@@ -252,7 +252,7 @@ export function applyRules(plan: Plan, opts: RuleOptions): string[] {
   // links it, but only ever loads the CA file its configuration names.
   if (s.certs || opts.force?.certs) {
     const trust = importers(closures, T.trust, new RegExp(`${SYSTEM_LIB.source}|${TLS_LIB.source}`));
-    const named = trust.length || opts.force?.certs ? null : namesTrustStore(closures, plan.statics.map((x) => ({ path: x.path, host: x.realPath, elf: x.elf })), plan.fs);
+    const named = trust.length || opts.force?.certs ? null : namesTrustStore(closures, plan.statics.map((x) => ({ path: x.path, host: x.realPath, elf: x.elf, hostPath: x.hostPath })), plan.fs);
     const why = opts.force?.certs ? '--scaffold certs' : trust.length ? `${trust.map((t) => posix.basename(t)).join(', ')} reads the system trust store` : named ? `${posix.basename(named)} names a system CA path` : null;
     const bundle = '/etc/ssl/certs/ca-certificates.crt';
     if (why && plan.fs.stat(bundle)) {
