@@ -121,6 +121,25 @@ function noteCopiedStatics(plan: Plan): void {
   }
 }
 
+/** The platform a Dockerfile's base image is read for: FROM --platform, else the target's, else the host's. */
+function dockerfileBasePlatform(spec: BuildSpec): Platform {
+  return spec.fromPlatform ?? spec.platform ?? hostPlatform() ?? { os: 'linux', architecture: 'amd64' };
+}
+
+/** What a Dockerfile's COPY needs of its base: every path's metadata, and the contents of /etc/passwd and /etc/group. */
+function baseTreeOf(image: Image): Promise<FsTree> {
+  return readImageTree(image, (p) => p === '/etc/passwd' || p === '/etc/group');
+}
+
+/**
+ * planBuild, with a Dockerfile's base image read first (its file system decides where COPY writes); for plans made
+ * before any layer is written (several platforms: a bad one fails before the good ones are built).
+ */
+export async function planOnBase(spec: BuildSpec, stage: string, loadBase?: BaseLoader, images?: ImageLoader): Promise<Plan> {
+  const base = spec.context && loadBase ? await loadBase(dockerfileBasePlatform(spec)) : null;
+  return planBuild(spec, stage, base ? await baseTreeOf(base.image) : null, images);
+}
+
 /** Applies ADD, COPY and WORKDIR steps to a target, reading stages and images for --from as needed. */
 async function applySteps(steps: BuildStep[], t: CopyTarget, context: CopySource | null, stage: string, from: (f: NonNullable<CopySpec['from']>, where: string) => Promise<CopySource>): Promise<void> {
   let n = 0;
@@ -213,9 +232,8 @@ export type BaseLoader = (platform: Platform) => Promise<{ image: Image; name: s
 /** Plan → layers (streamed once each) → image, in `workDir`; `planned` is a plan made beforehand by planBuild. */
 export async function build(spec: BuildSpec, workDir: string, log: Log = silentLog, loadBase?: BaseLoader, planned?: Plan, images?: ImageLoader): Promise<BuildResult> {
   // A Dockerfile's COPY resolves its destinations in the base image, so its base is read first.
-  let base = spec.context && loadBase ? await loadBase(spec.fromPlatform ?? spec.platform ?? hostPlatform() ?? { os: 'linux', architecture: 'amd64' }) : null;
-  const baseTree = base ? await readImageTree(base.image, (p) => p === '/etc/passwd' || p === '/etc/group') : null;
-  const plan = planned ?? (await planBuild(spec, join(workDir, 'stage'), baseTree, images));
+  let base = spec.context && loadBase ? await loadBase(dockerfileBasePlatform(spec)) : null;
+  const plan = planned ?? (await planBuild(spec, join(workDir, 'stage'), base ? await baseTreeOf(base.image) : null, images));
   const platform = base && !plan.platform && !spec.platform ? platformOfConfig(base.image.config) : checkPlatform(plan, spec);
   const added = applyRules(plan, {
     scaffold: spec.scaffold ?? { passwd: true, tmp: true, certs: true, tz: true, locale: true },

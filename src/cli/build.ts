@@ -1,4 +1,4 @@
-import { build, BuildResult, checkPlatform, planBuild, withWorkDir } from '../builder/build-image.js';
+import { build, BuildResult, checkPlatform, planOnBase, withWorkDir } from '../builder/build-image.js';
 import type { Plan } from '../builder/plan.js';
 import { BuildError, PlatformMismatchError } from '../builder/errors.js';
 import { BuildSpec, CopySpec, parseSize, parseCommand, parseCopy, parseKeyValue, parsePort, parseSignal, parseUser, sourceDateEpoch } from '../builder/spec.js';
@@ -215,16 +215,11 @@ function wordError(e: unknown, target: BuildTarget): unknown {
  * Every target's inputs are found and checked against its platform before any layer is written, so a bad root is
  * reported before the good ones are built.
  */
-async function planAll(specs: BuildSpec[], targets: BuildTarget[], work: string): Promise<(Plan | undefined)[]> {
-  const plans: (Plan | undefined)[] = [];
+async function planAll(specs: BuildSpec[], targets: BuildTarget[], work: string, loadBase: BaseLoader | undefined, images: ImageLoader): Promise<Plan[]> {
+  const plans: Plan[] = [];
   for (let i = 0; i < specs.length; i++) {
-    // A Dockerfile's steps resolve their destinations in the base image: planned by the build, once the base is read.
-    if (specs[i].context) {
-      plans.push(undefined);
-      continue;
-    }
     try {
-      const plan = await planBuild(specs[i], join(work, `stage${i}`));
+      const plan = await planOnBase(specs[i], join(work, `stage${i}`), loadBase, images);
       checkPlatform(plan, specs[i]);
       plans.push(plan);
     } catch (e) {
@@ -256,7 +251,7 @@ async function buildAndShip(
   const spec = specs[0];
   return withWorkDir(async (work) => {
     const many = targets.length > 1;
-    const plans = many ? await planAll(specs, targets, work) : [];
+    const plans = many ? await planAll(specs, targets, work, loadBase, images) : [];
     const logs = targets.map((t) => prefixed(log, many ? `${formatPlatform(t.platform!)}: ` : ''));
     const results: BuildResult[] = [];
     // One platform after another: each build already compresses its layers in parallel.
