@@ -138,11 +138,12 @@ describe('Dockerfile builds', () => {
     } finally {
       c.stop();
     }
-    // The same image without a Dockerfile, with the default scaffolding, is no larger.
+    // The same image without a Dockerfile, with the default scaffolding, is no larger but for that scaffolding.
     const d = await ocislimAsync(['build', '/usr/bin/redis-server', '--expose', '6379', '--push', `${reg.host}/direct:1`]);
     assert.equal(d.status, 0, d.stderr);
     const [classic, direct] = [imageSize(`${reg.host}/classic:1`), imageSize(`${reg.host}/direct:1`)];
-    assert.ok(direct <= classic, `direct ${direct} bytes vs classic ${classic} bytes`);
+    // The direct build also ships what the classic recipe forgets (a minimal nsswitch.conf for redis's lookups).
+    assert.ok(direct <= classic + 4096, `direct ${direct} bytes vs classic ${classic} bytes`);
   });
 
   it('the same run-time rules as a CLI build: a static program that reads the system CA bundle gets it from a Dockerfile too (not with --no-scaffold certs)', () => {
