@@ -124,6 +124,7 @@ const CASES: Case[] = [
   { name: 'multi-stage-chain', dockerfile: 'FROM @M AS base\nENV ONE=1\nCOPY a.txt /a\nFROM base AS mid\nENV TWO=$ONE$ONE\nCOPY b.txt /b\nFROM mid\nLABEL final=yes\n' },
   { name: 'target-stage', dockerfile: 'FROM @M AS first\nCOPY a.txt /first\nENV STAGE=first\nFROM scratch\nCOPY b.txt /second\n', target: 'first' },
   { name: 'copy-from-base-stage', dockerfile: 'FROM @M AS sys\nFROM scratch\nCOPY --from=sys /etc/passwd /etc/group /etc/\nCOPY --from=sys /usr/bin/busybox /bin/busybox\nENTRYPOINT ["/bin/busybox"]\n' },
+  { name: 'copy-from-image', dockerfile: 'FROM scratch\nCOPY --from=@P /etc/motd /motd\nCOPY --from=@M /home /homes/\nCOPY --from=@M /bin/sh /sh-through-link\n' },
   { name: 'config-only-child', dockerfile: 'FROM @M\nENV MODE=prod\nCMD ["busybox", "httpd", "-f"]\n' },
   { name: 'dockerignore-exceptions', dockerfile: 'FROM @M\nCOPY . /ctx/\n', context: 'ign' },
   { name: 'user-then-workdir', dockerfile: 'FROM @M\nUSER app\nWORKDIR /home/app/work\nUSER 1500\nWORKDIR /numeric\n' },

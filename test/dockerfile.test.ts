@@ -146,6 +146,20 @@ describe('Dockerfile builds', () => {
     assert.ok(direct <= classic + 4096, `direct ${direct} bytes vs classic ${classic} bytes`);
   });
 
+  it('the run check follows symlinks through symlinked directories; links inside a copied directory are copied as they are', () => {
+    const ctx = join(dir, 'links');
+    sh(`mkdir -p ${ctx}/tree/usr/lib ${ctx}/tree/usr/bin && cp /bin/busybox ${ctx}/tree/usr/lib/bb && ln -s usr/lib ${ctx}/tree/lib && ln -s /lib/bb ${ctx}/tree/usr/bin/echo && ln -s /etc/host-only ${ctx}/tree/usr/bin/abs`);
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY tree /\nENTRYPOINT ["/usr/bin/echo", "through"]\n');
+    const layout = join(dir, 'links-oci');
+    const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '--no-scaffold', '-o', `oci:${layout}`]);
+    assert.equal(r.status, 0, r.stderr);
+    // /usr/bin/echo -> /lib/bb resolves through /lib -> usr/lib: no complaint; the absolute link that dangles is kept, with a warning.
+    assert.doesNotMatch(r.stderr, /usr\/bin\/echo/);
+    assert.match(r.stderr, /warning: \/usr\/bin\/abs is a symbolic link to "\/etc\/host-only", which is not in the image/);
+    umociUnpack(`${layout}:latest`, join(dir, 'links-bundle'));
+    assert.equal(runcRun(join(dir, 'links-bundle')).stdout, 'through\n');
+  });
+
   it('the same run-time rules as a CLI build: a static program that reads the system CA bundle gets it from a Dockerfile too (not with --no-scaffold certs)', () => {
     const ctx = join(dir, 'certs');
     mkdirSync(ctx);
