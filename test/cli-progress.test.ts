@@ -33,6 +33,10 @@ describe('progress from the real CLI', () => {
     assert.match(r.stderr, /^ocislim: layer the application \(2 files\): compressed, 2\d\.\d MiB in [\d.]+ s \([\d.]+ [KM]iB\/s\)$/m);
     assert.match(r.stderr, /^ocislim: upload [0-9a-f]{12}: done, 2\d\.\d MiB in [\d.]+ s/m);
     assert.doesNotMatch(r.stderr, /\x1b/);
+    const p = ocislim(['pull', `${reg.host}/progress-plain:1`, '-o', `oci:${join(dir, 'pulled')}`]);
+    assert.equal(p.status, 0, p.stderr);
+    assert.match(p.stderr, /^ocislim: download [0-9a-f]{12}: 2\d\.\d MiB$/m);
+    assert.match(p.stderr, /^ocislim: download [0-9a-f]{12}: done, 2\d\.\d MiB in [\d.]+ s/m);
   });
 
   it('on a terminal (script): bars with rate and ETA, for compression and for upload', () => {

@@ -12,7 +12,7 @@ before(() => {
 });
 after(() => removeDir(dir));
 
-/** Runs ocislim against a hostile server with the default limits; the lines of stderr that are not retry notes. */
+/** Runs ocislim against a hostile server with the default limits; the lines of stderr that are not retry or progress notes. */
 async function against(mode: HostileMode, args: (host: string, out: string) => string[], input?: string) {
   const h = await startHostile(mode);
   const out = join(dir, mode);
@@ -22,7 +22,7 @@ async function against(mode: HostileMode, args: (host: string, out: string) => s
     const r = await ocislimAsync(args(h.host, out), { env: { DOCKER_CONFIG: home, HOME: home }, input, timeout: 90_000 });
     // Timed from the first connection: on a loaded machine node's own start-up can take seconds.
     const seconds = (Date.now() - h.firstContact) / 1000;
-    const lines = r.stderr.split('\n').filter((l) => l && !/^ocislim: (retry \d|[0-9a-f]{12}: )/.test(l));
+    const lines = r.stderr.split('\n').filter((l) => l && !/^ocislim: (retry \d|[0-9a-f]{12}: |(upload|download) [0-9a-f]{12}: )/.test(l));
     return { r, seconds, lines, h, out, home };
   } finally {
     await h.close();

@@ -1,3 +1,4 @@
+import { Log, silentLog } from '../log.js';
 import { Readable } from 'node:stream';
 import { Authenticator } from './auth.js';
 import { Credential } from './credentials.js';
@@ -55,6 +56,8 @@ export class RegistryClient {
   private auth: Authenticator | null = null;
   private pinging: Promise<void> | null = null;
   readonly host: string;
+  /** Where this client's retries, recoveries and transfers are reported. */
+  readonly log: Log;
 
   constructor(
     readonly registry: string,
@@ -62,6 +65,7 @@ export class RegistryClient {
   ) {
     this.transport = new Transport(opts);
     this.host = apiHost(registry);
+    this.log = opts.log ?? silentLog;
   }
 
   async close(): Promise<void> {

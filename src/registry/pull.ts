@@ -1,4 +1,4 @@
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Transform } from 'node:stream';
 import { Descriptor, Image, ImageLayer, parseConfig, parseManifest, platformOfConfig } from '../oci/image.js';
 import { formatPlatform, Platform, platformMatches } from '../oci/platform.js';
 import { Artifact, copyableEntries, ImageIndex, IndexError, parseIndex, platformList, selectPlatform } from '../oci/index.js';
@@ -85,8 +85,13 @@ async function imageFrom(client: RegistryClient, ref: Reference, m: Fetched, pla
     blob: {
       open: () => {
         const out = new PassThrough();
+        // Download progress (a task per blob); it ends with the stream, whichever way.
+        const task = client.log.task(`download ${d.digest.slice(7, 19)}`, d.size);
+        const counted = new Transform({ transform: (c: Buffer, _e, cb) => (task.add(c.length), cb(null, c)) });
+        out.on('close', () => task.done(out.readableEnded ? 'done' : 'stopped'));
         Readable.from(client.blobBytes(repo, d.digest))
           .on('error', (e) => out.destroy(e))
+          .pipe(counted)
           .pipe(verifying(d, formatReference(ref)))
           .on('error', (e) => out.destroy(e))
           .pipe(out);

@@ -50,7 +50,8 @@ describe('the CLI log sink (src/cli/log.ts)', () => {
       assert.match(s.text, /upload aaaaaaaaaaaa: 25% of 1000 B, 50 B\/s, ETA 15 s\n$/);
       mock.timers.tick(5000);
       assert.equal(s.text.split('\n').filter(Boolean).length, 3);
-      t.done('done');
+      t.done('stopped');
+      assert.match(s.text, /upload aaaaaaaaaaaa: stopped, 250 B of 1000 B in 10 s \(25 B\/s\)\n$/);
       mock.timers.tick(20000);
       assert.equal(s.text.split('\n').filter(Boolean).length, 4, 'no line once done');
     } finally {
@@ -69,6 +70,7 @@ describe('the CLI log sink (src/cli/log.ts)', () => {
       assert.match(s.text, /layer the application \(1 file\) \[#{5}-{7}\]  40% 4\.00 MiB \/ 10\.0 MiB, 4\.00 MiB\/s, ETA 1\.5 s\n$/);
       log.info('a note');
       assert.match(s.text, /\x1b\[1A\x1b\[0Jocislim: a note\n\x1b\[2Klayer the application/);
+      t.add(6 * MiB);
       t.done('compressed');
       assert.match(s.text, /\x1b\[1A\x1b\[0Jocislim: layer the application \(1 file\): compressed, 10\.0 MiB in 1\.0 s \(10\.0 MiB\/s\)\n$/);
       // A narrow terminal: the label gives way, the numbers stay.
