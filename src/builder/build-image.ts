@@ -24,10 +24,15 @@ import { applyRules, checkVersions } from './rules.js';
 import { verifyRuns } from './verify.js';
 import { DEFAULT_PATH, envTarget, readShebang } from './shebang.js';
 import { Log, silentLog } from '../log.js';
+import { ControlFileError, DpkgDatabase, readOsRelease } from '../packages/dpkg.js';
+import { Inventory, takeInventory } from '../packages/inventory.js';
+import { statusDEntries } from '../packages/statusd.js';
 
 export interface BuildResult {
   image: Image;
   plan: Plan;
+  /** The image's files by package (null with --no-sbom): the input of SBOM documents. */
+  inventory: Inventory | null;
   layers: LayerBlob[];
   platform: Platform;
 }
@@ -249,6 +254,7 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     envLocale: ['LC_ALL', 'LC_CTYPE', 'LANG'].map((k) => [...(spec.config?.Env ?? []), ...spec.env].reverse().find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1)).find((v) => v),
   });
   for (const a of added) log.info(a);
+  const inventory = spec.sbom === false && !spec.sbomDocument ? null : packageRecords(plan, spec, log);
   const { kernelFloor } = checkVersions(plan);
   if (kernelFloor) log.info(`needs Linux ${kernelFloor} or newer (ELF ABI note)`);
   if (spec.maxSize !== undefined) {
@@ -311,7 +317,27 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     { format: spec.format, annotations },
   );
   if (base && !spec.noVerify) await verifyOnBase(image, join(workDir, 'verify'), log);
-  return { image, plan, layers: blobs, platform };
+  return { image, plan, inventory, layers: blobs, platform };
+}
+
+/**
+ * Which package each file of the plan comes from (the root's dpkg database), and the distroless package records
+ * (status.d) for them, added to the application layer so the loader/libc and library layers stay shared.
+ */
+function packageRecords(plan: Plan, spec: BuildSpec, log: Log): Inventory {
+  let db: DpkgDatabase | null;
+  try {
+    db = DpkgDatabase.open(plan.fs);
+  } catch (e) {
+    if (e instanceof ControlFileError) throw new BuildError(`dpkg database: ${e.message}`);
+    throw e;
+  }
+  if (!db && spec.sbomDocument) log.info(`note: no dpkg database in ${plan.fs.root}: the SBOM lists files only`);
+  const edges = plan.closures.flatMap((c) => c.edges);
+  const inv = takeInventory(plan.entries.values(), plan.fs, db, edges, readOsRelease(plan.fs));
+  if (spec.sbom === false) return inv;
+  for (const e of statusDEntries(inv, plan.fs, { osFiles: !spec.from, present: (p) => plan.entries.has(p) })) plan.add({ ...e, group: 'app' });
+  return inv;
 }
 
 /** The persistent cache, or null (none asked for, or its directory cannot be written: the build goes on without). */

@@ -96,6 +96,10 @@ export interface BuildSpec {
   withLibs?: string[];
   /** Fail when the image's files add up to more than this many bytes (uncompressed). */
   maxSize?: number;
+  /** Package records in the image (/var/lib/dpkg/status.d, the distroless convention); on unless false (--no-sbom). */
+  sbom?: boolean;
+  /** Take the package inventory for an SBOM document even when the records stay out of the image. */
+  sbomDocument?: boolean;
 }
 
 /** "150M", "2G", "500K", "1000" → bytes. */

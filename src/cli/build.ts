@@ -17,12 +17,17 @@ import type { Log } from '../log.js';
 import { artifactJson, CiFiles, ciFilesArg, localTag, Pushed, writeCiFiles, Written } from './result.js';
 import type { ClientPool } from '../registry/pool.js';
 import type { LocalImageRef, RegistryAccess } from '../refs/image-ref.js';
-import { imageRefArg, localRefArg, pushTargetArg, pushTo, writeOrSay } from './refs.js';
+import { imageRefArg, localRefArg, pushTargetArg, pushTo, writeOrSay, fsMessage } from './refs.js';
 import { errorText } from './words.js';
 import type { Image, RunConfig } from '../oci/image.js';
 import { BaseLoader, ImageLoader } from '../builder/build-image.js';
 import { humanSize } from './format.js';
 import { Cache, defaultCacheDir } from '../oci/cache.js';
+import { writeFileAtomic } from '../oci/atomic.js';
+import { addArtifactToLayout, Referrer } from '../oci/artifact.js';
+import { SbomFormat } from '../packages/sbom-documents.js';
+import { buildSbom } from './sbom.js';
+import { RegistryImageRef } from '../refs/image-ref.js';
 
 
 const SCAFFOLD_ITEMS = ['passwd', 'tmp', 'certs', 'tz', 'locale'] as const;
@@ -98,6 +103,8 @@ export function specFromArgs(a: BuildArgs, target: BuildTarget = buildTargets(a.
       gconv: a.withGconv,
       idn: a.withIdn,
       maxSize: a.maxSize !== undefined ? parseSize(a.maxSize) : undefined,
+      sbom: !a.noSbom,
+      sbomDocument: a.sbom !== undefined,
     };
   } catch (e) {
     throw new UsageError(errorText(e));
@@ -188,7 +195,17 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
       for (const p of pushes) done.push(await pushTo(img, p, a.tag ?? [], p.kind === 'registry' ? await getAccess() : { log }));
       return done;
     };
-    return await buildAndShip(specs, targets, a, ci, outputs, push, loadBase, out, log, err, images);
+    // Each platform's image gets its own SBOM: in oci: layouts, and in registries under the digest the image has there.
+    const attach = async (art: Referrer, pushed: Pushed[], inIndex: boolean) => {
+      for (const [k, p] of pushes.entries()) {
+        if (p instanceof RegistryImageRef) {
+          const stored = inIndex ? art.subject.digest : pushed[k].ref.slice(pushed[k].ref.lastIndexOf('@') + 1);
+          const acc = (await getAccess()) as RegistryAccess & { pool: ClientPool; log: Log };
+          await (await registry!).attachTo(art, p.reference, stored, acc);
+        } else if (p.kind === 'oci') addArtifactToLayout(p.location.path, art);
+      }
+    };
+    return await buildAndShip(specs, targets, a, ci, outputs, push, attach, loadBase, out, log, err, images);
   } finally {
     await (access as (RegistryAccess & { pool: ClientPool }) | null)?.pool.close();
   }
@@ -242,6 +259,7 @@ async function buildAndShip(
   ci: CiFiles,
   outputs: LocalImageRef[],
   push: (img: Artifact) => Promise<Pushed[]>,
+  attach: (art: Referrer, pushed: Pushed[], inIndex: boolean) => Promise<void>,
   loadBase: BaseLoader | undefined,
   out: (s: string) => void,
   log: Log,
@@ -272,7 +290,21 @@ async function buildAndShip(
       written.push({ ref: w.ref, tag: localTag(w.ref, o) });
       log.info(`wrote ${w.ref}`);
     }
+    const format = (a.sbomFormat ?? 'spdx') as SbomFormat;
+    const sboms = a.sbom !== undefined ? results.map((r, i) => buildSbom(r, specs[i], format)) : [];
+    for (const [i, sbom] of sboms.entries()) {
+      const file = many ? platformFile(a.sbom!, results[i].platform) : a.sbom!;
+      try {
+        writeFileAtomic(file, sbom.document);
+      } catch (e) {
+        throw new UserError(`cannot write --sbom ${file}: ${fsMessage(e)}`);
+      }
+      const inv = results[i].inventory!;
+      logs[i].info(`wrote ${format === 'spdx' ? 'SPDX' : 'CycloneDX'} SBOM ${file} (${inv.packages.length} packages, ${inv.unowned.length} files of no package)`);
+      for (const o of outputs) if (o.kind === 'oci') addArtifactToLayout(o.location.path, sbom.artifact);
+    }
     const pushed = await push(artifact);
+    for (const sbom of sboms) await attach(sbom.artifact, pushed, many);
     for (const [i, r] of results.entries()) {
       const size = r.layers.reduce((n, l) => n + l.size, 0);
       logs[i].info(`${r.image.digest} (${r.layers.length} layers, ${humanSize(size)} compressed)`);
@@ -286,4 +318,12 @@ async function buildAndShip(
     else out(artifact.digest);
     return 0;
   });
+}
+
+/** --sbom FILE for one platform of several: redis.spdx.json → redis-linux-arm64.spdx.json. */
+function platformFile(file: string, p: { os: string; architecture: string; variant?: string }): string {
+  const slash = file.lastIndexOf('/') + 1;
+  const dot = file.indexOf('.', slash);
+  const tag = [p.os, p.architecture, p.variant].filter(Boolean).join('-');
+  return dot > slash ? `${file.slice(0, dot)}-${tag}${file.slice(dot)}` : `${file}-${tag}`;
 }

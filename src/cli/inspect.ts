@@ -16,6 +16,8 @@ import { Explanation, explainFiles, formatExplain } from '../builder/explain.js'
 import { unpackImage } from '../oci/unpack.js';
 
 import type { InspectArgs } from './options.js';
+import { ImagePackage, imagePackages } from '../packages/image-packages.js';
+import { ControlFileError } from '../packages/deb822.js';
 
 /** Unpacks the image and explains its files from the closure of its entrypoint, computed inside it. */
 async function explainImage(img: Image): Promise<Explanation> {
@@ -80,8 +82,15 @@ export async function inspectCommand(args: InspectArgs, out: (s: string) => void
   if (args.files) for (const l of img.layers) files.push(await listLayer(l));
   const history = (img.config.history ?? []).filter((h) => !h.empty_layer);
   const explained = args.explain ? await explainImage(img) : null;
+  let packages: ImagePackage[];
+  try {
+    packages = await imagePackages(img);
+  } catch (e) {
+    if (e instanceof ControlFileError) throw new UserError(`${args.image}: package records: ${e.message}`);
+    throw e;
+  }
   if (args.json) {
-    out(JSON.stringify(imageJson(img, { files: args.files ? files : undefined, explain: explained ?? undefined }), null, 2));
+    out(JSON.stringify(imageJson(img, { files: args.files ? files : undefined, explain: explained ?? undefined, packages: packages.map(({ name, version, arch, source }) => ({ name, version, arch, source })) }), null, 2));
     return 0;
   }
   const c = img.config.config;
@@ -112,6 +121,11 @@ export async function inspectCommand(args: InspectArgs, out: (s: string) => void
       }
     }
   });
+  if (packages.length) {
+    lines.push(`Packages:    ${packages.length} (Debian package records in /var/lib/dpkg)`);
+    const w = Math.max(...packages.map((p) => p.name.length));
+    for (const p of packages) lines.push(`  ${p.name.padEnd(w)}  ${p.version}  ${p.arch}`);
+  }
   if (explained) lines.push(formatExplain(explained));
   out(lines.join('\n'));
   return 0;

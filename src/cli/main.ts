@@ -5,7 +5,7 @@ import { errorText, exitCodeOf } from './words.js';
 // Command modules load on demand: undici, tar-stream and the builder cost start-up time that --help and ldd need not pay.
 import { cliLog } from './log.js';
 import { printable } from './format.js';
-import { buildOptions, indexOptions, cacheOptions, inspectOptions, lddOptions, pullOptions, pushOptions, registryOptions } from './options.js';
+import { buildOptions, indexOptions, cacheOptions, inspectOptions, lddOptions, pullOptions, pushOptions, registryOptions, sbomOptions } from './options.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
@@ -130,6 +130,22 @@ export async function run(argv: string[]): Promise<number> {
           pick(async () => {
             const { inspectCommand } = await import('./inspect.js');
             return inspectCommand({ ...a, image: a.image as string }, out);
+          }),
+      )
+      .command(
+        'sbom <image>',
+        'Print the SBOM of an image: the attached one (OCI referrer), else one built from its package records',
+        (y) =>
+          y
+            .positional('image', { type: 'string', demandOption: true, describe: 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE or a registry REF' })
+            .options(sbomOptions)
+            .options(registryOptions)
+            .example('$0 sbom oci:redis', 'the SBOM attached by build --sbom, or one from /var/lib/dpkg/status.d')
+            .example('$0 sbom registry.example.com/redis:slim --format cyclonedx', 'from a registry (referrers API or sha256-<hex> tag)'),
+        (a) =>
+          pick(async () => {
+            const { sbomCommand } = await import('./sbom.js');
+            return sbomCommand({ ...a, image: a.image as string }, out, logFor(a));
           }),
       )
       .command(

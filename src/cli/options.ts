@@ -58,6 +58,9 @@ export const buildOptions = {
   'metadata-file': { type: 'string', group: GROUP.output, describe: "Write buildx's metadata JSON (containerimage.digest, containerimage.descriptor, image.name) to this file" },
   iidfile: { type: 'string', group: GROUP.output, describe: 'Write the image (manifest) digest to this file' },
   'no-cache': { type: 'boolean', group: GROUP.output, describe: 'Do not use the layer cache ($OCISLIM_CACHE, default ~/.cache/ocislim)' },
+  sbom: { type: 'string', group: GROUP.output, describe: 'Write an SBOM of the image to FILE, and attach it to the pushed image and to oci: layouts (OCI 1.1 referrer)' },
+  'sbom-format': { type: 'string', choices: ['spdx', 'cyclonedx'], group: GROUP.output, describe: 'SBOM format: spdx (SPDX 2.3 JSON, default) or cyclonedx (CycloneDX 1.6 JSON)' },
+  'no-sbom': { type: 'boolean', group: GROUP.output, describe: 'Leave the package records (/var/lib/dpkg/status.d) out of the image' },
 
   entrypoint: { type: 'string', group: GROUP.runtime, describe: 'Entrypoint: JSON array or words (default: the first executable given)' },
   cmd: { type: 'string', group: GROUP.runtime, describe: 'Cmd: JSON array or words' },
@@ -122,6 +125,12 @@ export const cacheOptions = {
   'max-size': { type: 'string', group: GROUP.output, describe: 'prune: keep the most recently used entries up to this size (e.g. 500M)' },
 } as const satisfies Schema;
 export type CacheArgs = ArgsOf<typeof cacheOptions> & { action: 'info' | 'prune' };
+
+export const sbomOptions = {
+  format: { type: 'string', choices: ['spdx', 'cyclonedx'], group: GROUP.output, describe: 'Format of a document built from the image (an attached one is printed as it is, in its own format)' },
+  platform: { type: 'string', group: GROUP.input, describe: 'os/arch[/variant] to pick from a multi-platform image' },
+} as const satisfies Schema;
+export type SbomArgs = ArgsOf<typeof sbomOptions> & RegistryArgs & { image: string };
 
 export const lddOptions = {
   root: { type: 'string', default: '/', group: GROUP.input, describe: 'Resolve inside this root filesystem (a sysroot)' },

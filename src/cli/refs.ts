@@ -62,7 +62,8 @@ export async function writeOrSay(ref: LocalImageRef, img: Artifact, mtime?: numb
   }
 }
 
-function fsMessage(e: unknown): string {
+/** A file system error in one line: what failed, on which path. */
+export function fsMessage(e: unknown): string {
   const x = e as NodeJS.ErrnoException;
   if (x?.code === 'EACCES' || x?.code === 'EPERM') return `permission denied (${x.path ?? ''})`;
   if (x?.code === 'ENOENT') return `no such directory (${x.path ?? ''})`;

@@ -3,6 +3,10 @@ import { Credential } from '../registry/credentials.js';
 import { defaultKeychain, Keychain, staticKeychain } from '../registry/keychain.js';
 import { ClientPool } from '../registry/pool.js';
 import type { RegistryAccess } from '../refs/image-ref.js';
+import { RegistryError } from '../registry/errors.js';
+import { attachArtifact } from '../registry/referrers.js';
+import { Referrer } from '../oci/artifact.js';
+import { formatReference, Reference } from '../registry/reference.js';
 import { UsageError, UserError } from './errors.js';
 import type { RegistryArgs } from './options.js';
 import type { Log } from '../log.js';
@@ -47,3 +51,20 @@ export function registryAccess(a: RegistryArgs, log: Log): RegistryAccess & { po
   return { keychain, insecure: a.insecure, caFile: a.caFile, ...limits, log, pool: new ClientPool({ keychain, insecure: a.insecure, caFile: a.caFile, ...limits, log }) };
 }
 
+/**
+ * Attaches an artifact (an SBOM) to the image pushed to `ref`, given the digest the registry stored it under:
+ * skipped, with a warning, when that is not the artifact's subject (a Docker schema 2 fallback changes the manifest).
+ */
+export async function attachTo(art: Referrer, ref: Reference, digest: string, access: { pool: ClientPool; log: Log }): Promise<void> {
+  const where = formatReference({ registry: ref.registry, repository: ref.repository });
+  if (digest !== art.subject.digest) {
+    access.log.warn(`not attaching the SBOM to ${where}: the registry holds the image as ${digest}, not ${art.subject.digest}`);
+    return;
+  }
+  try {
+    await attachArtifact(access.pool.get(ref.registry), ref.repository, art, (s) => access.log.info(s));
+  } catch (e) {
+    if (e instanceof RegistryError) throw new UserError(`attach the SBOM to ${where}@${digest}: ${e.message}`);
+    throw e;
+  }
+}

@@ -45,6 +45,8 @@ export interface ImageJson {
   /** Every registry reference pushed, one per tag: REGISTRY/REPO:TAG@DIGEST. */
   pushed: string[];
   explain?: unknown;
+  /** inspect: the Debian packages the image declares (/var/lib/dpkg/status or status.d records). */
+  packages?: { name: string; version: string; arch: string; source: string }[];
 }
 
 /** A push to one repository: its REPO@DIGEST line and the tags it was given. */
@@ -62,7 +64,7 @@ export interface Written {
 
 export function imageJson(
   img: Image,
-  o: { outputs?: Written[]; pushed?: Pushed[]; uncompressed?: Map<string, number>; files?: unknown[][]; explain?: unknown } = {},
+  o: { outputs?: Written[]; pushed?: Pushed[]; uncompressed?: Map<string, number>; files?: unknown[][]; explain?: unknown; packages?: ImageJson['packages'] } = {},
 ): ImageJson {
   const history = (img.config.history ?? []).filter((h) => !h.empty_layer);
   const pushed = (o.pushed ?? []).flatMap((p) => {
@@ -95,6 +97,7 @@ export function imageJson(
     outputs: (o.outputs ?? []).map((w) => w.ref),
     pushed,
     ...(o.explain ? { explain: o.explain } : {}),
+    ...(o.packages ? { packages: o.packages } : {}),
   };
 }
 

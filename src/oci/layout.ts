@@ -55,13 +55,15 @@ function select(index: Index, where: string, opts: SelectOptions): Descriptor {
       throw new ImageError(where, `no image tagged "${opts.ref}"${tags.length ? ` (it has: ${tags.join(', ')})` : ''}`);
     }
   } else {
-    found = ms;
+    // Artifacts about an image (an attached SBOM: untagged, with artifactType) are not images to pick.
+    found = ms.filter((m) => !(m as { artifactType?: string }).artifactType);
     if (!found.length) throw new ImageError(where, `the layout holds no image`);
   }
   if (found.length > 1 && opts.platform) found = found.filter((m) => platformMatches(m.platform, opts.platform!));
   if (found.length !== 1) {
-    const tags = ms.map((m) => m.annotations?.[REF_NAME] ?? m.digest);
-    throw new ImageError(where, `holds ${ms.length} images; name one with :TAG (${tags.join(', ')})`);
+    const images = ms.filter((m) => !(m as { artifactType?: string }).artifactType);
+    const tags = images.map((m) => m.annotations?.[REF_NAME] ?? m.digest);
+    throw new ImageError(where, `holds ${images.length} images; name one with :TAG (${tags.join(', ')})`);
   }
   return found[0];
 }

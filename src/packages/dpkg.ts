@@ -42,6 +42,8 @@ export interface AlternativeLink {
 }
 
 const DB = '/var/lib/dpkg';
+/** Above this many files that no likely package explains, every list is indexed instead of searched per name. */
+const MAX_TARGETED = 24;
 /** States in which a package's files are on disk (dpkg(1)); not-installed and config-files have none. */
 const GONE = new Set(['not-installed', 'config-files']);
 
@@ -66,9 +68,14 @@ export class DpkgDatabase {
   private distroless = new Set<DpkgPackage>();
   private listCache = new Map<DpkgPackage, string[]>();
   private md5Cache = new Map<DpkgPackage, Map<string, string>>();
+  private physMd5 = new Map<DpkgPackage, Map<string, string>>();
   private index = new Map<string, DpkgPackage[]>();
   private indexed = new Set<DpkgPackage>();
   private complete = false;
+  /** Physical paths known to be in no list (after a scan). */
+  private missing = new Set<string>();
+  /** Raw info/*.list bytes, kept for later scans. */
+  private listBuffers = new Map<DpkgPackage, Buffer>();
   private dirReal = new Map<string, string>([['/', '/']]);
   private diversionMap: Map<string, Diversion> | null = null;
   private altMap: Map<string, AlternativeLink> | null = null;
@@ -234,6 +241,17 @@ export class DpkgDatabase {
     return m;
   }
 
+  /** The md5 the package recorded for a path (any spelling: merged-/usr aliases match), or undefined. */
+  md5Of(p: DpkgPackage, path: string): string | undefined {
+    let m = this.physMd5.get(p);
+    if (!m) {
+      m = new Map();
+      for (const [f, sum] of this.md5sums(p)) m.set(this.physical(f), sum);
+      this.physMd5.set(p, m);
+    }
+    return m.get(this.physical(path));
+  }
+
   /** The package owning a file (first of several only for Multi-Arch: same packages sharing it). */
   ownerOf(imagePath: string): DpkgPackage | undefined {
     return this.ownersOf([imagePath]).get(imagePath)?.[0];
@@ -245,23 +263,59 @@ export class DpkgDatabase {
    */
   ownersOf(paths: string[]): Map<string, DpkgPackage[]> {
     const phys = new Map(paths.map((p) => [p, this.physical(p)]));
-    const pending = () => [...new Set(phys.values())].filter((ph) => !this.index.has(ph));
-    for (const tier of [1, 2, 3] as const) {
-      if (this.complete) break;
+    const pending = () => [...new Set(phys.values())].filter((ph) => !this.index.has(ph) && !this.missing.has(ph));
+    // A file found in one package may be shared by the same package's other architectures (Multi-Arch: same).
+    const siblings = () => {
+      for (const ph of phys.values()) for (const o of this.index.get(ph) ?? []) for (const s of this.byName.get(o.name) ?? []) this.indexPackage(s);
+    };
+    if (!this.complete) {
+      for (const tier of [1, 2] as const) {
+        for (const ph of pending()) for (const c of this.candidates(posix.basename(ph), tier)) this.indexPackage(c);
+        siblings();
+      }
       const todo = pending();
-      if (!todo.length) break;
-      if (tier === 3) {
+      if (todo.length > MAX_TARGETED) {
         for (const p of this.present) this.indexPackage(p);
         this.complete = true;
-        break;
+      } else if (todo.length) {
+        this.scanFor(todo);
+        siblings();
+        for (const ph of pending()) this.missing.add(ph);
       }
-      for (const ph of todo) for (const c of this.candidates(posix.basename(ph), tier)) this.indexPackage(c);
-      // A file found in one package may be shared by the same package's other architectures (Multi-Arch: same).
-      for (const ph of phys.values()) for (const o of this.index.get(ph) ?? []) for (const s of this.byName.get(o.name) ?? []) this.indexPackage(s);
     }
     const out = new Map<string, DpkgPackage[]>();
     for (const [p, ph] of phys) out.set(p, this.index.get(ph) ?? []);
     return out;
+  }
+
+  /**
+   * The lists that may hold these paths, found without parsing every list: a listed path ends in "/NAME", and only
+   * its parent directory can be spelled another way (or, for a diverted file, the name it had before the
+   * diversion). Each list is read once into memory and searched for "/NAME\n"; the matching lists are indexed.
+   */
+  private scanFor(todo: string[]): void {
+    const names = new Set<string>();
+    const div = this.diversions();
+    for (const ph of todo) {
+      names.add(posix.basename(ph));
+      for (const d of div.values()) if (this.physical(d.to) === ph) names.add(posix.basename(d.from));
+    }
+    const needles = [...names].map((n) => Buffer.from(`/${n}\n`, 'latin1'));
+    for (const p of this.present) {
+      if (this.indexed.has(p)) continue;
+      if (this.distroless.has(p)) {
+        this.indexPackage(p);
+        continue;
+      }
+      let buf = this.listBuffers.get(p);
+      if (buf === undefined) {
+        buf = this.readInfoBuffer(p, 'list') ?? Buffer.alloc(0);
+        // A final line without "\n" still matches.
+        if (buf.length && buf[buf.length - 1] !== 10) buf = Buffer.concat([buf, Buffer.from('\n')]);
+        this.listBuffers.set(p, buf);
+      }
+      if (needles.some((n) => buf!.indexOf(n) >= 0)) this.indexPackage(p);
+    }
   }
 
   /** Diversions (/var/lib/dpkg/diversions), by the diverted path. */
@@ -356,7 +410,7 @@ export class DpkgDatabase {
 
   /**
    * Packages likely to own a file by its name. Tier 1: Debian's library package naming (Policy 8.1): libfoo.so.3 →
-   * libfoo3, libfoo-3, libfoo3t64. Tier 2: a package name word equal to a word of the file name (redis-check-rdb →
+   * libfoo3, libfoo-3, libfoo3t64, liblua5.1-0 (not -dev or -dbg packages). Tier 2: a package name word equal to a word of the file name (redis-check-rdb →
    * redis-tools).
    */
   private candidates(base: string, tier: 1 | 2): DpkgPackage[] {
@@ -364,9 +418,9 @@ export class DpkgDatabase {
     if (tier === 1) {
       const m = /^(.+?)\.so(?:\.|$)/.exec(base);
       if (!m) return out;
-      const stem = m[1].toLowerCase();
+      const stem = m[1].toLowerCase().replace(/_/g, '-');
       for (const [name, ps] of this.byName) {
-        if (name.startsWith(stem) && /^-?\d/.test(name.slice(stem.length))) out.push(...ps);
+        if (name.startsWith(stem) && /^-?\d[\d.]*[a-z]?(t64)?(-\d+)?$/.test(name.slice(stem.length))) out.push(...ps);
       }
       return out;
     }
@@ -381,6 +435,19 @@ export class DpkgDatabase {
       if (name.split(/[-.+]/).some((w) => words.has(w) || words.has('lib' + w))) out.push(...ps);
     }
     return out.length > 64 ? [] : out;
+  }
+
+  private readInfoBuffer(p: DpkgPackage, ext: string): Buffer | null {
+    for (const n of infoNames(p, ext)) {
+      const loc = this.fs.locate(`${DB}/info/${n}`);
+      if (!loc) continue;
+      try {
+        return readFileSync(this.fs.hostReal(loc));
+      } catch {
+        /* unreadable: try the other name */
+      }
+    }
+    return null;
   }
 
   private readInfo(p: DpkgPackage, ext: string): string | null {

@@ -392,6 +392,14 @@ export class RegistryClient {
 
   /** PUT a manifest under a tag or digest; the registry's Docker-Content-Digest must match ours. */
   async putManifest(repo: string, ref: string, bytes: Buffer, mediaType: string): Promise<string> {
+    return (await this.putManifestWithSubject(repo, ref, bytes, mediaType)).digest;
+  }
+
+  /**
+   * putManifest, also returning the OCI-Subject header: a registry with the referrers API sends it when the manifest
+   * has a subject (distribution-spec v1.1 "Pushing Manifests with Subject"); without it the client keeps the tag.
+   */
+  async putManifestWithSubject(repo: string, ref: string, bytes: Buffer, mediaType: string): Promise<{ digest: string; ociSubject?: string }> {
     const res = await this.request(
       { method: 'PUT', url: `/v2/${repo}/manifests/${ref}`, headers: { 'content-type': mediaType, 'content-length': String(bytes.length) }, body: bytes },
       [scopeFor(repo, 'pull,push')],
@@ -401,7 +409,31 @@ export class RegistryClient {
     const want = sha256(bytes);
     const got = header(res, 'docker-content-digest');
     if (got && got !== want) throw new RegistryError(`${this.registry}: the registry stored manifest ${repo}:${ref} as ${got}, but it is ${want}`);
-    return want;
+    return { digest: want, ociSubject: header(res, 'oci-subject') };
+  }
+
+  /**
+   * GET /v2/REPO/referrers/DIGEST: the image index of the manifests whose subject is DIGEST, or null when the
+   * registry has no referrers API (it answers 404, as distribution 2.8 does; the spec then says use the tag schema).
+   */
+  async referrers(repo: string, digest: string, artifactType?: string): Promise<{ manifests: (Descriptor & { artifactType?: string })[] } | null> {
+    const q = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
+    const res = await this.request({ method: 'GET', url: `/v2/${repo}/referrers/${digest}${q}`, headers: { accept: MT.ociIndex } }, [scopeFor(repo, 'pull')]);
+    if (res.status === 404 || res.status === 405 || res.status === 400) {
+      await res.body.dump();
+      return null;
+    }
+    if (res.status !== 200) return this.fail(res, `listing the referrers of ${repo}@${digest}`);
+    const bytes = await readBody(res, MAX_MANIFEST_BODY, 'referrers index', 'fail');
+    let index: { manifests?: (Descriptor & { artifactType?: string })[] };
+    try {
+      index = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw new RegistryError(`${this.registry}/${repo}: the referrers of ${digest} are not JSON`);
+    }
+    const all = Array.isArray(index.manifests) ? index.manifests : [];
+    // A registry may ignore the filter (no OCI-Filters-Applied): filter here too.
+    return { manifests: artifactType ? all.filter((m) => m.artifactType === artifactType) : all };
   }
 
   /** GET a manifest (any of the four types), verified against the digest when asked by digest. */
