@@ -214,7 +214,7 @@ print(json.dumps(out))' ${statusD}`),
     writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nADD rootfs.tar.gz /\nCMD ["redis-server"]\n');
     const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '-o', `oci:${join(dir, 'classic-oci')}`, '--no-verify']);
     assert.equal(r.status, 0, r.stderr);
-    const pk = JSON.parse(ocislim(['inspect', '--json', `oci:${join(dir, 'classic-oci')}`]).stdout).packages.map((p: { name: string }) => p.name);
+    const pk = JSON.parse(ocislim(['inspect', '--json', '--packages', `oci:${join(dir, 'classic-oci')}`]).stdout).packages.map((p: { name: string }) => p.name);
     // cp -L copied the links' targets: redis-server is redis-tools' redis-check-rdb, libzstd.so.1 libzstd1's file.
     for (const n of ['libc6', 'libssl3', 'libsystemd0', 'libzstd1', 'redis-tools']) assert.ok(pk.includes(n), `${n} in ${pk}`);
     assert.ok(!pk.includes('liblzf1'), 'a modified file is not the package’s');
@@ -245,7 +245,7 @@ describe('SBOM of a foreign sysroot that has a database', () => {
       assert.equal(libs.get(n)!.version, v, n);
       assert.match(libs.get(n)!.purl, /^pkg:deb\/debian\/[^?]+\?arch=arm64(&upstream=[^&]+)?$/, 'the sysroot has no os-release: no distro qualifier');
     }
-    const pk = JSON.parse(ocislim(['inspect', '--json', `oci:${join(dir, 'arm64-oci')}`]).stdout).packages;
+    const pk = JSON.parse(ocislim(['inspect', '--json', '--packages', `oci:${join(dir, 'arm64-oci')}`]).stdout).packages;
     assert.deepEqual(pk.map((p: { name: string }) => p.name).sort(), [...want.keys()].sort());
   });
 });

@@ -90,7 +90,7 @@ export async function inspectCommand(args: InspectArgs, out: (s: string) => void
     throw e;
   }
   if (args.json) {
-    out(JSON.stringify(imageJson(img, { files: args.files ? files : undefined, explain: explained ?? undefined, packages: packages.map(({ name, version, arch, source }) => ({ name, version, arch, source })) }), null, 2));
+    out(JSON.stringify(imageJson(img, { files: args.files ? files : undefined, explain: explained ?? undefined, packages: args.packages ? packages.map(({ name, version, arch, source }) => ({ name, version, arch, source })) : undefined }), null, 2));
     return 0;
   }
   const c = img.config.config;

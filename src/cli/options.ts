@@ -116,6 +116,7 @@ export type IndexArgs = ArgsOf<typeof indexOptions> & RegistryArgs & { action: s
 export const inspectOptions = {
   files: { type: 'boolean', group: GROUP.output, describe: 'List every file of every layer with its size' },
   explain: { type: 'boolean', group: GROUP.output, describe: "Unpack the image and attribute its files to the entrypoint's libraries" },
+  packages: { type: 'boolean', group: GROUP.output, describe: 'With --json, add the Debian packages the image declares (the text output always lists them)' },
   platform: { type: 'string', group: GROUP.input, describe: 'os/arch[/variant]: show that image of a multi-platform image (which otherwise lists its platforms)' },
   json: { type: 'boolean', group: GROUP.output, describe: 'Print JSON' },
 } as const satisfies Schema;
