@@ -85,6 +85,12 @@ describe('hostile registries: every case ends within 30 s with the defaults, in 
     assert.ok(res.h.bytesSent < 16 * 1024 * 1024, `${res.h.bytesSent} bytes`);
   });
 
+  it('a config descriptor claiming 10 GB: refused before the blob is fetched', async () => {
+    const res = await against('huge-config', pull);
+    clean(res, /hostile\/img:1 config sha256:[0-9a-f]{64}: the image config is larger than 16 MiB$/);
+    assert.ok(!res.h.requests.some((q) => q.includes('/blobs/')), res.h.requests.join(', '));
+  });
+
   it('an endless token response: aborted at 1 MiB', async () => {
     const res = await against('endless-token', pull);
     clean(res, /\/token: the token response is larger than 1 MiB$/);

@@ -6,7 +6,7 @@ import { isIndexType, isManifestType } from '../oci/mediatypes.js';
 import { sha256 } from '../oci/digest.js';
 import { verifying } from '../oci/layout.js';
 import { RegistryClient } from './client.js';
-import { RegistryError } from './errors.js';
+import { RegistryError, TooLargeError } from './errors.js';
 import { formatReference, Reference, refIdentifier } from './reference.js';
 
 type Fetched = { bytes: Buffer; mediaType: string };
@@ -62,10 +62,15 @@ export async function pullArtifact(client: RegistryClient, ref: Reference): Prom
   return idx;
 }
 
+/** Image configs are JSON of a few KiB; distribution's own limit for what it reads into memory is 4 MiB. */
+const MAX_CONFIG = 16 * 1024 * 1024;
+
 async function imageFrom(client: RegistryClient, ref: Reference, m: Fetched, platform?: Platform): Promise<Image> {
   const repo = ref.repository;
   if (!isManifestType(m.mediaType)) throw new RegistryError(`${formatReference(ref)}: ${m.mediaType || 'unknown media type'} is not an image manifest`);
   const manifest = parseManifest(m.bytes, formatReference(ref));
+  // The config is read into memory: a descriptor claiming gigabytes is refused before any byte is fetched.
+  if (manifest.config.size > MAX_CONFIG) throw new TooLargeError(`${formatReference(ref)} config ${manifest.config.digest}`, 'image config', MAX_CONFIG);
   const chunks: Buffer[] = [];
   const check = verifying(manifest.config, formatReference(ref));
   // pipe() does not forward errors: a failed download must end the loop below, not crash as an unhandled event.

@@ -21,6 +21,8 @@ export type HostileMode =
   | 'trickle-manifest'
   /** The config blob stops after a few bytes and the connection stays open. */
   | 'stall-blob'
+  /** The manifest's config descriptor claims 10 GB, and the blob never ends. */
+  | 'huge-config'
   /** /v2/ asks for Basic credentials and answers 500 to any that are sent. */
   | 'login-500';
 
@@ -109,7 +111,16 @@ export function startHostile(mode: HostileMode): Promise<Hostile> {
           if (i < MANIFEST.length) write(s, MANIFEST.subarray(i, ++i));
         });
       }
+      if (mode === 'huge-config') {
+        const big = JSON.parse(MANIFEST.toString()) as { config: { size: number } };
+        big.config.size = 10_000_000_000;
+        return answer(s, 200, { 'content-type': mt }, JSON.stringify(big));
+      }
       return answer(s, 200, { 'content-type': mt }, MANIFEST);
+    }
+    if (/\/blobs\//.test(path) && mode === 'huge-config') {
+      write(s, 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n');
+      return flood(s, Buffer.alloc(64 * 1024, 0x20));
     }
     if (/\/blobs\//.test(path) && mode === 'stall-blob') {
       write(s, `HTTP/1.1 200 OK\r\ncontent-length: ${CONFIG.length}\r\n\r\n`);
