@@ -54,6 +54,12 @@ describe('hostile registries: every case ends within 30 s with the defaults, in 
     assert.ok(res.seconds < 8, `${res.seconds} s`);
   });
 
+  it('--retries also lets a timeout be retried that often', async () => {
+    const res = await against('silent', (h, o) => [...pull(h, o), '--timeout', '1', '--retries', '3']);
+    clean(res, /no answer within 1 s .*\(after 4 attempts\)$/);
+    assert.equal(res.h.requests.length, 4);
+  });
+
   it('connection resets over http: the http failure is reported, not the TLS error of an https guess; the attempts counted', async () => {
     const res = await against('reset', pull);
     clean(res, /^ocislim: .*GET http:\/\/127\.0\.0\.1:\d+\/v2\/: ECONNRESET \(after 5 attempts\)$/);

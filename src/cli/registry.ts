@@ -37,11 +37,11 @@ export function keychainFor(a: RegistryArgs): Keychain {
   return credential ? staticKeychain(credential) : defaultKeychain();
 }
 
-/** --timeout and --retries, checked, as client options. */
-export function networkLimits(a: RegistryArgs): { timeoutMs?: number; retries?: number } {
+/** --timeout and --retries, checked, as client options (--retries also lets timeouts be retried that often). */
+export function networkLimits(a: RegistryArgs): { timeoutMs?: number; retries?: number; timeoutRetries?: number } {
   if (a.timeout !== undefined && !(Number.isFinite(a.timeout) && a.timeout > 0)) throw new UsageError(`--timeout ${a.timeout}: give a number of seconds above 0`);
   if (a.retries !== undefined && !(Number.isInteger(a.retries) && a.retries >= 0)) throw new UsageError(`--retries ${a.retries}: give a whole number, 0 or more`);
-  return { ...(a.timeout !== undefined ? { timeoutMs: Math.round(a.timeout * 1000) } : {}), ...(a.retries !== undefined ? { retries: a.retries } : {}) };
+  return { ...(a.timeout !== undefined ? { timeoutMs: Math.round(a.timeout * 1000) } : {}), ...(a.retries !== undefined ? { retries: a.retries, timeoutRetries: a.retries } : {}) };
 }
 
 /** Registry access for one command: its keychain, TLS flags and one pool of clients (the caller closes `pool`). */

@@ -20,6 +20,8 @@ export interface RegistryAccess {
   timeoutMs?: number;
   /** Retries of a failed request without progress; default 4. */
   retries?: number;
+  /** Of those, how many may follow a timeout; default 1. */
+  timeoutRetries?: number;
   /**
    * Clients to share between operations (one connection pool and token per registry); the caller closes it. Without
    * one, each operation makes its own (a read's layers then stream through it until they are read).

@@ -11,7 +11,7 @@ import type { ReadOptions, RegistryAccess, WriteOptions, WriteResult } from './i
 /** The caller's pool, or one of our own (closed by `done` when the operation owns it). */
 function poolFor(opts: RegistryAccess): { pool: ClientPool; done: () => Promise<void> } {
   if (opts.pool) return { pool: opts.pool, done: async () => {} };
-  const pool = new ClientPool({ keychain: opts.keychain, insecure: opts.insecure, caFile: opts.caFile, timeoutMs: opts.timeoutMs, retries: opts.retries, log: opts.log });
+  const pool = new ClientPool({ keychain: opts.keychain, insecure: opts.insecure, caFile: opts.caFile, timeoutMs: opts.timeoutMs, retries: opts.retries, timeoutRetries: opts.timeoutRetries, log: opts.log });
   return { pool, done: () => pool.close() };
 }
 

@@ -505,7 +505,7 @@ export class RegistryClient {
         if (offset > lastBreakAt) breaks = stalls = 0;
         lastBreakAt = offset;
         if ((e as NodeJS.ErrnoException).code === 'UND_ERR_BODY_TIMEOUT') stalls++;
-        if (++breaks > this.transport.retries || stalls > 1) {
+        if (++breaks > this.transport.retries || stalls > this.transport.timeoutRetries) {
           const code = (e as NodeJS.ErrnoException).code;
           const why = e instanceof NetworkError ? e.message : code === 'UND_ERR_BODY_TIMEOUT' ? `no data for ${this.transport.timeoutMs / 1000} s` : code ?? (e as Error).message;
           throw new RegistryError(`${this.registry}: getting blob ${digest} from ${repo}: ${why}${breaks > 1 ? ` (after ${breaks} broken connections)` : ''}`);

@@ -32,10 +32,15 @@ export interface TransportOptions {
   caFile?: string;
   /**
    * Retries per request for retryable failures (network errors, 408, 429, 5xx); the count starts again when a
-   * request made progress (an upload or download moved the bytes it stands at). Default 4. A request that timed out
-   * is retried once at most: a registry that has not answered twice in a row is down, not flaky.
+   * request made progress (an upload or download moved the bytes it stands at). Default 4.
    */
   retries?: number;
+  /**
+   * Of those, how many may follow a timeout (no answer at all). Default 1: a registry that has not answered twice in
+   * a row is down, not flaky, and each wait costs the whole timeout. A caller asking for more retries for a flaky
+   * link sets it too.
+   */
+  timeoutRetries?: number;
   /** Each wait on the network, in ms: to connect, for the answer's headers, between two chunks of a body. Default 10 s. */
   timeoutMs?: number;
   /**
@@ -210,6 +215,7 @@ export class Transport {
   private agent: AgentType;
   /** Retries per request without progress. */
   readonly retries: number;
+  readonly timeoutRetries: number;
   readonly timeoutMs: number;
   readonly deadlineMs: number;
   private backoff: number;
@@ -230,6 +236,7 @@ export class Transport {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.deadlineMs = opts.deadlineMs ?? 2 * this.timeoutMs;
     this.retries = opts.retries ?? DEFAULT_RETRIES;
+    this.timeoutRetries = Math.min(this.retries, opts.timeoutRetries ?? 1);
     const t = this.timeoutMs;
     this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 8, headersTimeout: t, bodyTimeout: t, connect: { timeout: t, ...(ca ? { ca } : {}) } });
     this.backoff = opts.backoffMs ?? 250;
@@ -300,7 +307,8 @@ export class Transport {
       failures++;
       // Where the request stands now (an upload asks the registry): progress restarts the budget.
       let next: HttpRequest | null = null;
-      if (first.beforeRetry && (first.progress || (failures <= retries && timeouts <= 1))) {
+      const timeoutBudget = first.retry === false ? 0 : this.timeoutRetries;
+      if (first.beforeRetry && (first.progress || (failures <= retries && timeouts <= timeoutBudget))) {
         next = await first.beforeRetry();
         const now = first.progress?.() ?? 0;
         if (now > progress) {
@@ -309,7 +317,7 @@ export class Transport {
           timeouts = 0;
         }
       }
-      if (failures > retries || timeouts > 1) {
+      if (failures > retries || timeouts > timeoutBudget) {
         if (res) return res;
         throw networkError(req.method, `${req.url.origin}${req.url.pathname}`, failed, attempts, undefined, this.timeoutMs);
       }
