@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ocislim, ocislimAsync } from './helpers/cli.js';
@@ -110,7 +110,7 @@ describe('Dockerfile builds', () => {
     assert.equal(out.stdout, 'world from busybox in /tmp\n', out.stderr);
   });
 
-  it('the classic recipe: rootfs.tar.gz + redis.conf + the Dockerfile verbatim, pushed, pulled by skopeo, run by runc', async () => {
+  it('the classic recipe: rootfs.tar.gz + redis.conf + the Dockerfile verbatim, pushed, pulled by skopeo, run by runc; COPY --from a registry image', async () => {
     const ctx = join(dir, 'redis');
     mkdirSync(join(ctx, 'rootfs/usr/bin'), { recursive: true });
     // The manual way: ldd lists the libraries, tar packs them with the binary and the loader.
@@ -144,6 +144,13 @@ describe('Dockerfile builds', () => {
     // Both carry the package records (/var/lib/dpkg/status.d): the classic image's copies are recognised by their
     // md5; it lacks only redis-server's record, the package of the symlink the recipe replaced by a copy.
     const [classic, direct] = [imageSize(`${reg.host}/classic:1`), imageSize(`${reg.host}/direct:1`)];
+    // COPY --from=IMAGE reads a registry image (the one just pushed), and FROM a registry image is a base.
+    writeFileSync(join(ctx, 'Dockerfile.from'), `FROM ${reg.host}/direct:1\nCOPY --from=${reg.host}/classic:1 /etc/redis/redis.conf /etc/redis/\nCMD ["redis-server", "/etc/redis/redis.conf"]\n`);
+    const f = await ocislimAsync(['build', '-f', join(ctx, 'Dockerfile.from'), ctx, '-o', `oci:${join(dir, 'from-image')}`]);
+    assert.equal(f.status, 0, f.stderr);
+    umociUnpack(`${join(dir, 'from-image')}:latest`, join(dir, 'from-image-bundle'));
+    assert.equal(readFileSync(join(dir, 'from-image-bundle/rootfs/etc/redis/redis.conf'), 'utf8'), readFileSync(join(ctx, 'redis.conf'), 'utf8'));
+    assert.ok(existsSync(join(dir, 'from-image-bundle/rootfs/usr/bin/redis-server')), 'the base image is below');
     // The direct build also ships what the classic recipe forgets (a minimal nsswitch.conf for redis's lookups).
     assert.ok(direct <= classic + 4096, `direct ${direct} bytes vs classic ${classic} bytes`);
   });
