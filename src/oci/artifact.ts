@@ -1,3 +1,4 @@
+import { BlobMismatchError, ImageError } from './errors.js';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from './atomic.js';
@@ -103,7 +104,7 @@ export function layoutReferrers(store: LayoutStore, subject: Digest, artifactTyp
     const name = blobName(d.digest);
     if (!store.has(name)) continue;
     const bytes = store.read(name);
-    if (sha256(bytes) !== d.digest) throw new Error(`${store.where}: blob ${d.digest} does not match its digest`);
+    if (sha256(bytes) !== d.digest) throw new BlobMismatchError(store.where, d.digest, `blob ${d.digest} does not match its digest`);
     const m = JSON.parse(bytes.toString('utf8')) as ArtifactManifest;
     if (m.subject?.digest === subject) out.push({ descriptor: d, manifest: m });
   }
@@ -113,9 +114,9 @@ export function layoutReferrers(store: LayoutStore, subject: Digest, artifactTyp
 /** Reads a blob of a layout, checking its digest. */
 export function readLayoutBlob(store: LayoutStore, d: Descriptor): Buffer {
   const name = blobName(d.digest);
-  if (!store.has(name)) throw new Error(`${store.where}: blob ${d.digest} is missing`);
+  if (!store.has(name)) throw new ImageError(store.where, `blob ${d.digest} is missing`);
   const b = store.read(name);
-  if (sha256(b) !== d.digest) throw new Error(`${store.where}: blob ${d.digest} does not match its digest`);
+  if (sha256(b) !== d.digest) throw new BlobMismatchError(store.where, d.digest, `blob ${d.digest} does not match its digest`);
   return b;
 }
 
