@@ -250,6 +250,27 @@ describe('SBOM of a foreign sysroot that has a database', () => {
   });
 });
 
+describe('SBOM of a multi-platform image', () => {
+  it('one document and one referrer per platform image (--root PLATFORM=DIR), each found by ocislim sbom --platform', () => {
+    const arm = debianSysroot('arm64', ['libc6', 'libssl3', 'openssl']);
+    const layout = join(dir, 'multi');
+    const r = ocislim(['build', '--root', 'linux/amd64=/', '--root', `linux/arm64=${arm}`, '/usr/bin/openssl', '-o', `oci:${layout}`, '--sbom', join(dir, 'multi.cdx.json'), '--sbom-format', 'cyclonedx']);
+    assert.equal(r.status, 0, r.stderr);
+    const amd = JSON.parse(readFileSync(join(dir, 'multi-linux-amd64.cdx.json'), 'utf8'));
+    const a64 = JSON.parse(readFileSync(join(dir, 'multi-linux-arm64.cdx.json'), 'utf8'));
+    assert.notEqual(amd.metadata.component.version, a64.metadata.component.version, 'each document names its own image');
+    assert.ok(amd.components.some((c: { name: string; purl?: string }) => c.name === 'libssl3' && /arch=amd64/.test(c.purl!)));
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
+    const refs = index.manifests.filter((m: { artifactType?: string }) => m.artifactType === 'application/vnd.cyclonedx+json');
+    assert.equal(refs.length, 2);
+    for (const [p, doc] of [['linux/amd64', amd], ['linux/arm64', a64]] as const) {
+      const s = ocislim(['sbom', `oci:${layout}`, '--platform', p]);
+      assert.equal(s.status, 0, s.stderr);
+      assert.equal(JSON.parse(s.stdout).metadata.component.version, doc.metadata.component.version, p);
+    }
+  });
+});
+
 describe('SBOM edge cases', () => {
   it('a root without a dpkg database: a note, and a document of files only', () => {
     const root = join(dir, 'nodb');
@@ -354,6 +375,22 @@ describe('SBOM attached to the pushed image (OCI 1.1 subject, referrers tag sche
       const c = libs.find((x: { name: string }) => x.name === n);
       assert.ok(c, n);
       assert.equal(c.version, versions.get(`${n}:amd64`));
+    }
+  });
+
+  it('a multi-platform push attaches each platform image its own SBOM', async () => {
+    const arm = debianSysroot('arm64', ['libc6', 'libssl3', 'openssl']);
+    const r = await ocislimAsync(['build', '--root', 'linux/amd64=/', '--root', `linux/arm64=${arm}`, '/usr/bin/openssl', '--push', `${reg.host}/multi:1`, '--sbom', join(dir, 'm.spdx.json')]);
+    assert.equal(r.status, 0, r.stderr);
+    const index = JSON.parse(skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/multi:1`]));
+    assert.equal(index.manifests.length, 2);
+    for (const m of index.manifests as { digest: string; platform: { architecture: string } }[]) {
+      const refs = JSON.parse(skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/multi:sha256-${m.digest.slice(7)}`]));
+      assert.equal(refs.manifests.length, 1);
+      const doc = readFileSync(join(dir, `m-linux-${m.platform.architecture}.spdx.json`), 'utf8');
+      assert.equal(JSON.parse(doc).packages[0].versionInfo, m.digest);
+      const s = await ocislimAsync(['sbom', `${reg.host}/multi:1`, '--platform', `linux/${m.platform.architecture}`]);
+      assert.equal(s.stdout, doc);
     }
   });
 
