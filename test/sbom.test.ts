@@ -292,6 +292,12 @@ describe('SBOM edge cases', () => {
     assert.equal(u.status, 2);
     assert.match(u.stderr, /sbom-format/);
     assert.ok(!existsSync(join(dir, 'x')) && !existsSync(join(dir, 'x.json')));
+    for (const args of [['--sbom'], ['--sbom-format', 'spdx']]) {
+      const e = ocislim(['build', '/usr/bin/redis-server', '-o', `oci:${join(dir, 'x')}`, ...args]);
+      assert.equal(e.status, 2, e.stderr);
+      assert.match(e.stderr, /^ocislim: --sbom/);
+      assert.ok(!existsSync(join(dir, 'x')));
+    }
     const root = join(dir, 'brokendb');
     mkdirSync(join(root, 'var/lib/dpkg'), { recursive: true });
     writeFileSync(join(root, 'var/lib/dpkg/status'), 'Package: a\nVersion: 1\nArchitecture: all\nthis is not a field\n');

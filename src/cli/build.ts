@@ -175,6 +175,8 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
     const pushes = (a.push ?? []).map((p) => pushTargetArg(p, '--push', a.tag));
     if (!outputs.length && !pushes.length) throw new UsageError('say where the image goes: --push REF, -o oci:DIR[:TAG], -o oci-archive:FILE[:TAG] or -o docker-archive:FILE[:NAME:TAG]');
     if (a.tag?.length && !pushes.length) throw new UsageError('--tag adds tags to a --push; give --push REF too');
+    if (a.sbom === '') throw new UsageError('--sbom needs the FILE to write the SBOM to');
+    if (a.sbomFormat !== undefined && a.sbom === undefined) throw new UsageError('--sbom-format chooses the format of --sbom FILE; give --sbom FILE too');
     // A Dockerfile may change only the config of its base (FROM base + ENV + CMD): that is an image too.
     if (!a.file && !spec.inputs.length && !spec.adds.length && !spec.copies.length) throw new UsageError('nothing to build: give at least one file, --add or --copy');
     const dockerArchive = outputs.find((o) => o.kind === 'docker-archive');
