@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 
 /**
  * The same RUN-less Dockerfiles built by buildah (`bud --format docker`, vfs storage of its own) and by ocislim
- * (--no-scaffold --no-rules), on the same bases: the config fields and the unpacked file trees must match.
+ * (--no-scaffold --no-rules --no-sbom), on the same bases: the config fields and the unpacked file trees must match.
  * Where docker and buildah differ (README, "The Dockerfile subset"), the corpus stays on common ground, and the
  * one normalisation below says which difference it absorbs.
  */
@@ -50,12 +50,12 @@ before(() => {
     (mkdirSync(root), root),
   );
   sh(
-    `${process.execPath} ${BIN} build --add ${dir}/merged.tar:/ --env PATH=/usr/bin:/bin --env BASE=basevalue --workdir /srv --cmd sh --label base.label=1 --expose 22 --no-scaffold --no-rules --no-verify -o oci:${dir}/base-merged`,
+    `${process.execPath} ${BIN} build --add ${dir}/merged.tar:/ --env PATH=/usr/bin:/bin --env BASE=basevalue --workdir /srv --cmd sh --label base.label=1 --expose 22 --no-scaffold --no-rules --no-sbom --no-verify -o oci:${dir}/base-merged`,
   );
   // Base 2: no PATH in its Env, WorkingDir /data.
   const plain = join(dir, 'rootfs-plain');
   sh(`mkdir -p data etc && echo plain > etc/motd && tar --numeric-owner -cf ../plain.tar .`, (mkdirSync(plain), plain));
-  sh(`${process.execPath} ${BIN} build --add ${dir}/plain.tar:/ --env FOO=bar --workdir /data --no-scaffold --no-rules --no-verify -o oci:${dir}/base-plain`);
+  sh(`${process.execPath} ${BIN} build --add ${dir}/plain.tar:/ --env FOO=bar --workdir /data --no-scaffold --no-rules --no-sbom --no-verify -o oci:${dir}/base-plain`);
   // The build context.
   ctx = join(dir, 'ctx');
   sh(
@@ -172,7 +172,7 @@ describe('Dockerfile conformance with buildah', () => {
       const b = await exec('buildah', [...buildahArgs, 'bud', '--format', 'docker', '--identity-label=false', '-q', '-f', file, '-t', `dir:${bdir}`, ...extra, context]);
       assert.equal(b.status, 0, `buildah ${c.name}: ${b.stderr}`);
       const odir = join(dir, 'out-ocislim', c.name);
-      const o = await exec(process.execPath, [BIN, 'build', '-f', file, context, ...extra, '--no-scaffold', '--no-rules', '-o', `oci:${odir}`]);
+      const o = await exec(process.execPath, [BIN, 'build', '-f', file, context, ...extra, '--no-scaffold', '--no-rules', '--no-sbom', '-o', `oci:${odir}`]);
       assert.equal(o.status, 0, `ocislim ${c.name}: ${o.stderr}`);
       const want = readImageDir(bdir);
       const got = readImageDir(odir);
