@@ -73,7 +73,7 @@ async function addCopy(plan: Plan, c: CopySpec, unpack: boolean, stage: string, 
     const kind = unpack ? archiveKind(src) : null;
     if (kind) {
       const entries = await unpackArchive(src, kind, c.dest, join(stage, `add${n}`), 'app', reason);
-      for (const e of entries) plan.add(owner ? { ...e, uid: owner.uid, gid: owner.gid } : e);
+      for (const e of entries) plan.add({ ...e, ...(owner ? { uid: owner.uid, gid: owner.gid } : {}), ...(e.type === 'symlink' ? { inTree: `the archive ${c.src}` } : {}) });
     } else {
       const dest = c.dest.endsWith('/') ? posix.join(c.dest, posix.basename(src)) : c.dest;
       plan.add({ path: dest, type: 'file', mode: st.mode & 0o7777, uid: owner?.uid ?? 0, gid: owner?.gid ?? 0, source: src, size: st.size, group: 'app', reason });
@@ -103,6 +103,7 @@ export async function planBuild(spec: BuildSpec, stage: string, baseTree: FsTree
     ...spec.copies.map((c) => ({ kind: 'COPY' as const, spec: c, where: '--copy' })),
   ];
   for (const s of steps) if (s.kind !== 'WORKDIR') await addCopy(plan, s.spec, s.kind === 'ADD', stage, n++, s.where, spec.context);
+  plan.closeAll();
   if (!plan.entries.size) throw new BuildError('nothing to build: give at least one file, --add or --copy');
   plan.noteCopiedElfPlatforms();
   return plan;
@@ -251,8 +252,10 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     noRules: spec.noRules,
     gconv: spec.gconv,
     idn: spec.idn,
+    withShell: spec.withShell,
     envLocale: ['LC_ALL', 'LC_CTYPE', 'LANG'].map((k) => [...(spec.config?.Env ?? []), ...spec.env].reverse().find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1)).find((v) => v),
   });
+  plan.closeAll();
   for (const a of added) log.info(a);
   const inventory = spec.sbom === false && !spec.sbomDocument ? null : packageRecords(plan, spec, log);
   const { kernelFloor } = checkVersions(plan);

@@ -27,6 +27,8 @@ export interface TreeContext {
 
 export interface PlannedEntry extends LayerEntry {
   group: LayerGroup;
+  /** The directory it came with (not named by itself): a dangling symlink there is a warning, not an error. */
+  inTree?: string;
 }
 
 /**
@@ -57,6 +59,8 @@ export class Plan {
   /** Image paths of the executable #! scripts the user named (the run check follows them to their interpreter). */
   readonly scripts: string[] = [];
   readonly warnings: string[] = [];
+  /** Image paths whose ELF closure has been taken (or that are no ELF file). */
+  private closed = new Set<string>();
 
   constructor(readonly resolver: Resolver) {}
 
@@ -205,17 +209,22 @@ export class Plan {
   }
 
   /** The interpreter at exactly its PT_INTERP path and each library where the search found it, as regular files. */
-  addClosure(inRoot: string, userPath: string): void {
-    const c = this.resolver.resolve(inRoot);
+  addClosure(inRoot: string, userPath: string, given?: Closure): void {
+    const c = given ?? this.resolver.resolve(inRoot);
     this.closures.push(c);
+    this.closed.add(c.file.path);
     if (c.notFound.length) {
       const what = c.notFound.map((n) => `${n.name}${n.reason ? ` (${n.reason})` : ''} (needed by ${n.neededBy})`).join(', ');
-      throw new BuildError(`${userPath}: not found in ${this.fs.root}: ${what}`);
+      // A program the user named must start; a file that came with a directory or a package may be an optional
+      // plugin whose libraries are not installed (the root has the same gap): reported, not fatal.
+      if (!given) throw new BuildError(`${userPath}: not found in ${this.fs.root}: ${what}`);
+      this.warnings.push(`${userPath} cannot be loaded: not found in ${this.fs.root}: ${what}`);
     }
     if (c.interpreter) {
       const st = this.fs.lstat(c.interpreter.realPath)!;
       const interpPath = c.elf.interp ?? c.interpreter.path;
       this.add(this.fileEntry(this.fs.host(c.interpreter.realPath), st, interpPath, 'libc', `interpreter of ${userPath}`));
+      this.closed.add(interpPath);
     }
     for (const lib of c.libraries) {
       this.notePlatform(lib.elf, lib.path);
@@ -226,11 +235,58 @@ export class Plan {
       const at = rehome ? posix.join(c.defaultDirs[0], lib.name) : lib.imagePath;
       const why = `${lib.name}, needed by ${lib.neededBy}${rehome ? ` (moved from ${posix.dirname(lib.imagePath)}, an ld.so.conf directory: the image has no ld.so.cache)` : ''}`;
       this.add(this.fileEntry(this.fs.host(lib.realPath), st, at, group, why));
+      this.closed.add(at);
       for (const v of lib.variants) {
         const vst = this.fs.lstat(v.realPath)!;
-        this.add(this.fileEntry(this.fs.host(v.realPath), vst, this.resolver.imagePath(v), group, `hwcaps variant of ${lib.name}`));
+        const vp = this.resolver.imagePath(v);
+        this.add(this.fileEntry(this.fs.host(v.realPath), vst, vp, group, `hwcaps variant of ${lib.name}`));
+        this.closed.add(vp);
       }
     }
+  }
+
+  /**
+   * Every ELF file of the image brings its closure, whatever route it came by (a directory, COPY, ADD, a package,
+   * a rule): each file entry not yet looked at is checked for the ELF magic, and executables and shared objects get
+   * their libraries. Call after the inputs and after each rule that adds files.
+   */
+  closeAll(): void {
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (const e of [...this.entries.values()]) {
+        if (e.type !== 'file' || !e.source || this.closed.has(e.path)) continue;
+        this.closed.add(e.path);
+        if (!hasElfMagic(e.source)) continue;
+        const before = this.entries.size;
+        this.closeOne(e);
+        if (this.entries.size !== before) changed = true;
+      }
+    }
+  }
+
+  private closeOne(e: PlannedEntry): void {
+    const root = this.fs.root;
+    const inRoot = root === '/' ? e.source! : e.source!.startsWith(root + '/') ? e.source!.slice(root.length) : null;
+    let c: Closure;
+    try {
+      c = inRoot ? this.resolver.resolve(inRoot) : this.resolver.resolveExternal(e.source!, e.path);
+    } catch (err) {
+      if (err instanceof ElfError) {
+        if (!/not an ELF file|too short|empty file/.test(err.reason)) this.warnings.push(`${e.path}: ${err.reason} (not checked)`);
+        return;
+      }
+      throw err;
+    }
+    if (c.elf.kind === 'other' || c.elf.kind === 'static' || (c.elf.kind === 'static-pie' && !c.elf.needed.length)) return;
+    if (!c.elf.platform) return;
+    const q = this.platform?.value;
+    const p = c.elf.platform;
+    if (q && (p.architecture !== q.architecture || p.os !== q.os)) {
+      this.warnings.push(`${e.path} is ${formatPlatform(p)}, not ${formatPlatform(q)}: shipped without its libraries`);
+      return;
+    }
+    if (!q) this.platform = { value: p, from: e.path };
+    this.addClosure(inRoot ?? e.path, e.path, c);
   }
 
   /** A library (by in-root path) with its own closure, placed where the loader searches. */
@@ -292,7 +348,7 @@ export class Plan {
             throw new BuildError(`${reason}: ${posix.relative(context.dir, host)} is a symbolic link to "${target}", outside the build context`);
           }
         }
-        this.add({ path: image, type: 'symlink', mode: 0o777, uid, gid, linkname: target, group, reason });
+        this.add({ path: image, type: 'symlink', mode: 0o777, uid, gid, linkname: target, group, reason, ...(host !== hostDir ? { inTree: `the directory ${posix.normalize(imageDir)}` } : {}) });
       } else if (st.isFile()) {
         if (st.nlink > 1) {
           const key = `${st.dev}:${st.ino}`;
@@ -322,6 +378,22 @@ export class Plan {
 let xattrModule: typeof import('@napi-rs/xattr') | null = null;
 function xattr(): typeof import('@napi-rs/xattr') {
   return (xattrModule ??= createRequire(import.meta.url)('@napi-rs/xattr') as typeof import('@napi-rs/xattr'));
+}
+
+/** Whether a host file starts with the ELF magic (an unreadable file is not an ELF file here: it fails later). */
+function hasElfMagic(hostPath: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(hostPath, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const b = Buffer.alloc(4);
+    return readSync(fd, b, 0, 4, 0) === 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function readCapability(hostPath: string): Buffer | null {

@@ -100,6 +100,8 @@ export interface BuildSpec {
   sbom?: boolean;
   /** Take the package inventory for an SBOM document even when the records stay out of the image. */
   sbomDocument?: boolean;
+  /** Ship the root's /bin/sh with its closure (for system, popen, wordexp and shell scripts). */
+  withShell?: boolean;
 }
 
 /** "150M", "2G", "500K", "1000" → bytes. */

@@ -149,8 +149,10 @@ function checkLinks(plan: Plan, dirs: Set<string>): void {
   for (const e of plan.entries.values()) {
     if (e.type !== 'symlink') continue;
     if (follow(plan, e.path, dirs)) continue;
-    // A Dockerfile copies links as they are, dangling or not (as docker does): worth a warning, not a refusal.
+    // A link that came inside a directory (a package's, a tree the user added) is reported, and the build goes on:
+    // it points at something optional or host-specific more often than at something the program needs.
     if (/^(COPY|ADD) /.test(e.reason ?? '')) plan.warnings.push(`${e.path} is a symbolic link to "${e.linkname}", which is not in the image`);
+    else if (e.inTree) plan.warnings.push(`${e.path} is a symbolic link to "${e.linkname}", which is not in the image (it came with ${e.inTree}; kept as it is)`);
     else throw new BuildError(`${e.path} is a symbolic link to "${e.linkname}", which is not in the image (pass --no-verify to keep it)`);
   }
 }

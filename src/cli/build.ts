@@ -102,6 +102,7 @@ export function specFromArgs(a: BuildArgs, target: BuildTarget = buildTargets(a.
       noVerify: a.noVerify,
       gconv: a.withGconv,
       idn: a.withIdn,
+      withShell: a.withShell,
       maxSize: a.maxSize !== undefined ? parseSize(a.maxSize) : undefined,
       sbom: !a.noSbom,
       sbomDocument: a.sbom !== undefined,

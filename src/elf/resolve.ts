@@ -131,7 +131,22 @@ export class Resolver {
     if (!st) throw new ElfError(path, fs.failure(path));
     if (st.stats.isDirectory()) throw new ElfError(path, 'is a directory, not an ELF file');
     if (!st.stats.isFile()) throw new ElfError(path, 'is not a regular file');
-    const elf = this.readElf(st.located);
+    return this.closureOf(st.located, this.readElf(st.located));
+  }
+
+  /**
+   * The closure of an ELF file that is not inside the root (a COPY from a build context, an unpacked ADD archive),
+   * placed at `imagePath`: its libraries are searched in the root, $ORIGIN is its image directory.
+   */
+  resolveExternal(hostFile: string, imagePath: string): Closure {
+    const located: Located = { path: imagePath, realPath: imagePath, links: [] };
+    return this.closureOf(located, readElfFile(hostFile, { symbols: this.opts.symbols }, imagePath));
+  }
+
+  private closureOf(located: Located, elf: ElfFile): Closure {
+    const fs = this.fs;
+    const st = { located };
+    const path = located.path;
     const closure: Closure = {
       file: st.located,
       elf,

@@ -1,0 +1,88 @@
+import { closeSync, openSync, readSync } from 'node:fs';
+import { posix } from 'node:path';
+import { ElfFile } from '../../elf/reader.js';
+import { Closure } from '../../elf/resolve.js';
+
+/** Imported symbols that reveal a run-time need. */
+export const T = {
+  unwinder: /^(pthread_cancel|pthread_exit|backtrace|backtrace_symbols|backtrace_symbols_fd)$/,
+  users: /^(getpw(nam|uid|ent)(_r)?|getgr(nam|gid|ent)(_r)?|getgrouplist|initgroups|getspnam(_r)?|getlogin(_r)?)$/,
+  hosts: /^(getaddrinfo|gethostbyname2?(_r)?|gethostbyaddr(_r)?|getnameinfo)$/,
+  // Functions that read the system trust store. SSL_CTX_load_verify_locations and X509_STORE_load_file take the
+  // caller's path (redis's tls-ca-cert-file), so they are no signal on their own.
+  trust: /^(SSL_CTX_set_default_verify_(paths|file|dir|store)|X509_STORE_set_default_paths(_ex)?|gnutls_certificate_set_x509_system_trust)$/,
+  tz: /^(tzset|localtime(_r)?|mktime|strftime|timegm|ctime(_r)?)$/,
+  iconv: /^iconv_open$/,
+  locale: /^(setlocale|newlocale)$/,
+  dlopen: /^(dlopen|dlmopen)$/,
+  /** Functions that run /bin/sh -c. */
+  shell: /^(system|popen|wordexp)$/,
+};
+
+export const SYSTEM_LIB = /^(libc\.so|libm\.so|ld-linux|ld64\.so|ld-musl)/;
+/** TLS libraries: they implement the trust-store functions (and libssl imports libcrypto's), so they are no signal. */
+export const TLS_LIB = /^lib(ssl|crypto|gnutls|mbedtls|mbedx509|wolfssl|nss3|nssutil3|smime3)\./;
+
+export type ElfObject = { path: string; host: string; elf: ElfFile; hostPath?: string };
+
+/** Every object of the closures: programs first, then their libraries (root path for reading, image path for naming). */
+export function objects(closures: Closure[], statics: ElfObject[] = []): ElfObject[] {
+  const out = new Map<string, ElfObject>();
+  for (const s of statics) out.set(s.path, s);
+  for (const c of closures) {
+    out.set(c.file.path, { path: c.file.path, host: c.file.realPath, elf: c.elf });
+    for (const l of c.libraries) if (!out.has(l.path)) out.set(l.path, { path: l.path, host: l.realPath, elf: l.elf });
+  }
+  return [...out.values()];
+}
+
+/** Which objects import a symbol matching `re` (skipping libc and the loader, which define or forward them). */
+export function importers(closures: Closure[], re: RegExp, skip: RegExp = SYSTEM_LIB): string[] {
+  return objects(closures)
+    .filter((o) => !skip.test(posix.basename(o.path)) && o.elf.imports?.some((s) => re.test(s)))
+    .map((o) => o.path);
+}
+
+/** Where programs look for the CA bundle (OpenSSL-using code such as libcurl, GnuTLS users, Go's crypto/x509). */
+const TRUST_PATHS = ['/etc/ssl/certs', '/etc/pki/tls/certs', '/etc/pki/ca-trust', '/etc/ssl/cert.pem', '/etc/ssl/ca-bundle.pem'].map((s) => Buffer.from(s));
+
+/** Imports of a TLS API: only such objects (and programs, which may carry a static TLS stack) can name a CA path. */
+const TLS_API = /^(SSL_|X509_|gnutls_|mbedtls_|wolfSSL_|CERT_|NSS_)/;
+
+/** Whether a host file contains any of `needles`, read in 1 MiB slices. */
+export function fileContains(hostPath: string, needles: Buffer[]): boolean {
+  const overlap = Math.max(...needles.map((n) => n.length));
+  const fd = openSync(hostPath, 'r');
+  try {
+    const buf = Buffer.allocUnsafe((1 << 20) + overlap);
+    let pos = 0;
+    let kept = 0;
+    for (;;) {
+      const n = readSync(fd, buf, kept, buf.length - kept, pos);
+      if (n <= 0) break;
+      pos += n;
+      const view = buf.subarray(0, kept + n);
+      if (needles.some((t) => view.includes(t))) return true;
+      kept = Math.min(overlap, view.length);
+      view.copy(buf, 0, view.length - kept);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return false;
+}
+
+/**
+ * The first program, or library using a TLS API (not libc, not a TLS library itself), whose bytes name a system CA
+ * path.
+ */
+export function namesTrustStore(closures: Closure[], statics: ElfObject[], fs: { host(p: string): string }): string | null {
+  const programs = new Set([...statics.map((s) => s.path), ...closures.map((c) => c.file.path)]);
+  for (const o of objects(closures, statics)) {
+    const base = posix.basename(o.path);
+    if (SYSTEM_LIB.test(base) || TLS_LIB.test(base)) continue;
+    if (!programs.has(o.path) && !o.elf.imports?.some((s) => TLS_API.test(s))) continue;
+    if (fileContains(o.hostPath ?? fs.host(o.host), TRUST_PATHS)) return o.path;
+  }
+  return null;
+}
