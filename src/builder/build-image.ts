@@ -21,6 +21,7 @@ import { FsTree, readImageTree } from './fs-tree.js';
 import { archiveKind, unpackArchive } from './archive-input.js';
 import { contextSource as legacyContextSource } from './context.js';
 import { applyRules, checkVersions } from './rules.js';
+import { addPackage } from './packages.js';
 import { verifyRuns } from './verify.js';
 import { DEFAULT_PATH, envTarget, readShebang } from './shebang.js';
 import { Log, silentLog } from '../log.js';
@@ -91,8 +92,13 @@ export type ImageLoader = (ref: string, platform: Platform) => Promise<Image>;
 export async function planBuild(spec: BuildSpec, stage: string, baseTree: FsTree | null = null, images?: ImageLoader): Promise<Plan> {
   const plan = new Plan(new Resolver(spec.root, { symbols: true }));
   for (const input of spec.inputs) plan.addInput(input);
+  for (const name of spec.packages ?? []) {
+    const { pkg, files } = addPackage(plan, name);
+    plan.notes.push(`added package ${pkg.name} ${pkg.version} (${files} files; documentation left out)`);
+  }
   if (spec.context) {
     await applyDockerfileSteps(spec, plan, baseTree, stage, images);
+    plan.closeAll();
     plan.noteCopiedElfPlatforms();
     noteCopiedStatics(plan);
     return plan;
@@ -253,10 +259,11 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     gconv: spec.gconv,
     idn: spec.idn,
     withShell: spec.withShell,
+    noRuntime: spec.noRuntime,
     envLocale: ['LC_ALL', 'LC_CTYPE', 'LANG'].map((k) => [...(spec.config?.Env ?? []), ...spec.env].reverse().find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1)).find((v) => v),
   });
   plan.closeAll();
-  for (const a of added) log.info(a);
+  for (const a of [...plan.notes, ...added]) log.info(a);
   const inventory = spec.sbom === false && !spec.sbomDocument ? null : packageRecords(plan, spec, log);
   const { kernelFloor } = checkVersions(plan);
   if (kernelFloor) log.info(`needs Linux ${kernelFloor} or newer (ELF ABI note)`);

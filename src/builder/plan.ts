@@ -6,6 +6,7 @@ import { formatPlatform, Platform, platformMatches } from '../oci/platform.js';
 import { ElfFile, readElfFile } from '../elf/reader.js';
 import { Closure, Resolver } from '../elf/resolve.js';
 import { LayerEntry } from '../oci/layer.js';
+import type { DpkgDatabase } from '../packages/dpkg.js';
 import { BuildError } from './errors.js';
 import { readShebang } from './shebang.js';
 
@@ -59,8 +60,15 @@ export class Plan {
   /** Image paths of the executable #! scripts the user named (the run check follows them to their interpreter). */
   readonly scripts: string[] = [];
   readonly warnings: string[] = [];
+  /** What the inputs added beyond the files named (packages), said on stderr. */
+  readonly notes: string[] = [];
+  /** ELF executables the user named (in-root path and real path): the programs the runtime rule serves. */
+  readonly programs: { path: string; realPath: string }[] = [];
+  /** The root's dpkg database: undefined until opened, null when there is none (builder/packages.ts). */
+  dpkg: DpkgDatabase | null | undefined;
   /** Image paths whose ELF closure has been taken (or that are no ELF file). */
   private closed = new Set<string>();
+  private closedReal = new Set<string>();
 
   constructor(readonly resolver: Resolver) {}
 
@@ -161,7 +169,10 @@ export class Plan {
       throw e;
     }
     this.notePlatform(elf, userPath);
-    if (elf.kind !== 'shared-object' && elf.kind !== 'other' && !this.entrypoint) this.entrypoint = inRoot;
+    if (elf.kind !== 'shared-object' && elf.kind !== 'other') {
+      if (!this.entrypoint) this.entrypoint = inRoot;
+      this.programs.push({ path: inRoot, realPath: target.located.realPath });
+    }
     if (elf.kind === 'static' || (elf.kind === 'static-pie' && !elf.needed.length)) {
       this.statics.push({ path: inRoot, realPath: target.located.realPath, elf });
       return;
@@ -213,6 +224,7 @@ export class Plan {
     const c = given ?? this.resolver.resolve(inRoot);
     this.closures.push(c);
     this.closed.add(c.file.path);
+    this.closedReal.add(c.file.realPath);
     if (c.notFound.length) {
       const what = c.notFound.map((n) => `${n.name}${n.reason ? ` (${n.reason})` : ''} (needed by ${n.neededBy})`).join(', ');
       // A program the user named must start; a file that came with a directory or a package may be an optional
@@ -267,6 +279,9 @@ export class Plan {
   private closeOne(e: PlannedEntry): void {
     const root = this.fs.root;
     const inRoot = root === '/' ? e.source! : e.source!.startsWith(root + '/') ? e.source!.slice(root.length) : null;
+    // The same file reached by another name (redis-server -> redis-check-rdb) already has its closure.
+    const real = inRoot ? this.fs.locate(inRoot)?.realPath : undefined;
+    if (real && this.closedReal.has(real)) return;
     let c: Closure;
     try {
       c = inRoot ? this.resolver.resolve(inRoot) : this.resolver.resolveExternal(e.source!, e.path);

@@ -102,6 +102,10 @@ export interface BuildSpec {
   sbomDocument?: boolean;
   /** Ship the root's /bin/sh with its closure (for system, popen, wordexp and shell scripts). */
   withShell?: boolean;
+  /** Installed packages (dpkg) to ship, without documentation, each ELF file with its closure. */
+  packages?: string[];
+  /** Turn off the runtime rule (same-source packages and the directories the program names). */
+  noRuntime?: boolean;
 }
 
 /** "150M", "2G", "500K", "1000" → bytes. */

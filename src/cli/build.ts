@@ -103,6 +103,8 @@ export function specFromArgs(a: BuildArgs, target: BuildTarget = buildTargets(a.
       gconv: a.withGconv,
       idn: a.withIdn,
       withShell: a.withShell,
+      packages: a.package,
+      noRuntime: a.noRuntime,
       maxSize: a.maxSize !== undefined ? parseSize(a.maxSize) : undefined,
       sbom: !a.noSbom,
       sbomDocument: a.sbom !== undefined,
@@ -179,7 +181,7 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
     if (a.sbom === '') throw new UsageError('--sbom needs the FILE to write the SBOM to');
     if (a.sbomFormat !== undefined && a.sbom === undefined) throw new UsageError('--sbom-format chooses the format of --sbom FILE; give --sbom FILE too');
     // A Dockerfile may change only the config of its base (FROM base + ENV + CMD): that is an image too.
-    if (!a.file && !spec.inputs.length && !spec.adds.length && !spec.copies.length) throw new UsageError('nothing to build: give at least one file, --add or --copy');
+    if (!a.file && !spec.inputs.length && !spec.adds.length && !spec.copies.length && !spec.packages?.length) throw new UsageError('nothing to build: give at least one file, --package, --add or --copy');
     const dockerArchive = outputs.find((o) => o.kind === 'docker-archive');
     if (targets.length > 1 && dockerArchive) {
       throw new UsageError(`-o ${dockerArchive}: a docker-archive holds one image, and this build makes ${targets.length} (one per --root platform); write oci: or oci-archive:`);

@@ -44,7 +44,7 @@ export const passwd: Rule = {
     !x.plan.entries.has('/etc/passwd'),
   apply(x) {
     const users = userImporters(x);
-    const why = users.length ? `used by ${users.map((u) => posix.basename(u)).join(', ')}` : namedUser(x) ? `--user ${x.opts.user}` : '--scaffold passwd';
+    const why = users.length ? `used by ${[...new Set(users.map((u) => posix.basename(u)))].join(', ')}` : namedUser(x) ? `--user ${x.opts.user}` : '--scaffold passwd';
     x.gen('/etc/passwd', PASSWD + systemAccounts(x.plan, '/etc/passwd', 'passwd'), 0o644, `scaffold: users root, nobody, nonroot (65532) and the root's system accounts; ${why}`);
     x.gen('/etc/group', GROUP + systemAccounts(x.plan, '/etc/group', 'group'), 0o644, `scaffold: groups for /etc/passwd (nogroup 65534 included); ${why}`);
     x.say(`/etc/passwd and /etc/group (${why})`);
@@ -198,9 +198,9 @@ export const tz: Rule = {
       const lt = plan.entries.get(posix.join(base, 'localtime'));
       if (lt?.type === 'symlink' && lt.linkname === '/etc/localtime' && !plan.entries.has('/etc/localtime')) plan.entries.delete(lt.path);
       x.say(`zoneinfo: ${wanted.join(', ')}`);
-    } else if (opts.scaffold.tz && tzUsers.some((p) => x.isProgram(p)) && !plan.entries.has('/usr/share/zoneinfo')) {
-      const progs = [...new Set(tzUsers.filter((p) => x.isProgram(p)).map((t) => posix.basename(t)))];
-      x.note(`${progs.join(', ')} use${progs.length === 1 ? 's' : ''} the time-zone functions: no zoneinfo shipped, times are UTC; for a TZ set at run time add --tz ZONE (or --scaffold tz for all zones)`);
+    } else if (opts.scaffold.tz && tzUsers.some((p) => x.isProgram(p)) && !plan.entries.has('/usr/share/zoneinfo/UTC')) {
+      const progs = [...new Set(tzUsers.filter((p) => x.plan.programs.some((q) => q.path === p || q.realPath === p)).map((t) => posix.basename(t)))];
+      if (progs.length) x.note(`${progs.join(', ')} use${progs.length === 1 ? 's' : ''} the time-zone functions: no zoneinfo shipped, times are UTC; for a TZ set at run time add --tz ZONE (or --scaffold tz for all zones)`);
     }
   },
 };

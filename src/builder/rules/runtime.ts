@@ -1,0 +1,196 @@
+import { readFileSync } from 'node:fs';
+import { posix } from 'node:path';
+import { DpkgDatabase, DpkgPackage } from '../../packages/dpkg.js';
+import { addPackagePath, excludedPath, installedOf, isBuildOnly, packageDatabase, relationGroups } from '../packages.js';
+import { Plan } from '../plan.js';
+import { Rule, RuleContext } from './context.js';
+
+/**
+ * Directories every program of a system shares: naming one says nothing about a program's own runtime (the loader's
+ * directories and PATH are added from the program's model at run time).
+ */
+const GENERIC = new Set([
+  '/', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/usr', '/usr/bin', '/usr/sbin', '/usr/lib', '/usr/lib32', '/usr/lib64',
+  '/usr/libx32', '/usr/libexec', '/usr/include', '/usr/share', '/usr/share/doc', '/usr/share/man', '/usr/share/info', '/usr/share/locale',
+  '/usr/share/i18n', '/usr/lib/locale', '/usr/share/misc', '/usr/share/common-licenses', '/usr/src', '/usr/games', '/etc', '/etc/ssl',
+  '/etc/ssl/certs', '/etc/ssl/private', '/etc/alternatives', '/etc/default', '/etc/init.d', '/etc/systemd', '/var', '/var/lib', '/var/run', '/run', '/var/tmp',
+  '/tmp', '/var/log', '/var/cache', '/var/spool', '/var/mail', '/var/backups', '/var/local', '/var/opt', '/home', '/root', '/opt', '/srv', '/mnt', '/media', '/dev', '/proc', '/sys',
+  '/boot', '/usr/local', '/var/lib/dpkg', '/usr/share/pixmaps', '/usr/share/applications', '/usr/share/icons', '/usr/share/fonts',
+]);
+
+/** Paths never worth following: kernel and device trees, and anything below /usr/local (the host's own additions). */
+const NEVER = /^\/(proc|sys|dev|usr\/local|home|root|tmp|var\/tmp|var\/log|var\/cache)(\/|$)/;
+
+const MAX_FILES = 50000;
+const MAX_DEPTH = 12;
+
+/** Absolute paths in a file's bytes ("/usr/share/perl/5.36", "/usr/lib/php/20220829"), trailing slashes dropped. */
+export function absolutePaths(hostFile: string): string[] {
+  const text = readFileSync(hostFile).toString('latin1');
+  const out = new Set<string>();
+  for (const m of text.matchAll(/(?<![\x21-\x7e])\/[A-Za-z0-9_+.@-]+(?:\/[A-Za-z0-9_+.@-]+)*\/?(?=\x00)/g)) {
+    const p = posix.normalize(m[0]).replace(/\/+$/, '') || '/';
+    if (!NEVER.test(p) && p.length < 256) out.add(p);
+  }
+  return [...out].sort();
+}
+
+/** Hard dependencies (Depends, Pre-Depends), transitively, of the given packages, themselves included. */
+function dependsClosure(db: DpkgDatabase, start: DpkgPackage[]): Set<DpkgPackage> {
+  const seen = new Set<DpkgPackage>(start);
+  const queue = [...start];
+  while (queue.length) {
+    const p = queue.shift()!;
+    for (const f of ['Pre-Depends', 'Depends']) {
+      for (const g of relationGroups(p.fields[f])) {
+        const d = installedOf(db, g, p.arch === 'all' ? db.nativeArch() : p.arch);
+        if (d && !seen.has(d)) {
+          seen.add(d);
+          queue.push(d);
+        }
+      }
+    }
+  }
+  return seen;
+}
+
+/**
+ * The same-source packages a program's package needs (Depends, Pre-Depends, Recommends), followed only through
+ * packages of that source: python3.11-minimal → libpython3.11-minimal, python3.11 → libpython3.11-stdlib. A sibling
+ * that depends on the program's package instead (redis-server on redis-tools) is a consumer, not a runtime.
+ */
+function sameSourceRuntime(db: DpkgDatabase, own: DpkgPackage): DpkgPackage[] {
+  const siblings = new Set(db.bySource(own.source).filter((p) => !isBuildOnly(p.name)));
+  const seen = new Set<DpkgPackage>([own]);
+  const queue = [own];
+  while (queue.length) {
+    const p = queue.shift()!;
+    for (const f of ['Pre-Depends', 'Depends', 'Recommends']) {
+      for (const g of relationGroups(p.fields[f])) {
+        const d = installedOf(db, g, own.arch === 'all' ? db.nativeArch() : own.arch);
+        if (d && siblings.has(d) && !seen.has(d)) {
+          seen.add(d);
+          queue.push(d);
+        }
+      }
+    }
+  }
+  seen.delete(own);
+  return [...seen];
+}
+
+/** Directories that say nothing specific: the generic ones, the loader's directories, PATH and their parents. */
+function genericDirs(plan: Plan): Set<string> {
+  const g = new Set(GENERIC);
+  for (const c of plan.closures) for (const d of c.defaultDirs) for (let p = d.replace(/\/+$/, ''); p && p !== '/'; p = posix.dirname(p)) g.add(p);
+  return g;
+}
+
+/** Non-directory paths under `dir` (following directory links, each real directory once), as the program names them. */
+function walk(plan: Plan, dir: string): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const go = (d: string, depth: number) => {
+    const loc = plan.fs.locate(d);
+    if (!loc || seen.has(loc.realPath) || depth > MAX_DEPTH || out.length > MAX_FILES) return;
+    seen.add(loc.realPath);
+    for (const name of [...plan.fs.readdir(d)].sort()) {
+      const p = posix.join(d, name);
+      const st = plan.fs.lstat(posix.join(loc.realPath, name));
+      if (!st) continue;
+      if (st.isDirectory() || (st.isSymbolicLink() && plan.fs.isDirectory(p))) go(p, depth + 1);
+      else out.push(p);
+    }
+  };
+  go(dir, 0);
+  return out;
+}
+
+/** A package's label for messages: name, and its source when that differs. */
+const label = (p: DpkgPackage) => p.name;
+
+/**
+ * The runtime rule: a program that cannot work without its own runtime files (an interpreter's library, its
+ * plugins, its data) gets them, found from the package database rather than from lists of programs:
+ *   1. the packages built from the same Debian source as the program's package that it needs (Depends,
+ *      Pre-Depends, Recommends, followed through that source only), minus -dev/-doc/-dbg, all their files;
+ *   2. absolute paths in the program (and in its libraries of that source) that are directories of the root and
+ *      not shared system directories: their files owned by the program's package, its source's packages or its
+ *      hard dependencies, and under /etc also files no package lists (ucf configuration, enabled-module links);
+ *      an absolute path that is a file of those packages (a helper program) comes too.
+ * Documentation, man pages and translations are left out; every ELF file brings its closure afterwards.
+ */
+export const runtime: Rule = {
+  name: 'runtime',
+  applies: (x) => !x.opts.noRuntime && x.plan.programs.length > 0 && packageDatabase(x.plan) !== null,
+  apply(x) {
+    const db = packageDatabase(x.plan)!;
+    const done = new Set<string>();
+    for (const prog of x.plan.programs) {
+      if (done.has(prog.realPath)) continue;
+      done.add(prog.realPath);
+      addRuntime(x, db, prog);
+    }
+  },
+};
+
+function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; realPath: string }): void {
+  const plan = x.plan;
+  const own = db.ownerOf(prog.realPath);
+  if (!own) return;
+  const name = posix.basename(prog.path);
+  const reasonBase = `runtime of ${name}`;
+  const same = sameSourceRuntime(db, own);
+  const source = new Set([own, ...db.bySource(own.source).filter((p) => !isBuildOnly(p.name))]);
+  const allowed = dependsClosure(db, [own, ...same]);
+  for (const p of source) allowed.add(p);
+  // 1. Same-source packages the program's package needs, whole.
+  for (const p of same) {
+    let n = 0;
+    for (const f of db.files(p)) if (!excludedPath(f) && addPackagePath(plan, f, 'app', `rule: ${reasonBase} (package ${p.name}, same source ${own.source} as ${own.name})`)) n++;
+    if (n) x.say(`${p.name} (${n} files): ${name}'s package ${own.name} needs it and both are built from ${own.source}`);
+  }
+  // 2. Paths the program names: in itself and in its libraries built from the same source.
+  const scanned = [prog.realPath];
+  const closure = plan.closures.find((c) => c.file.realPath === prog.realPath);
+  if (closure) {
+    const libs = closure.libraries.map((l) => l.realPath);
+    const owners = db.ownersOf(libs);
+    for (const l of libs) if (owners.get(l)?.some((o) => source.has(o))) scanned.push(l);
+  }
+  const generic = genericDirs(plan);
+  const named = new Map<string, string>();
+  for (const f of scanned) {
+    for (const p of absolutePaths(plan.fs.host(f))) {
+      if (!named.has(p)) named.set(p, posix.basename(f));
+      // A named file's directory counts too (php names /usr/share/zoneinfo/zone.tab and reads the zones beside it).
+      const d = posix.dirname(p);
+      if (!named.has(d) && plan.fs.stat(p)?.stats.isFile()) named.set(d, posix.basename(f));
+    }
+  }
+  for (const [p, by] of named) {
+    const st = plan.fs.stat(p);
+    if (!st) continue;
+    if (st.stats.isFile()) {
+      if (plan.entries.has(p)) continue;
+      const o = db.ownersOf([p]).get(p) ?? [];
+      if (!o.some((q) => source.has(q))) continue;
+      if (addPackagePath(plan, p, 'app', `rule: ${reasonBase} (${by} names ${p}; package ${o[0].name})`)) x.say(`${p}: ${by} names it (package ${label(o[0])})`);
+      continue;
+    }
+    if (!st.stats.isDirectory() || generic.has(p) || generic.has(st.located.realPath)) continue;
+    const files = walk(plan, p).filter((f) => !excludedPath(f) && !plan.entries.has(f));
+    if (!files.length) continue;
+    const owners = db.ownersOf(files);
+    const underEtc = st.located.realPath.startsWith('/etc/');
+    const count = new Map<string, number>();
+    for (const f of files) {
+      const o = owners.get(f) ?? [];
+      const ok = o.length ? o.find((q) => allowed.has(q) && !isBuildOnly(q.name)) : underEtc ? null : undefined;
+      if (ok === undefined) continue;
+      const what = ok ? `package ${ok.name}` : 'made by a maintainer script';
+      if (addPackagePath(plan, f, 'app', `rule: ${reasonBase} (${by} names ${p}; ${what})`, true)) count.set(ok ? ok.name : '(no package)', (count.get(ok ? ok.name : '(no package)') ?? 0) + 1);
+    }
+    if (count.size) x.say(`${p}/ (${[...count].map(([k, v]) => `${v} from ${k}`).join(', ')}): ${named.get(p)} names it`);
+  }
+}
