@@ -1,3 +1,4 @@
+import { readlinkSync } from 'node:fs';
 import { posix } from 'node:path';
 import { ControlFileError, DpkgDatabase, DpkgPackage } from '../packages/dpkg.js';
 import { BuildError } from './errors.js';
@@ -63,12 +64,32 @@ export function addPackagePath(plan: Plan, path: string, group: LayerGroup, reas
   // A listed file goes to its physical directory (merged /usr: dpkg's /bin/x is /usr/bin/x); a file found under a
   // directory a program names stays under that name (perl names /usr/share/perl/5.36, a link to 5.36.0).
   const at = asNamed ? path : posix.join(dir.realPath, posix.basename(path));
-  if (st.isSymbolicLink() && !plan.fs.stat(at)) {
-    plan.warnings.push(`${at} (from ${reason}) is a symbolic link whose target is not in ${plan.fs.root}: left out`);
-    return false;
+  if (st.isSymbolicLink()) {
+    const target = plan.fs.stat(at);
+    if (!target) {
+      plan.warnings.push(`${at} (from ${reason}) is a symbolic link whose target is not in ${plan.fs.root}: left out`);
+      return false;
+    }
+    // A link to a directory (nginx's modules -> ../../lib/nginx/modules) is shipped as a link: what it leads to comes
+    // from the packages that own it, or the link is reported as dangling.
+    if (target.stats.isDirectory()) {
+      plan.add({ path: at, type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkname: readlinkSync(plan.fs.host(posix.join(dir.realPath, posix.basename(path)))), group, reason, inTree: reason });
+      return true;
+    }
   }
   plan.addLinkChain(at, group, reason, at);
   return true;
+}
+
+/**
+ * A package's files to ship: what it lists, without documentation and without the directories it lists (every
+ * path that is a parent of another; merged /usr makes /lib a link, which is no file of the package).
+ */
+export function packageFiles(db: DpkgDatabase, p: DpkgPackage): string[] {
+  const list = db.files(p);
+  const parents = new Set<string>();
+  for (const f of list) for (let d = posix.dirname(f); d !== '/' && !parents.has(d); d = posix.dirname(d)) parents.add(d);
+  return list.filter((f) => !parents.has(f) && !excludedPath(f));
 }
 
 /** --package NAME: an installed package's files without documentation; each ELF file brings its closure later. */
@@ -78,8 +99,7 @@ export function addPackage(plan: Plan, name: string): { pkg: DpkgPackage; files:
   const pkg = db.get(name);
   if (!pkg) throw new BuildError(`--package ${name}: not installed in ${plan.fs.root}`);
   let files = 0;
-  for (const f of db.files(pkg)) {
-    if (excludedPath(f)) continue;
+  for (const f of packageFiles(db, pkg)) {
     if (addPackagePath(plan, f, 'app', `package ${pkg.name}`)) files++;
   }
   return { pkg, files };

@@ -64,6 +64,11 @@ export class Plan {
   readonly notes: string[] = [];
   /** ELF executables the user named (in-root path and real path): the programs the runtime rule serves. */
   readonly programs: { path: string; realPath: string }[] = [];
+  /**
+   * Executables the program runs as its own helpers: files the runtime rule found under directories the program
+   * names (git's /usr/lib/git-core, postgres's bin directory), and the program itself when it lives there.
+   */
+  readonly helpers = new Set<string>();
   /** The root's dpkg database: undefined until opened, null when there is none (builder/packages.ts). */
   dpkg: DpkgDatabase | null | undefined;
   /** Image paths whose ELF closure has been taken (or that are no ELF file). */

@@ -286,7 +286,7 @@ async function buildAndShip(
       }
     }
     const artifact: Artifact = many ? assembleIndex(results.map((r) => r.image), spec.format) : results[0].image;
-    for (const [i, result] of results.entries()) for (const w of result.plan.warnings) logs[i].warn(w);
+    for (const [i, result] of results.entries()) for (const w of new Set(result.plan.warnings)) logs[i].warn(w);
     const explained = a.explain ? results.map((r) => explain(r.plan)) : null;
     if (explained && !a.json) for (const x of explained) err(formatExplain(x));
     const written: Written[] = [];

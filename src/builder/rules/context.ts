@@ -55,8 +55,9 @@ export class RuleContext {
     return this.plan.closures.filter((c) => c.flavour === 'glibc' && c.elf.interp);
   }
 
+  /** An executable of the image (not a shared object that came with a package or a directory). */
   isProgram(path: string): boolean {
-    return this.plan.closures.some((c) => c.file.path === path);
+    return this.plan.closures.some((c) => c.file.path === path && c.elf.kind !== 'shared-object');
   }
 
   say(what: string): void {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { BuildError } from '../errors.js';
 import { Rule } from './context.js';
-import { importers, T } from './symbols.js';
+import { importers, names, T } from './symbols.js';
 
 /** libgcc_s: glibc loads it on first use of cancellation or unwinding, and aborts without it. */
 export const unwinder: Rule = {
@@ -14,8 +14,8 @@ export const unwinder: Rule = {
       if (c.libraries.some((l) => posix.basename(l.path) === 'libgcc_s.so.1')) continue;
       const loc = x.plan.resolver.findForDlopen(c, 'libgcc_s.so.1');
       if (!loc) throw new BuildError(`${unwind[0]} uses ${'pthread_cancel/pthread_exit/backtrace'}, which needs libgcc_s.so.1, not found in ${x.plan.fs.root}`);
-      x.plan.addLibrary(loc.path, `rule: glibc dlopens libgcc_s.so.1 for pthread_cancel, pthread_exit and backtrace (used by ${unwind.join(', ')})`);
-      x.say(`libgcc_s.so.1 (glibc loads it for ${unwind.map((u) => posix.basename(u)).join(', ')})`);
+      x.plan.addLibrary(loc.path, `rule: glibc dlopens libgcc_s.so.1 for pthread_cancel, pthread_exit and backtrace (used by ${names(unwind)})`);
+      x.say(`libgcc_s.so.1 (glibc loads it for ${names(unwind)})`);
       break;
     }
   },
@@ -48,7 +48,7 @@ export const gconv: Rule = {
     const plan = x.plan;
     if (!gconv.length) {
       const ic = importers(x.glibc, T.iconv);
-      x.warn(`${ic.map((p) => posix.basename(p)).join(', ')} call${ic.length === 1 ? 's' : ''} iconv_open: only UTF-8, ASCII and UCS conversions are built into glibc; add others with --with-gconv NAME`);
+      x.warn(`${names(ic)} call${ic.length === 1 ? 's' : ''} iconv_open: only UTF-8, ASCII and UCS conversions are built into glibc; add others with --with-gconv NAME`);
       return;
     }
     const c = x.glibc[0];
@@ -135,7 +135,7 @@ export const dlopenWarning: Rule = {
   applies: (x) => programsImporting(x.closures, T.dlopen).length > 0,
   apply(x) {
     const dl = programsImporting(x.closures, T.dlopen);
-    x.warn(`${dl.map((d) => posix.basename(d)).join(', ')} call${dl.length === 1 ? 's' : ''} dlopen: libraries loaded at run time are not visible statically; add them with --with-lib`);
+    x.warn(`${names(dl)} call${dl.length === 1 ? 's' : ''} dlopen: libraries loaded at run time are not visible statically; add them with --with-lib`);
   },
 };
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { DpkgDatabase, DpkgPackage } from '../../packages/dpkg.js';
-import { addPackagePath, excludedPath, installedOf, isBuildOnly, packageDatabase, relationGroups } from '../packages.js';
+import { addPackagePath, excludedPath, installedOf, isBuildOnly, packageDatabase, packageFiles, relationGroups } from '../packages.js';
 import { Plan } from '../plan.js';
 import { Rule, RuleContext } from './context.js';
 
@@ -147,7 +147,7 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
   // 1. Same-source packages the program's package needs, whole.
   for (const p of same) {
     let n = 0;
-    for (const f of db.files(p)) if (!excludedPath(f) && addPackagePath(plan, f, 'app', `rule: ${reasonBase} (package ${p.name}, same source ${own.source} as ${own.name})`)) n++;
+    for (const f of packageFiles(db, p)) if (addPackagePath(plan, f, 'app', `rule: ${reasonBase} (package ${p.name}, same source ${own.source} as ${own.name})`)) n++;
     if (n) x.say(`${p.name} (${n} files): ${name}'s package ${own.name} needs it and both are built from ${own.source}`);
   }
   // 2. Paths the program names: in itself and in its libraries built from the same source.
@@ -179,6 +179,7 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
       continue;
     }
     if (!st.stats.isDirectory() || generic.has(p) || generic.has(st.located.realPath)) continue;
+    if (posix.dirname(prog.path) === p || posix.dirname(prog.realPath) === st.located.realPath) plan.helpers.add(prog.path);
     const files = walk(plan, p).filter((f) => !excludedPath(f) && !plan.entries.has(f));
     if (!files.length) continue;
     const owners = db.ownersOf(files);
@@ -189,7 +190,10 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
       const ok = o.length ? o.find((q) => allowed.has(q) && !isBuildOnly(q.name)) : underEtc ? null : undefined;
       if (ok === undefined) continue;
       const what = ok ? `package ${ok.name}` : 'made by a maintainer script';
-      if (addPackagePath(plan, f, 'app', `rule: ${reasonBase} (${by} names ${p}; ${what})`, true)) count.set(ok ? ok.name : '(no package)', (count.get(ok ? ok.name : '(no package)') ?? 0) + 1);
+      if (addPackagePath(plan, f, 'app', `rule: ${reasonBase} (${by} names ${p}; ${what})`, true)) {
+        plan.helpers.add(f);
+      } else continue;
+      count.set(ok ? ok.name : '(no package)', (count.get(ok ? ok.name : '(no package)') ?? 0) + 1);
     }
     if (count.size) x.say(`${p}/ (${[...count].map(([k, v]) => `${v} from ${k}`).join(', ')}): ${named.get(p)} names it`);
   }

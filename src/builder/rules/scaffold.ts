@@ -3,7 +3,7 @@ import { posix } from 'node:path';
 import { BuildError } from '../errors.js';
 import { Plan } from '../plan.js';
 import { Rule, RuleContext } from './context.js';
-import { importers, namesTrustStore, SYSTEM_LIB, T, TLS_LIB } from './symbols.js';
+import { importers, names, namesTrustStore, SYSTEM_LIB, T, TLS_LIB } from './symbols.js';
 
 const PASSWD = 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n';
 // nogroup is Debian's name for 65534 (nginx's default "user nobody nogroup"); nobody is other systems'.
@@ -44,7 +44,7 @@ export const passwd: Rule = {
     !x.plan.entries.has('/etc/passwd'),
   apply(x) {
     const users = userImporters(x);
-    const why = users.length ? `used by ${[...new Set(users.map((u) => posix.basename(u)))].join(', ')}` : namedUser(x) ? `--user ${x.opts.user}` : '--scaffold passwd';
+    const why = users.length ? `used by ${names(users)}` : namedUser(x) ? `--user ${x.opts.user}` : '--scaffold passwd';
     x.gen('/etc/passwd', PASSWD + systemAccounts(x.plan, '/etc/passwd', 'passwd'), 0o644, `scaffold: users root, nobody, nonroot (65532) and the root's system accounts; ${why}`);
     x.gen('/etc/group', GROUP + systemAccounts(x.plan, '/etc/group', 'group'), 0o644, `scaffold: groups for /etc/passwd (nogroup 65534 included); ${why}`);
     x.say(`/etc/passwd and /etc/group (${why})`);
@@ -76,7 +76,7 @@ const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 function trustReason(x: RuleContext): string | null {
   if (x.opts.force?.certs) return '--scaffold certs';
   const trust = importers(x.closures, T.trust, new RegExp(`${SYSTEM_LIB.source}|${TLS_LIB.source}`));
-  if (trust.length) return `${[...new Set(trust.map((t) => posix.basename(t)))].join(', ')} reads the system trust store`;
+  if (trust.length) return `${names(trust)} reads the system trust store`;
   const named = namesTrustStore(x.closures, x.plan.statics.map((s) => ({ path: s.path, host: s.realPath, elf: s.elf, hostPath: s.hostPath })), x.plan.fs);
   return named ? `${posix.basename(named)} names a system CA path` : null;
 }
@@ -192,7 +192,7 @@ export const tz: Rule = {
         const p = z === 'all' ? base : posix.join(base, z);
         if (!plan.fs.stat(p)) throw new BuildError(`--tz ${z}: ${p} does not exist in ${plan.fs.root} (install tzdata)`);
         const why = opts.tz.length ? `--tz ${z}` : opts.force?.tz ? '--scaffold tz' : `TZ=${opts.envTz} in the image's environment`;
-        plan.addLinkChain(p, 'libs', `scaffold: time zone ${z} (${why}${tzUsers.length ? `; used by ${tzUsers.map((t) => posix.basename(t)).join(', ')}` : ''})`, p);
+        plan.addLinkChain(p, 'libs', `scaffold: time zone ${z} (${why}${tzUsers.length ? `; used by ${names(tzUsers)}` : ''})`, p);
       }
       // Debian's database holds localtime -> /etc/localtime, the host's own setting: it would dangle in the image.
       const lt = plan.entries.get(posix.join(base, 'localtime'));

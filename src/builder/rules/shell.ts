@@ -1,15 +1,14 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { posix } from 'node:path';
 import { BuildError } from '../errors.js';
 import { Plan } from '../plan.js';
 import { Rule } from './context.js';
-import { importers, T } from './symbols.js';
+import { importers, names, T } from './symbols.js';
 
 /** Executable scripts of the plan whose #! line names a shell. */
-function shellScripts(plan: Plan): string[] {
+function shellScripts(plan: Plan, only?: Set<string>): string[] {
   const out: string[] = [];
   for (const e of plan.entries.values()) {
-    if (e.type !== 'file' || !e.source || !(e.mode & 0o111)) continue;
+    if (e.type !== 'file' || !e.source || !(e.mode & 0o111) || (only && !only.has(e.path))) continue;
     let fd: number;
     try {
       fd = openSync(e.source, 'r');
@@ -45,10 +44,24 @@ export const shell: Rule = {
       return;
     }
     if (plan.entries.has('/bin/sh')) return;
-    const users = [...new Set(importers(x.closures, T.shell).filter((p) => x.isProgram(p)).map((p) => posix.basename(p)))];
+    // The program's own helpers (found by the runtime rule under directories it names) are run by the program:
+    // when one is a shell script or runs commands through the shell (initdb's popen, git's scripts in git-core),
+    // the program cannot work without /bin/sh, so it is shipped.
+    const helperScripts = shellScripts(plan, plan.helpers);
+    const helperUsers = importers(x.closures, T.shell).filter((p) => plan.helpers.has(p));
+    if ((helperScripts.length || helperUsers.length) && plan.fs.stat('/bin/sh')) {
+      const why = helperScripts.length ? `${names(helperScripts, 3)} ${helperScripts.length === 1 ? 'is a shell script' : 'are shell scripts'}` : `${names(helperUsers, 3)} call${helperUsers.length === 1 ? 's' : ''} system or popen`;
+      plan.addLinkChain('/bin/sh', 'libs', `rule: the program's helpers need /bin/sh (${why})`, '/bin/sh');
+      x.say(`/bin/sh -> ${plan.fs.locate('/bin/sh')!.realPath} (the program's own helpers need it: ${why})`);
+      return;
+    }
+    const users = importers(x.closures, T.shell).filter((p) => x.isProgram(p));
     const scripts = shellScripts(plan);
     if (!users.length && !scripts.length) return;
-    const who = [...(users.length ? [`${users.join(', ')} call${users.length === 1 ? 's' : ''} system, popen or wordexp`] : []), ...(scripts.length ? [`${scripts.slice(0, 3).join(', ')}${scripts.length > 3 ? ` and ${scripts.length - 3} more` : ''} ${scripts.length === 1 ? 'is a shell script' : 'are shell scripts'}`] : [])];
-    x.warn(`${who.join('; ')}: they need /bin/sh, which the image lacks; add it with --with-shell`);
+    const who = [
+      ...(users.length ? [`${names(users)} call${users.length === 1 ? 's' : ''} system, popen or wordexp`] : []),
+      ...(scripts.length ? [`${names(scripts, 3)} ${scripts.length === 1 ? 'is a shell script' : 'are shell scripts'}`] : []),
+    ];
+    x.warn(`${who.join('; ')}: /bin/sh is needed, and the image has none; add it with --with-shell`);
   },
 };

@@ -86,3 +86,9 @@ export function namesTrustStore(closures: Closure[], statics: ElfObject[], fs: {
   }
   return null;
 }
+
+/** "a, b, c and 4 more": base names, each once. */
+export function names(paths: string[], max = 4): string {
+  const u = [...new Set(paths.map((p) => posix.basename(p)))];
+  return u.length > max ? `${u.slice(0, max).join(', ')} and ${u.length - max} more` : u.join(', ');
+}
