@@ -22,6 +22,7 @@ import { archiveKind, unpackArchive } from './archive-input.js';
 import { contextSource as legacyContextSource } from './context.js';
 import { applyRules, checkVersions } from './rules.js';
 import { addPackage } from './packages.js';
+import { addTraced } from './trace.js';
 import { verifyRuns } from './verify.js';
 import { DEFAULT_PATH, envTarget, readShebang } from './shebang.js';
 import { Log, silentLog } from '../log.js';
@@ -96,6 +97,7 @@ export async function planBuild(spec: BuildSpec, stage: string, baseTree: FsTree
     const { pkg, files } = addPackage(plan, name);
     plan.notes.push(`added package ${pkg.name} ${pkg.version} (${files} files; documentation left out)`);
   }
+  if (spec.trace) plan.notes.push(...addTraced(plan, spec.trace));
   if (spec.context) {
     await applyDockerfileSteps(spec, plan, baseTree, stage, images);
     plan.closeAll();

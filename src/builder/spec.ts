@@ -106,6 +106,8 @@ export interface BuildSpec {
   packages?: string[];
   /** Turn off the runtime rule (same-source packages and the directories the program names). */
   noRuntime?: boolean;
+  /** A command to run once under strace on the build machine; the files it opens are added (opt-in). */
+  trace?: string;
 }
 
 /** "150M", "2G", "500K", "1000" → bytes. */

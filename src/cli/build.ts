@@ -105,6 +105,7 @@ export function specFromArgs(a: BuildArgs, target: BuildTarget = buildTargets(a.
       withShell: a.withShell,
       packages: a.package,
       noRuntime: a.noRuntime,
+      trace: a.trace,
       maxSize: a.maxSize !== undefined ? parseSize(a.maxSize) : undefined,
       sbom: !a.noSbom,
       sbomDocument: a.sbom !== undefined,
