@@ -168,9 +168,22 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
       if (!named.has(d) && plan.fs.stat(p)?.stats.isFile()) named.set(d, posix.basename(f));
     }
   }
+  /** A directory the program writes into or reads from, shipped even when empty (nginx's /var/lib/nginx). */
+  const addDir = (d: string, by: string) => {
+    const st = plan.fs.stat(d);
+    if (!st?.stats.isDirectory() || generic.has(d) || generic.has(st.located.realPath) || plan.entries.has(d)) return false;
+    if (!(db.ownersOf([d]).get(d) ?? []).some((q) => allowed.has(q))) return false;
+    plan.add({ path: d, type: 'dir', mode: st.stats.mode & 0o7777, uid: 0, gid: 0, group: 'app', reason: `rule: ${reasonBase} (${by} names ${d})` });
+    return true;
+  };
   for (const [p, by] of named) {
     const st = plan.fs.stat(p);
-    if (!st) continue;
+    if (!st) {
+      // A path the program creates (nginx's /var/lib/nginx/body): its directory must be there.
+      addDir(posix.dirname(p), by);
+      continue;
+    }
+    if (st.stats.isDirectory()) addDir(p, by);
     if (st.stats.isFile()) {
       if (plan.entries.has(p)) continue;
       const o = db.ownersOf([p]).get(p) ?? [];
