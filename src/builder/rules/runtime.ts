@@ -154,9 +154,10 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
   const scanned = [prog.realPath];
   const closure = plan.closures.find((c) => c.file.realPath === prog.realPath);
   if (closure) {
-    const libs = closure.libraries.map((l) => l.realPath);
-    const owners = db.ownersOf(libs);
-    for (const l of libs) if (owners.get(l)?.some((o) => source.has(o))) scanned.push(l);
+    // The source's own files (a few lists), rather than the owner index of every library.
+    const ofSource = new Set<string>();
+    for (const p of source) for (const f of db.files(p)) ofSource.add(db.physical(f));
+    for (const l of closure.libraries) if (ofSource.has(db.physical(l.realPath))) scanned.push(l.realPath);
   }
   const generic = genericDirs(plan);
   const named = new Map<string, string>();
