@@ -400,22 +400,6 @@ function xattr(): typeof import('@napi-rs/xattr') {
   return (xattrModule ??= createRequire(import.meta.url)('@napi-rs/xattr') as typeof import('@napi-rs/xattr'));
 }
 
-/** Whether a host file starts with the ELF magic (an unreadable file is not an ELF file here: it fails later). */
-function hasElfMagic(hostPath: string): boolean {
-  let fd: number;
-  try {
-    fd = openSync(hostPath, 'r');
-  } catch {
-    return false;
-  }
-  try {
-    const b = Buffer.alloc(4);
-    return readSync(fd, b, 0, 4, 0) === 4 && b[0] === 0x7f && b[1] === 0x45 && b[2] === 0x4c && b[3] === 0x46;
-  } finally {
-    closeSync(fd);
-  }
-}
-
 function readCapability(hostPath: string): Buffer | null {
   try {
     return xattr().getAttributeSync(hostPath, 'security.capability');
