@@ -356,7 +356,9 @@ export class Plan {
     const linked = new Map<string, { host: string; image: string; st: Stats }[]>();
     const walk = (host: string, image: string) => {
       if (context && host !== hostDir && context.ignored(posix.relative(context.dir, host))) return;
-      const st = lstatSync(host);
+      // A file that vanishes while the tree is read (a store being rewritten) is not part of it.
+      const st = lstatSync(host, { throwIfNoEntry: false });
+      if (!st) return;
       if (st.isDirectory()) {
         if (image !== '/') this.add({ path: image, type: 'dir', mode: st.mode & 0o7777, uid, gid, group, reason });
         for (const name of readdirSync(host).sort()) walk(posix.join(host, name), posix.join(image, name));
