@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { privateTrustStore } from './helpers/truststore.js';
 import { ocislim, ocislimAsync } from './helpers/cli.js';
 import { runcRun, runcRunAsync, umociUnpack } from './helpers/container.js';
 import { removeDir, run, sh, tempDir } from './helpers/sh.js';
@@ -38,9 +39,9 @@ function buildAndRun(name: string, buildArgs: string[], args?: string[], env?: s
 }
 
 /** As buildAndRun, without blocking the event loop (the test serves HTTPS from this process). */
-async function buildAndRunAsync(name: string, buildArgs: string[], args?: string[]) {
+async function buildAndRunAsync(name: string, buildArgs: string[], args?: string[], wrap?: (argv: string[]) => string[]) {
   const layout = join(dir, `img-${name}`);
-  const r = await ocislimAsync(['build', ...buildArgs, '-o', `oci:${layout}`]);
+  const r = await ocislimAsync(['build', ...buildArgs, '-o', `oci:${layout}`], { wrap });
   assert.equal(r.status, 0, r.stderr);
   umociUnpack(`${layout}:latest`, join(dir, `${name}-bundle`));
   const bundle = join(dir, `${name}-bundle`);
@@ -60,35 +61,35 @@ describe('it must run: rules, scaffolding, the glibc gate, --explain', () => {
   });
 
   it('HTTPS to a local TLS server: the CA bundle from the build root is shipped to curl and a static Go client (and curl fails without it); redis, which never reads the trust store, gets none', async () => {
-    // A CA put into the build root's store for the test (removed again afterwards), a server certificate it signed.
+    // A CA in the build root's store (a private copy of the host's, see truststore.ts), a server certificate it signed.
     const ca = join(dir, 'tls');
     sh(
       `mkdir -p ${ca} && cd ${ca}
        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=ocislim-https-test-ca 2>/dev/null
        openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
        printf 'subjectAltName=IP:127.0.0.1\n' > ext
-       openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext 2>/dev/null
-       cp ca.crt /usr/local/share/ca-certificates/ocislim-https-test.crt && update-ca-certificates >/dev/null 2>&1`,
+       openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext 2>/dev/null`,
     );
+    const store = privateTrustStore(dir, join(ca, 'ca.crt'));
     const { createServer } = await import('node:https');
     const server = createServer({ cert: readFileSync(join(ca, 'srv.crt')), key: readFileSync(join(ca, 'srv.key')) }, (_q, res) => res.end('hello over tls\n'));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/`;
     try {
-      const withCerts = await buildAndRunAsync('https', ['/usr/bin/curl'], ['/usr/bin/curl', '-sS', url]);
+      const withCerts = await buildAndRunAsync('https', ['/usr/bin/curl'], ['/usr/bin/curl', '-sS', url], store.wrap);
       assert.match(withCerts.build.stderr, /added \/etc\/ssl\/certs\/ca-certificates\.crt \(libcurl\.so\.4 names a system CA path\)/);
       assert.equal(withCerts.run.stdout, 'hello over tls\n', withCerts.run.stderr);
-      const without = await buildAndRunAsync('https-nocerts', ['/usr/bin/curl', '--no-scaffold', 'certs'], ['/usr/bin/curl', '-sS', url]);
+      const without = await buildAndRunAsync('https-nocerts', ['/usr/bin/curl', '--no-scaffold', 'certs'], ['/usr/bin/curl', '-sS', url], store.wrap);
       assert.equal(without.run.status, 77, `curl exit 77 (CA file problem): ${without.run.stderr}`);
       // Go with CGO_ENABLED=0: no TLS library at all; crypto/x509 names the bundle's path in the binary.
       const go = join(dir, 'gohttps');
       sh(`mkdir -p ${go}`);
       writeFileSync(join(go, 'main.go'), 'package main\n\nimport (\n\t"fmt"\n\t"io"\n\t"net/http"\n\t"os"\n)\n\nfunc main() {\n\tr, err := http.Get(os.Args[1])\n\tif err != nil {\n\t\tfmt.Println(err)\n\t\tos.Exit(1)\n\t}\n\tb, _ := io.ReadAll(r.Body)\n\tfmt.Print(string(b))\n}\n');
       sh('go build -o gohttps main.go', go, { CGO_ENABLED: '0', GOCACHE: join(dir, 'gocache'), HOME: dir, GOFLAGS: '' });
-      const goRun = await buildAndRunAsync('https-go', [join(go, 'gohttps')], [join(go, 'gohttps'), url]);
+      const goRun = await buildAndRunAsync('https-go', [join(go, 'gohttps')], [join(go, 'gohttps'), url], store.wrap);
       assert.match(goRun.build.stderr, /added \/etc\/ssl\/certs\/ca-certificates\.crt \(gohttps names a system CA path\)/);
       assert.equal(goRun.run.stdout, 'hello over tls\n', goRun.run.stderr);
-      const goWithout = await buildAndRunAsync('https-go-nocerts', [join(go, 'gohttps'), '--no-scaffold', 'certs'], [join(go, 'gohttps'), url]);
+      const goWithout = await buildAndRunAsync('https-go-nocerts', [join(go, 'gohttps'), '--no-scaffold', 'certs'], [join(go, 'gohttps'), url], store.wrap);
       assert.match(goWithout.run.stdout, /certificate signed by unknown authority/);
       // redis links libssl but only loads the CA file its configuration names: no bundle unless asked for.
       const redis = await ocislimAsync(['build', '/usr/bin/redis-server', '--explain', '--json', '-o', `oci:${join(dir, 'img-redis-tls')}`]);
@@ -99,7 +100,6 @@ describe('it must run: rules, scaffolding, the glibc gate, --explain', () => {
     } finally {
       server.closeAllConnections();
       server.close();
-      sh('rm -f /usr/local/share/ca-certificates/ocislim-https-test.crt && update-ca-certificates --fresh >/dev/null 2>&1');
     }
   });
 

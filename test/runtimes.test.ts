@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync, chownSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, writeFileSync, chownSync } from 'node:fs';
 import { createServer, Server } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ocislimAsync } from './helpers/cli.js';
 import { freePort, runcRunAsync, runcStart, umociUnpack } from './helpers/container.js';
 import { removeDir, run, sh, tempDir } from './helpers/sh.js';
+import { privateTrustStore } from './helpers/truststore.js';
 
 /**
  * Acceptance of issue 10: real Debian programs built with `ocislim build PROGRAM [its script or config]` and no other
@@ -15,13 +16,12 @@ let dir: string;
 let server: Server;
 let url: string;
 let tlsPort: number;
-const CA_NAME = '/usr/local/share/ca-certificates/ocislim-runtimes-test.crt';
 const built = new Map<string, Promise<{ bundle: string; stderr: string }>>();
 
-function build(name: string, args: string[]): Promise<{ bundle: string; stderr: string }> {
+function build(name: string, args: string[], wrap?: (argv: string[]) => string[]): Promise<{ bundle: string; stderr: string }> {
   const p = (async () => {
     const layout = join(dir, `img-${name}`);
-    const r = await ocislimAsync(['build', ...args, '-o', `oci:${layout}`], { timeout: 600000 });
+    const r = await ocislimAsync(['build', ...args, '-o', `oci:${layout}`], { timeout: 600000, wrap });
     assert.equal(r.status, 0, `${name}: ${r.stderr}`);
     const bundle = join(dir, `${name}-bundle`);
     umociUnpack(`${layout}:latest`, bundle);
@@ -41,15 +41,15 @@ function configure(bundle: string, f: (c: any) => void): void {
 
 before(async () => {
   dir = tempDir('ocislim-runtimes-');
-  // A CA in the build root's trust store (removed afterwards) and a server certificate it signed.
+  // A CA in the build root's trust store (a private copy of the host's, see truststore.ts) and a server certificate it signed.
   sh(
     `openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=ocislim-runtimes-ca 2>/dev/null
      openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
      printf 'subjectAltName=IP:127.0.0.1\\n' > ext
-     openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext 2>/dev/null
-     cp ca.crt ${CA_NAME} && update-ca-certificates >/dev/null 2>&1`,
+     openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext 2>/dev/null`,
     dir,
   );
+  const store = privateTrustStore(dir, join(dir, 'ca.crt'));
   server = createServer({ cert: readFileSync(join(dir, 'srv.crt')), key: readFileSync(join(dir, 'srv.key')) }, (_q, res) => res.end('hello over tls\n'));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   tlsPort = (server.address() as { port: number }).port;
@@ -65,14 +65,8 @@ print(urllib.request.urlopen(sys.argv[1]).read().decode(), end='')
   mkdirSync(join(dir, 'www'));
   writeFileSync(join(dir, 'www/index.html'), 'served by nginx\n');
   sh(`convert -size 16x16 xc:red ${join(dir, 'in.png')} && git init -q ${join(dir, 'repo')} && cd ${join(dir, 'repo')} && echo a > a && git add a && git -c user.email=a@b -c user.name=a commit -qm first`);
-  // The two images that need the test CA are built while it is in the host's store; it leaves the store right after
-  // (other tests' builds read the same store).
-  try {
-    await Promise.all([build('python', ['/usr/bin/python3', join(dir, 't.py')]), build('openssl', ['/usr/bin/openssl'])]).catch(() => {});
-  } finally {
-    rmSync(CA_NAME, { force: true });
-    run('update-ca-certificates', ['--fresh']);
-  }
+  // The two images that need the test CA are built seeing the store that holds it.
+  await Promise.all([build('python', ['/usr/bin/python3', join(dir, 't.py')], store.wrap), build('openssl', ['/usr/bin/openssl'], store.wrap)]).catch(() => {});
   // Two builds at a time: the machine's cores are shared.
   const jobs: [string, string[]][] = [
     ['perl', ['/usr/bin/perl']],

@@ -21,9 +21,13 @@ export function ocislim(args: string[], opts: { cwd?: string; env?: NodeJS.Proce
 }
 
 /** Like ocislim(), without blocking the event loop (needed when the test process also runs a proxy or server). */
-export function ocislimAsync(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeout?: number } = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function ocislimAsync(
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; timeout?: number; wrap?: (argv: string[]) => string[] } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const [cmd, ...argv] = (opts.wrap ?? ((a: string[]) => a))([process.execPath, BIN, ...args]);
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
