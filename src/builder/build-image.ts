@@ -13,7 +13,7 @@ import { FileDigests } from '../oci/file-digests.js';
 import { mediaTypesFor, MT } from '../oci/mediatypes.js';
 import { runConfig } from './config.js';
 import { append, empty, layerFromBlob } from '../oci/mutate.js';
-import { BuildError, PlatformMismatchError } from './errors.js';
+import { BasePlatformError, BuildError, MaxSizeError, NothingToBuildError, PlatformMismatchError, RunCheckError, UnknownPlatformError } from './errors.js';
 import { GROUP_COMMENT, GROUP_ORDER, LayerGroup, Plan, PlannedEntry } from './plan.js';
 import { BuildSpec, BuildStep, CopySpec, isoTime } from './spec.js';
 import { contextSource, CopySource, CopyTarget, copyInto, lookupOwner, overlay, parseIgnore, treeSource, workdir } from './copy.js';
@@ -107,12 +107,12 @@ export async function planBuild(spec: BuildSpec, stage: string, baseTree: FsTree
   }
   let n = 0;
   const steps = spec.steps ?? [
-    ...spec.adds.map((a) => ({ kind: 'ADD' as const, spec: a, where: '--add' })),
-    ...spec.copies.map((c) => ({ kind: 'COPY' as const, spec: c, where: '--copy' })),
+    ...spec.adds.map((a) => ({ kind: 'ADD' as const, spec: a, where: a.where ?? 'ADD' })),
+    ...spec.copies.map((c) => ({ kind: 'COPY' as const, spec: c, where: c.where ?? 'COPY' })),
   ];
   for (const s of steps) if (s.kind !== 'WORKDIR') await addCopy(plan, s.spec, s.kind === 'ADD', stage, n++, s.where, spec.context);
   plan.closeAll();
-  if (!plan.entries.size) throw new BuildError('nothing to build: give at least one file, --add or --copy');
+  if (!plan.entries.size) throw new NothingToBuildError();
   plan.noteCopiedElfPlatforms();
   return plan;
 }
@@ -230,7 +230,7 @@ export function checkPlatform(plan: Plan, spec: BuildSpec): Platform {
   if (found) return want?.variant && !found.variant ? { ...found, variant: want.variant } : found;
   if (want) return want;
   const host = hostPlatform();
-  if (!host) throw new BuildError('no ELF file tells the platform: give --platform');
+  if (!host) throw new UnknownPlatformError();
   return host;
 }
 
@@ -271,13 +271,13 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
   if (kernelFloor) log.info(`needs Linux ${kernelFloor} or newer (ELF ABI note)`);
   if (spec.maxSize !== undefined) {
     const total = totalSize(plan);
-    if (total > spec.maxSize) throw new BuildError(`the image's files add up to ${total} bytes, over --max-size ${spec.maxSize} (see --explain)`);
+    if (total > spec.maxSize) throw new MaxSizeError(total, spec.maxSize);
   }
   if (!base && loadBase) base = await loadBase(platform);
   if (base) {
     const bc = base.image.config;
     if (!platformMatches(platformOfConfig(bc), platform)) {
-      throw new BuildError(`--from ${base.name} is ${formatPlatform(platformOfConfig(bc))}, but the image is ${formatPlatform(platform)}`);
+      throw new BasePlatformError(base.name, formatPlatform(platformOfConfig(bc)), formatPlatform(platform));
     }
   }
   const baseImage = base?.image ?? empty;
@@ -405,6 +405,6 @@ function checkExecInImage(resolver: Resolver, name: string, path: string | undef
   }
   if (closure.notFound.length) {
     const n = closure.notFound[0];
-    throw new BuildError(`${what} cannot start in the image: ${n.name}${n.reason ? ` (${n.reason})` : ''}, needed by ${n.neededBy}, is not found by the image's loader (--no-verify to skip)`);
+    throw new RunCheckError(`${what} cannot start in the image: ${n.name}${n.reason ? ` (${n.reason})` : ''}, needed by ${n.neededBy}, is not found by the image's loader`);
   }
 }

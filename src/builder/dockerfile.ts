@@ -3,7 +3,7 @@ import { isLocalRef } from '../oci/location.js';
 import type { RunConfig } from '../oci/image.js';
 import type { Platform } from '../oci/platform.js';
 import { dockerfileError, extractFlags, Instruction, lexDockerfile, LexedDockerfile, rawWords } from './dockerfile-lex.js';
-import { BuildError } from './errors.js';
+import { BuildError, NoSuchStageError } from './errors.js';
 import { ExpandError, expandWord, expandWords } from './shell-expand.js';
 import { BuildStep, CopySpec, DEFAULT_PATH, SourceStage } from './spec.js';
 
@@ -471,7 +471,7 @@ export async function parseDockerfile(text: string, opts: DockerfileOptions): Pr
   let target = stages[stages.length - 1];
   if (opts.target !== undefined) {
     const t = stages.find((s) => s.name === opts.target!.toLowerCase());
-    if (!t) throw new BuildError(`${file}: --target ${opts.target}: no stage of that name (stages: ${stages.map((s) => s.name ?? String(s.index)).join(', ')})`);
+    if (!t) throw new NoSuchStageError(file, opts.target, stages.map((s) => s.name ?? String(s.index)));
     target = t;
   }
   const meta = automaticArgs(opts.platform, opts.buildPlatform, target.name ?? 'default');

@@ -14,6 +14,8 @@ export interface CopySpec {
   chmod?: number;
   /** Read the source from an earlier stage (by index) or an image, instead of the build context. */
   from?: { stage: number } | { image: string };
+  /** What names this copy in errors (the CLI: its flag); ADD or COPY when absent. */
+  where?: string;
 }
 
 /** One step that changes files, in order: ADD/COPY, or WORKDIR (which creates its directory). */

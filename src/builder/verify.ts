@@ -1,5 +1,5 @@
 import { posix } from 'node:path';
-import { BuildError } from './errors.js';
+import { BuildError, RunCheckError } from './errors.js';
 import { Plan, PlannedEntry } from './plan.js';
 import { Closure } from '../elf/resolve.js';
 import { ElfError } from '../elf/errors.js';
@@ -42,7 +42,7 @@ export function verifyRuns(plan: Plan, argv: string[] | undefined, shellForm: st
     // The runtime execs /bin/sh -c "...": a scratch image without a shell cannot start.
     const t = follow(plan, '/bin/sh', dirs);
     if (!t || t === 'dir' || t.type === 'dir' || (t.type === 'file' && !(t.mode & 0o111))) {
-      throw new BuildError(`${shellForm.join(', ')} uses the shell form, but the image has no /bin/sh: use the exec form ["program", "arg"] (or --no-verify)`);
+      throw new RunCheckError(`${shellForm.join(', ')} uses the shell form, but the image has no /bin/sh: use the exec form ["program", "arg"]`);
     }
   } else if (first && first.startsWith('/')) checkExec(plan, first, dirs, `entrypoint ${first}`, path);
   // Other scripts the user named: a missing interpreter is worth a warning (they may never run).
@@ -52,7 +52,7 @@ export function verifyRuns(plan: Plan, argv: string[] | undefined, shellForm: st
       checkExec(plan, s, dirs, s, path);
     } catch (e) {
       if (!(e instanceof BuildError)) throw e;
-      plan.warnings.push(e.message.replace(/, or --no-verify to skip\)$/, ')'));
+      plan.warnings.push(e.message);
     }
   }
   checkLinks(plan, dirs);
@@ -91,7 +91,7 @@ function checkExec(plan: Plan, path: string, dirs: Set<string>, what: string, se
   if (depth >= 4) throw new BuildError(`${what}: too many levels of #! interpreters`);
   if (!sb.interpreter.startsWith('/')) throw new BuildError(`${what} starts with "${line}": the interpreter must be an absolute path`);
   const interp = `${what}: its interpreter ${sb.interpreter} (${line})`;
-  if (!follow(plan, sb.interpreter, dirs)) throw new BuildError(`${interp} is not in the image (add it as an input, or --no-verify to skip)`);
+  if (!follow(plan, sb.interpreter, dirs)) throw new RunCheckError(`${interp} is not in the image`, 'add it as an input');
   checkExec(plan, sb.interpreter, dirs, interp, searchPath, depth + 1);
   const name = envTarget(sb);
   if (!name) return;
@@ -153,7 +153,7 @@ function checkLinks(plan: Plan, dirs: Set<string>): void {
     // it points at something optional or host-specific more often than at something the program needs.
     if (/^(COPY|ADD) /.test(e.reason ?? '')) plan.warnings.push(`${e.path} is a symbolic link to "${e.linkname}", which is not in the image`);
     else if (e.inTree) plan.warnings.push(`${e.path} is a symbolic link to "${e.linkname}", which is not in the image (it came with ${e.inTree}; kept as it is)`);
-    else throw new BuildError(`${e.path} is a symbolic link to "${e.linkname}", which is not in the image (pass --no-verify to keep it)`);
+    else throw new RunCheckError(`${e.path} is a symbolic link to "${e.linkname}", which is not in the image`, undefined, true);
   }
 }
 

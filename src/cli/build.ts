@@ -1,12 +1,12 @@
 import { build, BuildResult, checkPlatform, planOnBase, withWorkDir } from '../builder/build-image.js';
 import type { Plan } from '../builder/plan.js';
-import { BuildError, PlatformMismatchError } from '../builder/errors.js';
+import { BuildError } from '../builder/errors.js';
 import { BuildSpec, CopySpec, parseSize, parseCommand, parseCopy, parseKeyValue, parsePort, parseSignal, parseUser, sourceDateEpoch } from '../builder/spec.js';
 import { formatPlatform, hostPlatform, Platform } from '../oci/platform.js';
 import { BuildTarget, buildTargets } from './targets.js';
 import { Artifact, assembleIndex } from '../oci/index.js';
 import { join } from 'node:path';
-import { UsageError, UserError } from './errors.js';
+import { TargetError, UsageError, UserError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { parseDockerfile } from '../builder/dockerfile.js';
 import { loadContext } from '../builder/context.js';
@@ -74,8 +74,8 @@ export function specFromArgs(a: BuildArgs, target: BuildTarget = buildTargets(a.
     return {
       inputs: a.files ?? [],
       from: a.from,
-      adds: (a.add ?? []).map((s): CopySpec => parseCopy(s, '--add')),
-      copies: (a.copy ?? []).map((s): CopySpec => parseCopy(s, '--copy')),
+      adds: (a.add ?? []).map((s): CopySpec => ({ ...parseCopy(s, '--add'), where: '--add' })),
+      copies: (a.copy ?? []).map((s): CopySpec => ({ ...parseCopy(s, '--copy'), where: '--copy' })),
       root: target.root,
       entrypoint: a.entrypoint !== undefined ? parseCommand(a.entrypoint, '--entrypoint') : undefined,
       cmd: a.cmd !== undefined ? parseCommand(a.cmd, '--cmd') : undefined,
@@ -224,14 +224,9 @@ function cachedBlobs(img: Image, spec: BuildSpec): Image {
   return { ...img, layers: img.layers.map((l) => ({ ...l, blob: cache.blobReader(l.descriptor, l.blob) })) };
 }
 
-/** Words the builder's errors for the flags that named the target. */
+/** A target's error says which target it is (cli/words.ts words both). */
 function wordError(e: unknown, target: BuildTarget): unknown {
-  if (e instanceof PlatformMismatchError) {
-    if (target.label) return new UserError(`${target.label}: ${e.file} is ${e.found}, not ${e.want}`);
-    return new UserError(`--platform ${e.want} does not match ${e.file}, which is ${e.found}`);
-  }
-  if (target.label && e instanceof Error) return new UserError(`${target.label}: ${errorText(e)}`);
-  return e;
+  return target.label ? new TargetError(target.label, e) : e;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { parseSize } from '../builder/spec.js';
 import { Cache, defaultCacheDir } from '../oci/cache.js';
-import { UsageError, UserError } from './errors.js';
+import { UsageError } from './errors.js';
 import { humanSize } from './format.js';
 import type { CacheArgs } from './options.js';
 
@@ -14,12 +14,7 @@ export async function cacheCommand(a: CacheArgs, out: (s: string) => void): Prom
       throw new UsageError(`--max-size "${a.maxSize}" must be a size such as 500M or 2G`);
     }
   }
-  let cache: Cache;
-  try {
-    cache = new Cache(defaultCacheDir());
-  } catch (e) {
-    throw new UserError((e as Error).message);
-  }
+  const cache = new Cache(defaultCacheDir());
   if (a.action === 'info') {
     const u = cache.usage();
     out(`${cache.dir}: ${humanSize(u.bytes)} in ${u.blobs} blobs, ${u.layers} layers (cap ${humanSize(cache.maxBytes)})`);

@@ -16,3 +16,17 @@ export class UsageError extends UserError {
     this.name = 'UsageError';
   }
 }
+
+/**
+ * An error of one target of a multi-platform build (`label`: "--root linux/arm64=DIR"): the reporter words `error`
+ * after the label, so the user sees which target failed.
+ */
+export class TargetError extends Error {
+  constructor(
+    readonly label: string,
+    readonly error: unknown,
+  ) {
+    super(`${label}: ${(error as Error)?.message ?? String(error)}`);
+    this.name = 'TargetError';
+  }
+}

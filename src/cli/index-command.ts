@@ -1,14 +1,12 @@
 import type { Image } from '../oci/image.js';
 import { platformOfConfig } from '../oci/image.js';
-import { assembleIndex, imagesOf, IndexError, isImageIndex } from '../oci/index.js';
+import { assembleIndex, imagesOf, isImageIndex } from '../oci/index.js';
 import { MT } from '../oci/mediatypes.js';
 import { formatPlatform } from '../oci/platform.js';
-import { RegistryError } from '../registry/errors.js';
 import { UsageError, UserError } from './errors.js';
 import type { IndexArgs } from './options.js';
 import { imageRefArg, pushTargetArg, pushTo } from './refs.js';
 import { registryAccess } from './registry.js';
-import { errorText } from './words.js';
 import { artifactJson, ciFilesArg, writeCiFiles } from './result.js';
 import type { Log } from '../log.js';
 
@@ -30,22 +28,14 @@ export async function indexCommand(a: IndexArgs, out: (s: string) => void, log: 
   try {
     const images: Image[] = [];
     let existingType: string | undefined;
-    const read = async (ref: (typeof sources)[number], what: string) => {
-      try {
-        return await ref.readArtifact(access);
-      } catch (e) {
-        if (e instanceof RegistryError) throw new UserError(`${what}: ${errorText(e)}`);
-        if (e instanceof UserError) throw e;
-        throw new UserError(`${what}: ${(e as Error).message}`);
-      }
-    };
+    const read = (ref: (typeof sources)[number]) => ref.readArtifact(access);
     if (a.action === 'append') {
-      const base = await read(imageRefArg(a.target, 'index append'), `index append ${a.target}`);
+      const base = await read(imageRefArg(a.target, 'index append'));
       if (isImageIndex(base)) existingType = base.mediaType;
       images.push(...imagesOf(base));
     }
     for (const [i, s] of sources.entries()) {
-      for (const img of imagesOf(await read(s, a.sources[i]))) {
+      for (const img of imagesOf(await read(s))) {
         const twin = images.find((x) => formatPlatform(platformOfConfig(x.config)) === formatPlatform(platformOfConfig(img.config)));
         if (twin?.digest === img.digest) continue; // already listed: appending it again changes nothing
         if (twin) throw new UserError(`${a.sources[i]}: the index already has an image for ${formatPlatform(platformOfConfig(img.config))} (${twin.digest})`);
@@ -54,13 +44,7 @@ export async function indexCommand(a: IndexArgs, out: (s: string) => void, log: 
     }
     // An appended index keeps its kind; a new one is a Docker manifest list only when every image is Docker schema 2.
     const format = a.format ?? (existingType ? (existingType === MT.dockerManifestList ? 'docker' : 'oci') : images.every((i) => i.manifest.mediaType === MT.dockerManifest) ? 'docker' : 'oci');
-    let idx;
-    try {
-      idx = assembleIndex(images, format as 'oci' | 'docker');
-    } catch (e) {
-      if (e instanceof IndexError) throw new UserError(`index ${a.action} ${a.target}: ${e.message}`);
-      throw e;
-    }
+    const idx = assembleIndex(images, format as 'oci' | 'docker', undefined, `index ${a.action} ${a.target}`);
     for (const img of idx.images) log.info(`${formatPlatform(platformOfConfig(img.config))}: ${img.digest}`);
     const pushed = await pushTo(idx, target, a.tag ?? [], access);
     const j = artifactJson(idx, target.kind === 'registry' ? { pushed: [pushed] } : { outputs: [{ ref: pushed.ref }] });

@@ -17,7 +17,6 @@ import { unpackImage } from '../oci/unpack.js';
 
 import type { InspectArgs } from './options.js';
 import { ImagePackage, imagePackages } from '../packages/image-packages.js';
-import { ControlFileError } from '../packages/deb822.js';
 
 /** Unpacks the image and explains its files from the closure of its entrypoint, computed inside it. */
 async function explainImage(img: Image): Promise<Explanation> {
@@ -82,13 +81,7 @@ export async function inspectCommand(args: InspectArgs, out: (s: string) => void
   if (args.files) for (const l of img.layers) files.push(await listLayer(l));
   const history = (img.config.history ?? []).filter((h) => !h.empty_layer);
   const explained = args.explain ? await explainImage(img) : null;
-  let packages: ImagePackage[];
-  try {
-    packages = await imagePackages(img);
-  } catch (e) {
-    if (e instanceof ControlFileError) throw new UserError(`${args.image}: package records: ${e.message}`);
-    throw e;
-  }
+  const packages: ImagePackage[] = await imagePackages(img, args.image);
   if (args.json) {
     out(JSON.stringify(imageJson(img, { files: args.files ? files : undefined, explain: explained ?? undefined, packages: args.packages ? packages.map(({ name, version, arch, source }) => ({ name, version, arch, source })) : undefined }), null, 2));
     return 0;

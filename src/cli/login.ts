@@ -1,7 +1,6 @@
 import { RegistryClient } from '../registry/client.js';
 import { storeCredentials } from '../registry/credentials.js';
 import { staticKeychain } from '../registry/keychain.js';
-import { CredentialsRefusedError, RegistryError } from '../registry/errors.js';
 import { parseReference } from '../registry/reference.js';
 import { UserError } from './errors.js';
 import { explicitCredential, networkLimits, RegistryArgs } from './registry.js';
@@ -25,10 +24,6 @@ export async function loginCommand(registryArg: string, a: RegistryArgs, log: Lo
     await res.body.dump();
     if (res.status === 401 || res.status === 403) throw new UserError(`login ${registry}: the registry refused the credentials`);
     if (res.status < 200 || res.status > 299) throw new UserError(`login ${registry}: the registry answered HTTP ${res.status} to GET /v2/ with the credentials, not a success; nothing stored`);
-  } catch (e) {
-    if (e instanceof CredentialsRefusedError) throw new UserError(`login ${registry}: the registry refused the credentials`);
-    if (e instanceof RegistryError) throw new UserError(`login ${registry}: ${e.message}`);
-    throw e;
   } finally {
     await client.close();
   }

@@ -3,7 +3,6 @@ import { Credential } from '../registry/credentials.js';
 import { defaultKeychain, Keychain, staticKeychain } from '../registry/keychain.js';
 import { ClientPool } from '../registry/pool.js';
 import type { RegistryAccess } from '../refs/image-ref.js';
-import { RegistryError } from '../registry/errors.js';
 import { attachArtifact } from '../registry/referrers.js';
 import { Referrer } from '../oci/artifact.js';
 import { formatReference, Reference } from '../registry/reference.js';
@@ -61,10 +60,5 @@ export async function attachTo(art: Referrer, ref: Reference, digest: string, ac
     access.log.warn(`not attaching the SBOM to ${where}: the registry holds the image as ${digest}, not ${art.subject.digest}`);
     return;
   }
-  try {
-    await attachArtifact(access.pool.get(ref.registry), ref.repository, art, (s) => access.log.info(s));
-  } catch (e) {
-    if (e instanceof RegistryError) throw new UserError(`attach the SBOM to ${where}@${digest}: ${e.message}`);
-    throw e;
-  }
+  await attachArtifact(access.pool.get(ref.registry), ref.repository, art, (s) => access.log.info(s));
 }

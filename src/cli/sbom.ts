@@ -10,7 +10,7 @@ import { Image } from '../oci/image.js';
 import { parsePlatform } from '../oci/platform.js';
 import { DirStore, LayoutStore, TarStore } from '../oci/store.js';
 import { unpackImage } from '../oci/unpack.js';
-import { ControlFileError, DpkgDatabase, readOsRelease } from '../packages/dpkg.js';
+import { DpkgDatabase, readOsRelease } from '../packages/dpkg.js';
 import { Inventory, PathEdge, takeInventory } from '../packages/inventory.js';
 import { SBOM_MEDIA_TYPE, sbomDocument, SbomFormat } from '../packages/sbom-documents.js';
 import { UserError } from './errors.js';
@@ -67,13 +67,7 @@ export async function sbomFromImage(img: Image, format: SbomFormat, note: (s: st
   try {
     await unpackImage(img, dir);
     const fs = new RootFs(dir);
-    let db: DpkgDatabase | null;
-    try {
-      db = DpkgDatabase.open(fs);
-    } catch (e) {
-      if (e instanceof ControlFileError) throw new UserError(`package records in the image: ${e.message.replace(dir, '')}`);
-      throw e;
-    }
+    const db: DpkgDatabase | null = DpkgDatabase.open(fs, 'the image');
     if (!db) note('the image has no package records (/var/lib/dpkg): the SBOM lists files only');
     const entries: { path: string; type: 'file' | 'symlink'; mode: number; uid: number; gid: number; source?: string; linkname?: string }[] = [];
     const walk = (d: string) => {
@@ -121,12 +115,7 @@ export async function sbomCommand(a: SbomArgs, out: (s: string) => void, log: Lo
   const ref = imageRefArg(a.image, 'IMAGE');
   let doc: Buffer | null = null;
   if (ref instanceof LocalImageRef) {
-    let img: Image;
-    try {
-      img = await ref.read({ platform });
-    } catch (e) {
-      throw new UserError((e as Error).message);
-    }
+    const img: Image = await ref.read({ platform });
     if (ref.kind !== 'docker-archive') {
       const store = ref.kind === 'oci' ? new DirStore(ref.location.path) : new TarStore(ref.location.path);
       doc = localAttached(store, img, type);
@@ -136,7 +125,6 @@ export async function sbomCommand(a: SbomArgs, out: (s: string) => void, log: Lo
   } else {
     const { registryAccess } = await import('./registry.js');
     const { listReferrers } = await import('../registry/referrers.js');
-    const { RegistryError } = await import('../registry/errors.js');
     const { sha256 } = await import('../oci/digest.js');
     const access = registryAccess(a, log);
     try {
@@ -157,9 +145,6 @@ export async function sbomCommand(a: SbomArgs, out: (s: string) => void, log: Lo
       }
       // Layers stream from the registry: build the document while the clients are open.
       doc ??= await fromFiles(img);
-    } catch (e) {
-      if (e instanceof RegistryError) throw new UserError(e.message);
-      throw e;
     } finally {
       await access.pool.close();
     }

@@ -1,6 +1,6 @@
-import { SpecError } from '../builder/errors.js';
+import { BasePlatformError, MaxSizeError, NoSuchStageError, NothingToBuildError, PlatformMismatchError, RunCheckError, SpecError, UnknownPlatformError } from '../builder/errors.js';
 import { CaFileError, CredentialsRefusedError, PlainHttpError } from '../registry/errors.js';
-import { UserError } from './errors.js';
+import { TargetError, UserError } from './errors.js';
 
 /** The flag for a BuildSpec field: maxSize -> --max-size. */
 export function flagOf(field: string): string {
@@ -12,6 +12,14 @@ export function flagOf(field: string): string {
  * here. Anything else keeps its message (every layer's messages name the file or reference and what is wrong).
  */
 export function errorText(e: unknown): string {
+  if (e instanceof TargetError) return e.error instanceof PlatformMismatchError ? `${e.label}: ${e.error.file} is ${e.error.found}, not ${e.error.want}` : `${e.label}: ${errorText(e.error)}`;
+  if (e instanceof PlatformMismatchError) return `--platform ${e.want} does not match ${e.file}, which is ${e.found}`;
+  if (e instanceof RunCheckError) return `${e.text} (${e.advice ? `${e.advice}, or ` : ''}--no-verify ${e.keeps ? 'to keep it' : 'to skip'})`;
+  if (e instanceof NoSuchStageError) return `${e.file}: --target ${e.target}: no stage of that name (stages: ${e.stages.join(', ')})`;
+  if (e instanceof NothingToBuildError) return 'nothing to build: give at least one file, --add or --copy';
+  if (e instanceof UnknownPlatformError) return 'no ELF file tells the platform: give --platform';
+  if (e instanceof MaxSizeError) return `the image's files add up to ${e.total} bytes, over --max-size ${e.max} (see --explain)`;
+  if (e instanceof BasePlatformError) return `--from ${e.base} is ${e.found}, but the image is ${e.want}`;
   if (e instanceof SpecError) return `${flagOf(e.field)} "${e.value}" ${e.reason}`;
   if (e instanceof CaFileError) return `--ca-file ${e.path}: ${e.reason}`;
   if (e instanceof CredentialsRefusedError && !e.credentials) return `${e.message}; run ocislim login ${e.registry}, or pass -u USER --password-stdin`;
@@ -21,5 +29,6 @@ export function errorText(e: unknown): string {
 
 /** The exit status for an error: a usage error's 2, else 1. */
 export function exitCodeOf(e: unknown): number {
+  if (e instanceof TargetError) return exitCodeOf(e.error);
   return e instanceof UserError ? e.exitCode : 1;
 }

@@ -47,19 +47,20 @@ export function manifestDescriptor(img: Image, annotations?: Record<string, stri
 /**
  * Builds an index over `images` in the order given (so the same images give the same digest): an OCI image index,
  * or a Docker manifest list for `docker` (which can only list Docker schema 2 manifests). Two images of one
- * platform are an error: a client could not choose between them.
+ * platform are an error: a client could not choose between them. `where` (the index being made) prefixes errors.
  */
-export function assembleIndex(images: Image[], format: ImageFormat, annotations?: Record<string, string>): ImageIndex {
-  if (!images.length) throw new IndexError('an index needs at least one image');
+export function assembleIndex(images: Image[], format: ImageFormat, annotations?: Record<string, string>, where?: string): ImageIndex {
+  const at = where ? `${where}: ` : '';
+  if (!images.length) throw new IndexError(`${at}an index needs at least one image`);
   const mediaType = mediaTypesFor(format).index;
   const seen: Platform[] = [];
   for (const img of images) {
     const p = platformOfConfig(img.config);
     const twin = seen.find((q) => formatPlatform(q) === formatPlatform(p));
-    if (twin) throw new IndexError(`two images for ${formatPlatform(p)}: an index holds one image per platform`);
+    if (twin) throw new IndexError(`${at}two images for ${formatPlatform(p)}: an index holds one image per platform`);
     seen.push(p);
     if (format === 'docker' && img.manifest.mediaType !== MT.dockerManifest) {
-      throw new IndexError(`a Docker manifest list can only list Docker schema 2 images, and the ${formatPlatform(p)} image is ${img.manifest.mediaType}`);
+      throw new IndexError(`${at}a Docker manifest list can only list Docker schema 2 images, and the ${formatPlatform(p)} image is ${img.manifest.mediaType}`);
     }
   }
   const index: IndexDoc = { schemaVersion: 2, mediaType, manifests: images.map((i) => manifestDescriptor(i)) };

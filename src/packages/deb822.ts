@@ -1,13 +1,14 @@
 /** deb822 (Debian control file) stanzas: the format of dpkg's status, status.d files and DEP-5 copyright files. */
 
-/** A malformed control file: which file, which line (1-based), what is wrong. */
+/** A malformed control file: which file, which line (1-based), what is wrong; `where` holds the file (an image). */
 export class ControlFileError extends Error {
   constructor(
     readonly file: string,
     readonly line: number,
     readonly reason: string,
+    readonly where?: string,
   ) {
-    super(`${file}:${line}: ${reason}`);
+    super(`${where ? `${where}: ` : ''}${file}:${line}: ${reason}`);
     this.name = 'ControlFileError';
   }
 }
@@ -111,7 +112,7 @@ export interface StanzaHead {
  * in `wanted` (lower case; their first line), checking every line's shape so that a malformed file fails here,
  * naming the line. parseStanzas reads a stanza's other fields later, when they are asked for.
  */
-export function scanStanzas(text: string, file: string, wanted: string[]): StanzaHead[] {
+export function scanStanzas(text: string, file: string, wanted: string[], where?: string): StanzaHead[] {
   const out: StanzaHead[] = [];
   let head: Record<string, string> | null = null;
   let start = 0;
@@ -132,11 +133,11 @@ export function scanStanzas(text: string, file: string, wanted: string[]): Stanz
     if (blank) {
       close();
     } else if (c0 === 32 || c0 === 9) {
-      if (!head) throw new ControlFileError(file, lineNo, 'continuation line outside a field');
+      if (!head) throw new ControlFileError(file, lineNo, 'continuation line outside a field', where);
     } else {
       const colon = text.indexOf(':', pos);
       const name = colon > pos && colon < nl ? text.slice(pos, colon) : '';
-      if (!name || /\s/.test(name)) throw new ControlFileError(file, lineNo, `expected "Field: value", found ${JSON.stringify(text.slice(pos, Math.min(nl, pos + 60)))}`);
+      if (!name || /\s/.test(name)) throw new ControlFileError(file, lineNo, `expected "Field: value", found ${JSON.stringify(text.slice(pos, Math.min(nl, pos + 60)))}`, where);
       if (!head) {
         head = {};
         start = pos;
@@ -144,7 +145,7 @@ export function scanStanzas(text: string, file: string, wanted: string[]): Stanz
       }
       const key = name.toLowerCase();
       if (wanted.includes(key)) {
-        if (key in head) throw new ControlFileError(file, lineNo, `duplicate field ${name}`);
+        if (key in head) throw new ControlFileError(file, lineNo, `duplicate field ${name}`, where);
         head[key] = text.slice(colon + 1, nl).trim();
       }
     }

@@ -95,23 +95,24 @@ export class DpkgDatabase {
 
   /**
    * Opens the database of a root filesystem (host path): /var/lib/dpkg/status and/or /var/lib/dpkg/status.d/.
-   * Null when there is neither; a ControlFileError (file and line) when a stanza is malformed.
+   * Null when there is neither; a ControlFileError (file and line) when a stanza is malformed. `where` names the root
+   * (an unpacked image) in errors, which then name files by their path in it.
    */
-  static open(root: string | RootFs): DpkgDatabase | null {
+  static open(root: string | RootFs, where?: string): DpkgDatabase | null {
     const fs = typeof root === 'string' ? new RootFs(root) : root;
     const statusLoc = fs.stat(`${DB}/status`);
     const dirLoc = fs.stat(`${DB}/status.d`);
     const hasStatus = statusLoc?.stats.isFile() ?? false;
     const hasDir = dirLoc?.stats.isDirectory() ?? false;
     if (!hasStatus && !hasDir) return null;
-    const packages = hasStatus ? readControl(fs, `${DB}/status`) : [];
+    const packages = hasStatus ? readControl(fs, `${DB}/status`, where) : [];
     const distroless: DpkgPackage[] = [];
     if (hasDir) {
       for (const name of [...fs.readdir(`${DB}/status.d`)].sort()) {
         if (name.startsWith('.') || name.endsWith('.md5sums')) continue;
         const p = `${DB}/status.d/${name}`;
         if (!fs.stat(p)?.stats.isFile()) continue;
-        distroless.push(...readControl(fs, p));
+        distroless.push(...readControl(fs, p, where));
       }
     }
     return new DpkgDatabase(fs, packages, distroless);
@@ -482,15 +483,17 @@ function infoNames(p: DpkgPackage, ext: string): string[] {
   return [`${p.name}:${p.arch}.${ext}`, `${p.name}.${ext}`];
 }
 
-function readControl(fs: RootFs, inRoot: string): DpkgPackage[] {
+/** `where`, when given, names the root (an unpacked image): errors then name the file by its path in the root. */
+function readControl(fs: RootFs, inRoot: string, where?: string): DpkgPackage[] {
   const host = fs.hostReal(fs.locate(inRoot)!);
+  const file = where ? inRoot : host;
   let text: string;
   try {
     text = readFileSync(host, 'utf8');
   } catch (e) {
-    throw new ControlFileError(host, 0, (e as NodeJS.ErrnoException).code ?? String(e));
+    throw new ControlFileError(file, 0, (e as NodeJS.ErrnoException).code ?? String(e), where);
   }
-  return scanStanzas(text, host, HEAD_FIELDS).map((s) => new StatusEntry(s.head, s.text, s.line, host, inRoot));
+  return scanStanzas(text, file, HEAD_FIELDS, where).map((s) => new StatusEntry(s.head, s.text, s.line, host, inRoot));
 }
 
 const HEAD_FIELDS = ['package', 'architecture', 'version', 'status', 'source'];

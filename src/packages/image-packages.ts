@@ -20,7 +20,7 @@ const RECORD = /^var\/lib\/dpkg\/(status|status\.d\/[^/]+)$/;
  * convention), read from the layers in order (a later layer's file replaces an earlier one's, whiteouts remove it)
  * without unpacking anything else. Packages whose Status says they are gone are left out.
  */
-export async function imagePackages(img: Image): Promise<ImagePackage[]> {
+export async function imagePackages(img: Image, where?: string): Promise<ImagePackage[]> {
   const files = new Map<string, Buffer>();
   for (const layer of img.layers) {
     const extract = tar.extract();
@@ -47,9 +47,9 @@ export async function imagePackages(img: Image): Promise<ImagePackage[]> {
   }
   const out: ImagePackage[] = [];
   for (const [name, bytes] of [...files].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    for (const s of scanStanzas(bytes.toString('utf8'), '/' + name, ['package', 'version', 'architecture', 'source', 'status'])) {
+    for (const s of scanStanzas(bytes.toString('utf8'), '/' + name, ['package', 'version', 'architecture', 'source', 'status'], where)) {
       const h = s.head;
-      if (!h.package) throw new ControlFileError('/' + name, s.line, 'stanza without a Package field');
+      if (!h.package) throw new ControlFileError('/' + name, s.line, 'stanza without a Package field', where);
       const state = (h.status ?? 'install ok installed').split(/\s+/)[2];
       if (state === 'not-installed' || state === 'config-files') continue;
       out.push({ name: h.package, version: h.version ?? '', arch: h.architecture ?? '', source: (h.source ?? h.package).split(/\s/)[0], from: '/' + name });

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { SpecError } from '../../src/builder/errors.js';
+import { BasePlatformError, MaxSizeError, NoSuchStageError, NothingToBuildError, PlatformMismatchError, RunCheckError, SpecError, UnknownPlatformError } from '../../src/builder/errors.js';
+import { TargetError, UsageError } from '../../src/cli/errors.js';
+import { exitCodeOf } from '../../src/cli/words.js';
+import { ControlFileError } from '../../src/packages/deb822.js';
+import { DpkgDatabase } from '../../src/packages/dpkg.js';
+import { mkdirSync } from 'node:fs';
+import { assembleIndex, IndexError } from '../../src/oci/index.js';
 import { parseDockerfile } from '../../src/builder/dockerfile.js';
 import { parsePort, parseSignal, parseSize, parseUser } from '../../src/builder/spec.js';
 import { errorText, flagOf } from '../../src/cli/words.js';
@@ -48,6 +54,48 @@ describe('typed errors below the CLI, worded by the CLI', () => {
     assert.equal(flagOf('maxSize'), '--max-size');
   });
 
+  it('the builder\'s errors name no flag; the CLI words them with its flags', () => {
+    const cases: [Error, string][] = [
+      [new RunCheckError('entrypoint /x cannot start in the image: libz.so.1, needed by /x, is not found by the image\'s loader'), 'entrypoint /x cannot start in the image: libz.so.1, needed by /x, is not found by the image\'s loader (--no-verify to skip)'],
+      [new RunCheckError('/s: its interpreter /bin/sh (#!/bin/sh) is not in the image', 'add it as an input'), '/s: its interpreter /bin/sh (#!/bin/sh) is not in the image (add it as an input, or --no-verify to skip)'],
+      [new RunCheckError('/l is a symbolic link to "/x", which is not in the image', undefined, true), '/l is a symbolic link to "/x", which is not in the image (--no-verify to keep it)'],
+      [new NothingToBuildError(), 'nothing to build: give at least one file, --add or --copy'],
+      [new UnknownPlatformError(), 'no ELF file tells the platform: give --platform'],
+      [new MaxSizeError(6000000, 5242880), 'the image\'s files add up to 6000000 bytes, over --max-size 5242880 (see --explain)'],
+      [new BasePlatformError('oci:/b', 'linux/arm64', 'linux/amd64'), '--from oci:/b is linux/arm64, but the image is linux/amd64'],
+      [new NoSuchStageError('Dockerfile', 'nope', ['a', '1']), 'Dockerfile: --target nope: no stage of that name (stages: a, 1)'],
+      [new PlatformMismatchError('linux/arm64', 'linux/amd64', '/usr/bin/ls'), '--platform linux/arm64 does not match /usr/bin/ls, which is linux/amd64'],
+    ];
+    for (const [e, text] of cases) {
+      assert.doesNotMatch(e.message, /--/, e.name);
+      assert.equal(errorText(e), text);
+    }
+    // The warning a skipped run check leaves keeps the advice and names no flag.
+    assert.equal(new RunCheckError('/s: x is not in the image', 'add it as an input').message, '/s: x is not in the image (add it as an input)');
+  });
+
+  it('context travels in fields, not in CLI rewraps: a target of a multi-platform build, the image holding bad package records, the index being made', () => {
+    const label = '--root linux/arm64=/srv/arm64';
+    assert.equal(errorText(new TargetError(label, new PlatformMismatchError('linux/arm64', 'linux/amd64', '/srv/arm64/x'))), `${label}: /srv/arm64/x is linux/amd64, not linux/arm64`);
+    assert.equal(errorText(new TargetError(label, new MaxSizeError(2, 1))), `${label}: the image's files add up to 2 bytes, over --max-size 1 (see --explain)`);
+    assert.equal(exitCodeOf(new TargetError(label, new UsageError('x'))), 2);
+    assert.equal(exitCodeOf(new TargetError(label, new Error('x'))), 1);
+    assert.equal(errorText(new ControlFileError('/var/lib/dpkg/status', 3, 'duplicate field Package', 'oci:/img')), 'oci:/img: /var/lib/dpkg/status:3: duplicate field Package');
+    const root = tempDir('ocislim-unit-dpkg-');
+    try {
+      mkdirSync(join(root, 'var/lib/dpkg'), { recursive: true });
+      writeFileSync(join(root, 'var/lib/dpkg/status'), 'Package: a\nPackage: b\n');
+      const bad = thrown(() => DpkgDatabase.open(root, 'the image'));
+      assert.ok(bad instanceof ControlFileError, String(bad));
+      assert.equal(bad.message, 'the image: /var/lib/dpkg/status:2: duplicate field Package');
+      assert.match((thrown(() => DpkgDatabase.open(root)) as Error).message, new RegExp(`^${root}/var/lib/dpkg/status:2: `));
+    } finally {
+      removeDir(root);
+    }
+    const e = thrown(() => assembleIndex([], 'oci', undefined, 'index create oci:/i'));
+    assert.ok(e instanceof IndexError && e.message === 'index create oci:/i: an index needs at least one image', String(e));
+  });
+
   it('a Dockerfile names its own instruction, not the flag', async () => {
     const platform = { os: 'linux', architecture: 'amd64' };
     const opts = { file: 'Dockerfile', buildArgs: {}, platform, buildPlatform: platform, imageConfig: async () => ({}) };
@@ -70,11 +118,41 @@ describe('typed errors below the CLI, worded by the CLI', () => {
     assert.equal(r.stderr, 'ocislim: --ca-file /nonexistent/ca.pem: no such file\n');
   });
 
-  it('no flag names in the builder spec parsers, registry transport and auth', () => {
-    for (const f of ['builder/spec.ts', 'registry/transport.ts', 'registry/auth.ts', 'refs/image-ref.ts', 'refs/registry.ts']) {
-      const text = readFileSync(new URL(`../../../src/${f}`, import.meta.url), 'utf8');
+  it('no flag names below src/cli: lower layers throw typed errors, src/cli names the flags', () => {
+    // Flags of the Dockerfile's own instructions (COPY --from, FROM --platform...) are Dockerfile syntax, not ours.
+    const allowed: Record<string, string[]> = {
+      'builder/dockerfile.ts': ['--from', '--chown', '--chmod', '--link', '--retries', '--platform'],
+      'builder/build-image.ts': ['--chown'], // a Dockerfile COPY's --chown=NAME (CLI copies take no names)
+      // NOT DONE YET (issue 16 item 3): the rules, being turned into a table of named rules (builder/rules/), still
+      // name these flags in their errors, warnings and reasons; each flag listed here is one still to move out.
+      'builder/rules.ts': ['--with-lib', '--with-gconv', '--with-idn', '--user', '--scaffold', '--no-scaffold', '--tz'],
+      'builder/explain.ts': ['--with-lib'],
+    };
+    const src = new URL('../../../src/', import.meta.url);
+    const files = (readdirSync(src, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && !f.startsWith('cli/')).sort();
+    assert.ok(files.includes('builder/build-image.ts') && files.includes('builder/verify.ts') && files.includes('registry/transport.ts'), files.join(' '));
+    const found: string[] = [];
+    for (const f of files) {
+      const text = readFileSync(new URL(f, src), 'utf8');
       const strings = text.split('\n').filter((l) => !/^\s*(\/\/|\*|\/\*)/.test(l)).join('\n').match(/(['"`])(?:(?!\1)[^\\]|\\.)*\1/g) ?? [];
-      assert.deepEqual(strings.filter((s) => /(^|[\s"'`(])--[a-z]/.test(s)), [], f);
+      for (const s of strings) {
+        for (const m of s.matchAll(/(?:^|[\s"'`(])(--[a-z][a-z-]*)/g)) if (!allowed[f]?.includes(m[1])) found.push(`${f}: ${m[1]} in ${s.slice(0, 80)}`);
+      }
+    }
+    assert.deepEqual(found, []);
+  });
+
+  it('no instanceof-to-UserError rewraps in src/cli: typed errors reach the one reporter, worded in cli/words.ts', () => {
+    const cliDir = new URL('../../../src/cli/', import.meta.url);
+    const rewrap = [
+      /instanceof\s+\w+\s*\)\s*(throw|return)\s+new\s+UserError\b/,
+      /new\s+UserError\(\s*\(?\s*e\s*(as\s+Error\s*\))?\s*\.message\s*\)/,
+    ];
+    const files = readdirSync(cliDir).filter((n) => n.endsWith('.ts'));
+    assert.ok(files.includes('login.ts') && files.includes('words.ts'), files.join(' '));
+    for (const f of files) {
+      const text = readFileSync(new URL(f, cliDir), 'utf8');
+      for (const re of rewrap) assert.doesNotMatch(text, re, f);
     }
   });
 
