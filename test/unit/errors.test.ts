@@ -125,7 +125,11 @@ describe('typed errors below the CLI, worded by the CLI', () => {
       'builder/build-image.ts': ['--chown'], // a Dockerfile COPY's --chown=NAME (CLI copies take no names)
       // NOT DONE YET (issue 16 item 3): the rules, being turned into a table of named rules (builder/rules/), still
       // name these flags in their errors, warnings and reasons; each flag listed here is one still to move out.
-      'builder/rules.ts': ['--with-lib', '--with-gconv', '--with-idn', '--user', '--scaffold', '--no-scaffold', '--tz'],
+      'builder/rules/dlopen.ts': ['--with-lib', '--with-gconv', '--with-idn'],
+      'builder/rules/scaffold.ts': ['--user', '--scaffold', '--no-scaffold', '--tz'],
+      'builder/rules/shell.ts': ['--with-shell'],
+      'builder/packages.ts': ['--package'],
+      'builder/trace.ts': ['--trace'],
       'builder/explain.ts': ['--with-lib'],
     };
     const src = new URL('../../../src/', import.meta.url);
