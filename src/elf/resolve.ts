@@ -92,6 +92,12 @@ export class Resolver {
   private models = new Map<string, LoaderModel>();
   private confDirs: string[] | null = null;
   private attempts = new Map<string, Attempt>();
+  /** inDir's answers (before the requester is attached), by loader model, wanted identity, soname rule, dir, name. */
+  private inDirMemo = new Map<string, Attempt>();
+  /** The ld.so.cache and default-directory steps' answers, which depend only on the name and the loader. */
+  private systemMemo = new Map<string, { a: Attempt; viaCache: boolean }>();
+  private modelIds = new WeakMap<object, number>();
+  private wantKeys = new WeakMap<ElfFile, string>();
 
   constructor(
     root: string | RootFs = '/',
@@ -308,8 +314,28 @@ export class Resolver {
   }
 
   /** Opens one candidate as open_verify does: missing or wrong class/machine means keep searching. */
+  private wantKey(want: ElfFile): string {
+    let k = this.wantKeys.get(want);
+    if (k === undefined) {
+      k = `${want.machine}/${want.elfClass}/${want.littleEndian}/${want.flags}`;
+      this.wantKeys.set(want, k);
+    }
+    return k;
+  }
+
+  private modelId(model: object | null): number {
+    if (!model) return 0;
+    let id = this.modelIds.get(model);
+    if (id === undefined) {
+      id = ++this.modelCount;
+      this.modelIds.set(model, id);
+    }
+    return id;
+  }
+  private modelCount = 0;
+
   private attempt(path: string, want: ElfFile): Attempt {
-    const key = `${want.machine}/${want.elfClass}/${want.littleEndian}/${want.flags}\0${path}`;
+    const key = `${this.wantKey(want)}\0${path}`;
     let a = this.attempts.get(key);
     if (!a) {
       a = this.attemptUncached(path, want);
@@ -333,20 +359,39 @@ export class Resolver {
     return { node: { located: st.located, elf } };
   }
 
-  private inDir(dir: string, name: string, want: ElfFile, model: { hwcaps: string[]; legacy: string[] } | null, from: Node, accept?: (e: ElfFile) => boolean): Attempt {
-    for (const hw of model?.hwcaps ?? []) {
-      const a = this.attempt(`${dir}/glibc-hwcaps/${hw}/${name}`, want);
-      if (!('skip' in a) && (!('node' in a) || !accept || accept(a.node.elf))) return this.withOrigin(a, from, dir);
+  /**
+   * One search directory, as open_path tries it: the glibc-hwcaps subdirectories, the legacy hwcap subdirectories,
+   * then the directory itself. `sonameMustMatch` (the ld.so.cache step) passes over a file whose SONAME differs.
+   */
+  private inDir(dir: string, name: string, want: ElfFile, model: { hwcaps: string[]; legacy: string[] } | null, from: Node, sonameMustMatch = false): Attempt {
+    // Memoized: every answer below is a pure function of these (the file system lookups are cached).
+    const key = `${this.modelId(model)}\0${this.wantKey(want)}\0${sonameMustMatch ? 1 : 0}\0${dir}\0${name}`;
+    let a = this.inDirMemo.get(key);
+    if (a === undefined) {
+      a = this.inDirUncached(dir, name, want, model, sonameMustMatch);
+      this.inDirMemo.set(key, a);
+    }
+    return this.withOrigin(a, from, dir);
+  }
+
+  private inDirUncached(dir: string, name: string, want: ElfFile, model: { hwcaps: string[]; legacy: string[] } | null, sonameMustMatch: boolean): Attempt {
+    const accept = (e: ElfFile) => !sonameMustMatch || (e.soname ?? name) === name;
+    // A candidate under a subdirectory that does not exist is skipped without building its path.
+    if (model?.hwcaps.length && this.fs.isDirectory(`${dir}/glibc-hwcaps`)) {
+      for (const hw of model.hwcaps) {
+        const a = this.attempt(`${dir}/glibc-hwcaps/${hw}/${name}`, want);
+        if (!('skip' in a) && (!('node' in a) || accept(a.node.elf))) return a;
+      }
     }
     for (const sub of model?.legacy ?? []) {
       // Mostly absent: look at the first component's directory before trying each combination.
       if (!this.fs.isDirectory(`${dir}/${sub.split('/')[0]}`)) continue;
       const a = this.attempt(`${dir}/${sub}/${name}`, want);
-      if (!('skip' in a) && (!('node' in a) || !accept || accept(a.node.elf))) return this.withOrigin(a, from, dir);
+      if (!('skip' in a) && (!('node' in a) || accept(a.node.elf))) return a;
     }
     const a = this.attempt(dir === '/' ? `/${name}` : `${dir}/${name}`, want);
-    if ('node' in a && accept && !accept(a.node.elf)) return { skip: true };
-    return this.withOrigin(a, from, dir);
+    if ('node' in a && !accept(a.node.elf)) return { skip: true };
+    return a;
   }
 
   private withOrigin(a: Attempt, from: Node, searchDir: string): Attempt {
@@ -415,6 +460,22 @@ export class Resolver {
       if (r) return r;
     }
     const nodeflib = (from.elf.flags1 & DF_1_NODEFLIB) !== 0;
+    // 4 and 5 depend only on the name, the wanted identity, the loader and nodeflib (a directory that steps 1-3
+    // tried gave "skip", and gives it again here), so their answer is computed once per name.
+    const key = `${this.modelId(model)}\0${this.wantKey(want)}\0${nodeflib ? 1 : 0}\0${name}`;
+    let sys = this.systemMemo.get(key);
+    if (sys === undefined) {
+      sys = this.systemSearch(name, want, model, main, nodeflib);
+      this.systemMemo.set(key, sys);
+    }
+    if (!('node' in sys.a)) return sys.a;
+    const node: Node = { ...(sys.a.node as Node), loader: from };
+    if (sys.viaCache) node.viaCache = true;
+    return { node };
+  }
+
+  /** Steps 4 and 5 of searchGlibc, without a requester (its `loader` is filled in by the caller). */
+  private systemSearch(name: string, want: ElfFile, model: LoaderModel, main: Node, nodeflib: boolean): { a: Attempt; viaCache: boolean } {
     const isSystem = (d: string) => model.defaultDirs.some((s) => (d + '/').startsWith(s === '/' ? '/' : s + '/'));
     // 4. ld.so.cache, modelled by the ld.so.conf directories and the built-in ones ldconfig adds, keyed by SONAME.
     if (/^(lib|ld-)/.test(name) && name.includes('.so') && this.fs.stat('/etc/ld.so.conf')) {
@@ -422,17 +483,21 @@ export class Resolver {
       for (const d of [...this.conf(), ...model.defaultDirs]) {
         if (cacheTried.has(d) || (nodeflib && isSystem(d))) continue;
         cacheTried.add(d);
-        const a = this.inDir(d, name, want, model, from, (e) => (e.soname ?? name) === name);
-        if ('node' in a) (a.node as Node).viaCache = true;
-        if (!('skip' in a)) return a;
+        const a = this.inDir(d, name, want, model, main, true);
+        if (!('skip' in a)) return { a, viaCache: 'node' in a };
       }
     }
     // 5. The loader's built-in directories, unless the requester was linked with -z nodefaultlib.
     if (!nodeflib) {
-      r = tryDirs(model.defaultDirs);
-      if (r) return r;
+      const tried = new Set<string>();
+      for (const d of model.defaultDirs) {
+        if (tried.has(d)) continue;
+        tried.add(d);
+        const a = this.inDir(d, name, want, model, main);
+        if (!('skip' in a)) return { a, viaCache: false };
+      }
     }
-    return { skip: true };
+    return { a: { skip: true }, viaCache: false };
   }
 
   /** musl's order (ldso/dynlink.c load_library). */
