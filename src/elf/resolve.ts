@@ -97,6 +97,7 @@ export class Resolver {
   /** The ld.so.cache and default-directory steps' answers, which depend only on the name and the loader. */
   private systemMemo = new Map<string, { a: Attempt; viaCache: boolean }>();
   private modelIds = new WeakMap<object, number>();
+  private placements = new Map<string, { imagePath: string; variants: Located[] }>();
   private wantKeys = new WeakMap<ElfFile, string>();
 
   constructor(
@@ -239,13 +240,14 @@ export class Resolver {
         if (dep.elf.soname) w.byName.set(dep.elf.soname, dep);
         w.byReal.set(dep.located.realPath, dep);
         if (closure.libraries.length >= 4096) throw new ElfError(w.path, 'closure exceeds 4096 objects');
+        const place = this.placement(dep, name, w.model);
         closure.libraries.push({
           ...dep.located,
           name,
           neededBy: node.path,
-          imagePath: this.imagePath(dep.located),
+          imagePath: place.imagePath,
           elf: dep.elf,
-          variants: w.model.flavour === 'glibc' && dep.searchDir ? this.variants(dep.searchDir, name, dep.located.path) : [],
+          variants: place.variants,
           confOnly: !!dep.viaCache && !w.model.defaultDirs.includes(dep.searchDir ?? ''),
         });
         queue.push(dep);
@@ -519,6 +521,18 @@ export class Resolver {
       if (!('skip' in a)) return a;
     }
     return { skip: true };
+  }
+
+  /** Where a found library goes in the image and its hwcaps variants: the same for every closure it is in. */
+  private placement(dep: Node, name: string, model: LoaderModel): { imagePath: string; variants: Located[] } {
+    const glibcDir = model.flavour === 'glibc' && dep.searchDir ? dep.searchDir : '';
+    const key = `${glibcDir}\0${name}\0${dep.located.path}`;
+    let m = this.placements.get(key);
+    if (m === undefined) {
+      m = { imagePath: this.imagePath(dep.located), variants: glibcDir ? this.variants(glibcDir, name, dep.located.path) : [] };
+      this.placements.set(key, m);
+    }
+    return { imagePath: m.imagePath, variants: m.variants.slice() };
   }
 
   private variants(dir: string, name: string, chosen: string): Located[] {
