@@ -227,6 +227,9 @@ export class Plan {
   /** The interpreter at exactly its PT_INTERP path and each library where the search found it, as regular files. */
   addClosure(inRoot: string, userPath: string, given?: Closure): void {
     const c = given ?? this.resolver.resolve(inRoot);
+    // For a file that came with a directory, an archive or a package, what the image already holds at a library's
+    // path (the archive's own copy) stays: the closure only fills what is missing.
+    const put = (e: PlannedEntry) => (given && this.entries.has(e.path) ? undefined : this.add(e));
     this.closures.push(c);
     this.closed.add(c.file.path);
     this.closedReal.add(c.file.realPath);
@@ -240,7 +243,7 @@ export class Plan {
     if (c.interpreter) {
       const st = this.fs.lstat(c.interpreter.realPath)!;
       const interpPath = c.elf.interp ?? c.interpreter.path;
-      this.add(this.fileEntry(this.fs.host(c.interpreter.realPath), st, interpPath, 'libc', `interpreter of ${userPath}`));
+      put(this.fileEntry(this.fs.host(c.interpreter.realPath), st, interpPath, 'libc', `interpreter of ${userPath}`));
       this.closed.add(interpPath);
     }
     for (const lib of c.libraries) {
@@ -251,12 +254,12 @@ export class Plan {
       const rehome = lib.confOnly && c.defaultDirs.length && !lib.name.includes('/');
       const at = rehome ? posix.join(c.defaultDirs[0], lib.name) : lib.imagePath;
       const why = `${lib.name}, needed by ${lib.neededBy}${rehome ? ` (moved from ${posix.dirname(lib.imagePath)}, an ld.so.conf directory: the image has no ld.so.cache)` : ''}`;
-      this.add(this.fileEntry(this.fs.host(lib.realPath), st, at, group, why));
+      put(this.fileEntry(this.fs.host(lib.realPath), st, at, group, why));
       this.closed.add(at);
       for (const v of lib.variants) {
         const vst = this.fs.lstat(v.realPath)!;
         const vp = this.resolver.imagePath(v);
-        this.add(this.fileEntry(this.fs.host(v.realPath), vst, vp, group, `hwcaps variant of ${lib.name}`));
+        put(this.fileEntry(this.fs.host(v.realPath), vst, vp, group, `hwcaps variant of ${lib.name}`));
         this.closed.add(vp);
       }
     }
