@@ -16,8 +16,8 @@ import { sourceDateEpoch } from './builder/spec.js';
 // Building: inputs -> plan -> layers -> image.
 export { build, planBuild, withWorkDir } from './builder/build-image.js';
 export type { BaseLoader, BuildResult } from './builder/build-image.js';
-export type { BuildSpec, CopySpec } from './builder/spec.js';
-export { BuildError } from './builder/errors.js';
+export type { BuildSpec, CopySpec, OptionNamer } from './builder/spec.js';
+export { BasePlatformError, BuildError, MaxSizeError, NoSuchStageError, NothingToBuildError, OptionError, PlatformMismatchError, RunCheckError, SpecError, UnknownPlatformError } from './builder/errors.js';
 
 // Images and their building blocks.
 export { append, empty, layerFromBlob } from './oci/mutate.js';

@@ -91,6 +91,6 @@ int main(void) {
     assert.match(corrupt.stderr, new RegExp(`^ocislim: corrupt dpkg database: ${root}/var/lib/dpkg/status:5: .+\\n$`));
     const noStrace = build('nostrace', ['/bin/busybox', '--trace', '/bin/busybox true'], { PATH: '/nonexistent' });
     assert.equal(noStrace.status, 1);
-    assert.equal(noStrace.stderr, 'ocislim: --trace needs strace, which is not installed: install the Debian package strace (apt-get install strace)\n');
+    assert.equal(noStrace.stderr, 'ocislim: --trace: strace is not installed: install the Debian package strace (apt-get install strace)\n');
   });
 });

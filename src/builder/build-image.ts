@@ -97,7 +97,7 @@ export async function planBuild(spec: BuildSpec, stage: string, baseTree: FsTree
     const { pkg, files } = addPackage(plan, name);
     plan.notes.push(`added package ${pkg.name} ${pkg.version} (${files} files; documentation left out)`);
   }
-  if (spec.trace) plan.notes.push(...addTraced(plan, spec.trace));
+  if (spec.trace) plan.notes.push(...addTraced(plan, spec.trace, spec.optionNames));
   if (spec.context) {
     await applyDockerfileSteps(spec, plan, baseTree, stage, images);
     plan.closeAll();
@@ -262,6 +262,7 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     idn: spec.idn,
     withShell: spec.withShell,
     noRuntime: spec.noRuntime,
+    names: spec.optionNames,
     envLocale: ['LC_ALL', 'LC_CTYPE', 'LANG'].map((k) => [...(spec.config?.Env ?? []), ...spec.env].reverse().find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1)).find((v) => v),
   });
   plan.closeAll();

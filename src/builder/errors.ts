@@ -100,3 +100,19 @@ export class NoSuchStageError extends BuildError {
     this.name = 'NoSuchStageError';
   }
 }
+
+/**
+ * A build option's request cannot be met: `option` is the BuildSpec field (withLibs, gconv, idn, tz, withShell,
+ * packages, trace), `value` the item of it at fault (a library, a module, a zone, a package), `reason` what is wrong.
+ * Front ends name the option their own way (the CLI: --with-lib).
+ */
+export class OptionError extends BuildError {
+  constructor(
+    readonly option: string,
+    readonly value: string | undefined,
+    readonly reason: string,
+  ) {
+    super(`${option}${value !== undefined ? ` ${value}` : ''}: ${reason}`);
+    this.name = 'OptionError';
+  }
+}

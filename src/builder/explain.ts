@@ -58,7 +58,7 @@ export function explainFiles(entries: { path: string; size: number; reason: stri
     total += size;
     files.push({ path: e.path, size, reason: e.reason });
     const r = e.reason;
-    const cause = top.get(e.path) ?? (r.startsWith('rule:') ? 'rules' : r.startsWith('scaffold:') ? 'scaffolding' : r.startsWith('--with-lib') ? '--with-lib' : r === 'user' ? 'the program and user files' : r.split(' ')[0] || 'other');
+    const cause = top.get(e.path) ?? (r.startsWith('rule:') ? 'rules' : r.startsWith('scaffold:') ? 'scaffolding' : r === 'user' ? 'the program and user files' : r.split(' ')[0] || 'other');
     const c = causes.get(cause) ?? { files: 0, size: 0 };
     c.files++;
     c.size += size;

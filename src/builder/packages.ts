@@ -1,7 +1,7 @@
 import { readlinkSync } from 'node:fs';
 import { posix } from 'node:path';
 import { ControlFileError, DpkgDatabase, DpkgPackage } from '../packages/dpkg.js';
-import { BuildError } from './errors.js';
+import { BuildError, OptionError } from './errors.js';
 import { LayerGroup, Plan } from './plan.js';
 
 /**
@@ -95,9 +95,9 @@ export function packageFiles(db: DpkgDatabase, p: DpkgPackage): string[] {
 /** --package NAME: an installed package's files without documentation; each ELF file brings its closure later. */
 export function addPackage(plan: Plan, name: string): { pkg: DpkgPackage; files: number } {
   const db = packageDatabase(plan);
-  if (!db) throw new BuildError(`--package ${name}: ${plan.fs.root} has no dpkg database (/var/lib/dpkg/status)`);
+  if (!db) throw new OptionError('packages', name, `${plan.fs.root} has no dpkg database (/var/lib/dpkg/status)`);
   const pkg = db.get(name);
-  if (!pkg) throw new BuildError(`--package ${name}: not installed in ${plan.fs.root}`);
+  if (!pkg) throw new OptionError('packages', name, `not installed in ${plan.fs.root}`);
   let files = 0;
   for (const f of packageFiles(db, pkg)) {
     if (addPackagePath(plan, f, 'app', `package ${pkg.name}`)) files++;

@@ -4,6 +4,15 @@ import { Platform } from '../oci/platform.js';
 import type { RunConfig } from '../oci/image.js';
 import { BuildError, SpecError } from './errors.js';
 
+/**
+ * Names a BuildSpec option (a field: withLibs, gconv, idn, tz, scaffold, noScaffold, user, withShell, trace), with
+ * the value given to it, in what the builder says: front ends name their own (the CLI: "--with-gconv NAME").
+ */
+export type OptionNamer = (option: string, value?: string) => string;
+
+/** The library's own naming: the field, then the value. */
+export const fieldNames: OptionNamer = (option, value) => (value === undefined ? option : `${option} ${value}`);
+
 export interface CopySpec {
   src: string;
   /** Absolute path in the image; a trailing "/" means "into this directory". */
@@ -110,6 +119,8 @@ export interface BuildSpec {
   noRuntime?: boolean;
   /** A command to run once under strace on the build machine; the files it opens are added (opt-in). */
   trace?: string;
+  /** How notes, warnings and --explain reasons name an option of this spec (the CLI: its flags); field names if absent. */
+  optionNames?: OptionNamer;
 }
 
 /** "150M", "2G", "500K", "1000" → bytes. */

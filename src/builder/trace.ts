@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { BuildError } from './errors.js';
+import { OptionError } from './errors.js';
 import { Plan } from './plan.js';
-import { splitWords } from './spec.js';
+import { fieldNames, OptionNamer, splitWords } from './spec.js';
 
 /**
  * Paths a traced command touches that are not its runtime: kernel and device files, temporary and home
@@ -12,14 +12,14 @@ import { splitWords } from './spec.js';
  */
 const SKIP = /^\/(proc|sys|dev|run|tmp|var\/tmp|home|root|var\/log|var\/cache)(\/|$)|^\/etc\/(ld\.so\.cache|passwd|group|shadow|gshadow|hosts|resolv\.conf|hostname|nsswitch\.conf|localtime|machine-id)$/;
 
-/** `strace` on PATH, or a BuildError naming the Debian package. */
+/** `strace` on PATH, or an OptionError naming the Debian package. */
 function findStrace(): string {
   for (const d of (process.env.PATH ?? '').split(':').filter(Boolean)) {
     const p = join(d, 'strace');
     const r = spawnSync(p, ['-V'], { stdio: 'ignore' });
     if (r.status === 0) return p;
   }
-  throw new BuildError('--trace needs strace, which is not installed: install the Debian package strace (apt-get install strace)');
+  throw new OptionError('trace', undefined, 'strace is not installed: install the Debian package strace (apt-get install strace)');
 }
 
 /** Paths of successful open/openat/openat2/execve/execveat calls in an strace -f log. */
@@ -40,9 +40,10 @@ export function tracedPaths(log: string): string[] {
  * opened or executed that exists in the root (with its symlink chain; ELF files bring their closures afterwards).
  * Returns the lines to say on stderr: that the command was executed, and what was added.
  */
-export function addTraced(plan: Plan, command: string): string[] {
-  const argv = splitWords(command, '--trace');
-  if (!argv.length) throw new BuildError('--trace needs a command, e.g. --trace "/usr/bin/python3 -c \'import ssl\'"');
+export function addTraced(plan: Plan, command: string, names: OptionNamer = fieldNames): string[] {
+  const flag = names('trace');
+  const argv = splitWords(command, flag);
+  if (!argv.length) throw new OptionError('trace', undefined, `needs a command, e.g. "/usr/bin/python3 -c 'import ssl'"`);
   const strace = findStrace();
   const dir = mkdtempSync(join(tmpdir(), 'ocislim-trace-'));
   try {
@@ -51,24 +52,24 @@ export function addTraced(plan: Plan, command: string): string[] {
       stdio: ['ignore', 'ignore', 'pipe'],
       timeout: 10 * 60 * 1000,
     });
-    if (r.error) throw new BuildError(`--trace: cannot run strace: ${r.error.message}`);
+    if (r.error) throw new OptionError('trace', undefined, `cannot run strace: ${r.error.message}`);
     let text = '';
     try {
       text = readFileSync(log, 'utf8');
     } catch {
-      throw new BuildError(`--trace: ${argv[0]} did not start under strace: ${(r.stderr?.toString() ?? '').trim().split('\n').pop()}`);
+      throw new OptionError('trace', undefined, `${argv[0]} did not start under strace: ${(r.stderr?.toString() ?? '').trim().split('\n').pop()}`);
     }
-    if (!/\bexecve\(/.test(text)) throw new BuildError(`--trace: ${argv[0]} could not be executed: ${(r.stderr?.toString() ?? '').trim().split('\n').pop()}`);
-    const said = [`--trace: executed "${command}" on this machine under strace (exit status ${r.status ?? r.signal})`];
+    if (!/\bexecve\(/.test(text)) throw new OptionError('trace', undefined, `${argv[0]} could not be executed: ${(r.stderr?.toString() ?? '').trim().split('\n').pop()}`);
+    const said = [`${flag}: executed "${command}" on this machine under strace (exit status ${r.status ?? r.signal})`];
     let added = 0;
     for (const p of tracedPaths(text)) {
       if (SKIP.test(p)) continue;
       const st = plan.fs.stat(p);
       if (!st?.stats.isFile() || plan.entries.has(p)) continue;
-      plan.addLinkChain(p, 'app', `--trace: ${posix.basename(argv[0])} opened it`, p);
+      plan.addLinkChain(p, 'app', `${flag}: ${posix.basename(argv[0])} opened it`, p);
       added++;
     }
-    said.push(`added ${added} file${added === 1 ? '' : 's'} the traced command opened or executed (--trace)`);
+    said.push(`added ${added} file${added === 1 ? '' : 's'} the traced command opened or executed (${flag})`);
     return said;
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -18,7 +18,7 @@ import { artifactJson, CiFiles, ciFilesArg, localTag, Pushed, writeCiFiles, Writ
 import type { ClientPool } from '../registry/pool.js';
 import type { LocalImageRef, RegistryAccess } from '../refs/image-ref.js';
 import { imageRefArg, localRefArg, pushTargetArg, pushTo, writeOrSay, fsMessage } from './refs.js';
-import { errorText } from './words.js';
+import { errorText, optionText } from './words.js';
 import type { Image, RunConfig } from '../oci/image.js';
 import { BaseLoader, ImageLoader } from '../builder/build-image.js';
 import { humanSize } from './format.js';
@@ -72,6 +72,7 @@ export function specFromArgs(a: BuildArgs, target: BuildTarget = buildTargets(a.
     for (const e of a.env ?? []) parseKeyValue(e, '--env');
     for (const f of a.files ?? []) if (!a.file) inputPlacement(f);
     return {
+      optionNames: optionText,
       inputs: a.files ?? [],
       from: a.from,
       adds: (a.add ?? []).map((s): CopySpec => ({ ...parseCopy(s, '--add'), where: '--add' })),

@@ -1,10 +1,18 @@
-import { BasePlatformError, MaxSizeError, NoSuchStageError, NothingToBuildError, PlatformMismatchError, RunCheckError, SpecError, UnknownPlatformError } from '../builder/errors.js';
+import { BasePlatformError, MaxSizeError, NoSuchStageError, NothingToBuildError, OptionError, PlatformMismatchError, RunCheckError, SpecError, UnknownPlatformError } from '../builder/errors.js';
 import { CaFileError, CredentialsRefusedError, PlainHttpError } from '../registry/errors.js';
 import { TargetError, UserError } from './errors.js';
 
-/** The flag for a BuildSpec field: maxSize -> --max-size. */
+/** BuildSpec fields whose flag is not their name in kebab case. */
+const FLAGS: Record<string, string> = { withLibs: '--with-lib', gconv: '--with-gconv', idn: '--with-idn', packages: '--package' };
+
+/** The flag for a BuildSpec field: maxSize -> --max-size, withLibs -> --with-lib. */
 export function flagOf(field: string): string {
-  return '--' + field.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+  return FLAGS[field] ?? '--' + field.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** A BuildSpec option with its value as the command line gives it (the builder's OptionNamer): --with-gconv NAME. */
+export function optionText(option: string, value?: string): string {
+  return value === undefined ? flagOf(option) : `${flagOf(option)} ${value}`;
 }
 
 /**
@@ -15,6 +23,7 @@ export function errorText(e: unknown): string {
   if (e instanceof TargetError) return e.error instanceof PlatformMismatchError ? `${e.label}: ${e.error.file} is ${e.error.found}, not ${e.error.want}` : `${e.label}: ${errorText(e.error)}`;
   if (e instanceof PlatformMismatchError) return `--platform ${e.want} does not match ${e.file}, which is ${e.found}`;
   if (e instanceof RunCheckError) return `${e.text} (${e.advice ? `${e.advice}, or ` : ''}--no-verify ${e.keeps ? 'to keep it' : 'to skip'})`;
+  if (e instanceof OptionError) return `${optionText(e.option, e.value)}: ${e.reason}`;
   if (e instanceof NoSuchStageError) return `${e.file}: --target ${e.target}: no stage of that name (stages: ${e.stages.join(', ')})`;
   if (e instanceof NothingToBuildError) return 'nothing to build: give at least one file, --add or --copy';
   if (e instanceof UnknownPlatformError) return 'no ELF file tells the platform: give --platform';

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { BasePlatformError, MaxSizeError, NoSuchStageError, NothingToBuildError, PlatformMismatchError, RunCheckError, SpecError, UnknownPlatformError } from '../../src/builder/errors.js';
+import { BasePlatformError, MaxSizeError, NoSuchStageError, NothingToBuildError, OptionError, PlatformMismatchError, RunCheckError, SpecError, UnknownPlatformError } from '../../src/builder/errors.js';
 import { TargetError, UsageError } from '../../src/cli/errors.js';
-import { exitCodeOf } from '../../src/cli/words.js';
+import { exitCodeOf, optionText } from '../../src/cli/words.js';
+import { fieldNames } from '../../src/builder/spec.js';
+import { RuleContext } from '../../src/builder/rules/context.js';
 import { ControlFileError } from '../../src/packages/deb822.js';
 import { DpkgDatabase } from '../../src/packages/dpkg.js';
 import { mkdirSync } from 'node:fs';
@@ -65,11 +67,22 @@ describe('typed errors below the CLI, worded by the CLI', () => {
       [new BasePlatformError('oci:/b', 'linux/arm64', 'linux/amd64'), '--from oci:/b is linux/arm64, but the image is linux/amd64'],
       [new NoSuchStageError('Dockerfile', 'nope', ['a', '1']), 'Dockerfile: --target nope: no stage of that name (stages: a, 1)'],
       [new PlatformMismatchError('linux/arm64', 'linux/amd64', '/usr/bin/ls'), '--platform linux/arm64 does not match /usr/bin/ls, which is linux/amd64'],
+      [new OptionError('withLibs', 'libfoo.so.1', 'not found in the library search path of /'), '--with-lib libfoo.so.1: not found in the library search path of /'],
+      [new OptionError('gconv', 'EUC-JP', 'no /usr/lib/x86_64-linux-gnu/gconv/EUC-JP.so in /'), '--with-gconv EUC-JP: no /usr/lib/x86_64-linux-gnu/gconv/EUC-JP.so in /'],
+      [new OptionError('idn', undefined, 'libidn2.so.0 is not in /srv'), '--with-idn: libidn2.so.0 is not in /srv'],
+      [new OptionError('packages', 'nope', 'not installed in /'), '--package nope: not installed in /'],
+      [new OptionError('trace', undefined, 'strace is not installed'), '--trace: strace is not installed'],
+      [new OptionError('withShell', undefined, '/srv has no /bin/sh'), '--with-shell: /srv has no /bin/sh'],
     ];
     for (const [e, text] of cases) {
       assert.doesNotMatch(e.message, /--/, e.name);
       assert.equal(errorText(e), text);
     }
+    // Notes, warnings and reasons name options through the front end's namer: the CLI's flags, else the field names.
+    assert.deepEqual(['withLibs', 'gconv', 'idn', 'tz', 'scaffold', 'noScaffold', 'user', 'withShell', 'trace'].map((o) => optionText(o, 'V')), ['--with-lib V', '--with-gconv V', '--with-idn V', '--tz V', '--scaffold V', '--no-scaffold V', '--user V', '--with-shell V', '--trace V']);
+    const opts = { scaffold: { passwd: true, tmp: true, certs: true, tz: true, locale: true }, tz: [], withLibs: [], hasBase: false };
+    assert.equal(new RuleContext(null as never, { ...opts, names: optionText }).opt('gconv', 'NAME'), '--with-gconv NAME');
+    assert.equal(new RuleContext(null as never, opts).opt('gconv', 'NAME'), fieldNames('gconv', 'NAME'));
     // The warning a skipped run check leaves keeps the advice and names no flag.
     assert.equal(new RunCheckError('/s: x is not in the image', 'add it as an input').message, '/s: x is not in the image (add it as an input)');
   });
@@ -123,14 +136,6 @@ describe('typed errors below the CLI, worded by the CLI', () => {
     const allowed: Record<string, string[]> = {
       'builder/dockerfile.ts': ['--from', '--chown', '--chmod', '--link', '--retries', '--platform'],
       'builder/build-image.ts': ['--chown'], // a Dockerfile COPY's --chown=NAME (CLI copies take no names)
-      // NOT DONE YET (issue 16 item 3): the rules, being turned into a table of named rules (builder/rules/), still
-      // name these flags in their errors, warnings and reasons; each flag listed here is one still to move out.
-      'builder/rules/dlopen.ts': ['--with-lib', '--with-gconv', '--with-idn'],
-      'builder/rules/scaffold.ts': ['--user', '--scaffold', '--no-scaffold', '--tz'],
-      'builder/rules/shell.ts': ['--with-shell'],
-      'builder/packages.ts': ['--package'],
-      'builder/trace.ts': ['--trace'],
-      'builder/explain.ts': ['--with-lib'],
     };
     const src = new URL('../../../src/', import.meta.url);
     const files = (readdirSync(src, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && !f.startsWith('cli/')).sort();

@@ -1,5 +1,6 @@
 import { Closure } from '../../elf/resolve.js';
 import { LayerGroup, Plan } from '../plan.js';
+import { fieldNames, OptionNamer } from '../spec.js';
 
 /** Scaffolding items, each on by default where the program needs it. */
 export interface ScaffoldOptions {
@@ -36,6 +37,8 @@ export interface RuleOptions {
   withShell?: boolean;
   /** Turn off the runtime rule (the program's own runtime files found through the package database). */
   noRuntime?: boolean;
+  /** How notes, warnings and reasons name these options (BuildSpec.optionNames). */
+  names?: OptionNamer;
 }
 
 /** What a rule sees and how it reports: the plan, the options, and the lines said on stderr. */
@@ -58,6 +61,11 @@ export class RuleContext {
   /** An executable of the image (not a shared object that came with a package or a directory). */
   isProgram(path: string): boolean {
     return this.plan.closures.some((c) => c.file.path === path && c.elf.kind !== 'shared-object');
+  }
+
+  /** An option as the front end names it: opt('gconv', 'NAME') is "--with-gconv NAME" on the command line. */
+  opt(option: string, value?: string): string {
+    return (this.opts.names ?? fieldNames)(option, value);
   }
 
   say(what: string): void {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
-import { BuildError } from '../errors.js';
+import { BuildError, OptionError } from '../errors.js';
 import { Rule } from './context.js';
 import { importers, names, T } from './symbols.js';
 
@@ -27,14 +27,14 @@ export const withLib: Rule = {
   applies: (x) => x.opts.withLibs.length > 0,
   apply(x) {
     for (const lib of x.opts.withLibs) {
-      if (lib.includes('/')) x.plan.addLibrary(x.plan.fs.toRootPath(lib), `--with-lib ${lib}`);
+      if (lib.includes('/')) x.plan.addLibrary(x.plan.fs.toRootPath(lib), x.opt('withLibs', lib));
       else {
         const c = x.glibc[0];
         const loc = c ? x.plan.resolver.findForDlopen(c, lib) : null;
-        if (!loc) throw new BuildError(`--with-lib ${lib}: not found in the library search path of ${x.plan.fs.root}`);
-        x.plan.addLibrary(loc.path, `--with-lib ${lib}`);
+        if (!loc) throw new OptionError('withLibs', lib, `not found in the library search path of ${x.plan.fs.root}`);
+        x.plan.addLibrary(loc.path, x.opt('withLibs', lib));
       }
-      x.say(`${lib} (--with-lib)`);
+      x.say(`${lib} (${x.opt('withLibs')})`);
     }
   },
 };
@@ -48,24 +48,24 @@ export const gconv: Rule = {
     const plan = x.plan;
     if (!gconv.length) {
       const ic = importers(x.glibc, T.iconv);
-      x.warn(`${names(ic)} call${ic.length === 1 ? 's' : ''} iconv_open: only UTF-8, ASCII and UCS conversions are built into glibc; add others with --with-gconv NAME`);
+      x.warn(`${names(ic)} call${ic.length === 1 ? 's' : ''} iconv_open: only UTF-8, ASCII and UCS conversions are built into glibc; add others with ${x.opt('gconv', 'NAME')}`);
       return;
     }
     const c = x.glibc[0];
     const libc = c?.libraries.find((l) => /^libc\.so\./.test(posix.basename(l.path)));
-    if (!libc) throw new BuildError('--with-gconv: only glibc programs load gconv modules');
+    if (!libc) throw new OptionError('gconv', undefined, 'only glibc programs load gconv modules');
     // glibc's compiled-in GCONV_PATH is $(libdir)/gconv, beside libc.
     const dir = posix.join(posix.dirname(libc.realPath), 'gconv');
-    if (!plan.fs.isDirectory(dir)) throw new BuildError(`--with-gconv: ${dir} does not exist in ${plan.fs.root}`);
-    if (gconv.includes('all')) plan.addLinkChain(dir, 'libs', 'rule: --with-gconv all', dir);
+    if (!plan.fs.isDirectory(dir)) throw new OptionError('gconv', undefined, `${dir} does not exist in ${plan.fs.root}`);
+    if (gconv.includes('all')) plan.addLinkChain(dir, 'libs', `rule: ${x.opt('gconv', 'all')}`, dir);
     else {
       for (const f of ['gconv-modules', 'gconv-modules.cache', 'gconv-modules.d']) {
         if (plan.fs.stat(posix.join(dir, f))) plan.addLinkChain(posix.join(dir, f), 'libs', 'rule: gconv configuration for iconv', f);
       }
       for (const m of gconv) {
         const so = posix.join(dir, `${m.replace(/\.so$/, '')}.so`);
-        if (!plan.fs.stat(so)) throw new BuildError(`--with-gconv ${m}: no ${so} in ${plan.fs.root} (names are the module files there, e.g. ISO8859-1, EUC-JP)`);
-        plan.addLibrary(so, `rule: --with-gconv ${m} (iconv loads it with dlopen)`);
+        if (!plan.fs.stat(so)) throw new OptionError('gconv', m, `no ${so} in ${plan.fs.root} (names are the module files there, e.g. ISO8859-1, EUC-JP)`);
+        plan.addLibrary(so, `rule: ${x.opt('gconv', m)} (iconv loads it with dlopen)`);
       }
     }
     x.say(`gconv modules for iconv: ${gconv.join(', ')}`);
@@ -81,15 +81,15 @@ export const idn: Rule = {
   applies: (x) => !!x.opts.idn,
   apply(x) {
     const c = x.glibc[0];
-    if (!c) throw new BuildError(`--with-idn: only glibc programs load an IDN library (musl's getaddrinfo has no AI_IDN)`);
+    if (!c) throw new OptionError('idn', undefined, `only glibc programs load an IDN library (musl's getaddrinfo has no AI_IDN)`);
     const libc = c.libraries.find((l) => /^libc\.so\./.test(posix.basename(l.path)));
     const name = libc?.elf.versionDefs.includes('GLIBC_2.28') ? 'libidn2.so.0' : 'libcidn.so.1';
     const loc = x.plan.resolver.findForDlopen(c, name);
-    if (!loc) throw new BuildError(`--with-idn: ${name} is not in ${x.plan.fs.root}${name === 'libidn2.so.0' ? ' (install libidn2-0)' : ''}`);
+    if (!loc) throw new OptionError('idn', undefined, `${name} is not in ${x.plan.fs.root}${name === 'libidn2.so.0' ? ' (install libidn2-0)' : ''}`);
     const users = importers(x.glibc, T.hosts);
-    x.plan.addLibrary(loc.path, `rule: --with-idn (glibc dlopens ${name} for getaddrinfo AI_IDN and getnameinfo NI_IDN)`);
-    x.say(`${name} (--with-idn)`);
-    if (!users.length) x.warn(`--with-idn: nothing in the image calls getaddrinfo or getnameinfo`);
+    x.plan.addLibrary(loc.path, `rule: ${x.opt('idn')} (glibc dlopens ${name} for getaddrinfo AI_IDN and getnameinfo NI_IDN)`);
+    x.say(`${name} (${x.opt('idn')})`);
+    if (!users.length) x.warn(`${x.opt('idn')}: nothing in the image calls getaddrinfo or getnameinfo`);
   },
 };
 
@@ -135,7 +135,7 @@ export const dlopenWarning: Rule = {
   applies: (x) => programsImporting(x.closures, T.dlopen).length > 0,
   apply(x) {
     const dl = programsImporting(x.closures, T.dlopen);
-    x.warn(`${names(dl)} call${dl.length === 1 ? 's' : ''} dlopen: libraries loaded at run time are not visible statically; add them with --with-lib`);
+    x.warn(`${names(dl)} call${dl.length === 1 ? 's' : ''} dlopen: libraries loaded at run time are not visible statically; add them with ${x.opt('withLibs')}`);
   },
 };
 

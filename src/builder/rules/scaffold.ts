@@ -1,6 +1,6 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import { posix } from 'node:path';
-import { BuildError } from '../errors.js';
+import { OptionError } from '../errors.js';
 import { Plan } from '../plan.js';
 import { Rule, RuleContext } from './context.js';
 import { importers, names, namesTrustStore, SYSTEM_LIB, T, TLS_LIB } from './symbols.js';
@@ -44,7 +44,7 @@ export const passwd: Rule = {
     !x.plan.entries.has('/etc/passwd'),
   apply(x) {
     const users = userImporters(x);
-    const why = users.length ? `used by ${names(users)}` : namedUser(x) ? `--user ${x.opts.user}` : '--scaffold passwd';
+    const why = users.length ? `used by ${names(users)}` : namedUser(x) ? x.opt('user', x.opts.user) : x.opt('scaffold', 'passwd');
     x.gen('/etc/passwd', PASSWD + systemAccounts(x.plan, '/etc/passwd', 'passwd'), 0o644, `scaffold: users root, nobody, nonroot (65532) and the root's system accounts; ${why}`);
     x.gen('/etc/group', GROUP + systemAccounts(x.plan, '/etc/group', 'group'), 0o644, `scaffold: groups for /etc/passwd (nogroup 65534 included); ${why}`);
     x.say(`/etc/passwd and /etc/group (${why})`);
@@ -74,7 +74,7 @@ const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
 /** Why the trust store is needed, or null. */
 function trustReason(x: RuleContext): string | null {
-  if (x.opts.force?.certs) return '--scaffold certs';
+  if (x.opts.force?.certs) return x.opt('scaffold', 'certs');
   const trust = importers(x.closures, T.trust, new RegExp(`${SYSTEM_LIB.source}|${TLS_LIB.source}`));
   if (trust.length) return `${names(trust)} reads the system trust store`;
   const named = namesTrustStore(x.closures, x.plan.statics.map((s) => ({ path: s.path, host: s.realPath, elf: s.elf, hostPath: s.hostPath })), x.plan.fs);
@@ -94,7 +94,7 @@ export const certs: Rule = {
     const why = trustReason(x);
     if (!why) return;
     if (!x.plan.fs.stat(CA_BUNDLE)) {
-      x.warn(`${why}, but ${x.plan.fs.root} has no ${CA_BUNDLE}: install ca-certificates or pass --no-scaffold certs`);
+      x.warn(`${why}, but ${x.plan.fs.root} has no ${CA_BUNDLE}: install ca-certificates or pass ${x.opt('noScaffold', 'certs')}`);
       return;
     }
     x.plan.addLinkChain(CA_BUNDLE, 'libs', `scaffold: CA certificates (${why})`, CA_BUNDLE);
@@ -190,8 +190,8 @@ export const tz: Rule = {
       const base = '/usr/share/zoneinfo';
       for (const z of wanted) {
         const p = z === 'all' ? base : posix.join(base, z);
-        if (!plan.fs.stat(p)) throw new BuildError(`--tz ${z}: ${p} does not exist in ${plan.fs.root} (install tzdata)`);
-        const why = opts.tz.length ? `--tz ${z}` : opts.force?.tz ? '--scaffold tz' : `TZ=${opts.envTz} in the image's environment`;
+        if (!plan.fs.stat(p)) throw new OptionError('tz', z, `${p} does not exist in ${plan.fs.root} (install tzdata)`);
+        const why = opts.tz.length ? x.opt('tz', z) : opts.force?.tz ? x.opt('scaffold', 'tz') : `TZ=${opts.envTz} in the image's environment`;
         plan.addLinkChain(p, 'libs', `scaffold: time zone ${z} (${why}${tzUsers.length ? `; used by ${names(tzUsers)}` : ''})`, p);
       }
       // Debian's database holds localtime -> /etc/localtime, the host's own setting: it would dangle in the image.
@@ -200,7 +200,7 @@ export const tz: Rule = {
       x.say(`zoneinfo: ${wanted.join(', ')}`);
     } else if (opts.scaffold.tz && tzUsers.some((p) => x.isProgram(p)) && !plan.entries.has('/usr/share/zoneinfo/UTC')) {
       const progs = [...new Set(tzUsers.filter((p) => x.plan.programs.some((q) => q.path === p || q.realPath === p)).map((t) => posix.basename(t)))];
-      if (progs.length) x.note(`${progs.join(', ')} use${progs.length === 1 ? 's' : ''} the time-zone functions: no zoneinfo shipped, times are UTC; for a TZ set at run time add --tz ZONE (or --scaffold tz for all zones)`);
+      if (progs.length) x.note(`${progs.join(', ')} use${progs.length === 1 ? 's' : ''} the time-zone functions: no zoneinfo shipped, times are UTC; for a TZ set at run time add ${x.opt('tz', 'ZONE')} (or ${x.opt('scaffold', 'tz')} for all zones)`);
     }
   },
 };

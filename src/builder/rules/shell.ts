@@ -1,5 +1,5 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { BuildError } from '../errors.js';
+import { OptionError } from '../errors.js';
 import { Plan } from '../plan.js';
 import { Rule } from './context.js';
 import { importers, names, T } from './symbols.js';
@@ -38,9 +38,9 @@ export const shell: Rule = {
   apply(x) {
     const plan = x.plan;
     if (x.opts.withShell) {
-      if (!plan.fs.stat('/bin/sh')) throw new BuildError(`--with-shell: ${plan.fs.root} has no /bin/sh`);
-      plan.addLinkChain('/bin/sh', 'libs', 'rule: --with-shell (/bin/sh for system, popen and scripts)', '/bin/sh');
-      x.say(`/bin/sh -> ${plan.fs.locate('/bin/sh')!.realPath} (--with-shell)`);
+      if (!plan.fs.stat('/bin/sh')) throw new OptionError('withShell', undefined, `${plan.fs.root} has no /bin/sh`);
+      plan.addLinkChain('/bin/sh', 'libs', `rule: ${x.opt('withShell')} (/bin/sh for system, popen and scripts)`, '/bin/sh');
+      x.say(`/bin/sh -> ${plan.fs.locate('/bin/sh')!.realPath} (${x.opt('withShell')})`);
       return;
     }
     if (plan.entries.has('/bin/sh')) return;
@@ -62,6 +62,6 @@ export const shell: Rule = {
       ...(users.length ? [`${names(users)} call${users.length === 1 ? 's' : ''} system, popen or wordexp`] : []),
       ...(scripts.length ? [`${names(scripts, 3)} ${scripts.length === 1 ? 'is a shell script' : 'are shell scripts'}`] : []),
     ];
-    x.warn(`${who.join('; ')}: /bin/sh is needed, and the image has none; add it with --with-shell`);
+    x.warn(`${who.join('; ')}: /bin/sh is needed, and the image has none; add it with ${x.opt('withShell')}`);
   },
 };
