@@ -16,6 +16,10 @@ PACKAGES=(
   apache2-utils                                     # htpasswd (bcrypt) for the Basic-auth registry
   bsdutils iputils-ping libcap2-bin tzdata ca-certificates xz-utils bzip2 curl  # script, ping, getcap, zones, CA bundle, ADD tars
   ffmpeg imagemagick                                # large dynamic programs that widen the ldd corpus
+  buildah                                           # the reference for Dockerfile semantics (conformance corpus)
+  nginx php8.2-cli postgresql perl tcl gnupg git    # real programs with runtimes, plugins and helpers (runtimes test)
+  strace util-linux                                 # --trace; unshare for a private trust store in the TLS tests
+  python3-debian dctrl-tools                        # deb822 and grep-dctrl read our status.d records
 )
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
