@@ -1,27 +1,12 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, readSync } from 'node:fs';
 import { ElfError } from './errors.js';
-import { describeFsError } from './source.js';
+import { openRegular } from './source.js';
 
 /**
  * Files ocislim reads for itself out of a root (ld.so.conf and its includes, musl's path file, the loader): a hostile
  * or broken root must not hang it (a FIFO), feed it forever (/dev/zero) or make it read gigabytes (a sparse file).
  * So: opened without blocking, regular files only, and a size cap, or a bounded scan that never holds the whole file.
  */
-function openRegular(hostPath: string, name: string): { fd: number; size: number } {
-  let fd: number;
-  try {
-    // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-    fd = openSync(hostPath, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (e) {
-    throw new ElfError(name, describeFsError(e));
-  }
-  const st = fstatSync(fd);
-  if (!st.isFile()) {
-    closeSync(fd);
-    throw new ElfError(name, st.isDirectory() ? 'is a directory, not a file' : 'is not a regular file');
-  }
-  return { fd, size: st.size };
-}
 
 function readAt(fd: number, buf: Buffer, length: number, pos: number): number {
   let done = 0;

@@ -46,19 +46,8 @@ export class FileSource implements ByteSource {
 
   /** Opens a regular file (never a FIFO or device, which could block or never end). */
   static open(hostPath: string, name = hostPath): FileSource {
-    let fd: number;
-    try {
-      // O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-      fd = openSync(hostPath, constants.O_RDONLY | constants.O_NONBLOCK);
-    } catch (e) {
-      throw new ElfError(name, describeFsError(e));
-    }
-    const st = fstatSync(fd);
-    if (!st.isFile()) {
-      closeSync(fd);
-      throw new ElfError(name, st.isDirectory() ? 'is a directory, not an ELF file' : 'is not a regular file');
-    }
-    return new FileSource(name, fd, st.size);
+    const { fd, size } = openRegular(hostPath, name, 'is a directory, not an ELF file');
+    return new FileSource(name, fd, size);
   }
 
   read(offset: number, length: number): Uint8Array {
@@ -113,4 +102,23 @@ export function describeFsError(e: unknown): string {
     default:
       return (e as Error)?.message ?? String(e);
   }
+}
+
+/**
+ * Opens a regular file for reading: without blocking (a FIFO must not wait for a writer), then refused unless fstat
+ * says it is a regular file (a FIFO or device could block or never end). The caller closes the descriptor.
+ */
+export function openRegular(hostPath: string, name: string, isDirectory = 'is a directory, not a file'): { fd: number; size: number } {
+  let fd: number;
+  try {
+    fd = openSync(hostPath, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    throw new ElfError(name, describeFsError(e));
+  }
+  const st = fstatSync(fd);
+  if (!st.isFile()) {
+    closeSync(fd);
+    throw new ElfError(name, st.isDirectory() ? isDirectory : 'is not a regular file');
+  }
+  return { fd, size: st.size };
 }
