@@ -271,8 +271,8 @@ export class Cache {
   }
 }
 
-/** Bytes [from, to) of a stream read from its start. */
-async function* skipTo(s: Readable, from: number, to: number): AsyncGenerator<Buffer> {
+/** Bytes [from, to) of a stream read from its start (the stream is destroyed afterwards). */
+export async function* skipTo(s: Readable, from: number, to: number): AsyncGenerator<Buffer> {
   let pos = 0;
   try {
     for await (const c of s) {

@@ -8,6 +8,7 @@ import type { UploadSession } from './push-state.js';
 import { apiHost, isLoopback } from './reference.js';
 import { BodySource, header, HttpRequest, HttpResponse, MAX_MANIFEST_BODY, readBody, readLimited, Transport, TransportOptions } from './transport.js';
 import { Descriptor } from '../oci/image.js';
+import { skipTo } from '../oci/cache.js';
 import { sha256 } from '../oci/digest.js';
 import { MT } from '../oci/mediatypes.js';
 
@@ -527,19 +528,7 @@ export interface ResumableUpload {
   openRange?: (start: number, end: number) => Readable;
 }
 
-/** The bytes [from, to) of a stream that is opened again from the start. */
+/** The bytes [from, to) of a stream that is opened again from the start, when first read. */
 async function* readRange(open: () => Readable, from: number, to: number): AsyncGenerator<Buffer> {
-  let pos = 0;
-  const s = open();
-  try {
-    for await (const c of s) {
-      const b = c as Buffer;
-      const end = pos + b.length;
-      if (end > from && pos < to) yield b.subarray(Math.max(0, from - pos), Math.min(b.length, to - pos));
-      pos = end;
-      if (pos >= to) break;
-    }
-  } finally {
-    s.destroy();
-  }
+  yield* skipTo(open(), from, to);
 }
