@@ -122,20 +122,6 @@ export function extractFlags(args: string, escape: string, where: string): { fla
   return { flags, rest: s.trim() };
 }
 
-/** A JSON array of strings (exec form), or null when the text is not one (then it is the plain form). */
-export function parseJsonArray(s: string): string[] | null {
-  if (!s.startsWith('[')) return null;
-  let v: unknown;
-  try {
-    v = JSON.parse(s);
-  } catch {
-    return null;
-  }
-  if (!Array.isArray(v)) return null;
-  if (!v.every((x) => typeof x === 'string')) return null;
-  return v as string[];
-}
-
 /**
  * Quote-aware words for ENV, LABEL and ARG (BuildKit parseWords): split at blanks outside quotes, quotes and
  * escapes kept in the words (the expander removes them).
