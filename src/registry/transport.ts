@@ -13,6 +13,7 @@ import type { Log } from '../log.js';
  */
 function loadAgent(): typeof AgentType {
   const require = createRequire(import.meta.url);
+  baselineWasm(require);
   try {
     const agent = require('undici/lib/dispatcher/agent.js') as typeof AgentType;
     const dispatcher = require('undici/lib/dispatcher/dispatcher.js') as { prototype: object };
@@ -22,6 +23,21 @@ function loadAgent(): typeof AgentType {
     // fall through
   }
   return (require('undici') as typeof import('undici')).Agent;
+}
+
+/**
+ * undici parses HTTP with llhttp compiled to WebAssembly. V8 compiles it first with its baseline compiler (Liftoff)
+ * and then, as the parser gets hot, again with its optimising one (TurboFan): about 0.1 s of CPU for the one big
+ * state-machine function, in every process that makes a request, for a parser that only ever reads headers and
+ * chunk framing here. Liftoff alone parses those just as well. The flag is read when a module is compiled, and no
+ * other WebAssembly runs in this process.
+ */
+function baselineWasm(require: NodeJS.Require): void {
+  try {
+    (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--liftoff-only');
+  } catch {
+    /* a runtime without the flag: V8's default */
+  }
 }
 const Agent = loadAgent();
 
