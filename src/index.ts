@@ -1,11 +1,15 @@
 /**
  * ocislim as a library: build images from native programs, compose them, read and write them anywhere.
  *
- *   import { build, buildSpec, parseImageRef, withWorkDir } from 'ocislim';
+ *   import { build, buildSbom, buildSpec, parseImageRef, readSbom, withWorkDir } from 'ocislim';
  *   await withWorkDir(async (dir) => {
- *     const { image } = await build(buildSpec({ inputs: ['/usr/bin/redis-server'], expose: ['6379'] }), dir);
- *     await parseImageRef('oci:redis').write(image);
+ *     const spec = buildSpec({ inputs: ['/usr/bin/redis-server'], expose: ['6379'] });
+ *     const result = await build(spec, dir);
+ *     const ref = parseImageRef('oci:redis');
+ *     await ref.write(result.image);
+ *     await ref.attach(buildSbom(result, spec, 'spdx').artifact); // the SBOM as an OCI 1.1 referrer
  *   });
+ *   const { document } = await readSbom(parseImageRef('registry.example.com/redis:slim'));
  *
  * Errors are typed (BuildError, ElfError, RegistryError, ReferenceError, ...), with messages that name the file or
  * reference and what is wrong.
@@ -34,7 +38,8 @@ export type { ImageFormat } from './oci/mediatypes.js';
 
 // Where images are read from and written to.
 export { LocalImageRef, parseImageRef, RegistryImageRef } from './refs/image-ref.js';
-export type { ImageRef, ReadOptions, RegistryAccess, WriteOptions, WriteResult } from './refs/image-ref.js';
+export type { AttachedArtifact, ImageRef, ReadOptions, ReferrersOptions, RegistryAccess, WriteOptions, WriteResult } from './refs/image-ref.js';
+export type { Referrer } from './oci/artifact.js';
 export { anonymous, defaultKeychain, multiKeychain, staticKeychain } from './registry/keychain.js';
 export type { Keychain } from './registry/keychain.js';
 export type { Credential } from './registry/credentials.js';
@@ -43,6 +48,17 @@ export { CredentialsRefusedError, NetworkError, RegistryError, TooLargeError } f
 export type { NetworkFailure } from './registry/errors.js';
 export { parseReference, ReferenceError } from './registry/reference.js';
 export type { Reference } from './registry/reference.js';
+
+// What is in an image: SBOMs (SPDX 2.3, CycloneDX 1.6) of a build or of any image, attached as OCI 1.1 referrers.
+export { buildSbom } from './builder/sbom.js';
+export type { BuildSbom } from './builder/sbom.js';
+export { readSbom } from './refs/image-sbom.js';
+export type { ImageSbom, ReadSbomOptions } from './refs/image-sbom.js';
+export { sbomFromImage, sbomName } from './packages/image-sbom.js';
+export { SBOM_FORMATS, SBOM_MEDIA_TYPE } from './packages/sbom-documents.js';
+export type { SbomFormat } from './packages/sbom-documents.js';
+export { imagePackages } from './packages/image-packages.js';
+export type { ImagePackage } from './packages/image-packages.js';
 
 // The library closure of ELF programs, computed statically.
 // Notes, warnings and progress: pass a Log to build(), writeLayer() and image references (default: silent).

@@ -77,4 +77,41 @@ describe("the public API (import 'ocislim')", () => {
     assert.ok(existsSync(join(dir, 'bundle/rootfs/usr/bin/redis-check-rdb')));
     assert.equal(JSON.parse(skopeo(['inspect', `oci-archive:${join(dir, 'alone.tar')}`])).Layers.length, 1);
   });
+
+  it('an SBOM of a build, attached in a layout and on the real registry, read back by readSbom and by the CLI', async () => {
+    const { build, buildSbom, buildSpec, parseImageRef, readSbom, withWorkDir, anonymous, SBOM_MEDIA_TYPE } = api;
+    const spec = buildSpec({ inputs: ['/usr/bin/redis-server'], epoch: 1700000000, sbomDocument: true });
+    const layout = parseImageRef(`oci:${join(dir, 'sbom')}`);
+    const remote = parseImageRef(`${reg.host}/api/sbom:1`);
+    const sbom = await withWorkDir(async (work) => {
+      const r = await build(spec, work);
+      const s = buildSbom(r, spec, 'cyclonedx');
+      await layout.write(r.image);
+      await layout.attach(s.artifact);
+      await remote.write(r.image, { keychain: anonymous });
+      await remote.attach(s.artifact, { keychain: anonymous });
+      // an archive has no place for referrers: a typed error naming it
+      await parseImageRef(`oci-archive:${join(dir, 'sbom.tar')}`).write(r.image);
+      await assert.rejects(parseImageRef(`oci-archive:${join(dir, 'sbom.tar')}`).attach(s.artifact), { name: 'LocationError', message: /sbom\.tar.*cannot hold attached artifacts/ });
+      return { ...s, image: r.image.digest };
+    });
+    assert.equal(JSON.parse(sbom.document.toString('utf8')).bomFormat, 'CycloneDX');
+    for (const ref of [layout, remote]) {
+      const got = await readSbom(ref, { format: 'cyclonedx' });
+      assert.equal(got.image.digest, sbom.image);
+      assert.equal(got.attached?.digest, sbom.artifact.digest, `${ref} lists the attached SBOM`);
+      assert.ok(got.document.equals(sbom.document), `${ref} gives back the same bytes`);
+      // none of the other format is attached: built from the image's files instead
+      const spdx = await readSbom(ref, { format: 'spdx' });
+      assert.equal(spdx.attached, null);
+      assert.equal(JSON.parse(spdx.document.toString('utf8')).spdxVersion, 'SPDX-2.3');
+    }
+    // the registry holds it under the referrers tag the distribution spec defines, as a real client sees it
+    const tag = `sha256-${sbom.image.slice('sha256:'.length)}`;
+    const index = JSON.parse(skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/api/sbom:${tag}`]));
+    assert.deepEqual(index.manifests.map((m: { digest: string; artifactType: string }) => [m.digest, m.artifactType]), [[sbom.artifact.digest, SBOM_MEDIA_TYPE.cyclonedx]]);
+    const c = cli(['sbom', `${reg.host}/api/sbom:1`, '--format', 'cyclonedx']);
+    assert.equal(c.status, 0, c.stderr);
+    assert.equal(c.stdout.trim(), sbom.document.toString('utf8').trim(), 'the CLI prints the attached document');
+  });
 });

@@ -24,9 +24,9 @@ import { BaseLoader, ImageLoader } from '../builder/build-image.js';
 import { humanSize } from './format.js';
 import { Cache, defaultCacheDir } from '../oci/cache.js';
 import { writeFileAtomic } from '../oci/atomic.js';
-import { addArtifactToLayout, Referrer } from '../oci/artifact.js';
+import type { Referrer } from '../oci/artifact.js';
 import { SbomFormat } from '../packages/sbom-documents.js';
-import { buildSbom } from './sbom.js';
+import { buildSbom } from '../builder/sbom.js';
 import { RegistryImageRef } from '../refs/image-ref.js';
 
 
@@ -208,8 +208,8 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
         if (p instanceof RegistryImageRef) {
           const stored = inIndex ? art.subject.digest : pushed[k].ref.slice(pushed[k].ref.lastIndexOf('@') + 1);
           const acc = (await getAccess()) as RegistryAccess & { pool: ClientPool; log: Log };
-          await (await registry!).attachTo(art, p.reference, stored, acc);
-        } else if (p.kind === 'oci') addArtifactToLayout(p.location.path, art);
+          await (await registry!).attachTo(art, p, stored, acc);
+        } else if (p.kind === 'oci') await p.attach(art);
       }
     };
     return await buildAndShip(specs, targets, a, ci, outputs, push, attach, loadBase, out, log, err, images);
@@ -303,7 +303,7 @@ async function buildAndShip(
       }
       const inv = results[i].inventory!;
       logs[i].info(`wrote ${format === 'spdx' ? 'SPDX' : 'CycloneDX'} SBOM ${file} (${inv.packages.length} packages, ${inv.unowned.length} files of no package)`);
-      for (const o of outputs) if (o.kind === 'oci') addArtifactToLayout(o.location.path, sbom.artifact);
+      for (const o of outputs) if (o.kind === 'oci') await o.attach(sbom.artifact);
     }
     const pushed = await push(artifact);
     for (const sbom of sboms) await attach(sbom.artifact, pushed, many);

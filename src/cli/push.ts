@@ -1,7 +1,7 @@
 import { imageRefArg, pushTargetArg, pushTo } from './refs.js';
 import { attachTo, registryAccess } from './registry.js';
 import { platformFlag } from './platform.js';
-import { addArtifactToLayout, artifactFromLayout, layoutReferrers } from '../oci/artifact.js';
+import { artifactFromLayout, layoutReferrers } from '../oci/artifact.js';
 import { DirStore, TarStore } from '../oci/store.js';
 import { LocalImageRef, RegistryImageRef } from '../refs/image-ref.js';
 import { isImageIndex } from '../oci/index.js';
@@ -29,8 +29,8 @@ export async function pushCommand(a: PushArgs, out: (s: string) => void, log: Lo
       for (const subject of isImageIndex(img) ? img.images : [img]) {
         for (const found of layoutReferrers(store, subject.digest)) {
           const art = artifactFromLayout(store, found);
-          if (target instanceof RegistryImageRef) await attachTo(art, target.reference, isImageIndex(img) ? subject.digest : pushed.ref.slice(pushed.ref.lastIndexOf('@') + 1), access);
-          else if (target.kind === 'oci') addArtifactToLayout(target.location.path, art);
+          if (target instanceof RegistryImageRef) await attachTo(art, target, isImageIndex(img) ? subject.digest : pushed.ref.slice(pushed.ref.lastIndexOf('@') + 1), access);
+          else if (target.kind === 'oci') await target.attach(art);
         }
       }
     }

@@ -2,10 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Credential } from '../registry/credentials.js';
 import { defaultKeychain, Keychain, staticKeychain } from '../registry/keychain.js';
 import { ClientPool } from '../registry/pool.js';
-import type { RegistryAccess } from '../refs/image-ref.js';
-import { attachArtifact } from '../registry/referrers.js';
+import type { RegistryAccess, RegistryImageRef } from '../refs/image-ref.js';
 import { Referrer } from '../oci/artifact.js';
-import { formatReference, Reference } from '../registry/reference.js';
+import { formatReference } from '../registry/reference.js';
 import { UsageError, UserError } from './errors.js';
 import type { RegistryArgs } from './options.js';
 import type { Log } from '../log.js';
@@ -54,11 +53,12 @@ export function registryAccess(a: RegistryArgs, log: Log): RegistryAccess & { po
  * Attaches an artifact (an SBOM) to the image pushed to `ref`, given the digest the registry stored it under:
  * skipped, with a warning, when that is not the artifact's subject (a Docker schema 2 fallback changes the manifest).
  */
-export async function attachTo(art: Referrer, ref: Reference, digest: string, access: { pool: ClientPool; log: Log }): Promise<void> {
+export async function attachTo(art: Referrer, target: RegistryImageRef, digest: string, access: { pool: ClientPool; log: Log }): Promise<void> {
+  const ref = target.reference;
   const where = formatReference({ registry: ref.registry, repository: ref.repository });
   if (digest !== art.subject.digest) {
     access.log.warn(`not attaching the SBOM to ${where}: the registry holds the image as ${digest}, not ${art.subject.digest}`);
     return;
   }
-  await attachArtifact(access.pool.get(ref.registry), ref.repository, art, (s) => access.log.info(s));
+  await target.attach(art, access);
 }

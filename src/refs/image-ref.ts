@@ -1,5 +1,8 @@
 import type { Image } from '../oci/image.js';
 import type { Artifact } from '../oci/index.js';
+import { addArtifactToLayout, ArtifactDescriptor, layoutReferrers, readLayoutBlob, Referrer } from '../oci/artifact.js';
+import { LocationError } from '../oci/errors.js';
+import { DirStore, TarStore } from '../oci/store.js';
 import type { Platform } from '../oci/platform.js';
 import type { PushStats } from '../registry/push.js';
 import type { Log } from '../log.js';
@@ -71,6 +74,26 @@ export interface ImageRef {
   readArtifact(opts?: ReadOptions): Promise<Artifact>;
   /** Writes an image, or an index with its images (a docker-archive holds one image only). */
   write(image: Artifact, opts?: WriteOptions): Promise<WriteResult>;
+  /**
+   * Attaches an OCI 1.1 artifact (an SBOM: see buildSbom) to its subject, which must already be there: listed in an
+   * OCI layout's index.json; on a registry through its referrers API, else the `sha256-<hex>` referrers tag.
+   * Archives cannot take one (LocationError).
+   */
+  attach(artifact: Referrer, opts?: RegistryAccess): Promise<void>;
+  /** The artifacts attached to `subject` (a manifest digest), of `artifactTypes` when given; none for archives of Docker's format. */
+  referrers(subject: string, opts?: ReferrersOptions): Promise<AttachedArtifact[]>;
+}
+
+export interface ReferrersOptions extends RegistryAccess {
+  /** Only artifacts of these types (e.g. the SBOM media types). */
+  artifactTypes?: string[];
+}
+
+/** An artifact attached to an image: its manifest's descriptor and a reader of its (first) blob, digest-checked. */
+export interface AttachedArtifact {
+  descriptor: ArtifactDescriptor;
+  /** The bytes of the artifact's document (its first layer); null when the manifest has no layer. */
+  read(): Promise<Buffer | null>;
 }
 
 /** `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:NAME:TAG]`. */
@@ -94,6 +117,18 @@ export class LocalImageRef implements ImageRef {
     await writeLocalImage(image, loc, opts.mtime ?? 0);
     return { ref: formatLocalRef(loc), digest: image.digest };
   }
+  async attach(artifact: Referrer): Promise<void> {
+    if (this.location.kind !== 'oci') throw new LocationError(this.toString(), `a ${this.location.kind} cannot hold attached artifacts; write to an oci: layout or a registry`);
+    addArtifactToLayout(this.location.path, artifact);
+  }
+  async referrers(subject: string, opts: ReferrersOptions = {}): Promise<AttachedArtifact[]> {
+    if (this.location.kind === 'docker-archive') return [];
+    const store = this.location.kind === 'oci' ? new DirStore(this.location.path) : new TarStore(this.location.path);
+    const types = opts.artifactTypes && new Set(opts.artifactTypes);
+    return layoutReferrers(store, subject)
+      .filter((r) => !types || types.has(r.descriptor.artifactType ?? ''))
+      .map((r) => ({ descriptor: r.descriptor, read: async () => (r.manifest.layers?.[0] ? readLayoutBlob(store, r.manifest.layers[0]) : null) }));
+  }
 }
 
 /** `[REGISTRY/]REPOSITORY[:TAG][@DIGEST]`, with Docker's normalisation (docker.io, library/). */
@@ -112,6 +147,12 @@ export class RegistryImageRef implements ImageRef {
   }
   async write(image: Artifact, opts: WriteOptions = {}): Promise<WriteResult> {
     return (await import('./registry.js')).writeToRegistry(this.reference, image, opts);
+  }
+  async attach(artifact: Referrer, opts: RegistryAccess = {}): Promise<void> {
+    return (await import('./registry.js')).attachInRegistry(this.reference, artifact, opts);
+  }
+  async referrers(subject: string, opts: ReferrersOptions = {}): Promise<AttachedArtifact[]> {
+    return (await import('./registry.js')).referrersInRegistry(this.reference, subject, opts);
   }
 }
 

@@ -6,7 +6,11 @@ import { pullArtifact, pullImage } from '../registry/pull.js';
 import { MountSource, pushImage, pushIndex } from '../registry/push.js';
 import { PushState } from '../registry/push-state.js';
 import { checkTag, formatReference, Reference, ReferenceError } from '../registry/reference.js';
-import type { ReadOptions, RegistryAccess, WriteOptions, WriteResult } from './image-ref.js';
+import type { AttachedArtifact, ReadOptions, ReferrersOptions, RegistryAccess, WriteOptions, WriteResult } from './image-ref.js';
+import type { Referrer } from '../oci/artifact.js';
+import { sha256 } from '../oci/digest.js';
+import { BlobMismatchError } from '../oci/errors.js';
+import { attachArtifact, listReferrers } from '../registry/referrers.js';
 
 /** The caller's pool, or one of our own (closed by `done` when the operation owns it). */
 function poolFor(opts: RegistryAccess): { pool: ClientPool; done: () => Promise<void> } {
@@ -58,4 +62,37 @@ export async function writeToRegistry(ref: Reference, image: Artifact, opts: Wri
   } finally {
     await done();
   }
+}
+
+/** Attaches an artifact to its subject in the reference's repository (referrers API, else the referrers tag). */
+export async function attachInRegistry(ref: Reference, artifact: Referrer, opts: RegistryAccess): Promise<void> {
+  const { pool, done } = poolFor(opts);
+  try {
+    await attachArtifact(pool.get(ref.registry), ref.repository, artifact, (s) => opts.log?.info(s));
+  } finally {
+    await done();
+  }
+}
+
+/** The artifacts attached to `subject` in the reference's repository; their documents stream when read. */
+export async function referrersInRegistry(ref: Reference, subject: string, opts: ReferrersOptions): Promise<AttachedArtifact[]> {
+  // Not closed here: read() uses these clients later (idle connections do not hold the process).
+  const { pool } = poolFor(opts);
+  const client = pool.get(ref.registry);
+  const types = opts.artifactTypes && new Set(opts.artifactTypes);
+  const found = (await listReferrers(client, ref.repository, subject)).filter((d) => !types || types.has(d.artifactType ?? ''));
+  return found.map((descriptor) => ({
+    descriptor,
+    read: async () => {
+      const m = await client.getManifest(ref.repository, descriptor.digest);
+      const layer = (JSON.parse(m.bytes.toString('utf8')) as { layers?: { digest: string; size: number }[] }).layers?.[0];
+      if (!layer) return null;
+      const chunks: Buffer[] = [];
+      for await (const c of client.blobBytes(ref.repository, layer.digest)) chunks.push(c);
+      const doc = Buffer.concat(chunks);
+      const where = `${formatReference({ registry: ref.registry, repository: ref.repository })}@${descriptor.digest}`;
+      if (sha256(doc) !== layer.digest) throw new BlobMismatchError(where, layer.digest, `the attached document ${layer.digest} does not match its digest`);
+      return doc;
+    },
+  }));
 }
