@@ -18,6 +18,7 @@ import { GROUP_COMMENT, GROUP_ORDER, LayerGroup, Plan, PlannedEntry } from './pl
 import { BuildSpec, BuildStep, CopySpec, isoTime } from './spec.js';
 import { contextSource, CopySource, CopyTarget, copyInto, lookupOwner, overlay, parseIgnore, treeSource, workdir } from './copy.js';
 import { FsTree, readImageTree } from './fs-tree.js';
+import { keepBaseDirs, placeOnBase } from './on-base.js';
 import { archiveKind, unpackArchive } from './archive-input.js';
 import { contextSource as legacyContextSource } from './context.js';
 import { applyRules, checkVersions } from './rules.js';
@@ -209,15 +210,7 @@ async function applyDockerfileSteps(spec: BuildSpec, plan: Plan, baseTree: FsTre
   const view = overlay(baseTree, plan.entries);
   await applySteps(spec.steps ?? [], { view, add: (e) => plan.add(e) }, context, stage, from);
   // Directories of the base that hold new entries go into the layer as the base has them (not as 0755 root).
-  if (baseTree) {
-    for (const p of [...plan.entries.keys()]) {
-      for (let d = posix.dirname(p); d !== '/'; d = posix.dirname(d)) {
-        if (plan.entries.has(d)) continue;
-        const n = baseTree.get(d);
-        if (n?.type === 'dir') plan.add({ path: d, type: 'dir', mode: n.mode, uid: n.uid, gid: n.gid, group: 'app', reason: 'directory of the base image' });
-      }
-    }
-  }
+  if (baseTree) keepBaseDirs(plan, baseTree);
 }
 
 /** The image's platform: the ELF files', which must agree with the one asked for (or the host's without ELF files). */
@@ -266,6 +259,18 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     envLocale: ['LC_ALL', 'LC_CTYPE', 'LANG'].map((k) => [...(spec.config?.Env ?? []), ...spec.env].reverse().find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1)).find((v) => v),
   });
   plan.closeAll();
+  if (!base && loadBase) base = await loadBase(platform);
+  if (base) {
+    const bc = base.image.config;
+    if (!platformMatches(platformOfConfig(bc), platform)) {
+      throw new BasePlatformError(base.name, formatPlatform(platformOfConfig(bc)), formatPlatform(platform));
+    }
+    // Files given on the command line go where their paths lead in the base (a Dockerfile's COPY already did).
+    if (!spec.context) {
+      const moved = placeOnBase(plan, await baseTreeOf(base.image));
+      if (moved) plan.notes.push(`${moved} path${moved === 1 ? '' : 's'} placed through symbolic links of ${base.name} (its /lib -> usr/lib and the like stay links)`);
+    }
+  }
   for (const a of [...plan.notes, ...added]) log.info(a);
   const inventory = spec.sbom === false && !spec.sbomDocument ? null : packageRecords(plan, spec, log);
   const { kernelFloor } = checkVersions(plan);
@@ -273,13 +278,6 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
   if (spec.maxSize !== undefined) {
     const total = totalSize(plan);
     if (total > spec.maxSize) throw new MaxSizeError(total, spec.maxSize);
-  }
-  if (!base && loadBase) base = await loadBase(platform);
-  if (base) {
-    const bc = base.image.config;
-    if (!platformMatches(platformOfConfig(bc), platform)) {
-      throw new BasePlatformError(base.name, formatPlatform(platformOfConfig(bc)), formatPlatform(platform));
-    }
   }
   const baseImage = base?.image ?? empty;
   const run = runConfig(spec, plan.entrypoint, spec.config ?? baseImage.config.config);
