@@ -1,21 +1,16 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ocislim } from './helpers/cli.js';
 import { skopeo } from './helpers/container.js';
-import { startRegistry, TestRegistry } from './helpers/registry.js';
-import { removeDir, tempDir } from './helpers/sh.js';
+import { fileRegistry, TestRegistry } from './helpers/registry.js';
 
 let dir: string;
 let reg: TestRegistry;
-before(async () => {
-  dir = tempDir('ocislim-ci-');
-  reg = await startRegistry(join(dir, 'registry'));
-});
-after(async () => {
-  await reg.stop();
-  removeDir(dir);
+fileRegistry('ocislim-ci-', (d, r) => {
+  dir = d;
+  reg = r;
 });
 
 function ok(args: string[]) {

@@ -1,21 +1,17 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ocislim, ocislimAsync } from './helpers/cli.js';
 import { freePort, runcRun, runcStart, skopeo, umociUnpack, waitForRedis } from './helpers/container.js';
-import { startRegistry, TestRegistry } from './helpers/registry.js';
-import { removeDir, run, sh, tempDir } from './helpers/sh.js';
+import { fileRegistry, TestRegistry } from './helpers/registry.js';
+import { run, sh } from './helpers/sh.js';
 
 let dir: string;
 let reg: TestRegistry;
-before(async () => {
-  dir = tempDir('ocislim-dockerfile-');
-  reg = await startRegistry(join(dir, 'registry'));
-});
-after(async () => {
-  await reg.stop();
-  removeDir(dir);
+fileRegistry('ocislim-dockerfile-', (d, r) => {
+  dir = d;
+  reg = r;
 });
 
 /** Compressed size of an image's layers in the registry (what a pull downloads, besides a config of < 1 KiB). */

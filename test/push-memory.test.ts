@@ -2,24 +2,19 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { BIN, ocislim, ocislimAsync } from './helpers/cli.js';
 import { skopeo } from './helpers/container.js';
 import { startProxy } from './helpers/proxy.js';
-import { startRegistry, TestRegistry } from './helpers/registry.js';
+import { fileRegistry, TestRegistry } from './helpers/registry.js';
 import { startMockRegistry } from './helpers/mockregistry.js';
 import { rng } from './helpers/rng.js';
-import { removeDir, tempDir } from './helpers/sh.js';
 
 let dir: string;
 let reg: TestRegistry;
-before(async () => {
-  dir = tempDir('ocislim-pushmem-');
-  reg = await startRegistry(join(dir, 'registry'));
-});
-after(async () => {
-  await reg.stop();
-  removeDir(dir);
+fileRegistry('ocislim-pushmem-', (d, r) => {
+  dir = d;
+  reg = r;
 });
 
 function ok(args: string[], env: NodeJS.ProcessEnv = {}) {

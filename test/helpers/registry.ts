@@ -1,7 +1,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { freePort } from './container.js';
+import { removeDir, tempDir } from './sh.js';
 
 export interface RegistryOptions {
   /** htpasswd file (bcrypt) for Basic auth. */
@@ -68,4 +70,22 @@ export async function startRegistry(dir: string, opts: RegistryOptions = {}): Pr
         proc.kill('SIGTERM');
       }),
   };
+}
+
+/**
+ * A temporary directory with a registry of its own for one test file: made before the file's tests, `ready` hears
+ * them; stopped and removed after.
+ */
+export function fileRegistry(prefix: string, ready: (dir: string, reg: TestRegistry) => void): void {
+  let dir = '';
+  let reg: TestRegistry | null = null;
+  before(async () => {
+    dir = tempDir(prefix);
+    reg = await startRegistry(join(dir, 'registry'));
+    ready(dir, reg);
+  });
+  after(async () => {
+    await reg?.stop();
+    if (dir) removeDir(dir);
+  });
 }
