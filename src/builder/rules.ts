@@ -5,6 +5,7 @@ import { Plan } from './plan.js';
 import { Rule, RuleContext, RuleOptions } from './rules/context.js';
 import { dlopenWarning, gconv, idn, nss, unwinder, withLib } from './rules/dlopen.js';
 import { certs, dirs, locale, nsswitch, opensslDirRule, passwd, tz } from './rules/scaffold.js';
+import { nss3 } from './rules/nss3.js';
 import { runtime } from './rules/runtime.js';
 import { shell } from './rules/shell.js';
 
@@ -16,7 +17,7 @@ export { RuleContext } from './rules/context.js';
  * own runtime (from the package database), libraries glibc dlopens, the shell, the files a scratch image lacks. Each rule says whether it applies to the plan and
  * what it adds; every addition carries its reason (shown by --explain).
  */
-export const RULES: Rule[] = [runtime, unwinder, withLib, gconv, idn, nss, dlopenWarning, shell, passwd, nsswitch, dirs, certs, opensslDirRule, locale, tz];
+export const RULES: Rule[] = [runtime, unwinder, withLib, gconv, idn, nss, dlopenWarning, shell, passwd, nsswitch, dirs, certs, opensslDirRule, nss3, locale, tz];
 
 /**
  * Applies the rules in order; the ELF files a rule adds bring their own closures before the next rule looks. The

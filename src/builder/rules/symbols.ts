@@ -10,7 +10,7 @@ export const T = {
   hosts: /^(getaddrinfo|gethostbyname2?(_r)?|gethostbyaddr(_r)?|getnameinfo)$/,
   // Functions that read the system trust store. SSL_CTX_load_verify_locations and X509_STORE_load_file take the
   // caller's path (redis's tls-ca-cert-file), so they are no signal on their own.
-  trust: /^(SSL_CTX_set_default_verify_(paths|file|dir|store)|X509_STORE_set_default_paths(_ex)?|gnutls_certificate_set_x509_system_trust)$/,
+  trust: /^(SSL_CTX_set_default_verify_(paths|file|dir|store)|X509_STORE_set_default_paths(_ex)?|gnutls_certificate_set_x509_system_trust|gnutls_x509_trust_list_add_system_trust)$/,
   tz: /^(tzset|localtime(_r)?|mktime|strftime|timegm|ctime(_r)?)$/,
   iconv: /^iconv_open$/,
   locale: /^(setlocale|newlocale)$/,
