@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BIN, ocislim, ocislimAsync } from './helpers/cli.js';
@@ -67,6 +67,7 @@ describe('layer cache', () => {
     assert.equal(cachedLines(warm.stderr), 3, warm.stderr);
     const none = build([...args, '-o', `oci:${join(dir, 'none')}`], null);
     assert.equal(cachedLines(none.stderr), 0);
+    assert.match(warm.stderr, /inputs unchanged since an earlier build: image from the cache/, 'the whole build remembered');
     assert.equal(warm.digest, cold.digest);
     assert.equal(none.digest, cold.digest);
     assertSameLayout(join(dir, 'warm'), join(dir, 'none'));
@@ -92,6 +93,7 @@ describe('layer cache', () => {
     utimesSync(app, when, when);
     const second = build(args('s2'), cache);
     assert.equal(cachedLines(second.stderr), 2, second.stderr);
+    assert.doesNotMatch(second.stderr, /inputs unchanged/);
     const fresh = build(args('s3'), null);
     assert.equal(second.digest, fresh.digest);
     assertSameLayout(join(dir, 's2'), join(dir, 's3'));
@@ -165,6 +167,56 @@ describe('layer cache', () => {
     assert.equal(p.status, 0, p.stderr);
     const total = blobNames(cache).reduce((n, b) => n + statSync(join(cache, 'blobs', 'sha256', b)).size, 0);
     assert.ok(total <= 5 << 20, `${total} bytes left`);
+  });
+
+  it('a remembered build is never served stale: an archive rewritten with the same size and mtime, a .dockerignore, a new file in a copied directory', async () => {
+    const cache = join(dir, 'c-memo');
+    const ctx = join(dir, 'memo-ctx');
+    mkdirSync(join(ctx, 'root', 'bin'), { recursive: true });
+    mkdirSync(join(ctx, 'conf'));
+    copyFileSync('/bin/busybox', join(ctx, 'root', 'bin', 'busybox'));
+    writeFileSync(join(ctx, 'root', 'data.txt'), 'version 1\n');
+    // Uncompressed: a changed byte in a member leaves the archive's size as it was.
+    execFileSync('tar', ['-C', join(ctx, 'root'), '-cf', join(ctx, 'app.tar'), '.']);
+    writeFileSync(join(ctx, 'conf', 'a.conf'), 'a\n');
+    writeFileSync(join(ctx, 'conf', 'b.conf'), 'b\n');
+    writeFileSync(join(ctx, '.dockerignore'), 'conf/b.conf\n');
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nADD app.tar /\nCOPY conf/ /etc/app/\nENTRYPOINT ["/bin/busybox", "true"]\n');
+    const when = new Date('2020-01-01T00:00:00Z');
+    utimesSync(join(ctx, 'app.tar'), when, when);
+    // A build is remembered only when every file it read is two seconds old (a change in the same clock tick would
+    // not show in the stat).
+    await new Promise((r) => setTimeout(r, 2100));
+    const args = (out: string) => ['-f', join(ctx, 'Dockerfile'), ctx, '-o', `oci:${join(dir, out)}`];
+    const first = build(args('m1'), cache);
+    assert.doesNotMatch(first.stderr, /inputs unchanged/);
+    const again = build(args('m2'), cache);
+    assert.match(again.stderr, /inputs unchanged since an earlier build: image from the cache/);
+    assert.equal(again.digest, first.digest);
+    assertSameLayout(join(dir, 'm1'), join(dir, 'm2'));
+    const changes: [string, () => void][] = [
+      ['the archive, same size and mtime', () => {
+        const tar = readFileSync(join(ctx, 'app.tar'));
+        const at = tar.indexOf('version 1');
+        assert.ok(at > 0);
+        tar.write('version 2', at);
+        writeFileSync(join(ctx, 'app.tar'), tar);
+        utimesSync(join(ctx, 'app.tar'), when, when);
+      }],
+      ['.dockerignore', () => writeFileSync(join(ctx, '.dockerignore'), '')],
+      ['a new file in the copied directory', () => writeFileSync(join(ctx, 'conf', 'c.conf'), 'c\n')],
+    ];
+    let before = first.digest;
+    for (const [i, [what, change]] of changes.entries()) {
+      change();
+      const cached = build(args(`mc${i}`), cache);
+      assert.doesNotMatch(cached.stderr, /inputs unchanged/, `after a change of ${what}`);
+      const fresh = build(args(`mf${i}`), null);
+      assert.equal(cached.digest, fresh.digest, `after a change of ${what}`);
+      assert.notEqual(cached.digest, before, `the change of ${what} shows in the image`);
+      assertSameLayout(join(dir, `mc${i}`), join(dir, `mf${i}`));
+      before = cached.digest;
+    }
   });
 
   it('base-image blobs pulled for --from are read from the registry once, then from the cache', async () => {

@@ -28,6 +28,9 @@ import type { Referrer } from '../oci/artifact.js';
 import { SbomFormat } from '../packages/sbom-documents.js';
 import { buildSbom } from '../builder/sbom.js';
 import { RegistryImageRef } from '../refs/image-ref.js';
+import { buildKey, LogLine, memoizable, recallBuild, rememberBuild } from '../builder/build-memo.js';
+import { FsJournal, journaled } from '../builder/fs-journal.js';
+import type { LayerBlob } from '../oci/layer.js';
 
 
 const SCAFFOLD_ITEMS = ['passwd', 'tmp', 'certs', 'tz', 'locale'] as const;
@@ -174,7 +177,10 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
   try {
     const targets = buildTargets(a.root, a.platform);
     const specs: BuildSpec[] = [];
-    for (const t of targets) specs.push(a.file ? await specFromDockerfile(a, t, configOf, log) : specFromArgs(a, t));
+    // Journaled: what the spec took from files (the Dockerfile, .dockerignore) belongs to a remembered build's journal.
+    const { journal: specJournal } = await journaled([], async () => {
+      for (const t of targets) specs.push(a.file ? await specFromDockerfile(a, t, configOf, log) : specFromArgs(a, t));
+    });
     const spec = specs[0];
     const outputs = (a.output ?? []).map((o) => localRefArg(o, '-o'));
     const pushes = (a.push ?? []).map((p) => pushTargetArg(p, '--push', a.tag));
@@ -212,7 +218,7 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
         } else if (p.kind === 'oci') await p.attach(art);
       }
     };
-    return await buildAndShip(specs, targets, a, ci, outputs, push, attach, loadBase, out, log, err, images);
+    return await buildAndShip(specs, targets, a, ci, outputs, push, attach, loadBase, out, log, err, images, specJournal);
   } finally {
     await (access as (RegistryAccess & { pool: ClientPool }) | null)?.pool.close();
   }
@@ -223,6 +229,15 @@ function cachedBlobs(img: Image, spec: BuildSpec): Image {
   if (!spec.cacheDir) return img;
   const cache = new Cache(spec.cacheDir);
   return { ...img, layers: img.layers.map((l) => ({ ...l, blob: cache.blobReader(l.descriptor, l.blob) })) };
+}
+
+/** One target's image: built now (`full`), or remembered from an earlier build with the same inputs. */
+interface Built {
+  image: Image;
+  layers: LayerBlob[];
+  platform: Platform;
+  warnings: string[];
+  full?: BuildResult;
 }
 
 /** A target's error says which target it is (cli/words.ts words both). */
@@ -267,24 +282,45 @@ async function buildAndShip(
   log: Log,
   err: (s: string) => void,
   images: ImageLoader,
+  specJournal: FsJournal,
 ): Promise<number> {
   const spec = specs[0];
   return withWorkDir(async (work) => {
     const many = targets.length > 1;
-    const plans = many ? await planAll(specs, targets, work, loadBase, images) : [];
     const logs = targets.map((t) => prefixed(log, many ? `${formatPlatform(t.platform!)}: ` : ''));
-    const results: BuildResult[] = [];
-    // One platform after another: each build already compresses its layers in parallel.
-    for (let i = 0; i < specs.length; i++) {
-      try {
-        results.push(await build(specs[i], many ? join(work, String(i)) : work, logs[i], loadBase, plans[i], images));
-      } catch (e) {
-        throw wordError(e, targets[i]);
+    // The whole build from the memo when nothing it read changed (not for --explain and --sbom, which need the plan).
+    const memo = !many && !a.explain && a.sbom === undefined && memoizable(spec) ? { cache: new Cache(spec.cacheDir!), key: buildKey(spec) } : null;
+    const recalled = memo ? recallBuild(memo.cache, memo.key) : null;
+    const results: Built[] = [];
+    if (recalled) {
+      for (const [level, text] of recalled.lines) log[level](text);
+      log.info('inputs unchanged since an earlier build: image from the cache');
+      results.push(recalled);
+    } else {
+      const plans = many ? await planAll(specs, targets, work, loadBase, images) : [];
+      // One platform after another: each build already compresses its layers in parallel.
+      for (let i = 0; i < specs.length; i++) {
+        try {
+          if (memo) {
+            const lines: LogLine[] = [];
+            const said: Log = { info: (s) => (lines.push(['info', s]), log.info(s)), warn: (s) => (lines.push(['warn', s]), log.warn(s)), task: (l, t) => log.task(l, t) };
+            const { value: r, journal } = await journaled([work, spec.cacheDir!], () => build(specs[i], work, said, loadBase, plans[i], images));
+            results.push({ ...r, warnings: r.plan.warnings, full: r });
+            if (!journal.racy && !journal.unusable && !specJournal.racy && !specJournal.unusable) {
+              rememberBuild(memo.cache, memo.key, [...specJournal.observations, ...journal.observations], { ...r, lines, warnings: r.plan.warnings });
+            }
+          } else {
+            const r = await build(specs[i], many ? join(work, String(i)) : work, logs[i], loadBase, plans[i], images);
+            results.push({ ...r, warnings: r.plan.warnings, full: r });
+          }
+        } catch (e) {
+          throw wordError(e, targets[i]);
+        }
       }
     }
     const artifact: Artifact = many ? assembleIndex(results.map((r) => r.image), spec.format) : results[0].image;
-    for (const [i, result] of results.entries()) for (const w of new Set(result.plan.warnings)) logs[i].warn(w);
-    const explained = a.explain ? results.map((r) => explain(r.plan)) : null;
+    for (const [i, result] of results.entries()) for (const w of new Set(result.warnings)) logs[i].warn(w);
+    const explained = a.explain ? results.map((r) => explain(r.full!.plan)) : null;
     if (explained && !a.json) for (const x of explained) err(formatExplain(x));
     const written: Written[] = [];
     for (const o of outputs) {
@@ -293,7 +329,7 @@ async function buildAndShip(
       log.info(`wrote ${w.ref}`);
     }
     const format = (a.sbomFormat ?? 'spdx') as SbomFormat;
-    const sboms = a.sbom !== undefined ? results.map((r, i) => buildSbom(r, specs[i], format)) : [];
+    const sboms = a.sbom !== undefined ? results.map((r, i) => buildSbom(r.full!, specs[i], format)) : [];
     for (const [i, sbom] of sboms.entries()) {
       const file = many ? platformFile(a.sbom!, results[i].platform) : a.sbom!;
       try {
@@ -301,7 +337,7 @@ async function buildAndShip(
       } catch (e) {
         throw new UserError(`cannot write --sbom ${file}: ${fsMessage(e)}`);
       }
-      const inv = results[i].inventory!;
+      const inv = results[i].full!.inventory!;
       logs[i].info(`wrote ${format === 'spdx' ? 'SPDX' : 'CycloneDX'} SBOM ${file} (${inv.packages.length} packages, ${inv.unowned.length} files of no package)`);
       for (const o of outputs) if (o.kind === 'oci') await o.attach(sbom.artifact);
     }

@@ -17,6 +17,7 @@ import { BlobReader, Descriptor } from './image.js';
  *   blobs/sha256/HEX   compressed blobs
  *   layers/HEX         a layer key → the blob's digest, diff_id and sizes (JSON)
  *   files.json         file content digests memoized by (device, inode, size, mtime, ctime)
+ *   builds/HEX.json    whole builds with the journal of what they read (builder/build-memo.ts)
  */
 
 /** Where the cache lives: OCISLIM_CACHE, else $XDG_CACHE_HOME/ocislim, else ~/.cache/ocislim. */
@@ -228,7 +229,7 @@ export class Cache {
   prune(maxBytes = 0, inUseMs = IN_USE_MS, now = Date.now()): PruneResult {
     const res: PruneResult = { removed: 0, freed: 0, kept: 0, keptBytes: 0 };
     const blobs: { path: string; size: number; used: number; temp: boolean }[] = [];
-    for (const dir of [this.blobDir, join(this.dir, 'layers')]) {
+    for (const dir of [this.blobDir, join(this.dir, 'layers'), join(this.dir, 'builds')]) {
       for (const name of safeReaddir(dir)) {
         const path = join(dir, name);
         try {
@@ -265,6 +266,17 @@ export class Cache {
         statSync(this.blobPath(c.digest));
       } catch {
         rmSync(join(layersDir, name), { force: true });
+      }
+    }
+    // Remembered builds (builder/build-memo.ts) whose layers are gone.
+    const buildsDir = join(this.dir, 'builds');
+    for (const name of safeReaddir(buildsDir)) {
+      if (name.startsWith('.')) continue;
+      try {
+        const r = JSON.parse(readFileSync(join(buildsDir, name), 'utf8')) as { layers: CachedLayer[] };
+        for (const l of r.layers) statSync(this.blobPath(l.digest));
+      } catch {
+        rmSync(join(buildsDir, name), { force: true });
       }
     }
     return res;

@@ -69,6 +69,11 @@ export const DEFAULT_ZSTD_LEVEL = 3;
 
 export type Compression = 'gzip' | 'zstd';
 
+/** What a build says of a layer taken from the cache. */
+export function cachedLayerNote(comment: string): string {
+  return `layer ${comment}: from the cache`;
+}
+
 /** Sorted (bytewise by path), with every missing parent directory added (0755, root). */
 export function normaliseEntries(entries: LayerEntry[]): LayerEntry[] {
   const byPath = new Map<string, LayerEntry>();
@@ -216,7 +221,7 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
       stamps = ids.map((x) => x?.stamp || null);
       const hit = cache.cache.getLayer(key);
       if (hit && hit.mediaType === opts.mediaType) {
-        (opts.log ?? silentLog).info(`layer ${opts.comment}: from the cache`);
+        (opts.log ?? silentLog).info(cachedLayerNote(opts.comment));
         return { digest: hit.digest, diffId: hit.diffId, size: hit.size, uncompressedSize: hit.uncompressedSize, mediaType: hit.mediaType, path: hit.path, comment: opts.comment, entries: sorted.length, cached: true };
       }
     }

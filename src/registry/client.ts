@@ -169,6 +169,20 @@ export class RegistryClient {
     return this.fail(res, `checking blob ${digest} in ${repo}`);
   }
 
+  /**
+   * HEAD a manifest by tag or digest: the digest the registry serves under `ref`, or null when it has none, does not
+   * say which (no Docker-Content-Digest), or answers anything but 200 (the caller then takes the long way, whose
+   * requests report errors properly).
+   */
+  async manifestDigest(repo: string, ref: string, forPush = false): Promise<string | null> {
+    const res = await this.request({ method: 'HEAD', url: `/v2/${repo}/manifests/${ref}`, headers: { accept: MANIFEST_ACCEPT } }, [scopeFor(repo, forPush ? 'pull,push' : 'pull')]);
+    await res.body.dump();
+    if (res.status !== 200) return null;
+    const d = header(res, 'docker-content-digest');
+    if (d && ref.startsWith('sha256:') && d !== ref) return null;
+    return d ?? null;
+  }
+
   /** Tries a cross-repository mount; true when mounted (201). Any failure means "upload it instead". */
   async mountBlob(repo: string, digest: string, from: string): Promise<boolean> {
     const u = this.url(`/v2/${repo}/blobs/uploads/`);

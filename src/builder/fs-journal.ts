@@ -1,0 +1,265 @@
+import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import { isAbsolute, resolve, sep } from 'node:path';
+import { createHash } from 'node:crypto';
+
+/**
+ * A journal of what a piece of work learnt from the file system: every path it stat'ed, read, listed or followed,
+ * with a fingerprint of the answer. Replaying the journal (asking the same questions again) tells whether the work
+ * would see the same world, and so give the same result: the build memo (build-memo.ts) serves a whole build from the
+ * cache only when every answer is unchanged.
+ *
+ * The journal hooks node:fs itself while the work runs, so every reader is covered, including ones written later:
+ * stat, lstat, exists, access, open and read (sync, callback and promise forms), readFile, readdir, readlink,
+ * realpath and read streams. A reading call it does not model (opendir, watch) marks the journal unusable.
+ *
+ * Fingerprints:
+ *   s/l  stat / lstat (exists and access too): device, inode, mode, owner, size, mtime and ctime (directories: no times and no size,
+ *        their listing is asked separately); ENOENT and other errors by code. A file's content is covered by its
+ *        stat, as in git's index: ctime changes on every write, rename, chmod, chown and xattr change, and cannot be
+ *        set by a user.
+ *   d    readdir: a hash of the names and entry types, in the order the kernel gives them
+ *   k    readlink, r realpath: the string
+ * A file changed within the last two seconds makes the journal "racy" (a second write in the same clock tick would
+ * not show in its stat): such a journal is not kept.
+ */
+
+export type Observation = [kind: Kind, path: string, fingerprint: string];
+type Kind = 's' | 'l' | 'd' | 'k' | 'r';
+
+const RACY_MS = 2000;
+
+const O_ACCMODE = 3;
+
+/** The original functions, for fingerprints and replays (never the hooked ones). */
+const real = {
+  statSync: fs.statSync,
+  lstatSync: fs.lstatSync,
+  fstatSync: fs.fstatSync,
+  readdirSync: fs.readdirSync,
+  readlinkSync: fs.readlinkSync,
+  realpathSync: fs.realpathSync,
+};
+
+function errCode(e: unknown): string {
+  return 'E:' + ((e as NodeJS.ErrnoException)?.code ?? 'unknown');
+}
+
+/**
+ * Times in ms as doubles (a quarter of a microsecond apart at today's dates): exact enough, since a journal is only
+ * kept when every file it saw is two seconds old, so any later change moves a time by more than that. (Number
+ * stats are several times cheaper than bigint ones, and a replay makes thousands.)
+ */
+function statPrint(st: fs.Stats): string {
+  const base = `${st.dev}:${st.ino}:${st.mode}:${st.uid}:${st.gid}`;
+  return st.isDirectory() ? `d:${base}` : `${base}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+}
+
+function listPrint(path: string): string {
+  const h = createHash('sha256');
+  for (const d of real.readdirSync(path, { withFileTypes: true })) {
+    const t = d.isFile() ? 'f' : d.isDirectory() ? 'd' : d.isSymbolicLink() ? 'l' : 'o';
+    h.update(`${t}${d.name}\0`);
+  }
+  return h.digest('base64');
+}
+
+/** The current answer to one question. */
+export function fingerprint(kind: Kind, path: string): string {
+  try {
+    switch (kind) {
+      case 's':
+      case 'l': {
+        // No exception for the common absent path (an exception costs more than the stat).
+        const st = (kind === 's' ? real.statSync : real.lstatSync)(path, { throwIfNoEntry: false });
+        return st ? statPrint(st) : 'E:ENOENT';
+      }
+      case 'd':
+        return listPrint(path);
+      case 'k':
+        return real.readlinkSync(path, 'utf8');
+      case 'r':
+        return real.realpathSync(path);
+    }
+  } catch (e) {
+    return errCode(e);
+  }
+}
+
+/** True when every observation still holds (stops at the first that does not). */
+export function stillHolds(obs: Observation[]): boolean {
+  for (const [k, p, f] of obs) if (fingerprint(k, p) !== f) return false;
+  return true;
+}
+
+export class FsJournal {
+  private readonly seen = new Map<string, Observation>();
+  /** A file changed within the last two seconds was observed. */
+  racy = false;
+  /** Why the journal cannot stand for the work (an unmodelled reading call), or null. */
+  unusable: string | null = null;
+  private readonly skip: string[];
+
+  /** `exclude`: directories whose contents are the work's own (its scratch directory, the cache). */
+  constructor(exclude: string[]) {
+    this.skip = exclude.map((d) => resolve(d) + sep);
+  }
+
+  get observations(): Observation[] {
+    return [...this.seen.values()];
+  }
+
+  private wanted(p: unknown): string | null {
+    if (typeof p !== 'string' && !(p instanceof URL) && !Buffer.isBuffer(p)) return null;
+    const s = p instanceof URL ? p.pathname : p.toString();
+    const abs = isAbsolute(s) ? s : resolve(s);
+    for (const d of this.skip) if (abs.startsWith(d) || abs + sep === d) return null;
+    return abs;
+  }
+
+  note(kind: Kind, p: unknown, fp?: string): void {
+    const path = this.wanted(p);
+    if (path === null) return;
+    const key = kind + path;
+    if (this.seen.has(key)) return;
+    const f = fp ?? fingerprint(kind, path);
+    this.seen.set(key, [kind, path, f]);
+    if ((kind === 's' || kind === 'l') && !f.startsWith('d:') && !f.startsWith('E:')) this.checkRacy(f);
+  }
+
+  /** An open file descriptor's stat stands for the path it was opened from. */
+  noteFd(p: unknown, fd: number): void {
+    const path = this.wanted(p);
+    if (path === null) return;
+    let f: string;
+    try {
+      f = statPrint(real.fstatSync(fd));
+    } catch (e) {
+      f = errCode(e);
+    }
+    this.note('s', path, f);
+  }
+
+  private checkRacy(f: string): void {
+    const parts = f.split(':');
+    const now = Date.now();
+    const mtime = Number(parts[parts.length - 2]);
+    const ctime = Number(parts[parts.length - 1]);
+    if (!(now - mtime >= RACY_MS && now - ctime >= RACY_MS)) this.racy = true;
+  }
+}
+
+let active: FsJournal | null = null;
+
+function readOnly(flags: unknown): boolean {
+  if (flags === undefined || flags === null) return true;
+  if (typeof flags === 'number') return (flags & O_ACCMODE) === fs.constants.O_RDONLY;
+  return flags === 'r' || flags === 'rs' || flags === 'sr';
+}
+
+type AnyFn = (...a: any[]) => any;
+
+/** Wraps fs (and fs.promises) functions; returns the function that undoes it. */
+function hook(j: FsJournal): () => void {
+  const undo: (() => void)[] = [];
+  const wrap = (obj: any, name: string, make: (orig: AnyFn) => AnyFn) => {
+    const orig = obj[name] as AnyFn | undefined;
+    if (typeof orig !== 'function') return;
+    const w = make(orig);
+    for (const k of Object.keys(orig)) (w as any)[k] = (orig as any)[k];
+    obj[name] = w;
+    undo.push(() => (obj[name] = orig));
+  };
+  const before = (kind: Kind) => (orig: AnyFn) =>
+    function (this: unknown, p: unknown, ...rest: unknown[]) {
+      j.note(kind, p);
+      return orig.call(this, p, ...rest);
+    };
+  const statKind = (name: string): Kind => (name.startsWith('l') ? 'l' : 's');
+  const P = fs.promises as any;
+  for (const name of ['statSync', 'lstatSync']) wrap(fs, name, before(statKind(name)));
+  for (const name of ['stat', 'lstat']) {
+    wrap(fs, name, before(statKind(name)));
+    wrap(P, name, before(statKind(name)));
+  }
+  // exists and access answer from the stat (type, mode and owner decide access).
+  for (const name of ['existsSync', 'accessSync', 'exists', 'access']) wrap(fs, name, before('s'));
+  wrap(P, 'access', before('s'));
+  for (const name of ['readdirSync', 'readdir']) wrap(fs, name, before('d'));
+  wrap(P, 'readdir', before('d'));
+  for (const name of ['readlinkSync', 'readlink']) wrap(fs, name, before('k'));
+  wrap(P, 'readlink', before('k'));
+  for (const name of ['realpathSync', 'realpath']) wrap(fs, name, before('r'));
+  wrap(P, 'realpath', before('r'));
+  wrap(fs.realpathSync, 'native', before('r'));
+  wrap(fs.realpath, 'native', before('r'));
+  // Content: the stat taken before the read (a change afterwards only makes the next replay miss).
+  const content = (orig: AnyFn) =>
+    function (this: unknown, p: unknown, ...rest: unknown[]) {
+      if (typeof p !== 'number') j.note('s', p);
+      return orig.call(this, p, ...rest);
+    };
+  wrap(fs, 'readFileSync', content);
+  wrap(fs, 'readFile', content);
+  wrap(P, 'readFile', content);
+  wrap(fs, 'createReadStream', (orig) =>
+    function (this: unknown, p: unknown, opts?: { fd?: unknown }) {
+      if (!(opts && typeof opts === 'object' && opts.fd !== undefined)) j.note('s', p);
+      return orig.call(this, p, opts);
+    },
+  );
+  wrap(fs, 'openSync', (orig) =>
+    function (this: unknown, p: unknown, flags?: unknown, ...rest: unknown[]) {
+      const fd = orig.call(this, p, flags, ...rest) as number;
+      if (readOnly(flags)) j.noteFd(p, fd);
+      return fd;
+    },
+  );
+  wrap(fs, 'open', (orig) =>
+    function (this: unknown, p: unknown, ...rest: unknown[]) {
+      const flags = typeof rest[0] === 'function' ? undefined : rest[0];
+      if (readOnly(flags)) j.note('s', p);
+      return orig.call(this, p, ...rest);
+    },
+  );
+  wrap(P, 'open', (orig) =>
+    function (this: unknown, p: unknown, flags?: unknown, ...rest: unknown[]) {
+      if (readOnly(flags)) j.note('s', p);
+      return orig.call(this, p, flags, ...rest);
+    },
+  );
+  const refuse = (what: string) => (orig: AnyFn) =>
+    function (this: unknown, ...a: unknown[]) {
+      j.unusable ??= what;
+      return orig.apply(this, a);
+    };
+  for (const name of ['opendirSync', 'opendir', 'watch', 'watchFile']) wrap(fs, name, refuse(`fs.${name}`));
+  wrap(P, 'opendir', refuse('fs.promises.opendir'));
+  wrap(P, 'watch', refuse('fs.promises.watch'));
+  // ES modules that imported these by name see the change only after this call.
+  syncBuiltinESMExports();
+  return () => {
+    for (const u of undo.reverse()) u();
+    syncBuiltinESMExports();
+  };
+}
+
+/**
+ * Runs `fn` while journaling what it reads from the file system. One journal at a time: work started while another
+ * runs gets an unusable journal (its reads may be mixed with the other's).
+ */
+export async function journaled<T>(exclude: string[], fn: () => Promise<T>): Promise<{ value: T; journal: FsJournal }> {
+  const j = new FsJournal(exclude);
+  if (active) {
+    j.unusable = 'another journal is active';
+    return { value: await fn(), journal: j };
+  }
+  active = j;
+  const unhook = hook(j);
+  try {
+    return { value: await fn(), journal: j };
+  } finally {
+    unhook();
+    active = null;
+  }
+}

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import fs, { chmodSync, closeSync, existsSync, mkdirSync, openSync, opendirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { FsJournal, journaled, Observation, stillHolds } from '../../src/builder/fs-journal.js';
+
+const OLD = new Date('2020-01-01T00:00:00Z');
+let dir: string;
+
+/** A tree whose files are older than the two racy seconds (ctime cannot be set back: wait it out once). */
+before(async () => {
+  dir = fs.mkdtempSync(join(tmpdir(), 'ocislim-journal-'));
+  mkdirSync(join(dir, 'lib'));
+  writeFileSync(join(dir, 'lib', 'a.so'), 'AAAA');
+  writeFileSync(join(dir, 'conf'), 'x=1\n');
+  writeFileSync(join(dir, 'stream'), 'streamed');
+  symlinkSync('a.so', join(dir, 'lib', 'a.so.1'));
+  mkdirSync(join(dir, 'scratch'));
+  for (const f of ['lib/a.so', 'conf', 'stream']) utimesSync(join(dir, f), OLD, OLD);
+  await new Promise((r) => setTimeout(r, 2100));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Everything a build does to learn about files, through the named (ES module) imports and the promise API. */
+async function work(): Promise<string> {
+  const st = statSync(join(dir, 'lib', 'a.so'));
+  const names = readdirSync(join(dir, 'lib')).sort();
+  const target = readlinkSync(join(dir, 'lib', 'a.so.1'));
+  const real = realpathSync(join(dir, 'lib', 'a.so.1'));
+  const missing = existsSync(join(dir, 'lib', 'b.so'));
+  const conf = readFileSync(join(dir, 'conf'), 'utf8');
+  const fd = openSync(join(dir, 'lib', 'a.so'), 'r');
+  const b = Buffer.alloc(4);
+  readSync(fd, b, 0, 4, 0);
+  closeSync(fd);
+  let streamed = '';
+  for await (const c of fs.createReadStream(join(dir, 'stream'))) streamed += c;
+  const viaPromise = await readFile(join(dir, 'conf'), 'utf8');
+  writeFileSync(join(dir, 'scratch', 'out'), 'own output');
+  statSync(join(dir, 'scratch', 'out'));
+  return JSON.stringify([st.size, names, target, real, missing, conf, b.toString(), streamed, viaPromise]);
+}
+
+async function record(): Promise<{ obs: Observation[]; journal: FsJournal }> {
+  const { journal } = await journaled([join(dir, 'scratch')], work);
+  return { obs: journal.observations, journal };
+}
+
+describe('the file-system journal (src/builder/fs-journal.ts)', () => {
+  it('records every question a piece of work asks, and only while it runs', async () => {
+    const original = fs.statSync;
+    const { obs, journal } = await record();
+    assert.equal(fs.statSync, original, 'fs is restored afterwards');
+    const has = (kind: string, p: string) => obs.some(([k, q]) => k === kind && q === join(dir, p));
+    assert.ok(has('s', 'lib/a.so'), 'stat and open of a.so');
+    assert.ok(has('d', 'lib'), 'readdir');
+    assert.ok(has('k', 'lib/a.so.1'), 'readlink');
+    assert.ok(has('r', 'lib/a.so.1'), 'realpath');
+    assert.ok(has('s', 'lib/b.so'), 'exists of a missing path');
+    assert.ok(has('s', 'conf'), 'readFile');
+    assert.ok(has('s', 'stream'), 'createReadStream');
+    assert.ok(!obs.some(([, p]) => p.startsWith(join(dir, 'scratch'))), 'the excluded directory is not journaled');
+    assert.equal(obs.find(([k, p]) => k === 's' && p === join(dir, 'lib', 'b.so'))![2], 'E:ENOENT');
+    assert.equal(journal.racy, false);
+    assert.equal(journal.unusable, null);
+    assert.ok(stillHolds(obs));
+  });
+
+  for (const [what, change] of [
+    ['a file rewritten with the same size and mtime', () => (writeFileSync(join(dir, 'conf'), 'x=2\n'), utimesSync(join(dir, 'conf'), OLD, OLD))],
+    ['a file appearing in a listed directory', () => writeFileSync(join(dir, 'lib', 'c.so'), '')],
+    ['a path that was absent appearing', () => writeFileSync(join(dir, 'lib', 'b.so'), '')],
+    ['a symbolic link pointing elsewhere', () => (unlinkSync(join(dir, 'lib', 'a.so.1')), symlinkSync('./a.so', join(dir, 'lib', 'a.so.1')))],
+    ['a mode change', () => chmodSync(join(dir, 'stream'), 0o600)],
+  ] as [string, () => void][]) {
+    it(`no longer holds after ${what}`, async () => {
+      const { obs } = await record();
+      assert.ok(stillHolds(obs));
+      change();
+      assert.equal(stillHolds(obs), false);
+      for (const p of ['lib/c.so', 'lib/b.so']) rmSync(join(dir, p), { force: true });
+    });
+  }
+
+  it('a file changed in the last two seconds makes the journal racy; an unmodelled reader makes it unusable', async () => {
+    writeFileSync(join(dir, 'fresh'), 'new');
+    const racy = await journaled([], async () => readFileSync(join(dir, 'fresh')));
+    assert.equal(racy.journal.racy, true);
+    const odd = await journaled([], async () => opendirSync(dir).closeSync());
+    assert.match(odd.journal.unusable ?? '', /opendir/);
+  });
+});
