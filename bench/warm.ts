@@ -1,12 +1,17 @@
-// The CI case: the same build run again, pushed to a registry that already has the blobs. Interleaved in one run:
-//  1. the classic Dockerfile (ldd + tar -> rootfs.tar.gz, ADD to scratch): `ocislim build -f --push` with its layer
-//     cache vs `buildah --storage-driver vfs bud` (its layer cache) + `buildah push`;
-//  2. the redis image: `ocislim build --push` with its layer cache vs lddtree --copy-to-tree + umoci + skopeo copy;
-//  3. the same with an empty cache each time (the cold build) against the same manual pipeline.
-// Medians of ROUNDS after one warm-up round; wall and CPU (user + sys of the whole process tree).
+// The CI case: a build run again and pushed to a registry that already has the blobs. Interleaved in one run, each
+// ocislim job right beside its peer on the same input:
+//  1. the classic Dockerfile (ldd + tar -> rootfs.tar.gz, ADD to scratch), same inputs: `ocislim build -f --push`
+//     with its cache vs `buildah --storage-driver vfs bud` (its layer cache) + `buildah push`;
+//  2. the redis image, same inputs: `ocislim build --push` with its cache vs lddtree --copy-to-tree + umoci + skopeo;
+//  3. only the application binary changed (a copy of redis-server with a few bytes appended, new each round, built
+//     as /usr/bin/redis-server): the same two tools as in 2;
+//  4. the classic Dockerfile with only the application binary changed (rootfs.tar.gz made again from the new binary
+//     before the round, untimed): the same two tools as in 1;
+//  5. redis with an empty cache each time (the cold build) against the manual pipeline of 2.
+// Medians of ROUNDS after one warm-up round; wall and CPU (user + sys of the whole process tree, /usr/bin/time).
 // Run: npm run build && node dist/bench/warm.js [ROUNDS]
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry } from '../test/helpers/registry.js';
@@ -22,34 +27,61 @@ function timed(script: string, env: NodeJS.ProcessEnv = {}): { wall: number; cpu
   const [wall, user, sys] = r.stderr.trim().split('\n').pop()!.split(' ').map(Number);
   return { wall, cpu: user + sys };
 }
+function sh(script: string): void {
+  const r = spawnSync('bash', ['-ec', script], { cwd: work, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${script}\n${r.stderr}`);
+}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** ldd + tar: the classic recipe's rootfs.tar.gz of a program (as /usr/bin/redis-server) and its libraries. */
+function classic(dir: string, program: string): void {
+  sh(`rm -rf ${dir}/rootfs && mkdir -p ${dir}/rootfs/usr/bin && cp ${program} ${dir}/rootfs/usr/bin/redis-server
+    for f in $(ldd ${program} | grep -o '/[^ ]*'); do mkdir -p ${dir}/rootfs$(dirname $f); cp -L $f ${dir}/rootfs$f; done
+    tar -C ${dir}/rootfs -czf ${dir}/rootfs.tar.gz . && rm -rf ${dir}/rootfs
+    printf 'FROM scratch\\nADD rootfs.tar.gz /\\nEXPOSE 6379\\nCMD ["/usr/bin/redis-server"]\\n' > ${dir}/Dockerfile`);
+}
 
 const reg = await startRegistry(join(work, 'registry'));
 try {
-  timed(`mkdir -p classic/rootfs/usr/bin && cp /usr/bin/redis-server classic/rootfs/usr/bin/
-      for f in $(ldd /usr/bin/redis-server | grep -o '/[^ ]*'); do mkdir -p classic/rootfs$(dirname $f); cp -L $f classic/rootfs$f; done
-      tar -C classic/rootfs -czf classic/rootfs.tar.gz . && rm -rf classic/rootfs
-      printf 'FROM scratch\\nADD rootfs.tar.gz /\\nEXPOSE 6379\\nCMD ["/usr/bin/redis-server"]\\n' > classic/Dockerfile`);
+  sh('mkdir -p classic app classic-app');
+  classic('classic', '/usr/bin/redis-server');
   const cache = { OCISLIM_CACHE: join(work, 'cache') };
   const buildah = `buildah --storage-driver vfs --root ${join(work, 'bh-root')} --runroot ${join(work, 'bh-run')}`;
-  const jobs: { name: string; peer?: string; run: (i: number) => { wall: number; cpu: number } }[] = [
-    { name: 'ocislim build -f Dockerfile --push (warm cache)', peer: 'buildah', run: (i) => timed(`node ${BIN} build -f classic/Dockerfile classic --push ${reg.host}/df:${i} >/dev/null 2>&1`, cache) },
-    ...(has('buildah')
-      ? [{ name: 'buildah bud (layer cache) + buildah push', run: (i: number) => timed(`${buildah} bud -q --layers -t df:${i} classic >/dev/null 2>&1 && ${buildah} push --tls-verify=false df:${i} docker://${reg.host}/bh:${i} >/dev/null 2>&1`) }]
-      : []),
-    { name: 'ocislim build redis --push (warm cache)', peer: 'manual', run: (i) => timed(`node ${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/r:${i} >/dev/null 2>&1`, cache) },
-    { name: 'ocislim build redis --push (empty cache)', peer: 'manual', run: (i) => timed(`rm -rf cold && node ${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/c:${i} >/dev/null 2>&1`, { OCISLIM_CACHE: join(work, 'cold') }) },
+  const manual = (program: string, repo: string) => (i: number) =>
+    timed(`rm -rf tree u && /usr/bin/python3 /usr/bin/lddtree --copy-to-tree tree ${program} >/dev/null
+      if [ ${program} != /usr/bin/redis-server ]; then mkdir -p tree/usr/bin && mv tree${program} tree/usr/bin/redis-server; fi
+      umoci init --layout u && umoci new --image u:latest && umoci insert --image u:latest tree / >/dev/null
+      umoci config --image u:latest --config.entrypoint /usr/bin/redis-server --config.exposedports 6379/tcp
+      skopeo copy --dest-tls-verify=false oci:u:latest docker://${reg.host}/${repo}:${i} >/dev/null`);
+  const bud = (dir: string, repo: string) => (i: number) =>
+    timed(`${buildah} bud -q --layers -t ${repo}:${i} ${dir} >/dev/null 2>&1 && ${buildah} push --tls-verify=false ${repo}:${i} docker://${reg.host}/${repo}:${i} >/dev/null 2>&1`);
+  type Job = { name: string; peer?: string; run: (i: number) => { wall: number; cpu: number } };
+  const jobs: Job[] = [
+    { name: 'same inputs: ocislim build -f Dockerfile --push', peer: 'same inputs: buildah bud + push', run: (i) => timed(`node ${BIN} build -f classic/Dockerfile classic --push ${reg.host}/df:${i} >/dev/null 2>&1`, cache) },
+    ...(has('buildah') ? [{ name: 'same inputs: buildah bud + push', run: bud('classic', 'bh') }] : []),
+    { name: 'same inputs: ocislim build redis --push', peer: 'same inputs: lddtree + umoci + skopeo', run: (i) => timed(`node ${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/r:${i} >/dev/null 2>&1`, cache) },
+    { name: 'same inputs: lddtree + umoci + skopeo', run: manual('/usr/bin/redis-server', 'm') },
     {
-      name: 'lddtree + umoci + skopeo copy',
-      run: (i) =>
-        timed(`rm -rf tree u && /usr/bin/python3 /usr/bin/lddtree --copy-to-tree tree /usr/bin/redis-server >/dev/null
-          umoci init --layout u && umoci new --image u:latest && umoci insert --image u:latest tree / >/dev/null
-          umoci config --image u:latest --config.entrypoint /usr/bin/redis-server --config.exposedports 6379/tcp
-          skopeo copy --dest-tls-verify=false oci:u:latest docker://${reg.host}/m:${i} >/dev/null`),
+      name: 'binary changed: ocislim build --push',
+      peer: 'binary changed: lddtree + umoci + skopeo',
+      run: (i) => timed(`node ${BIN} build app/redis-server:/usr/bin/redis-server --expose 6379 --push ${reg.host}/ra:${i} >/dev/null 2>&1`, cache),
     },
+    { name: 'binary changed: lddtree + umoci + skopeo', run: manual(join(work, 'app/redis-server'), 'ma') },
+    {
+      name: 'binary changed: ocislim build -f Dockerfile --push',
+      peer: 'binary changed: buildah bud + push',
+      run: (i) => timed(`node ${BIN} build -f classic-app/Dockerfile classic-app --push ${reg.host}/dfa:${i} >/dev/null 2>&1`, cache),
+    },
+    ...(has('buildah') ? [{ name: 'binary changed: buildah bud + push', run: bud('classic-app', 'bha') }] : []),
+    { name: 'empty cache: ocislim build redis --push', peer: 'same inputs: lddtree + umoci + skopeo', run: (i) => timed(`rm -rf cold && node ${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/c:${i} >/dev/null 2>&1`, { OCISLIM_CACHE: join(work, 'cold') }) },
   ];
   const results = new Map<string, { wall: number[]; cpu: number[] }>();
+  const loads: number[] = [];
   for (let i = 0; i <= rounds; i++) {
+    // Untimed: this round's application binary, and the classic recipe's tarball of it.
+    sh(`cp /usr/bin/redis-check-rdb app/redis-server && printf 'build %d' ${i} >> app/redis-server`);
+    classic('classic-app', join(work, 'app/redis-server'));
+    loads.push(Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]));
     for (const j of jobs) {
       const t = j.run(i);
       if (i === 0) continue; // warm-up: fills the caches and the registry
@@ -58,13 +90,12 @@ try {
       r.cpu.push(t.cpu);
     }
   }
-  const peerOf = (p?: string) => (p === 'buildah' ? results.get(jobs[1].name) : p === 'manual' ? results.get('lddtree + umoci + skopeo copy') : undefined);
-  console.log(`### Rebuild and push, blobs already in the registry (median of ${rounds}, interleaved, after a warm-up round)\n`);
+  console.log(`### Rebuild and push (median of ${rounds}, interleaved, after a warm-up round; load average ${median(loads).toFixed(1)})\n`);
   console.log('| work | wall | CPU | wall ÷ peer | CPU ÷ peer |');
   console.log('| --- | ---: | ---: | ---: | ---: |');
   for (const j of jobs) {
     const r = results.get(j.name)!;
-    const p = peerOf(j.peer);
+    const p = j.peer ? results.get(j.peer) : undefined;
     const ratio = (a: number[], b?: number[]) => (b ? (median(a) / median(b)).toFixed(2) : '');
     console.log(`| ${j.name} | ${median(r.wall).toFixed(2)} s | ${median(r.cpu).toFixed(2)} s | ${ratio(r.wall, p?.wall)} | ${ratio(r.cpu, p?.cpu)} |`);
   }
