@@ -7,7 +7,8 @@ import { Resolver } from '../elf/resolve.js';
 import { readElfFile } from '../elf/reader.js';
 import { formatPlatform, hostPlatform, Platform, platformMatches } from '../oci/platform.js';
 import { HistoryEntry, Image, platformOfConfig } from '../oci/image.js';
-import { LayerBlob, writeLayer } from '../oci/layer.js';
+import { LayerBlob, LayerEntry, writeLayer } from '../oci/layer.js';
+import { hexOf } from '../oci/digest.js';
 import { Cache } from '../oci/cache.js';
 import { FileDigests } from '../oci/file-digests.js';
 import { mediaTypesFor, MT } from '../oci/mediatypes.js';
@@ -28,7 +29,7 @@ import { verifyRuns } from './verify.js';
 import { DEFAULT_PATH, envTarget, readShebang } from './shebang.js';
 import { Log, silentLog } from '../log.js';
 import { ControlFileError, DpkgDatabase, readOsRelease } from '../packages/dpkg.js';
-import { Inventory, takeInventory } from '../packages/inventory.js';
+import { hashFile, Inventory, takeInventory } from '../packages/inventory.js';
 import { statusDEntries } from '../packages/statusd.js';
 
 export interface BuildResult {
@@ -272,7 +273,11 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     }
   }
   for (const a of [...plan.notes, ...added]) log.info(a);
-  const inventory = spec.sbom === false && !spec.sbomDocument ? null : packageRecords(plan, spec, log);
+  // One reader of file contents for the whole build: the inventory's md5s and the layer cache's sha256s come from one
+  // read of each file.
+  const cache = openCache(spec.cacheDir, log);
+  const files = cache?.files ?? new FileDigests(null);
+  const inventory = spec.sbom === false && !spec.sbomDocument ? null : packageRecords(plan, spec, log, files);
   const { kernelFloor } = checkVersions(plan);
   if (kernelFloor) log.info(`needs Linux ${kernelFloor} or newer (ELF ABI note)`);
   if (spec.maxSize !== undefined) {
@@ -301,7 +306,6 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     const count = `${files} file${files === 1 ? '' : 's'}`;
     jobs.push({ entries, comment: spec.layers === 1 ? `everything (${count})` : `${GROUP_COMMENT[g]} (${count})` });
   }
-  const cache = openCache(spec.cacheDir, log);
   // Layers compress concurrently: gzip runs on libuv's thread pool, so each layer gets a core.
   const blobs: LayerBlob[] = await Promise.all(
     jobs.map(({ entries, comment }) => writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: layerType, mtime: spec.epoch, comment, compression: spec.compression, gzipLevel: spec.gzipLevel, log, cache: cache ?? undefined })),
@@ -335,7 +339,7 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
  * Which package each file of the plan comes from (the root's dpkg database), and the distroless package records
  * (status.d) for them, added to the application layer so the loader/libc and library layers stay shared.
  */
-function packageRecords(plan: Plan, spec: BuildSpec, log: Log): Inventory {
+function packageRecords(plan: Plan, spec: BuildSpec, log: Log, files: FileDigests): Inventory {
   let db: DpkgDatabase | null;
   try {
     db = DpkgDatabase.open(plan.fs);
@@ -345,7 +349,14 @@ function packageRecords(plan: Plan, spec: BuildSpec, log: Log): Inventory {
   }
   if (!db && spec.sbomDocument) log.info(`note: no dpkg database in ${plan.fs.root}: the SBOM lists files only`);
   const edges = plan.closures.flatMap((c) => c.edges);
-  const inv = takeInventory(plan.entries.values(), plan.fs, db, edges, readOsRelease(plan.fs));
+  // sha1 only for the SBOM documents (SPDX requires it); md5 for ownership and status.d, sha256 for both.
+  const sha1 = !!spec.sbomDocument;
+  const hash = (e: LayerEntry) => {
+    if (e.content || !e.source) return hashFile(e);
+    const h = files.hashes(e.source, { md5: true, sha1 });
+    return { sha256: hexOf(h.digest), md5: h.md5!, size: h.size, ...(h.sha1 ? { sha1: h.sha1 } : {}) };
+  };
+  const inv = takeInventory(plan.entries.values(), plan.fs, db, edges, readOsRelease(plan.fs), { hash });
   if (spec.sbom === false) return inv;
   for (const e of statusDEntries(inv, plan.fs, { osFiles: !spec.from, present: (p) => plan.entries.has(p) })) plan.add({ ...e, group: 'app' });
   return inv;

@@ -1,6 +1,7 @@
-import { BigIntStats, readFileSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { BigIntStats, closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { writeFileAtomic } from './atomic.js';
-import { Digest, isDigest, sha256File } from './digest.js';
+import { Digest, isDigest } from './digest.js';
 
 /**
  * File content digests memoized by (device, inode, size, mtime, ctime), as git's index does: a file whose stat
@@ -9,8 +10,8 @@ import { Digest, isDigest, sha256File } from './digest.js';
  * remembered ("racily clean" in git's words: a second write in the same clock tick would not show in the stat).
  */
 
-/** [dev, ino, size, mtimeNs, ctimeNs, digest] */
-type Row = [string, string, number, string, string, Digest];
+/** [dev, ino, size, mtimeNs, ctimeNs, digest, md5 (when it was asked for)] */
+type Row = [string, string, number, string, string, Digest, string?];
 
 const RACY_NS = 2_000_000_000n;
 /** Rows kept at most; when over, only the rows this process used are kept. */
@@ -23,14 +24,28 @@ export interface FileIdentity {
   stamp: string;
 }
 
+/** A file's hashes, all taken in one read: sha256 always, md5 and sha1 when asked for. */
+export interface FileHashes extends FileIdentity {
+  size: number;
+  md5?: string;
+  sha1?: string;
+}
+
+const MD5_RE = /^[a-f0-9]{32}$/;
+
 export function stampOf(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
+/**
+ * Within one process, each file is read at most once whatever asks (the package inventory wants md5s, the layer
+ * cache sha256s): the hashes are kept by path and stat identity. A `file` of null keeps nothing on disk.
+ */
 export class FileDigests {
   private rows: Record<string, Row> = {};
   private used = new Set<string>();
   private changed = false;
+  private seen = new Map<string, FileHashes>();
 
   constructor(private readonly file: string | null) {
     if (!file) return;
@@ -44,22 +59,63 @@ export class FileDigests {
 
   /** The content digest of a host file, from the memo when its identity is unchanged, else by reading it. */
   async digest(path: string): Promise<FileIdentity> {
+    const h = this.hashes(path);
+    return { digest: h.digest, stamp: h.stamp };
+  }
+
+  /**
+   * sha256 (and md5, sha1 when asked for) of a host file, all in one read, or from this process's earlier read or
+   * the memo when the file's identity is unchanged. A file that changed while being read gets the stamp "changed"
+   * and is remembered nowhere.
+   */
+  hashes(path: string, want: { md5?: boolean; sha1?: boolean } = {}): FileHashes {
     const st = statSync(path, { bigint: true });
-    const row = this.rows[path];
+    const stamp = stampOf(st);
     this.used.add(path);
-    if (row && row[0] === String(st.dev) && row[1] === String(st.ino) && row[2] === Number(st.size) && row[3] === String(st.mtimeNs) && row[4] === String(st.ctimeNs) && isDigest(row[5])) {
-      return { digest: row[5], stamp: stampOf(st) };
+    const had = this.seen.get(path);
+    if (had && had.stamp === stamp && (!want.md5 || had.md5) && (!want.sha1 || had.sha1)) return had;
+    const row = this.rows[path];
+    if (!want.sha1 && row && row[0] === String(st.dev) && row[1] === String(st.ino) && row[2] === Number(st.size) && row[3] === String(st.mtimeNs) && row[4] === String(st.ctimeNs) && isDigest(row[5])) {
+      const md5 = row[6] && MD5_RE.test(row[6]) ? row[6] : undefined;
+      if (!want.md5 || md5) {
+        const h: FileHashes = { digest: row[5], stamp, size: row[2], ...(md5 ? { md5 } : {}) };
+        this.seen.set(path, h);
+        return h;
+      }
     }
-    const { digest, size } = await sha256File(path);
-    const after = statSync(path, { bigint: true });
+    const sha = createHash('sha256');
+    const md5 = want.md5 ? createHash('md5') : null;
+    const sha1 = want.sha1 ? createHash('sha1') : null;
+    let size = 0;
+    const fd = openSync(path, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, null);
+        if (!n) break;
+        const chunk = buf.subarray(0, n);
+        sha.update(chunk);
+        md5?.update(chunk);
+        sha1?.update(chunk);
+        size += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    const h: FileHashes = { digest: 'sha256:' + sha.digest('hex'), stamp, size };
+    if (md5) h.md5 = md5.digest('hex');
+    if (sha1) h.sha1 = sha1.digest('hex');
     // Changed while being read: usable for nothing (the caller sees the stamp differ later and skips the cache).
-    if (stampOf(after) !== stampOf(st) || size !== Number(st.size)) return { digest, stamp: 'changed' };
+    if (stampOf(statSync(path, { bigint: true })) !== stamp || size !== Number(st.size)) return { ...h, stamp: 'changed' };
+    // A file written in the last seconds may be written again within the same clock tick (same stamp, other bytes):
+    // it is read again whenever asked, as git does with racily clean entries.
     const now = BigInt(Date.now()) * 1_000_000n;
     if (now - st.mtimeNs > RACY_NS && now - st.ctimeNs > RACY_NS) {
-      this.rows[path] = [String(st.dev), String(st.ino), Number(st.size), String(st.mtimeNs), String(st.ctimeNs), digest];
+      this.seen.set(path, h);
+      this.rows[path] = [String(st.dev), String(st.ino), Number(st.size), String(st.mtimeNs), String(st.ctimeNs), h.digest, ...(h.md5 ? [h.md5] : [])] as Row;
       this.changed = true;
     }
-    return { digest, stamp: stampOf(st) };
+    return h;
   }
 
   /** Writes the memo back (atomically; merged with what other processes wrote meanwhile). */

@@ -44,7 +44,11 @@ export interface PathEdge {
   to: string | null;
 }
 
-function hashFile(e: LayerEntry): { sha256: string; sha1: string; md5: string; size: number } {
+/** A file's hashes for the inventory: sha256 and md5 always, sha1 when the caller asked for it (SBOM documents). */
+export type FileHasher = (e: LayerEntry) => { sha256: string; sha1?: string; md5: string; size: number };
+
+/** Reads the file (or hashes its generated content): sha256, sha1 and md5 in one pass. */
+export function hashFile(e: LayerEntry): { sha256: string; sha1: string; md5: string; size: number } {
   const sha = createHash('sha256');
   const sha1 = createHash('sha1');
   const md5 = createHash('md5');
@@ -87,14 +91,15 @@ export function takeInventory(
   db: DpkgDatabase | null,
   edges: PathEdge[] = [],
   os: Record<string, string> | null = null,
-  opts: { allPackages?: boolean } = {},
+  opts: { allPackages?: boolean; hash?: FileHasher } = {},
 ): Inventory {
+  const hash = opts.hash ?? hashFile;
   const files: { f: InventoryFile; e: LayerEntry; rootPath: string | null }[] = [];
   const byPath = new Map<string, InventoryFile>();
   const list = [...entries].filter((e) => e.type !== 'dir');
   for (const e of list) {
     const f: InventoryFile = { path: e.path, type: e.type as InventoryFile['type'] };
-    if (e.type === 'file') Object.assign(f, hashFile(e));
+    if (e.type === 'file') Object.assign(f, hash(e));
     if (e.type === 'symlink') f.linkname = e.linkname;
     const rootPath = e.type === 'file' && e.source && !e.content ? inRoot(fs, e.source) : null;
     files.push({ f, e, rootPath });
