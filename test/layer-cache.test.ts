@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BIN, ocislim, ocislimAsync } from './helpers/cli.js';
@@ -78,6 +78,35 @@ describe('layer cache', () => {
     const info = ocislim(['cache', 'info'], { env: { OCISLIM_CACHE: cache } });
     assert.equal(info.status, 0);
     assert.match(info.stdout, /3 blobs, 3 layers/);
+  });
+
+  it('an OCI layout links the layers it takes from the cache (one filesystem), and copies them to another', () => {
+    const cache = join(dir, 'c-link');
+    const args = ['/usr/bin/redis-server', '--expose', '6379'];
+    const out = join(dir, 'linked');
+    const { digest } = build([...args, '-o', `oci:${out}`], cache);
+    const layers = (JSON.parse(readFileSync(join(out, 'blobs', 'sha256', digest.slice(7)), 'utf8')) as { layers: { digest: string }[] }).layers;
+    assert.equal(layers.length, 3);
+    for (const l of layers) {
+      const inLayout = statSync(join(out, 'blobs', 'sha256', l.digest.slice(7)));
+      const inCache = statSync(join(cache, 'blobs', 'sha256', l.digest.slice(7)));
+      assert.equal(inLayout.ino, inCache.ino, `${l.digest}: the layout's blob is the cache's file`);
+    }
+    // Without the cache, from the build's scratch directory: still the same bytes.
+    const none = join(dir, 'linked-none');
+    assert.equal(build([...args, '-o', `oci:${none}`], null).digest, digest);
+    assertSameLayout(out, none);
+    // Another filesystem (tmpfs): a copy, the same bytes.
+    if (existsSync('/dev/shm') && statSync('/dev/shm').dev !== statSync(dir).dev) {
+      const shm = mkdtempSync('/dev/shm/ocislim-cache-');
+      try {
+        assert.equal(build([...args, '-o', `oci:${join(shm, 'o')}`], cache).digest, digest);
+        assertSameLayout(out, join(shm, 'o'));
+        for (const l of layers) assert.equal(statSync(join(shm, 'o', 'blobs', 'sha256', l.digest.slice(7))).nlink, 1);
+      } finally {
+        removeDir(shm);
+      }
+    }
   });
 
   it('only the changed layer is rebuilt; a file rewritten with the same size and mtime is never served stale', () => {

@@ -59,6 +59,11 @@ export interface BlobReader {
   open(): Readable;
   /** Bytes [start, end) without reading what comes before, where the source allows it (files). */
   openRange?(start: number, end: number): Readable;
+  /**
+   * A local file holding exactly the blob's bytes, already verified (a layer this process wrote): a sink on the same
+   * filesystem links it instead of copying it.
+   */
+  file?: string;
 }
 
 export interface ImageLayer {

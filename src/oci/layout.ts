@@ -1,5 +1,5 @@
 import { BlobMismatchError, ImageError } from './errors.js';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { constants, copyFileSync, createWriteStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -178,14 +178,36 @@ function readLegacyDockerArchive(store: LayoutStore): Image {
   return { manifestBytes, manifest, digest: sha256(manifestBytes), configBytes, config, layers };
 }
 
-/** Copies a blob into a layout directory unless it is there; atomic. Sources verify what they read. */
-async function putBlob(dir: string, d: Descriptor, source: () => Readable): Promise<void> {
+/**
+ * Puts a local blob file (verified already) at `tmp`: a hard link when both are on one filesystem (a layer of the
+ * cache or of the build's scratch directory is not copied), else a copy (a reflink where the filesystem has them).
+ * Blobs are never written in place, so sharing the inode is safe. False when the file is not there (any more).
+ */
+function linkOrCopy(file: string, tmp: string): boolean {
+  try {
+    linkSync(file, tmp);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+  }
+  try {
+    copyFileSync(file, tmp, constants.COPYFILE_FICLONE);
+    return true;
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+/** Puts a blob into a layout directory unless it is there; atomic. Sources verify what they read. */
+async function putBlob(dir: string, d: Descriptor, source: () => Readable, file?: string): Promise<void> {
   const path = join(dir, blobName(d.digest));
   if (existsSync(path) && statSync(path).size === d.size) return;
   mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
   const tmp = tempSibling(path);
   try {
-    await pipeline(source(), createWriteStream(tmp));
+    if (!file || !linkOrCopy(file, tmp)) await pipeline(source(), createWriteStream(tmp));
     if (statSync(tmp).size !== d.size) throw new BlobMismatchError(dir, d.digest, `blob ${d.digest}: wrote ${statSync(tmp).size} bytes, expected ${d.size}`);
     renameSync(tmp, path);
   } catch (e) {
@@ -212,7 +234,7 @@ export function indexEntry(a: Artifact, tag?: string): Descriptor {
 
 async function writeInto(dir: string, a: Artifact, tag: string | undefined): Promise<void> {
   for (const img of imagesOf(a)) {
-    for (const l of img.layers) await putBlob(dir, l.descriptor, () => l.blob.open());
+    for (const l of img.layers) await putBlob(dir, l.descriptor, () => l.blob.open(), l.blob.file);
     putBytes(dir, img.configBytes);
     putBytes(dir, img.manifestBytes);
   }

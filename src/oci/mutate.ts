@@ -44,6 +44,7 @@ export function layerFromBlob(b: LayerBlob): ImageLayer {
     blob: {
       open: () => createReadStream(b.path, { highWaterMark: 1 << 20 }),
       openRange: (start, end) => (end <= start ? Readable.from([]) : createReadStream(b.path, { start, end: end - 1, highWaterMark: 1 << 20 })),
+      file: b.path,
     },
   };
 }
