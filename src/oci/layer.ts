@@ -1,7 +1,6 @@
 import { ImageError } from './errors.js';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cache } from './cache.js';
 import { Digest, Hasher, hexOf, sha256 } from './digest.js';
@@ -163,12 +162,38 @@ async function contentIdentities(sorted: LayerEntry[], files: FileDigests): Prom
   return ids.some((x) => x?.stamp === 'changed') ? null : ids;
 }
 
-async function* tarChunks(entries: LayerEntry[], mtime: number, task: Task, stamps?: (string | null)[], onChanged?: () => void): AsyncGenerator<Buffer> {
+/**
+ * The layer's tar, in chunks of exactly `blockSize` bytes (the last one shorter): headers, generated content and file
+ * bytes are laid straight into the chunk, each file read into it with no copy in between (the compressors take whole
+ * blocks in place). Reads are synchronous: the thread pool is busy compressing, and a read queued behind a deflate
+ * job would stall the layer.
+ */
+async function* tarBlocks(entries: LayerEntry[], mtime: number, task: Task, blockSize: number, stamps?: (string | null)[], onChanged?: () => void): AsyncGenerator<Buffer> {
+  let block = Buffer.allocUnsafe(blockSize);
+  let off = 0;
+  const probe = Buffer.allocUnsafe(1);
+  /** Copies bytes in; returns full blocks to yield. */
+  const put = (bytes: Uint8Array): Buffer[] => {
+    const full: Buffer[] = [];
+    let pos = 0;
+    while (pos < bytes.length) {
+      const n = Math.min(bytes.length - pos, blockSize - off);
+      block.set(bytes.subarray(pos, pos + n), off);
+      off += n;
+      pos += n;
+      if (off === blockSize) {
+        full.push(block);
+        block = Buffer.allocUnsafe(blockSize);
+        off = 0;
+      }
+    }
+    return full;
+  };
   let i = -1;
   for (const e of entries) {
     i++;
     const size = e.type === 'file' ? (e.content ? e.content.length : (e.size ?? 0)) : 0;
-    yield encodeHeader({
+    const header = encodeHeader({
       path: tarName(e.path),
       type: e.type,
       mode: e.mode,
@@ -179,28 +204,44 @@ async function* tarChunks(entries: LayerEntry[], mtime: number, task: Task, stam
       linkname: e.type === 'hardlink' ? tarName(e.linkname ?? '') : e.linkname,
       xattrs: e.xattrs,
     });
+    yield* put(header);
     if (e.type !== 'file') continue;
     if (e.content) {
       task.add(e.content.length);
-      yield Buffer.from(e.content);
+      yield* put(e.content);
     } else if (size > 0) {
-      let seen = 0;
-      for await (const chunk of createReadStream(e.source!, { highWaterMark: 1 << 20 })) {
-        const c = chunk as Buffer;
-        seen += c.length;
-        if (seen > size) throw new ImageError(e.source!, `file grew while being read`);
-        task.add(c.length);
-        yield c;
+      const fd = openSync(e.source!, 'r');
+      try {
+        let seen = 0;
+        while (seen < size) {
+          const n = readSync(fd, block, off, Math.min(size - seen, blockSize - off), null);
+          if (!n) throw new ImageError(e.source!, `file changed size while being read`);
+          seen += n;
+          off += n;
+          task.add(n);
+          if (off === blockSize) {
+            yield block;
+            block = Buffer.allocUnsafe(blockSize);
+            off = 0;
+          }
+        }
+        if (readSync(fd, probe, 0, 1, null)) throw new ImageError(e.source!, `file grew while being read`);
+      } finally {
+        closeSync(fd);
       }
-      if (seen !== size) throw new ImageError(e.source!, `file changed size while being read`);
       // The layer key holds the digest taken under this identity: if the file changed since, the bytes just written
       // may not be the ones the key names, and the layer must not be cached under it.
       if (stamps?.[i] && stampOf(statSync(e.source!, { bigint: true })) !== stamps[i]) onChanged?.();
     }
     const pad = padding(size);
-    if (pad.length) yield pad;
+    if (pad.length) yield* put(pad);
   }
-  yield END_OF_ARCHIVE;
+  yield* put(END_OF_ARCHIVE);
+  if (off) yield block.subarray(0, off);
+}
+
+function writeAll(fd: number, b: Buffer): void {
+  for (let off = 0; off < b.length; ) off += writeSync(fd, b, off, b.length - off);
 }
 
 /**
@@ -242,14 +283,19 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
   for (const e of sorted) if (e.type === 'file') total += e.content ? e.content.length : (e.size ?? 0);
   const task = (opts.log ?? silentLog).task(`layer ${opts.comment}`, total);
   let changed = false;
-  const file = await open(tmp, 'w');
+  const fd = openSync(tmp, 'w');
   try {
-    const tar = tarChunks(sorted, opts.mtime, task, stamps, () => (changed = true));
+    const tar = tarBlocks(sorted, opts.mtime, task, compression === 'zstd' ? ZSTD_BLOCK : BLOCK_SIZE, stamps, () => (changed = true));
     const compressed = compression === 'zstd' ? zstdParallel(hashed(tar, raw), level) : gzipParallel(hashed(tar, raw), level);
-    for await (const c of hashed(compressed, gz)) await file.write(c);
-    await file.close();
+    // Written synchronously, as the files are read: page-cache writes, never queued behind the compressors.
+    for await (const c of hashed(compressed, gz)) writeAll(fd, c);
+    closeSync(fd);
   } catch (e) {
-    await file.close().catch(() => {});
+    try {
+      closeSync(fd);
+    } catch {
+      /* closed already */
+    }
     rmSync(tmp, { force: true });
     throw e;
   }

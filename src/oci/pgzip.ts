@@ -37,7 +37,9 @@ const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 
 /**
  * Compresses `input` (any chunking) into gzip, yielding the output in order. At most `parallel` blocks are being
- * deflated at once; memory stays near (parallel + 1) blocks.
+ * deflated at once; memory stays near (parallel + 2) blocks. A chunk that holds a whole block at a block boundary is
+ * deflated in place, not copied (a producer that yields BLOCK_SIZE chunks, as the layer writer does, is never
+ * copied): chunks must not be changed once yielded.
  */
 export async function* gzipParallel(input: AsyncIterable<Buffer>, level = 6, parallel = availableParallelism()): AsyncGenerator<Buffer> {
   yield HEADER;
@@ -54,24 +56,40 @@ export async function* gzipParallel(input: AsyncIterable<Buffer>, level = 6, par
     inflight.push(job);
     prevTail = block.length >= WINDOW ? block.subarray(block.length - WINDOW) : Buffer.concat([prevTail ?? Buffer.alloc(0), block]).subarray(-WINDOW);
   };
-  let pending: Buffer[] = [];
-  let pendingLen = 0;
+  // A full block is held back until more input shows it is not the last one (the last ends the stream, Z_FINISH).
+  let held: Buffer | null = null;
+  let cur: Buffer | null = null;
+  let filled = 0;
   for await (const chunk of input) {
     crc = crc32(chunk, crc);
     total += chunk.length;
-    pending.push(chunk);
-    pendingLen += chunk.length;
-    while (pendingLen >= BLOCK_SIZE + 1) {
-      // Keep at least one byte back, so the final block (Z_FINISH) is never empty unless the input is.
-      const all = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingLen);
-      start(all.subarray(0, BLOCK_SIZE), false);
-      const rest = all.subarray(BLOCK_SIZE);
-      pending = [rest];
-      pendingLen = rest.length;
-      if (inflight.length >= parallel) yield await inflight.shift()!;
+    let pos = 0;
+    while (pos < chunk.length) {
+      let block: Buffer;
+      if (filled === 0 && chunk.length - pos >= BLOCK_SIZE) {
+        block = chunk.subarray(pos, pos + BLOCK_SIZE);
+        pos += BLOCK_SIZE;
+      } else {
+        cur ??= Buffer.allocUnsafe(BLOCK_SIZE);
+        const n = chunk.copy(cur, filled, pos, Math.min(chunk.length, pos + BLOCK_SIZE - filled));
+        filled += n;
+        pos += n;
+        if (filled < BLOCK_SIZE) continue;
+        block = cur;
+        cur = null;
+        filled = 0;
+      }
+      if (held) {
+        start(held, false);
+        if (inflight.length >= parallel) yield await inflight.shift()!;
+      }
+      held = block;
     }
   }
-  start(pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingLen), true);
+  if (filled) {
+    if (held) start(held, false);
+    start(cur!.subarray(0, filled), true);
+  } else start(held ?? Buffer.alloc(0), true);
   while (inflight.length) yield await inflight.shift()!;
   const trailer = Buffer.alloc(8);
   trailer.writeUInt32LE(crc >>> 0, 0);
