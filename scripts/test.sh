@@ -20,7 +20,7 @@ PACKAGES=(
   nginx php8.2-cli postgresql perl tcl gnupg git    # real programs with runtimes, plugins and helpers (runtimes test)
   strace util-linux                                 # --trace; unshare for a private trust store in the TLS tests
   python3-debian dctrl-tools                        # deb822 and grep-dctrl read our status.d records
-  wget libgnutls28-dev libnss3-dev libnss3-tools p11-kit-modules  # GnuTLS and NSS clients, certutil, p11-kit's trust module (trust test)
+  wget libgnutls28-dev libnss3-dev libnss3-tools libcurl3-nss p11-kit-modules  # GnuTLS and NSS clients, certutil, p11-kit's trust module (trust test)
 )
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -82,6 +82,24 @@ int main(int argc, char **argv) {
 }
 `;
 
+/** A client on Debian's libcurl-nss (no curl headers needed): curlnss URL [CAFILE]. */
+const CURLNSS = `#include <stdio.h>
+typedef void CURL;
+extern CURL *curl_easy_init(void);
+extern int curl_easy_setopt(CURL *, int, ...);
+extern int curl_easy_perform(CURL *);
+extern const char *curl_easy_strerror(int);
+int main(int argc, char **argv) {
+  CURL *c = curl_easy_init();
+  if (!c || argc < 2) return 2;
+  curl_easy_setopt(c, 10002 /* CURLOPT_URL */, argv[1]);
+  if (argc > 2) curl_easy_setopt(c, 10065 /* CURLOPT_CAINFO */, argv[2]);
+  int rc = curl_easy_perform(c);
+  if (rc) fprintf(stderr, "curlnss: %s\\n", curl_easy_strerror(rc));
+  return rc ? 1 : 0;
+}
+`;
+
 let dir: string;
 const servers: Server[] = [];
 let good: number;
@@ -123,7 +141,8 @@ before(async () => {
   );
   writeFileSync(join(dir, 'nssget.c'), NSSGET);
   writeFileSync(join(dir, 'gtrust.c'), GTRUST);
-  sh('gcc -O2 -I/usr/include/nss -I/usr/include/nspr -o nssget nssget.c -lssl3 -lnss3 -lnspr4 && gcc -O2 -o gtrust gtrust.c -lgnutls', dir);
+  writeFileSync(join(dir, 'curlnss.c'), CURLNSS);
+  sh('gcc -O2 -I/usr/include/nss -I/usr/include/nspr -o nssget nssget.c -lssl3 -lnss3 -lnspr4 && gcc -O2 -o gtrust gtrust.c -lgnutls && gcc -O2 -o curlnss curlnss.c -l:libcurl-nss.so.4', dir);
   good = await serve('known.crt', 'known.key');
   unknown = await serve('unknown.crt', 'unknown.key');
   const store = privateTrustStore(dir, join(dir, 'known-ca.crt'));
@@ -147,6 +166,7 @@ before(async () => {
     ['nss-db', [nssget, `${join(dir, 'nssdb')}:/etc/pki/nssdb`]],
     ['nss-p11', [nssget], p11wrap],
     ['nss-sysdb', [nssget], sysdbWrap],
+    ['curl-nss', [join(dir, 'curlnss'), join(dir, 'unknown-ca.crt')], sysdbWrap],
   ];
   // Two builds at a time: the machine's cores are shared.
   const worker = async () => {
@@ -215,9 +235,26 @@ describe('TLS trust for GnuTLS and NSS users', () => {
     assert.match(ok.stdout, /hello over tls\n$/);
   });
 
+  it('libcurl-nss: the PKCS#11 modules it names by path (the PEM reader, the root module) come; the root database and a CA file both work', async () => {
+    const { bundle, stderr } = await built.get('curl-nss')!;
+    assert.match(stderr, /added libsoftokn3\.so, libfreeblpriv3\.so, \/usr\/lib\/[^/]+\/libnssckbi\.so, \/usr\/lib\/[^/]+\/nss\/libnsspem\.so \(NSS loads them with dlopen; curlnss uses libnss3\.so\)/);
+    assert.match(stderr, /added \/etc\/pki\/nssdb \(the system-wide NSS database; curlnss uses NSS\)/);
+    const curl = (args: string[]) => runcRunAsync(bundle, [join(dir, 'curlnss'), ...args]);
+    const db = await curl([`https://127.0.0.1:${good}/`]);
+    assert.equal(db.status, 0, db.stderr);
+    assert.equal(db.stdout, 'hello over tls\n');
+    const bad = await curl([`https://127.0.0.1:${unknown}/`]);
+    assert.equal(bad.status, 1, bad.stderr);
+    assert.match(bad.stderr, /curlnss: SSL peer certificate/);
+    // CURLOPT_CAINFO goes through libnsspem.so, which libcurl-nss loads by its full path.
+    const pem = await curl([`https://127.0.0.1:${unknown}/`, join(dir, 'unknown-ca.crt')]);
+    assert.equal(pem.status, 0, pem.stderr);
+    assert.equal(pem.stdout, 'hello over tls\n');
+  });
+
   it("NSS whose libnssckbi.so is p11-kit's trust module: the store it reads comes, and the build root's CA is trusted", async () => {
     const { bundle, stderr } = await built.get('nss-p11')!;
-    assert.match(stderr, /added \/etc\/ssl\/certs\/ca-certificates\.crt \(libnssckbi\.so, NSS's root module in \/, reads it\)/);
+    assert.match(stderr, /added \/etc\/ssl\/certs\/ca-certificates\.crt \(libnssckbi\.so, an NSS trust module in \/, reads it\)/);
     assert.doesNotMatch(stderr, /note: nssget uses NSS/);
     const ok = await runcRunAsync(bundle, [join(dir, 'nssget'), '127.0.0.1', String(good)]);
     assert.equal(ok.status, 0, ok.stderr);

@@ -2,10 +2,15 @@ import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { Closure } from '../../elf/resolve.js';
 import { Rule, RuleContext } from './context.js';
-import { names } from './symbols.js';
+import { absolutePaths } from './runtime.js';
+import { names, objects, SYSTEM_LIB } from './symbols.js';
 
 /** System trust locations a PKCS#11 trust module may read (p11-kit's trust paths: Debian's bundle, Fedora's tree). */
 const TRUST_LOCATION = /^\/etc\/(ssl|pki)\/|^\/usr\/share\/(pki|ca-certificates)\//;
+
+/** NSS's own libraries (they name their modules themselves) and the API whose importers are NSS users. */
+const NSS_OWN = /^lib(nss3|nssutil3|smime3|ssl3|softokn3|freebl3|freeblpriv3|nssckbi|nssdbm3|nsspem)\.so$/;
+const NSS_API = /^(NSS_|SECMOD_)/;
 
 /** The system-wide NSS database (Fedora's convention; Debian creates none): programs that open sql:/etc/pki/nssdb. */
 const SYSTEM_DB = '/etc/pki/nssdb';
@@ -70,12 +75,23 @@ function nssOf(x: RuleContext, { dir, closure, users }: NssGroup): void {
     return !!loc && shippedSources.has(plan.fs.host(loc.realPath));
   };
   const added: string[] = [];
-  const addModule = (inRoot: string, why: string) => {
-    if (shipped(inRoot)) return;
-    plan.addLibrary(inRoot, `rule: ${why}; NSS loads it with dlopen (${who} ${uses} libnss3.so)`);
+  const trust = !x.opts.hasBase && (x.opts.scaffold.certs || !!x.opts.force?.certs);
+  const readsStore: string[] = [];
+  // `exact`: loaded from that very path (named by a program), so the same file elsewhere in the image does not serve.
+  const addModule = (inRoot: string, why: string, exact = false) => {
+    if (exact ? plan.entries.has(inRoot) : shipped(inRoot)) return;
+    const stores = trust ? namedTrustLocations(plan.fs.host(plan.fs.locate(inRoot)!.realPath)).filter((p) => plan.fs.stat(p)) : [];
+    shippedSources.add(plan.fs.host(plan.fs.locate(inRoot)!.realPath));
+    plan.addLibrary(inRoot, `rule: ${why}${stores.length ? `, a trust module reading ${stores.join(', ')}` : ''}; NSS loads it with dlopen (${who} ${uses} libnss3.so)`);
     const chk = inRoot.replace(/\.so$/, '.chk');
     if (plan.fs.stat(chk)) plan.addLinkChain(chk, 'libs', `rule: ${posix.basename(chk)}, the FIPS self-check of ${posix.basename(inRoot)}`, chk);
-    added.push(posix.basename(inRoot));
+    added.push(exact ? inRoot : posix.basename(inRoot));
+    for (const p of stores) {
+      readsStore.push(p);
+      if (plan.entries.has(p)) continue;
+      plan.addLinkChain(p, 'libs', `scaffold: CA certificates (${posix.basename(inRoot)}, an NSS trust module, reads them)`, p);
+      x.say(`${p} (${posix.basename(inRoot)}, an NSS trust module in ${plan.fs.root}, reads it)`);
+    }
   };
 
   const softokn = posix.join(dir, 'libsoftokn3.so');
@@ -87,20 +103,23 @@ function nssOf(x: RuleContext, { dir, closure, users }: NssGroup): void {
   const freebl = ['libfreeblpriv3.so', 'libfreebl3.so'].map((n) => posix.join(dir, n)).find((p) => plan.fs.stat(p));
   if (freebl) addModule(freebl, "softoken's crypto primitives (freebl)");
 
-  const trust = !x.opts.hasBase && (x.opts.scaffold.certs || !!x.opts.force?.certs);
-  let readsStore: string[] = [];
+  // PKCS#11 modules an NSS user names by absolute path (libcurl-nss: .../nss/libnsspem.so for PEM files, and the
+  // root module): loaded from exactly there.
+  const closures = x.closures.filter((c) => users.includes(c.file.path));
+  for (const o of objects(closures)) {
+    const base = posix.basename(o.path);
+    if (NSS_OWN.test(base) || SYSTEM_LIB.test(base) || !o.elf.imports?.some((s) => NSS_API.test(s))) continue;
+    for (const p of absolutePaths(plan.fs.host(o.host))) {
+      if (!/\.so(\.\d+)*$/.test(p) || !plan.fs.stat(p)?.stats.isFile()) continue;
+      if (posix.basename(p) === 'libnssckbi.so' && !trust) continue;
+      addModule(p, `a PKCS#11 module ${base} loads by its path`, true);
+    }
+  }
+
   if (trust) {
     const beside = posix.join(dir, 'libnssckbi.so');
     const roots = plan.resolver.findForDlopen(closure, 'libnssckbi.so')?.path ?? (plan.fs.stat(beside) ? beside : null);
-    if (roots) {
-      readsStore = namedTrustLocations(plan.fs.host(plan.fs.locate(roots)!.realPath)).filter((p) => plan.fs.stat(p));
-      addModule(roots, readsStore.length ? `NSS's root module, here a trust module reading ${readsStore.join(', ')}` : "NSS's root module (Mozilla's built-in root certificates)");
-      for (const p of readsStore) {
-        if (plan.entries.has(p)) continue;
-        plan.addLinkChain(p, 'libs', `scaffold: CA certificates (libnssckbi.so, NSS's root module, reads them)`, p);
-        x.say(`${p} (libnssckbi.so, NSS's root module in ${plan.fs.root}, reads it)`);
-      }
-    }
+    if (roots) addModule(roots, "NSS's root module (Mozilla's built-in root certificates)");
     if (plan.fs.isDirectory(SYSTEM_DB) && !plan.entries.has(SYSTEM_DB)) {
       plan.addLinkChain(SYSTEM_DB, 'libs', `scaffold: the system-wide NSS database (sql:${SYSTEM_DB}; ${who} ${uses} NSS)`, SYSTEM_DB);
       x.say(`${SYSTEM_DB} (the system-wide NSS database; ${who} ${uses} NSS)`);
