@@ -47,6 +47,22 @@ describe('package-aware builds', () => {
     assert.doesNotMatch(py.stderr, /libpython3\.11-stdlib/);
   });
 
+  it('helpers run by name: tar gets xz and bzip2 (tar Suggests their packages) with the reason in --explain; --no-helpers and --no-runtime leave them out', () => {
+    const r = build('tar-helpers', ['/usr/bin/tar', '--with-shell', '--explain', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const files = (JSON.parse(r.stdout).explain as { files: { path: string; reason: string; package?: string }[] }).files;
+    const xz = files.find((f) => f.path === '/usr/bin/xz');
+    assert.deepEqual(xz && { reason: xz.reason, package: xz.package }, { reason: 'rule: helper of tar (it runs programs by name through PATH and names "xz"; tar Suggests xz-utils)', package: 'xz-utils' });
+    assert.ok(files.some((f) => f.path === '/usr/bin/bzip2' && /names "bzip2"; tar Suggests bzip2/.test(f.reason)));
+    // Only what tar names: xz-utils' other programs (xzdiff, xzgrep...) stay out.
+    assert.deepEqual(files.filter((f) => /^\/usr\/bin\/xz./.test(f.path)).map((f) => f.path), []);
+    for (const flag of ['--no-helpers', '--no-runtime']) {
+      const n = build(`tar${flag}`, ['/usr/bin/tar', '--with-shell', flag, '--explain']);
+      assert.equal(n.status, 0, n.stderr);
+      assert.doesNotMatch(n.stderr, /\/usr\/bin\/(xz|bzip2)\b/, flag);
+    }
+  });
+
   it('--trace runs a program under strace and adds the library it dlopens by a name computed at run time (it fails without)', () => {
     writeFileSync(
       join(dir, 'dl.c'),

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdirSync, readFileSync, writeFileSync, chownSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync, chownSync } from 'node:fs';
 import { createServer, Server } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -65,6 +65,13 @@ print(urllib.request.urlopen(sys.argv[1]).read().decode(), end='')
   mkdirSync(join(dir, 'www'));
   writeFileSync(join(dir, 'www/index.html'), 'served by nginx\n');
   sh(`convert -size 16x16 xc:red ${join(dir, 'in.png')} && git init -q ${join(dir, 'repo')} && cd ${join(dir, 'repo')} && echo a > a && git add a && git -c user.email=a@b -c user.name=a commit -qm first`);
+  // A Debian package for dpkg-deb to unpack (dpkg-deb runs tar by name through PATH).
+  sh(
+    `mkdir -p deb/DEBIAN deb/usr/share/ocislim-hello && echo hello from a deb > deb/usr/share/ocislim-hello/greeting
+     printf 'Package: ocislim-hello\\nVersion: 1.0\\nArchitecture: all\\nMaintainer: t <t@example.org>\\nDescription: test\\n' > deb/DEBIAN/control
+     dpkg-deb --root-owner-group -Zgzip -b deb hello.deb >/dev/null`,
+    dir,
+  );
   // The two images that need the test CA are built seeing the store that holds it.
   await Promise.all([build('python', ['/usr/bin/python3', join(dir, 't.py')], store.wrap), build('openssl', ['/usr/bin/openssl'], store.wrap)]).catch(() => {});
   // Two builds at a time: the machine's cores are shared.
@@ -74,7 +81,8 @@ print(urllib.request.urlopen(sys.argv[1]).read().decode(), end='')
     ['postgres', ['/usr/lib/postgresql/15/bin/postgres']],
     ['nginx', ['/usr/sbin/nginx', join(dir, 'www')]],
     ['convert', ['/usr/bin/convert', join(dir, 'in.png')]],
-    ['tar', ['/usr/bin/tar', '/usr/bin/xz', '--with-shell']],
+    ['tar', ['/usr/bin/tar', '--with-shell']],
+    ['dpkg-deb', ['/usr/bin/dpkg-deb']],
     ['gpg', ['/usr/bin/gpg']],
     ['git', ['/usr/bin/git', join(dir, 'repo')]],
   ];
@@ -94,6 +102,9 @@ describe('real programs run from their own runtime (package-aware builds)', () =
   it('python3: json, ssl, sqlite3, hashlib, ctypes, decimal, and urllib over https with the CA from the build root', async () => {
     const { bundle, stderr } = await built.get('python')!;
     assert.match(stderr, /added libpython3\.11-stdlib \(\d+ files\): python3's package python3\.11-minimal needs it and both are built from python3\.11/);
+    // python3.11's tools are siblings, not the interpreter's runtime.
+    assert.match(stderr, /added python3\.11 \(\d+ files\): .* \(left out: 2 executables\)/);
+    assert.ok(!existsSync(join(bundle, 'rootfs/usr/bin/pydoc3.11')), 'pydoc3.11 left out');
     const r = await runcRunAsync(bundle, ['/usr/bin/python3', join(dir, 't.py'), url]);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, '{"sum": 2, "sha": "2d711642", "dec": "0.25", "c": 4}\nhello over tls\n');
@@ -174,11 +185,21 @@ describe('real programs run from their own runtime (package-aware builds)', () =
     assert.match(run('openssl', ['x509', '-noout', '-subject', '-in', join(bundle, 'rootfs/tmp/c.pem')]).stdout, /CN = ocislim/);
   });
 
-  it('tar -cJf (with --with-shell: tar runs xz through /bin/sh)', async () => {
-    const { bundle } = await built.get('tar')!;
-    const r = await runcRunAsync(bundle, ['/usr/bin/tar', '-cJf', '/tmp/x.tar.xz', '/usr/bin/xz']);
+  it('tar -cJf: xz is found as a helper tar runs by name (tar Suggests xz-utils); --with-shell since tar runs it through /bin/sh', async () => {
+    const { bundle, stderr } = await built.get('tar')!;
+    assert.match(stderr, /added \/usr\/bin\/xz \(xz-utils\): tar runs programs by name and names "xz"; tar Suggests xz-utils/);
+    const r = await runcRunAsync(bundle, ['/usr/bin/tar', '-cJf', '/tmp/x.tar.xz', '/usr/bin/tar']);
     assert.equal(r.status, 0, r.stderr);
-    assert.match(run('tar', ['-tJf', join(bundle, 'rootfs/tmp/x.tar.xz')]).stdout, /^usr\/bin\/xz$/m);
+    assert.match(run('tar', ['-tJf', join(bundle, 'rootfs/tmp/x.tar.xz')]).stdout, /^usr\/bin\/tar$/m);
+  });
+
+  it('dpkg-deb -x: tar is found as a helper dpkg-deb runs by name (dpkg Depends tar)', async () => {
+    const { bundle, stderr } = await built.get('dpkg-deb')!;
+    assert.match(stderr, /added \/usr\/bin\/tar \(tar\): dpkg-deb runs programs by name and names "tar"; dpkg Depends tar/);
+    cpSync(join(dir, 'hello.deb'), join(bundle, 'rootfs/tmp/hello.deb'));
+    const r = await runcRunAsync(bundle, ['/usr/bin/dpkg-deb', '-x', '/tmp/hello.deb', '/tmp/out']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readFileSync(join(bundle, 'rootfs/tmp/out/usr/share/ocislim-hello/greeting'), 'utf8'), 'hello from a deb\n');
   });
 
   it('gpg: symmetric encryption and decryption (gpg-agent comes as part of its runtime)', async () => {

@@ -256,6 +256,7 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     idn: spec.idn,
     withShell: spec.withShell,
     noRuntime: spec.noRuntime,
+    noHelpers: spec.noHelpers,
     names: spec.optionNames,
     envLocale: ['LC_ALL', 'LC_CTYPE', 'LANG'].map((k) => [...(spec.config?.Env ?? []), ...spec.env].reverse().find((e) => e.startsWith(`${k}=`))?.slice(k.length + 1)).find((v) => v),
   });

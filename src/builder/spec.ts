@@ -117,6 +117,8 @@ export interface BuildSpec {
   packages?: string[];
   /** Turn off the runtime rule (same-source packages and the directories the program names). */
   noRuntime?: boolean;
+  /** Turn off the helpers rule only (executables of related packages that the program runs by name through PATH). */
+  noHelpers?: boolean;
   /** A command to run once under strace on the build machine; the files it opens are added (opt-in). */
   trace?: string;
   /** How notes, warnings and --explain reasons name an option of this spec (the CLI: its flags); field names if absent. */

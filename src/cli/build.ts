@@ -109,6 +109,7 @@ export function specFromArgs(a: BuildArgs, target: BuildTarget = buildTargets(a.
       withShell: a.withShell,
       packages: a.package,
       noRuntime: a.noRuntime,
+      noHelpers: a.noHelpers,
       trace: a.trace,
       maxSize: a.maxSize !== undefined ? parseSize(a.maxSize) : undefined,
       sbom: !a.noSbom,

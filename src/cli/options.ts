@@ -46,6 +46,7 @@ export const buildOptions = {
   'with-shell': { type: 'boolean', group: GROUP.input, describe: "Ship the root's /bin/sh (dash or busybox) with its libraries, for system(), popen() and shell scripts" },
   package: { type: 'string', array: true, group: GROUP.input, describe: 'Ship an installed Debian package (from the root\'s dpkg database) without its documentation; its programs bring their libraries (repeatable)' },
   'no-runtime': { type: 'boolean', group: GROUP.input, describe: 'Do not add the program\'s runtime found in the package database (same-source packages, directories it names)' },
+  'no-helpers': { type: 'boolean', group: GROUP.input, describe: 'Do not add the programs it runs by name through PATH that its package ships or declares (tar: xz); --no-runtime turns this off too' },
   trace: { type: 'string', group: GROUP.input, describe: "Run this command once HERE under strace and add every file of the root it opens or executes (for dlopen by computed names); it is executed" },
   'no-rules': { type: 'boolean', group: GROUP.input, describe: 'Do not add the libraries glibc loads at run time (libgcc_s for pthread_cancel)' },
 

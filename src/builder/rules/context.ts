@@ -37,6 +37,8 @@ export interface RuleOptions {
   withShell?: boolean;
   /** Turn off the runtime rule (the program's own runtime files found through the package database). */
   noRuntime?: boolean;
+  /** Turn off the helpers rule (executables of related packages the program runs by name). */
+  noHelpers?: boolean;
   /** How notes, warnings and reasons name these options (BuildSpec.optionNames). */
   names?: OptionNamer;
 }

@@ -4,6 +4,7 @@ import { DpkgDatabase, DpkgPackage } from '../../packages/dpkg.js';
 import { addPackagePath, excludedPath, installedOf, isBuildOnly, packageDatabase, packageFiles, relationGroups } from '../packages.js';
 import { Plan } from '../plan.js';
 import { Rule, RuleContext } from './context.js';
+import { nulStrings } from './strings.js';
 
 /**
  * Directories every program of a system shares: naming one says nothing about a program's own runtime (the loader's
@@ -106,6 +107,42 @@ function walk(plan: Plan, dir: string): string[] {
   return out;
 }
 
+/** Directories whose executables are tools (a sibling's bin/ is not a runtime): bin, sbin, libexec, games. */
+const TOOL_DIR = /\/(s?bin|libexec|games)$/;
+const SO_NAME = /\.so(\.[0-9.]+)?$/;
+
+type FileKind = 'executable' | 'library' | 'data';
+
+/**
+ * What a package's file is to a program: an executable (an ELF program anywhere, or any executable file in a bin,
+ * sbin, libexec or games directory), an ELF shared object (a library or a plugin), or data (everything else:
+ * modules of an interpreter, configuration, scripts it reads).
+ */
+function kindOf(plan: Plan, path: string): FileKind {
+  const st = plan.fs.stat(path);
+  if (!st?.stats.isFile()) return 'data';
+  const x = (st.stats.mode & 0o111) !== 0;
+  const so = SO_NAME.test(posix.basename(path));
+  if (!x && !so) return 'data';
+  if (x && TOOL_DIR.test(posix.dirname(st.located.realPath))) return 'executable';
+  try {
+    const k = plan.resolver.readElf(st.located).kind;
+    if (k === 'shared-object') return 'library';
+    if (k === 'dynamic-executable' || k === 'static' || k === 'static-pie' || k === 'interpreter-only') return 'executable';
+  } catch {
+    // not an ELF file
+  }
+  return 'data';
+}
+
+/** The highest directory above `path` below a shared one (/usr/lib/python3.11 for its lib-dynload/x.so); null when a shared one holds it. */
+function topDir(path: string, generic: Set<string>): string | null {
+  let d = posix.dirname(path);
+  if (generic.has(d)) return null;
+  while (!generic.has(posix.dirname(d)) && posix.dirname(d) !== d) d = posix.dirname(d);
+  return d;
+}
+
 /** A package's label for messages: name, and its source when that differs. */
 const label = (p: DpkgPackage) => p.name;
 
@@ -144,23 +181,36 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
   const source = new Set([own, ...db.bySource(own.source).filter((p) => !isBuildOnly(p.name))]);
   const allowed = dependsClosure(db, [own, ...same]);
   for (const p of source) allowed.add(p);
-  // 1. Same-source packages the program's package needs, whole.
-  for (const p of same) {
-    let n = 0;
-    for (const f of packageFiles(db, p)) if (addPackagePath(plan, f, 'app', `rule: ${reasonBase} (package ${p.name}, same source ${own.source} as ${own.name})`)) n++;
-    if (n) x.say(`${p.name} (${n} files): ${name}'s package ${own.name} needs it and both are built from ${own.source}`);
-  }
-  // 2. Paths the program names: in itself and in its libraries built from the same source.
+  // What the program names: in itself and in its libraries built from the same source.
   const scanned = [prog.realPath];
   const closure = plan.closures.find((c) => c.file.realPath === prog.realPath);
+  /** Physical paths of the closure's libraries: a sibling owning one of them is a runtime the program loads. */
+  const loaded = new Set<string>();
   if (closure) {
     // The source's own files (a few lists), rather than the owner index of every library.
     const ofSource = new Set<string>();
     for (const p of source) for (const f of db.files(p)) ofSource.add(db.physical(f));
-    for (const l of closure.libraries) if (ofSource.has(db.physical(l.realPath))) scanned.push(l.realPath);
+    for (const l of closure.libraries) {
+      loaded.add(db.physical(l.realPath));
+      if (ofSource.has(db.physical(l.realPath))) scanned.push(l.realPath);
+    }
   }
   const generic = genericDirs(plan);
   const named = new Map<string, string>();
+  /** Every string of the scanned files and the last component of each: a library named there is loaded by name. */
+  let words: Set<string> | undefined;
+  const namesWord = (w: string) => {
+    if (!words) {
+      words = new Set<string>();
+      for (const f of scanned) {
+        for (const s of nulStrings(plan.fs.host(f))) {
+          words.add(s);
+          if (s.includes('/')) words.add(posix.basename(s));
+        }
+      }
+    }
+    return words.has(w);
+  };
   for (const f of scanned) {
     for (const p of absolutePaths(plan.fs.host(f))) {
       if (!named.has(p)) named.set(p, posix.basename(f));
@@ -169,6 +219,41 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
       if (!named.has(d) && plan.fs.stat(p)?.stats.isFile()) named.set(d, posix.basename(f));
     }
   }
+  const namedFile = (f: string) => named.has(f) || named.has(db.physical(f));
+  // 1. Same-source packages the program's package needs: their data, and their ELF libraries and plugins the
+  //    program loads; not their tools.
+  for (const p of same) {
+    const files = packageFiles(db, p);
+    const kinds = new Map(files.map((f) => [f, kindOf(plan, f)]));
+    const real = new Map(files.map((f) => [f, plan.fs.locate(f)?.realPath]));
+    const reached = files.some((f) => loaded.has(real.get(f) ?? ''));
+    /** Trees where the package keeps data: a plugin inside one is that runtime's (python3.11's lib-dynload). */
+    const dataTrees = new Set<string>();
+    for (const [f, k] of kinds) if (k === 'data') dataTrees.add(topDir(f, generic) ?? '');
+    dataTrees.delete('');
+    let n = 0;
+    let tools = 0;
+    let libs = 0;
+    for (const f of files) {
+      const k = kinds.get(f)!;
+      // A library of the closure is in the image already (merged /usr: the loader found /lib/x/libLLVM-14.so.1,
+      // the package lists /usr/lib/x/libLLVM-14.so.1): a second copy under the package's name is not needed.
+      if (k === 'library' && loaded.has(real.get(f) ?? '')) continue;
+      if (k === 'executable' && !namedFile(f)) {
+        tools++;
+        continue;
+      }
+      if (k === 'library' && !reached && !namedFile(f) && !dataTrees.has(topDir(f, generic) ?? '') && !namesWord(posix.basename(f))) {
+        libs++;
+        continue;
+      }
+      if (addPackagePath(plan, f, 'app', `rule: ${reasonBase} (package ${p.name}, same source ${own.source} as ${own.name})`)) n++;
+    }
+    const left = [...(tools ? [`${tools} executable${tools === 1 ? '' : 's'}`] : []), ...(libs ? [`${libs} librar${libs === 1 ? 'y' : 'ies'} ${name} does not load`] : [])];
+    if (n) x.say(`${p.name} (${n} files): ${name}'s package ${own.name} needs it and both are built from ${own.source}${left.length ? ` (left out: ${left.join(', ')})` : ''}`);
+    else if (left.length) x.note(`${p.name}, built from ${own.source} like ${own.name}, holds only tools and libraries ${name} does not use (${left.join(', ')}): left out`);
+  }
+  // 2. Paths the program names.
   /** A directory the program writes into or reads from, shipped even when empty (nginx's /var/lib/nginx). */
   const addDir = (d: string, by: string) => {
     const st = plan.fs.stat(d);
@@ -203,6 +288,8 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
       const o = owners.get(f) ?? [];
       const ok = o.length ? o.find((q) => allowed.has(q) && !isBuildOnly(q.name)) : underEtc ? null : undefined;
       if (ok === undefined) continue;
+      // A sibling's tool in a directory the program names (psql beside postgres's initdb) is not the program's helper.
+      if (ok && ok !== own && source.has(ok) && !namedFile(f) && kindOf(plan, f) === 'executable') continue;
       const what = ok ? `package ${ok.name}` : 'made by a maintainer script';
       if (addPackagePath(plan, f, 'app', `rule: ${reasonBase} (${by} names ${p}; ${what})`, true)) {
         plan.helpers.add(f);
