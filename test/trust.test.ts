@@ -150,14 +150,19 @@ before(async () => {
   const ckbi = sh(`dpkg -L libnss3 | grep '/libnssckbi\\.so$'`).trim();
   const p11trust = sh(`dpkg -L p11-kit-modules | grep '/p11-kit-trust\\.so$'`).trim();
   const p11wrap = (argv: string[]) => store.wrap(['sh', '-c', 'mount --bind "$0" "$1" && shift 2 && exec "$@"', p11trust, ckbi, ...argv]);
-  // A root with the system-wide NSS database /etc/pki/nssdb (holding the known CA): /etc overlaid in a private
-  // mount namespace, so the host's /etc stays as it is.
-  sh('mkdir -p etc-upper etc-work', dir);
-  const sysdbWrap = (argv: string[]) => [
-    'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-    'mount -t overlay overlay -o lowerdir=/etc,upperdir="$0/etc-upper",workdir="$0/etc-work" /etc && mkdir -p /etc/pki && cp -r "$0/nssdb" /etc/pki/nssdb && exec "$@"',
-    dir, ...argv,
-  ];
+  // Roots with files the host lacks (/etc/pki/nssdb, /etc/gnutls/config): /etc overlaid in a private mount
+  // namespace (an upper directory per build), so the host's /etc stays as it is; `then` wraps further (the store).
+  const etcWith = (name: string, setup: string, then: (a: string[]) => string[] = (a) => a) => {
+    sh(`mkdir -p etc-${name}/upper etc-${name}/work`, dir);
+    return (argv: string[]) => [
+      'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+      `mount -t overlay overlay -o lowerdir=/etc,upperdir="$0/etc-${name}/upper",workdir="$0/etc-${name}/work" /etc && ${setup} && exec "$@"`,
+      dir, ...then(argv),
+    ];
+  };
+  const sysdb = 'mkdir -p /etc/pki && cp -r "$0/nssdb" /etc/pki/nssdb';
+  // GnuTLS's system-wide overrides: no TLS version left, so a handshake cannot start.
+  writeFileSync(join(dir, 'gnutls.config'), '[overrides]\ndisabled-version = tls1.2\ndisabled-version = tls1.3\n');
   const nssget = join(dir, 'nssget');
   const jobs: [string, string[], ((a: string[]) => string[])?][] = [
     ['wget', ['/usr/bin/wget'], store.wrap],
@@ -165,8 +170,9 @@ before(async () => {
     ['nss', [nssget], store.wrap],
     ['nss-db', [nssget, `${join(dir, 'nssdb')}:/etc/pki/nssdb`]],
     ['nss-p11', [nssget], p11wrap],
-    ['nss-sysdb', [nssget], sysdbWrap],
-    ['curl-nss', [join(dir, 'curlnss'), join(dir, 'unknown-ca.crt')], sysdbWrap],
+    ['nss-sysdb', [nssget], etcWith('nss-sysdb', sysdb)],
+    ['curl-nss', [join(dir, 'curlnss'), join(dir, 'unknown-ca.crt')], etcWith('curl-nss', sysdb)],
+    ['wget-conf', ['/usr/bin/wget'], etcWith('wget-conf', 'mkdir -p /etc/gnutls && cp "$0/gnutls.config" /etc/gnutls/config', store.wrap)],
   ];
   // Two builds at a time: the machine's cores are shared.
   const worker = async () => {
@@ -190,6 +196,15 @@ describe('TLS trust for GnuTLS and NSS users', () => {
     const bad = await runcRunAsync(bundle, ['/usr/bin/wget', '-O-', `https://127.0.0.1:${unknown}/`]);
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /certificate of '127\.0\.0\.1' is not trusted/);
+  });
+
+  it("GnuTLS's system-wide configuration (/etc/gnutls/config) comes when the root has one, and takes effect", async () => {
+    const { bundle, stderr } = await built.get('wget-conf')!;
+    assert.match(stderr, /added \/etc\/gnutls\/config \(GnuTLS's system-wide configuration in \/; wget uses GnuTLS\)/);
+    assert.doesNotMatch((await built.get('wget'))!.stderr, /\/etc\/gnutls/);
+    const r = await runcRunAsync(bundle, ['/usr/bin/wget', '-O-', `https://127.0.0.1:${good}/`]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /Unable to establish SSL connection/);
   });
 
   it("GnuTLS's trust-list API (gnutls_x509_trust_list_add_system_trust) is a reason to ship the CA bundle", async () => {

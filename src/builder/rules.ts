@@ -5,6 +5,7 @@ import { Plan } from './plan.js';
 import { Rule, RuleContext, RuleOptions } from './rules/context.js';
 import { dlopenWarning, gconv, idn, nss, unwinder, withLib } from './rules/dlopen.js';
 import { certs, dirs, locale, nsswitch, opensslDirRule, passwd, tz } from './rules/scaffold.js';
+import { gnutlsConfig } from './rules/gnutls.js';
 import { helpers } from './rules/helpers.js';
 import { nss3 } from './rules/nss3.js';
 import { runtime } from './rules/runtime.js';
@@ -18,7 +19,7 @@ export { RuleContext } from './rules/context.js';
  * own runtime (from the package database), the helpers it runs by name, libraries glibc dlopens, the shell, the files a scratch image lacks. Each rule says whether it applies to the plan and
  * what it adds; every addition carries its reason (shown by --explain).
  */
-export const RULES: Rule[] = [runtime, helpers, unwinder, withLib, gconv, idn, nss, dlopenWarning, shell, passwd, nsswitch, dirs, certs, opensslDirRule, nss3, locale, tz];
+export const RULES: Rule[] = [runtime, helpers, unwinder, withLib, gconv, idn, nss, dlopenWarning, shell, passwd, nsswitch, dirs, certs, opensslDirRule, gnutlsConfig, nss3, locale, tz];
 
 /**
  * Applies the rules in order; the ELF files a rule adds bring their own closures before the next rule looks. The
