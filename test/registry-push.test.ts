@@ -50,6 +50,45 @@ describe('push to the real docker-registry on loopback', () => {
     for (const b of blobs(layout)) assert.ok(readFileSync(join(dir, 'pulled/blobs/sha256', b)).equals(readFileSync(join(layout, 'blobs/sha256', b))), b);
   });
 
+  it('build --push uploads each layer while it is compressed (every byte crosses once); a stream cut short falls back to the usual upload', async () => {
+    const blobs = (d: string) => readdirSync(join(d, 'blobs/sha256')).sort();
+    const samePulled = (layout: string, pulled: string) => {
+      assert.deepEqual(blobs(pulled), blobs(layout));
+      for (const b of blobs(layout)) assert.ok(readFileSync(join(pulled, 'blobs/sha256', b)).equals(readFileSync(join(layout, 'blobs/sha256', b))), b);
+    };
+    const proxy = await startProxy(reg.port);
+    const layout = join(dir, 'stream-local');
+    try {
+      // An empty cache: every layer is compressed now.
+      const r = await ocislimAsync(['build', '/usr/bin/redis-server', '--label', 'stream=1', '-o', `oci:${layout}`, '--push', `${proxy.host}/stream:1`], { env: { OCISLIM_CACHE: join(dir, 'stream-cache-1') } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal((r.stderr.match(/^ocislim: [0-9a-f]{12}: uploaded while it was compressed$/gm) ?? []).length, 3, r.stderr);
+      assert.match(r.stderr, /pushed .*stream:1: 4 uploaded, 0 mounted, 0 already there/);
+      const total = blobs(layout).reduce((n, b) => n + readFileSync(join(layout, 'blobs/sha256', b)).length, 0);
+      assert.ok(proxy.bytesUp < total + 100_000, `${proxy.bytesUp} bytes up for ${total} bytes of blobs`);
+    } finally {
+      await proxy.close();
+    }
+    // What the registry holds is the image, byte for byte (pull verifies every digest).
+    ok(['pull', `${reg.host}/stream:1`, '-o', `oci:${join(dir, 'stream-pulled')}`]);
+    samePulled(layout, join(dir, 'stream-pulled'));
+    // The first connections that carry more than 300 kB are cut: the streamed uploads break, and the usual upload
+    // of the finished blob (with its retries) takes over.
+    const cutting = await startProxy(reg.port, { cutRate: 1, cutAfterBytes: 300_000, maxFaults: 3, seed: 11 });
+    const layout2 = join(dir, 'stream-local-2');
+    try {
+      const r = await ocislimAsync(['build', '/usr/bin/redis-server', '--label', 'stream=2', '-o', `oci:${layout2}`, '--push', `${cutting.host}/streamcut:1`], { env: { OCISLIM_CACHE: join(dir, 'stream-cache-2') } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.ok(cutting.faults > 0, 'connections were cut');
+      assert.ok((r.stderr.match(/uploaded while it was compressed/g) ?? []).length < 3, r.stderr);
+      assert.match(r.stderr, /pushed .*streamcut:1: 4 uploaded/);
+    } finally {
+      await cutting.close();
+    }
+    ok(['pull', `${reg.host}/streamcut:1`, '-o', `oci:${join(dir, 'stream-pulled-2')}`]);
+    samePulled(layout2, join(dir, 'stream-pulled-2'));
+  });
+
   it('progress bars on a terminal, plain lines otherwise', () => {
     const img = join(dir, 'tty.tar');
     ok(['build', '/bin/busybox', '--label', 'tty=1', '-o', `oci-archive:${img}`]);

@@ -7,7 +7,7 @@ import { Resolver } from '../elf/resolve.js';
 import { readElfFile } from '../elf/reader.js';
 import { formatPlatform, hostPlatform, Platform, platformMatches } from '../oci/platform.js';
 import { HistoryEntry, Image, platformOfConfig } from '../oci/image.js';
-import { LayerBlob, LayerEntry, writeLayer } from '../oci/layer.js';
+import { LayerBlob, LayerEntry, LayerStream, writeLayer } from '../oci/layer.js';
 import { hexOf } from '../oci/digest.js';
 import { Cache } from '../oci/cache.js';
 import { FileDigests } from '../oci/file-digests.js';
@@ -238,7 +238,7 @@ export function totalSize(plan: Plan): number {
 export type BaseLoader = (platform: Platform) => Promise<{ image: Image; name: string }>;
 
 /** Plan → layers (streamed once each) → image, in `workDir`; `planned` is a plan made beforehand by planBuild. */
-export async function build(spec: BuildSpec, workDir: string, log: Log = silentLog, loadBase?: BaseLoader, planned?: Plan, images?: ImageLoader): Promise<BuildResult> {
+export async function build(spec: BuildSpec, workDir: string, log: Log = silentLog, loadBase?: BaseLoader, planned?: Plan, images?: ImageLoader, layerStream?: () => LayerStream | null): Promise<BuildResult> {
   // A Dockerfile's COPY resolves its destinations in the base image, so its base is read first.
   let base = spec.context && loadBase ? await loadBase(dockerfileBasePlatform(spec)) : null;
   const plan = planned ?? (await planBuild(spec, join(workDir, 'stage'), base ? await baseTreeOf(base.image) : null, images));
@@ -309,7 +309,7 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
   }
   // Layers compress concurrently: gzip runs on libuv's thread pool, so each layer gets a core.
   const blobs: LayerBlob[] = await Promise.all(
-    jobs.map(({ entries, comment }) => writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: layerType, mtime: spec.epoch, comment, compression: spec.compression, gzipLevel: spec.gzipLevel, log, cache: cache ?? undefined })),
+    jobs.map(({ entries, comment }) => writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: layerType, mtime: spec.epoch, comment, compression: spec.compression, gzipLevel: spec.gzipLevel, log, cache: cache ?? undefined, stream: layerStream })),
   );
   if (cache) {
     cache.files.save();

@@ -4,7 +4,8 @@ import { BuildError } from '../builder/errors.js';
 import { BuildSpec, CopySpec, parseSize, parseCommand, parseCopy, parseKeyValue, parsePort, parseSignal, parseUser, sourceDateEpoch } from '../builder/spec.js';
 import { formatPlatform, hostPlatform, Platform } from '../oci/platform.js';
 import { BuildTarget, buildTargets } from './targets.js';
-import { Artifact, assembleIndex } from '../oci/index.js';
+import { Artifact, assembleIndex, isImageIndex } from '../oci/index.js';
+import type { LayerStream } from '../oci/layer.js';
 import { join } from 'node:path';
 import { TargetError, UsageError, UserError } from './errors.js';
 import { readFileSync } from 'node:fs';
@@ -204,9 +205,16 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
           return { image: from.kind === 'registry' ? cachedBlobs(image, spec) : image, name: spec.from! };
         }
       : undefined;
+    // The layers go up to the first registry of --push while they compress (one image; an index is pushed per platform).
+    const first = targets.length === 1 ? pushes.find((p): p is RegistryImageRef => p instanceof RegistryImageRef) : undefined;
+    const uploads = first ? (await registry!).layerUploads(((await getAccess()) as RegistryAccess & { pool: ClientPool }).pool.get(first.reference.registry), first.reference) : null;
     const push = async (img: Artifact) => {
+      const uploaded = uploads ? await uploads.settle() : null;
       const done: Pushed[] = [];
-      for (const p of pushes) done.push(await pushTo(img, p, a.tag ?? [], p.kind === 'registry' ? await getAccess() : { log }));
+      for (const p of pushes) {
+        const what = p === first && uploaded && !isImageIndex(img) ? (await registry!).withUploaded(img, uploaded, first.reference) : img;
+        done.push(await pushTo(what, p, a.tag ?? [], p.kind === 'registry' ? await getAccess() : { log }));
+      }
       return done;
     };
     // Each platform's image gets its own SBOM: in oci: layouts, and in registries under the digest the image has there.
@@ -219,7 +227,7 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
         } else if (p.kind === 'oci') await p.attach(art);
       }
     };
-    return await buildAndShip(specs, targets, a, ci, outputs, push, attach, loadBase, out, log, err, images, specJournal);
+    return await buildAndShip(specs, targets, a, ci, outputs, push, attach, loadBase, out, log, err, images, specJournal, uploads?.stream);
   } finally {
     await (access as (RegistryAccess & { pool: ClientPool }) | null)?.pool.close();
   }
@@ -284,6 +292,7 @@ async function buildAndShip(
   err: (s: string) => void,
   images: ImageLoader,
   specJournal: FsJournal,
+  layerStream?: () => LayerStream | null,
 ): Promise<number> {
   const spec = specs[0];
   return withWorkDir(async (work) => {
@@ -305,13 +314,13 @@ async function buildAndShip(
           if (memo) {
             const lines: LogLine[] = [];
             const said: Log = { info: (s) => (lines.push(['info', s]), log.info(s)), warn: (s) => (lines.push(['warn', s]), log.warn(s)), task: (l, t) => log.task(l, t) };
-            const { value: r, journal } = await journaled([work, spec.cacheDir!], () => build(specs[i], work, said, loadBase, plans[i], images));
+            const { value: r, journal } = await journaled([work, spec.cacheDir!], () => build(specs[i], work, said, loadBase, plans[i], images, layerStream));
             results.push({ ...r, warnings: r.plan.warnings, full: r });
             if (!journal.racy && !journal.unusable && !specJournal.racy && !specJournal.unusable) {
               rememberBuild(memo.cache, memo.key, [...specJournal.observations, ...journal.observations], { ...r, lines, warnings: r.plan.warnings });
             }
           } else {
-            const r = await build(specs[i], many ? join(work, String(i)) : work, logs[i], loadBase, plans[i], images);
+            const r = await build(specs[i], many ? join(work, String(i)) : work, logs[i], loadBase, plans[i], images, layerStream);
             results.push({ ...r, warnings: r.plan.warnings, full: r });
           }
         } catch (e) {

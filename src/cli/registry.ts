@@ -4,10 +4,14 @@ import { defaultKeychain, Keychain, staticKeychain } from '../registry/keychain.
 import { ClientPool } from '../registry/pool.js';
 import type { RegistryAccess, RegistryImageRef } from '../refs/image-ref.js';
 import { Referrer } from '../oci/artifact.js';
-import { formatReference } from '../registry/reference.js';
+import { formatReference, Reference } from '../registry/reference.js';
 import { UsageError, UserError } from './errors.js';
 import type { RegistryArgs } from './options.js';
 import type { Log } from '../log.js';
+import type { Image } from '../oci/image.js';
+import type { LayerStream } from '../oci/layer.js';
+import type { RegistryClient } from '../registry/client.js';
+import { StreamedUpload } from '../registry/stream-upload.js';
 
 export type { RegistryArgs } from './options.js';
 
@@ -61,4 +65,30 @@ export async function attachTo(art: Referrer, target: RegistryImageRef, digest: 
     return;
   }
   await target.attach(art, access);
+}
+
+/**
+ * A build's layers uploaded to the first --push repository while they compress (as docker push does): `stream`
+ * opens an upload per layer being compressed, `settle` waits for them and gives the digests the registry now has.
+ * An upload that fell behind or failed is simply not among them: the push uploads that blob the usual way.
+ */
+export function layerUploads(client: RegistryClient, ref: Reference): { stream: () => LayerStream; settle: () => Promise<Set<string>> } {
+  const pending: Promise<string | null>[] = [];
+  return {
+    stream: () => {
+      const up = new StreamedUpload(client, ref.repository);
+      return {
+        write: (c) => up.write(c),
+        end: (blob) => void pending.push(up.finish({ mediaType: blob.mediaType, digest: blob.digest, size: blob.size }).then((ok) => (ok ? blob.digest : null))),
+        abort: () => up.drop(),
+      };
+    },
+    settle: async () => new Set((await Promise.all(pending)).filter((d): d is string => d !== null)),
+  };
+}
+
+/** The image with the layers that `uploaded` names marked as already in `ref`'s repository. */
+export function withUploaded(img: Image, uploaded: Set<string>, ref: Reference): Image {
+  if (!uploaded.size) return img;
+  return { ...img, layers: img.layers.map((l) => (uploaded.has(l.descriptor.digest) ? { ...l, uploaded: { registry: ref.registry, repository: ref.repository } } : l)) };
 }

@@ -72,6 +72,8 @@ export interface ImageLayer {
   blob: BlobReader;
   /** Registry repository the blob can be mounted from (layers of a pulled image). */
   origin?: { registry: string; repository: string };
+  /** Registry repository that already received this blob during the build (uploaded while it was compressed). */
+  uploaded?: { registry: string; repository: string };
 }
 
 /**

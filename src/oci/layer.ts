@@ -53,6 +53,17 @@ export interface WriteLayerOptions {
   log?: Log;
   /** Persistent layer cache: a layer built before from the same entries is taken from it, a new one stored in it. */
   cache?: { cache: Cache; files: FileDigests };
+  /** A sink for the compressed bytes as they are made (an upload while compressing); not asked for cached layers. */
+  stream?: () => LayerStream | null;
+}
+
+/** Sees a layer's compressed bytes as they are written, in order: a registry upload that overlaps compression. */
+export interface LayerStream {
+  write(chunk: Buffer): void;
+  /** Every byte was written: the layer is `blob`. */
+  end(blob: LayerBlob): void;
+  /** Writing the layer failed. */
+  abort(): void;
 }
 
 /**
@@ -284,13 +295,18 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
   const task = (opts.log ?? silentLog).task(`layer ${opts.comment}`, total);
   let changed = false;
   const fd = openSync(tmp, 'w');
+  const sink = opts.stream?.() ?? null;
   try {
     const tar = tarBlocks(sorted, opts.mtime, task, compression === 'zstd' ? ZSTD_BLOCK : BLOCK_SIZE, stamps, () => (changed = true));
     const compressed = compression === 'zstd' ? zstdParallel(hashed(tar, raw), level) : gzipParallel(hashed(tar, raw), level);
     // Written synchronously, as the files are read: page-cache writes, never queued behind the compressors.
-    for await (const c of hashed(compressed, gz)) writeAll(fd, c);
+    for await (const c of hashed(compressed, gz)) {
+      writeAll(fd, c);
+      sink?.write(c);
+    }
     closeSync(fd);
   } catch (e) {
+    sink?.abort();
     try {
       closeSync(fd);
     } catch {
@@ -304,6 +320,7 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
   renameSync(tmp, path);
   task.done('compressed');
   const blob: LayerBlob = { digest, diffId: raw.digest(), size: gz.size, uncompressedSize: raw.size, mediaType: opts.mediaType, path, comment: opts.comment, entries: sorted.length };
+  sink?.end(blob);
   if (cache && key && !changed) {
     try {
       cache.cache.putLayer(key, { digest, diffId: blob.diffId, size: blob.size, uncompressedSize: blob.uncompressedSize, mediaType: blob.mediaType });

@@ -21,7 +21,7 @@ export interface ClientOptions extends TransportOptions {
 
 export const MANIFEST_ACCEPT = [MT.ociManifest, MT.ociIndex, MT.dockerManifest, MT.dockerManifestList].join(', ');
 
-function scopeFor(repo: string, actions: string): string {
+export function scopeFor(repo: string, actions: string): string {
   return `repository:${repo}:${actions}`;
 }
 
@@ -346,7 +346,8 @@ export class RegistryClient {
     return authz && url.origin === this.base!.origin ? { authorization: authz } : {};
   }
 
-  private async startUpload(repo: string, scopes: string[]): Promise<{ url: URL; minChunk?: number }> {
+  /** POST a new upload session. */
+  async startUpload(repo: string, scopes: string[]): Promise<{ url: URL; minChunk?: number }> {
     const u = this.url(`/v2/${repo}/blobs/uploads/`);
     const res = await this.request({ method: 'POST', url: u, headers: { 'content-length': '0' }, body: Buffer.alloc(0) }, scopes);
     await res.body.dump().catch(() => {});
@@ -357,7 +358,8 @@ export class RegistryClient {
     return { url: new URL(loc, res.url), ...(min > 0 ? { minChunk: min } : {}) };
   }
 
-  private async commit(repo: string, at: URL, d: Descriptor, scopes: string[], body: BodySource, range?: string): Promise<void> {
+  /** PUT ?digest=: ends a session (with the rest of the blob as its body, or none). */
+  async commit(repo: string, at: URL, d: Descriptor, scopes: string[], body: BodySource, range?: string): Promise<void> {
     const u = new URL(at);
     u.searchParams.set('digest', d.digest);
     const size = Buffer.isBuffer(body) ? body.length : d.size;

@@ -118,6 +118,13 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
     const d = l.descriptor;
     const short = d.digest.slice(7, 19);
     const state = opts.state;
+    if (l.uploaded && l.uploaded.registry === client.registry && l.uploaded.repository === repo) {
+      stats.uploaded++;
+      stats.bytes += d.size;
+      state?.remember(client.registry, d.digest, repo);
+      log.info(`${short}: uploaded while it was compressed`);
+      return;
+    }
     const size = await client.blobSize(repo, d.digest, true);
     if (size !== null) {
       stats.existing++;
