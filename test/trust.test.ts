@@ -169,6 +169,7 @@ before(async () => {
     ['gtrust', [join(dir, 'gtrust'), join(dir, 'known.crt'), join(dir, 'unknown.crt')], store.wrap],
     ['nss', [nssget], store.wrap],
     ['nss-db', [nssget, `${join(dir, 'nssdb')}:/etc/pki/nssdb`]],
+    ['nss-nocerts', [nssget, '--no-scaffold', 'certs']],
     ['nss-p11', [nssget], p11wrap],
     ['nss-sysdb', [nssget], etcWith('nss-sysdb', sysdb)],
     ['curl-nss', [join(dir, 'curlnss'), join(dir, 'unknown-ca.crt')], etcWith('curl-nss', sysdb)],
@@ -229,6 +230,14 @@ describe('TLS trust for GnuTLS and NSS users', () => {
     const r = await runcRunAsync(bundle, [join(dir, 'nssget'), '127.0.0.1', String(good)]);
     assert.equal(r.status, 1, r.stdout + r.stderr);
     assert.equal(r.stderr, 'nssget: handshake: SEC_ERROR_UNKNOWN_ISSUER\n');
+  });
+
+  it('NSS with --no-scaffold certs: the crypto modules still come (NSS cannot start without them), the root module does not', async () => {
+    const { bundle, stderr } = await built.get('nss-nocerts')!;
+    assert.match(stderr, /added libsoftokn3\.so, libfreeblpriv3\.so \(NSS loads them with dlopen; nssget uses libnss3\.so\)/);
+    assert.doesNotMatch(stderr, /libnssckbi|note: nssget uses NSS/);
+    const r = await runcRunAsync(bundle, [join(dir, 'nssget'), '--roots']);
+    assert.equal(r.stderr, 'nssget: loading libnssckbi.so: PR_LOAD_LIBRARY_ERROR\n');
   });
 
   it('NSS with a private CA: a database holding it, shipped where the program opens it, is trusted', async () => {
