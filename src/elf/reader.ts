@@ -83,16 +83,20 @@ export interface ReadOptions {
   symbols?: boolean;
 }
 
-interface Phdr {
-  type: number;
-  offset: number;
-  vaddr: number;
-  filesz: number;
-  align: number;
-}
-
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const utf8 = new TextDecoder('utf-8');
+/** A 64-bit field whose high word reaches 2^21 is past Number.MAX_SAFE_INTEGER. */
+const HI_LIMIT = 0x200000;
+const TWO32 = 4294967296;
+/** Strings are first looked for inside the 4 KiB page they start in (one cached read of a file source). */
+const STR_PAGE = 4096;
+
+/** Text of bytes [start, end) of `b`: ASCII (nearly every name) directly, anything else as UTF-8. */
+function decode(b: Buffer, start: number, end: number): string {
+  for (let i = start; i < end; i++) if (b[i] > 0x7f) return utf8.decode(b.subarray(start, end));
+  return (b as LatinSlice).latin1Slice(start, end);
+}
+/** Buffer's own decoder behind toString('latin1'), without toString's argument checks. */
+type LatinSlice = Buffer & { latin1Slice(start: number, end: number): string };
 
 /** Reads an ELF file at a host path. */
 export function readElfFile(hostPath: string, opts: ReadOptions = {}, name = hostPath): ElfFile {
@@ -118,10 +122,18 @@ export function readElf(src: ByteSource, opts: ReadOptions = {}): ElfFile {
   }
 }
 
+/**
+ * One parse. Every read goes through src.at(), whose window is valid only until the next read: fields are taken out
+ * of it into locals before anything else is read. Program headers are kept as numbers, not objects.
+ */
 class Parser {
   private le = true;
   private is64 = true;
-  private loads: Phdr[] = [];
+  /** PT_LOAD segments: vaddr, offset, filesz, three numbers each. */
+  private loads: number[] = [];
+  private strOff = 0;
+  private strSize = 0;
+  private strDeclared = 0;
 
   constructor(private readonly src: ByteSource) {}
 
@@ -129,52 +141,84 @@ class Parser {
     throw new ElfError(this.src.name, reason);
   }
 
-  private dv(buf: Uint8Array): DataView {
-    return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  }
-
-  /** An address-sized field, checked to fit in a JS number; -1 when it does not (treated as invalid by callers). */
-  private word(dv: DataView, off: number): number {
-    if (!this.is64) return dv.getUint32(off, this.le);
-    const v = dv.getBigUint64(off, this.le);
-    return v > MAX_SAFE ? -1 : Number(v);
+  /** An address-sized field at `p` of the current window, as a number; -1 when it does not fit in one. */
+  private word(p: number): number {
+    const dv = this.src.view;
+    if (!this.is64) return dv.getUint32(p, this.le);
+    const lo = dv.getUint32(this.le ? p : p + 4, this.le);
+    const hi = dv.getUint32(this.le ? p + 4 : p, this.le);
+    return hi >= HI_LIMIT ? -1 : hi * TWO32 + lo;
   }
 
   parse(opts: ReadOptions): ElfFile {
     const src = this.src;
     if (src.size < 16) this.fail(src.size === 0 ? 'empty file, not an ELF file' : 'too short to be an ELF file');
-    const ident = src.read(0, 16);
-    if (ident[0] !== 0x7f || ident[1] !== 0x45 || ident[2] !== 0x4c || ident[3] !== 0x46) this.fail('not an ELF file (bad magic)');
-    if (ident[4] !== 1 && ident[4] !== 2) this.fail(`invalid ELF class ${ident[4]}`);
-    if (ident[5] !== 1 && ident[5] !== 2) this.fail(`invalid ELF data encoding ${ident[5]}`);
-    if (ident[6] !== 1) this.fail(`unsupported ELF version ${ident[6]}`);
-    this.is64 = ident[4] === 2;
-    this.le = ident[5] === 1;
-    const ehsize = this.is64 ? 64 : 52;
+    let p = src.at(0, 16);
+    let b = src.bytes;
+    if (b[p] !== 0x7f || b[p + 1] !== 0x45 || b[p + 2] !== 0x4c || b[p + 3] !== 0x46) this.fail('not an ELF file (bad magic)');
+    const cls = b[p + 4];
+    const data = b[p + 5];
+    if (cls !== 1 && cls !== 2) this.fail(`invalid ELF class ${cls}`);
+    if (data !== 1 && data !== 2) this.fail(`invalid ELF data encoding ${data}`);
+    if (b[p + 6] !== 1) this.fail(`unsupported ELF version ${b[p + 6]}`);
+    const osabi = b[p + 7];
+    const is64 = (this.is64 = cls === 2);
+    const le = (this.le = data === 1);
+    const ehsize = is64 ? 64 : 52;
     if (src.size < ehsize) this.fail('truncated ELF header');
-    const eh = this.dv(src.read(0, ehsize));
-    const type = eh.getUint16(16, this.le);
-    const machine = eh.getUint16(18, this.le);
-    const phoff = this.word(eh, this.is64 ? 32 : 28);
-    const flags = eh.getUint32(this.is64 ? 48 : 36, this.le);
-    const phentsize = eh.getUint16(this.is64 ? 54 : 42, this.le);
-    const phnum = eh.getUint16(this.is64 ? 56 : 44, this.le);
-    const identity: ElfIdentity = { elfClass: this.is64 ? 64 : 32, littleEndian: this.le, machine, flags };
+    p = src.at(0, ehsize);
+    const dv = src.view;
+    const type = dv.getUint16(p + 16, le);
+    const machine = dv.getUint16(p + 18, le);
+    const phoff = is64 ? this.word(p + 32) : dv.getUint32(p + 28, le);
+    const flags = dv.getUint32(p + (is64 ? 48 : 36), le);
+    const phentsize = dv.getUint16(p + (is64 ? 54 : 42), le);
+    const phnum = dv.getUint16(p + (is64 ? 56 : 44), le);
 
-    const phdrs = this.readPhdrs(phoff, phentsize, phnum);
-    this.loads = phdrs.filter((p) => p.type === PT_LOAD);
-    const interpPh = phdrs.find((p) => p.type === PT_INTERP);
-    const dynPh = phdrs.find((p) => p.type === PT_DYNAMIC);
-    const interp = interpPh ? this.readInterp(interpPh) : null;
+    // Program headers: the PT_LOADs for address translation, the first PT_INTERP and PT_DYNAMIC, every PT_NOTE.
+    let interpOff = -1;
+    let interpSize = 0;
+    let dynOff = -1;
+    let dynSize = 0;
+    let hasInterp = false;
+    let hasDyn = false;
+    const notes: number[] = [];
+    if (phnum !== 0) {
+      if (phnum === 0xffff) this.fail('PN_XNUM program header count is not supported');
+      if (phnum > LIMITS.phnum) this.fail(`too many program headers (${phnum})`);
+      const want = is64 ? 56 : 32;
+      if (phentsize !== want) this.fail(`invalid program header size ${phentsize} (expected ${want})`);
+      if (phoff < 0 || phoff + phnum * phentsize > src.size) this.fail('program headers lie outside the file (truncated?)');
+      const q = src.at(phoff, phnum * phentsize);
+      const v = src.view;
+      for (let i = 0; i < phnum; i++) {
+        const e = q + i * phentsize;
+        const t = v.getUint32(e, le);
+        if (t !== PT_LOAD && t !== PT_INTERP && t !== PT_DYNAMIC && t !== PT_NOTE) continue;
+        const offset = is64 ? this.word(e + 8) : v.getUint32(e + 4, le);
+        const vaddr = is64 ? this.word(e + 16) : v.getUint32(e + 8, le);
+        const filesz = is64 ? this.word(e + 32) : v.getUint32(e + 16, le);
+        if (t === PT_LOAD) this.loads.push(vaddr, offset, filesz);
+        else if (t === PT_INTERP) {
+          if (!hasInterp) (hasInterp = true), (interpOff = offset), (interpSize = filesz);
+        } else if (t === PT_DYNAMIC) {
+          if (!hasDyn) (hasDyn = true), (dynOff = offset), (dynSize = filesz);
+        } else notes.push(offset, filesz, is64 ? this.word(e + 48) : v.getUint32(e + 28, le));
+      }
+    }
+    const interp = hasInterp ? this.readInterp(interpOff, interpSize) : null;
 
     const file: ElfFile = {
-      ...identity,
+      elfClass: is64 ? 64 : 32,
+      littleEndian: le,
+      machine,
+      flags,
       name: src.name,
       size: src.size,
-      osabi: ident[7],
+      osabi,
       type,
       interp,
-      hasDynamic: !!dynPh,
+      hasDynamic: hasDyn,
       needed: [],
       filters: [],
       soname: null,
@@ -189,68 +233,44 @@ class Parser {
       kind: 'other',
       platform: null,
     };
-    if (dynPh) this.readDynamic(dynPh, file, opts);
-    for (const p of phdrs) if (p.type === PT_NOTE) this.readNotes(p, file);
+    if (hasDyn) this.readDynamic(dynOff, dynSize, file, opts);
+    for (let i = 0; i < notes.length; i += 3) this.readNotes(notes[i], notes[i + 1], notes[i + 2], file);
 
     let armArch: number | undefined;
-    if (machine === EM_ARM) armArch = readArmCpuArch(src, this.is64, this.le, eh);
-    const platform = platformOf(identity, armArch);
+    if (machine === EM_ARM) {
+      const eh = Uint8Array.from(src.read(0, ehsize));
+      armArch = readArmCpuArch(src, is64, le, new DataView(eh.buffer));
+    }
+    const platform = platformOf(file, armArch);
     if (typeof platform === 'string') file.platformError = platform;
     else file.platform = platform;
     file.kind = classify(file);
     return file;
   }
 
-  private readPhdrs(phoff: number, phentsize: number, phnum: number): Phdr[] {
-    if (phnum === 0) return [];
-    if (phnum === 0xffff) this.fail('PN_XNUM program header count is not supported');
-    if (phnum > LIMITS.phnum) this.fail(`too many program headers (${phnum})`);
-    const want = this.is64 ? 56 : 32;
-    if (phentsize !== want) this.fail(`invalid program header size ${phentsize} (expected ${want})`);
-    if (phoff < 0 || phoff + phnum * phentsize > this.src.size) this.fail('program headers lie outside the file (truncated?)');
-    const dv = this.dv(this.src.read(phoff, phnum * phentsize));
-    const out: Phdr[] = [];
-    for (let i = 0; i < phnum; i++) {
-      const b = i * phentsize;
-      if (this.is64) {
-        out.push({
-          type: dv.getUint32(b, this.le),
-          offset: this.word(dv, b + 8),
-          vaddr: this.word(dv, b + 16),
-          filesz: this.word(dv, b + 32),
-          align: this.word(dv, b + 48),
-        });
-      } else {
-        out.push({
-          type: dv.getUint32(b, this.le),
-          offset: dv.getUint32(b + 4, this.le),
-          vaddr: dv.getUint32(b + 8, this.le),
-          filesz: dv.getUint32(b + 16, this.le),
-          align: dv.getUint32(b + 28, this.le),
-        });
-      }
-    }
-    return out;
-  }
-
-  private readInterp(p: Phdr): string {
-    if (p.filesz < 2 || p.filesz > 4096) this.fail(`PT_INTERP has invalid size ${p.filesz}`);
-    if (p.offset < 0 || p.offset + p.filesz > this.src.size) this.fail('PT_INTERP lies outside the file (truncated?)');
-    const b = this.src.read(p.offset, p.filesz);
-    if (b[b.length - 1] !== 0) this.fail('PT_INTERP is not NUL-terminated');
-    const nul = b.indexOf(0);
-    const s = utf8.decode(b.subarray(0, nul));
-    if (s === '') this.fail('PT_INTERP is empty');
-    return s;
+  private readInterp(offset: number, filesz: number): string {
+    if (filesz < 2 || filesz > 4096) this.fail(`PT_INTERP has invalid size ${filesz}`);
+    if (offset < 0 || offset + filesz > this.src.size) this.fail('PT_INTERP lies outside the file (truncated?)');
+    const p = this.src.at(offset, filesz);
+    const b = this.src.bytes;
+    if (b[p + filesz - 1] !== 0) this.fail('PT_INTERP is not NUL-terminated');
+    let nul = p;
+    while (b[nul] !== 0) nul++;
+    if (nul === p) this.fail('PT_INTERP is empty');
+    return decode(b, p, nul);
   }
 
   /** File offset of `len` bytes at virtual address `va`, through the PT_LOAD segment that holds them. */
   private vaToOff(va: number, len: number): number | null {
     if (va < 0) return null;
-    for (const p of this.loads) {
-      if (p.vaddr < 0 || p.offset < 0 || p.filesz < 0) continue;
-      if (va >= p.vaddr && va + len <= p.vaddr + p.filesz) {
-        const off = va - p.vaddr + p.offset;
+    const l = this.loads;
+    for (let i = 0; i < l.length; i += 3) {
+      const vaddr = l[i];
+      const offset = l[i + 1];
+      const filesz = l[i + 2];
+      if (vaddr < 0 || offset < 0 || filesz < 0) continue;
+      if (va >= vaddr && va + len <= vaddr + filesz) {
+        const off = va - vaddr + offset;
         return off + len <= this.src.size ? off : null;
       }
     }
@@ -259,38 +279,59 @@ class Parser {
 
   /** How many bytes are mapped from the file from `va` to the end of its segment (0 when unmapped). */
   private mappedFrom(va: number): number {
-    for (const p of this.loads) {
-      if (p.vaddr < 0 || p.offset < 0 || p.filesz < 0) continue;
-      if (va >= p.vaddr && va < p.vaddr + p.filesz) {
-        const off = va - p.vaddr + p.offset;
-        return Math.max(0, Math.min(p.vaddr + p.filesz - va, this.src.size - off));
+    const l = this.loads;
+    for (let i = 0; i < l.length; i += 3) {
+      const vaddr = l[i];
+      const offset = l[i + 1];
+      const filesz = l[i + 2];
+      if (vaddr < 0 || offset < 0 || filesz < 0) continue;
+      if (va >= vaddr && va < vaddr + filesz) {
+        const off = va - vaddr + offset;
+        return Math.max(0, Math.min(vaddr + filesz - va, this.src.size - off));
       }
     }
     return 0;
   }
 
-  private readAt(va: number, len: number, what: string): DataView {
+  /** Makes `len` bytes at virtual address `va` readable; returns their position in the source's window. */
+  private readAt(va: number, len: number, what: string): number {
     const off = this.vaToOff(va, len);
     if (off === null) this.fail(`${what} at 0x${va.toString(16)} is not inside any PT_LOAD segment`);
-    return this.dv(this.src.read(off, len));
+    return this.src.at(off, len);
   }
 
-  private readDynamic(p: Phdr, file: ElfFile, opts: ReadOptions): void {
-    const ent = this.is64 ? 16 : 8;
-    if (p.offset < 0 || p.filesz < 0 || p.offset + p.filesz > this.src.size) this.fail('PT_DYNAMIC lies outside the file (truncated?)');
-    const count = Math.min(Math.floor(p.filesz / ent), LIMITS.dynEntries);
-    const dv = this.dv(this.src.read(p.offset, count * ent));
+  private readDynamic(offset: number, filesz: number, file: ElfFile, opts: ReadOptions): void {
+    const is64 = this.is64;
+    const le = this.le;
+    const ent = is64 ? 16 : 8;
+    if (offset < 0 || filesz < 0 || offset + filesz > this.src.size) this.fail('PT_DYNAMIC lies outside the file (truncated?)');
+    const count = Math.min(Math.floor(filesz / ent), LIMITS.dynEntries);
+    const q = this.src.at(offset, count * ent);
+    const dv = this.src.view;
     const needed: number[] = [];
     const filters: number[] = [];
-    const tags = new Map<number, number>();
     let soname = -1;
     let rpath = -1;
     let runpath = -1;
+    // The other tags used, first occurrence of each.
+    let strtab: number | undefined;
+    let strsz: number | undefined;
+    let dtFlags: number | undefined;
+    let flags1: number | undefined;
+    let verneed: number | undefined;
+    let verneedNum: number | undefined;
+    let verdef: number | undefined;
+    let verdefNum: number | undefined;
+    let hash: number | undefined;
+    let gnuHash: number | undefined;
+    let symtab: number | undefined;
+    let syment: number | undefined;
     for (let i = 0; i < count; i++) {
-      const b = i * ent;
-      const tag = this.is64 ? Number(dv.getBigInt64(b, this.le)) : dv.getInt32(b, this.le);
-      const val = this.word(dv, b + (this.is64 ? 8 : 4));
+      const b = q + i * ent;
+      // A 64-bit tag with a non-zero high word is none of the tags used here (nor DT_NULL).
+      const tag = is64 ? (dv.getUint32(le ? b + 4 : b, le) === 0 ? dv.getUint32(le ? b : b + 4, le) : -1) : dv.getInt32(b, le);
       if (tag === DT_NULL) break;
+      const val = this.word(b + (is64 ? 8 : 4));
       switch (tag) {
         case DT_NEEDED:
           if (needed.length >= LIMITS.needed) this.fail(`more than ${LIMITS.needed} DT_NEEDED entries`);
@@ -309,201 +350,234 @@ class Parser {
         case DT_RUNPATH:
           runpath = val;
           break;
-        default:
-          if (!tags.has(tag)) tags.set(tag, val);
+        case DT_STRTAB:
+          strtab ??= val;
+          break;
+        case DT_STRSZ:
+          strsz ??= val;
+          break;
+        case DT_FLAGS:
+          dtFlags ??= val;
+          break;
+        case DT_FLAGS_1:
+          flags1 ??= val;
+          break;
+        case DT_VERNEED:
+          verneed ??= val;
+          break;
+        case DT_VERNEEDNUM:
+          verneedNum ??= val;
+          break;
+        case DT_VERDEF:
+          verdef ??= val;
+          break;
+        case DT_VERDEFNUM:
+          verdefNum ??= val;
+          break;
+        case DT_HASH:
+          hash ??= val;
+          break;
+        case DT_GNU_HASH:
+          gnuHash ??= val;
+          break;
+        case DT_SYMTAB:
+          symtab ??= val;
+          break;
+        case DT_SYMENT:
+          syment ??= val;
+          break;
       }
     }
-    file.dtFlags = (tags.get(DT_FLAGS) ?? 0) >>> 0;
-    file.flags1 = (tags.get(DT_FLAGS_1) ?? 0) >>> 0;
-    const hasStrings = needed.length || filters.length || soname >= 0 || rpath >= 0 || runpath >= 0 || tags.has(DT_VERNEED) || tags.has(DT_VERDEF) || opts.symbols;
+    file.dtFlags = (dtFlags ?? 0) >>> 0;
+    file.flags1 = (flags1 ?? 0) >>> 0;
+    const hasStrings = needed.length || filters.length || soname >= 0 || rpath >= 0 || runpath >= 0 || verneed !== undefined || verdef !== undefined || opts.symbols;
     if (!hasStrings) return;
-    const strtab = this.readStrtab(tags.get(DT_STRTAB), tags.get(DT_STRSZ));
-    if (!strtab) {
+    if (!this.strtab(strtab, strsz)) {
       if (needed.length || soname >= 0 || rpath >= 0 || runpath >= 0) this.fail('PT_DYNAMIC names libraries but has no usable DT_STRTAB');
       return;
     }
-    file.needed = needed.map((o) => strtab.get(o, 'DT_NEEDED'));
-    file.filters = filters.map((o) => strtab.get(o, 'DT_FILTER'));
-    if (soname >= 0) file.soname = strtab.get(soname, 'DT_SONAME');
-    if (rpath >= 0) file.rpath = strtab.get(rpath, 'DT_RPATH', LIMITS.pathListLength);
-    if (runpath >= 0) file.runpath = strtab.get(runpath, 'DT_RUNPATH', LIMITS.pathListLength);
-    const verneed = tags.get(DT_VERNEED);
-    if (verneed !== undefined) file.versionNeeds = this.readVerneed(verneed, tags.get(DT_VERNEEDNUM) ?? 0, strtab);
-    const verdef = tags.get(DT_VERDEF);
-    if (verdef !== undefined) file.versionDefs = this.readVerdef(verdef, tags.get(DT_VERDEFNUM) ?? 0, strtab);
-    if (opts.symbols) file.imports = this.readImports(tags, strtab);
+    const names: string[] = [];
+    for (const o of needed) names.push(this.str(o, 'DT_NEEDED'));
+    file.needed = names;
+    if (filters.length) file.filters = filters.map((o) => this.str(o, 'DT_FILTER'));
+    if (soname >= 0) file.soname = this.str(soname, 'DT_SONAME');
+    if (rpath >= 0) file.rpath = this.str(rpath, 'DT_RPATH', LIMITS.pathListLength);
+    if (runpath >= 0) file.runpath = this.str(runpath, 'DT_RUNPATH', LIMITS.pathListLength);
+    if (verneed !== undefined) file.versionNeeds = this.readVerneed(verneed, verneedNum ?? 0);
+    if (verdef !== undefined) file.versionDefs = this.readVerdef(verdef, verdefNum ?? 0);
+    if (opts.symbols) file.imports = this.readImports(symtab, syment, hash, gnuHash);
   }
 
-  private readStrtab(va: number | undefined, strsz: number | undefined): StringTable | null {
-    if (va === undefined) return null;
+  /** Locates the dynamic string table; false when there is none. */
+  private strtab(va: number | undefined, strsz: number | undefined): boolean {
+    if (va === undefined) return false;
     const avail = this.mappedFrom(va);
     if (avail === 0) this.fail(`DT_STRTAB at 0x${va.toString(16)} is not inside any PT_LOAD segment`);
     const size = Math.min(strsz !== undefined && strsz >= 0 ? strsz : avail, avail, LIMITS.strtabBytes);
-    const off = this.vaToOff(va, size)!;
-    return new StringTable(this.src.name, this.src, off, size, strsz ?? size);
+    this.strOff = this.vaToOff(va, size)!;
+    this.strSize = size;
+    this.strDeclared = strsz ?? size;
+    return true;
   }
 
-  private readVerneed(va: number, num: number, strtab: StringTable): VersionNeed[] {
+  /** The NUL-terminated string at `off` in the dynamic string table, at most `max` bytes long. */
+  private str(off: number, what: string, max: number = LIMITS.stringLength): string {
+    if (off < 0 || off >= this.strDeclared || off >= this.strSize) this.fail(`${what} string offset ${off} is outside the string table`);
+    const src = this.src;
+    const start = this.strOff + off;
+    const end = this.strOff + this.strSize;
+    // Most names end inside the page they start in: one cached read.
+    let len = Math.min((Math.floor(start / STR_PAGE) + 1) * STR_PAGE, end) - start;
+    for (;;) {
+      const p = src.at(start, len);
+      const b = src.bytes;
+      const lim = p + Math.min(len, max + 1);
+      let i = p;
+      while (i < lim && b[i] !== 0) i++;
+      if (i < lim) return decode(b, p, i);
+      if (len > max || start + len >= end) break;
+      len = Math.min(end - start, max + 1);
+    }
+    this.fail(`${what} string at ${off} is unterminated or too long`);
+  }
+
+  private readVerneed(va: number, num: number): VersionNeed[] {
     const out: VersionNeed[] = [];
+    const le = this.le;
     let budget = LIMITS.versionEntries;
     let cur = va;
     for (let i = 0; i < num; i++) {
-      const vn = this.readAt(cur, 16, 'a version-needed entry');
-      const cnt = vn.getUint16(2, this.le);
-      const fileName = strtab.get(vn.getUint32(4, this.le), 'Verneed vn_file');
+      let p = this.readAt(cur, 16, 'a version-needed entry');
+      let dv = this.src.view;
+      const cnt = dv.getUint16(p + 2, le);
+      const fileOff = dv.getUint32(p + 4, le);
+      const auxOff = dv.getUint32(p + 8, le);
+      const nextNeed = dv.getUint32(p + 12, le);
+      const fileName = this.str(fileOff, 'Verneed vn_file');
       const versions: string[] = [];
-      let aux = cur + vn.getUint32(8, this.le);
+      let aux = cur + auxOff;
       for (let j = 0; j < cnt; j++) {
         if (--budget < 0) this.fail('too many version entries');
-        const a = this.readAt(aux, 16, 'a version-needed aux entry');
-        versions.push(strtab.get(a.getUint32(8, this.le), 'Vernaux vna_name'));
-        const next = a.getUint32(12, this.le);
+        p = this.readAt(aux, 16, 'a version-needed aux entry');
+        dv = this.src.view;
+        const nameOff = dv.getUint32(p + 8, le);
+        const next = dv.getUint32(p + 12, le);
+        versions.push(this.str(nameOff, 'Vernaux vna_name'));
         if (next === 0) break;
         aux += next;
       }
       out.push({ file: fileName, versions });
-      const next = vn.getUint32(12, this.le);
-      if (next === 0 || --budget < 0) break;
-      cur += next;
+      if (nextNeed === 0 || --budget < 0) break;
+      cur += nextNeed;
     }
     return out;
   }
 
-  private readVerdef(va: number, num: number, strtab: StringTable): string[] {
+  private readVerdef(va: number, num: number): string[] {
     const out: string[] = [];
+    const le = this.le;
     let cur = va;
     for (let i = 0; i < Math.min(num, LIMITS.versionEntries); i++) {
-      const vd = this.readAt(cur, 20, 'a version-definition entry');
-      const flags = vd.getUint16(2, this.le);
-      const cnt = vd.getUint16(6, this.le);
+      let p = this.readAt(cur, 20, 'a version-definition entry');
+      let dv = this.src.view;
+      const flags = dv.getUint16(p + 2, le);
+      const cnt = dv.getUint16(p + 6, le);
+      const auxOff = dv.getUint32(p + 12, le);
+      const next = dv.getUint32(p + 16, le);
       if (cnt > 0 && !(flags & 1)) {
-        const a = this.readAt(cur + vd.getUint32(12, this.le), 8, 'a version-definition aux entry');
-        out.push(strtab.get(a.getUint32(0, this.le), 'Verdaux vda_name'));
+        p = this.readAt(cur + auxOff, 8, 'a version-definition aux entry');
+        dv = this.src.view;
+        out.push(this.str(dv.getUint32(p, le), 'Verdaux vda_name'));
       }
-      const next = vd.getUint32(16, this.le);
       if (next === 0) break;
       cur += next;
     }
     return out;
   }
 
-  private symbolCount(tags: Map<number, number>): number {
-    const hash = tags.get(DT_HASH);
-    if (hash !== undefined) return this.readAt(hash, 8, 'DT_HASH').getUint32(4, this.le);
-    const gnu = tags.get(DT_GNU_HASH);
+  private symbolCount(hash: number | undefined, gnu: number | undefined): number {
+    const le = this.le;
+    if (hash !== undefined) {
+      const p = this.readAt(hash, 8, 'DT_HASH');
+      return this.src.view.getUint32(p + 4, le);
+    }
     if (gnu === undefined) return 0;
-    const h = this.readAt(gnu, 16, 'DT_GNU_HASH');
-    const nbuckets = h.getUint32(0, this.le);
-    const symoffset = h.getUint32(4, this.le);
-    const bloomSize = h.getUint32(8, this.le);
+    let p = this.readAt(gnu, 16, 'DT_GNU_HASH');
+    let dv = this.src.view;
+    const nbuckets = dv.getUint32(p, le);
+    const symoffset = dv.getUint32(p + 4, le);
+    const bloomSize = dv.getUint32(p + 8, le);
     if (nbuckets > LIMITS.symbols || bloomSize > LIMITS.symbols) this.fail('DT_GNU_HASH header is implausible');
     const bucketsVa = gnu + 16 + bloomSize * (this.is64 ? 8 : 4);
-    const buckets = this.readAt(bucketsVa, nbuckets * 4, 'DT_GNU_HASH buckets');
+    p = this.readAt(bucketsVa, nbuckets * 4, 'DT_GNU_HASH buckets');
+    dv = this.src.view;
     let max = 0;
-    for (let i = 0; i < nbuckets; i++) max = Math.max(max, buckets.getUint32(i * 4, this.le));
+    for (let i = 0; i < nbuckets; i++) max = Math.max(max, dv.getUint32(p + i * 4, le));
     if (max < symoffset) return symoffset;
     const chainVa = bucketsVa + nbuckets * 4;
     for (let i = max; i < LIMITS.symbols; i++) {
-      const v = this.readAt(chainVa + (i - symoffset) * 4, 4, 'DT_GNU_HASH chain').getUint32(0, this.le);
-      if (v & 1) return i + 1;
+      const c = this.readAt(chainVa + (i - symoffset) * 4, 4, 'DT_GNU_HASH chain');
+      if (this.src.view.getUint32(c, le) & 1) return i + 1;
     }
     this.fail('DT_GNU_HASH chain does not end');
   }
 
-  private readImports(tags: Map<number, number>, strtab: StringTable): string[] {
-    const symtab = tags.get(DT_SYMTAB);
+  private readImports(symtab: number | undefined, symentTag: number | undefined, hash: number | undefined, gnu: number | undefined): string[] {
     if (symtab === undefined) return [];
-    const syment = tags.get(DT_SYMENT) ?? (this.is64 ? 24 : 16);
+    const syment = symentTag ?? (this.is64 ? 24 : 16);
     if (syment !== (this.is64 ? 24 : 16)) this.fail(`invalid DT_SYMENT ${syment}`);
-    const count = Math.min(this.symbolCount(tags), LIMITS.symbols);
+    const count = Math.min(this.symbolCount(hash, gnu), LIMITS.symbols);
     if (count === 0) return [];
-    const dv = this.readAt(symtab, count * syment, 'the dynamic symbol table');
-    const out: string[] = [];
+    const le = this.le;
+    const p = this.readAt(symtab, count * syment, 'the dynamic symbol table');
+    const dv = this.src.view;
+    // Name offsets first: reading a name moves the source's window.
+    const offs: number[] = [];
     for (let i = 1; i < count; i++) {
-      const b = i * syment;
-      const nameOff = dv.getUint32(b, this.le);
+      const b = p + i * syment;
+      const nameOff = dv.getUint32(b, le);
       const info = dv.getUint8(b + (this.is64 ? 4 : 12));
-      const shndx = dv.getUint16(b + (this.is64 ? 6 : 14), this.le);
+      const shndx = dv.getUint16(b + (this.is64 ? 6 : 14), le);
       const bind = info >> 4;
       if (shndx !== 0 || nameOff === 0 || (bind !== 1 && bind !== 2)) continue;
-      out.push(strtab.get(nameOff, 'symbol name'));
+      offs.push(nameOff);
     }
-    return out;
+    return offs.map((o) => this.str(o, 'symbol name'));
   }
 
-  private readNotes(p: Phdr, file: ElfFile): void {
-    if (p.offset < 0 || p.filesz <= 0 || p.offset + p.filesz > this.src.size) return;
-    const len = Math.min(p.filesz, LIMITS.notesBytes);
-    const dv = this.dv(this.src.read(p.offset, len));
-    const align = p.align === 8 ? 8 : 4;
+  private readNotes(offset: number, filesz: number, palign: number, file: ElfFile): void {
+    if (offset < 0 || filesz <= 0 || offset + filesz > this.src.size) return;
+    const le = this.le;
+    const len = Math.min(filesz, LIMITS.notesBytes);
+    const q = this.src.at(offset, len);
+    const dv = this.src.view;
+    const b = this.src.bytes;
+    const align = palign === 8 ? 8 : 4;
     const pad = (n: number) => (n + align - 1) & ~(align - 1);
     let o = 0;
     while (o + 12 <= len) {
-      const namesz = dv.getUint32(o, this.le);
-      const descsz = dv.getUint32(o + 4, this.le);
-      const ntype = dv.getUint32(o + 8, this.le);
+      const namesz = dv.getUint32(q + o, le);
+      const descsz = dv.getUint32(q + o + 4, le);
+      const ntype = dv.getUint32(q + o + 8, le);
       const nameOff = o + 12;
       const descOff = nameOff + pad(namesz);
       const end = descOff + pad(descsz);
       if (namesz > len || descsz > len || end > len + align) break;
-      const name = utf8.decode(new Uint8Array(dv.buffer, dv.byteOffset + nameOff, Math.max(0, Math.min(namesz, len - nameOff) - 1)));
-      if (name === 'GNU' && ntype === 1 && descsz >= 16 && descOff + 16 <= len) {
-        const os = dv.getUint32(descOff, this.le);
-        const v = [4, 8, 12].map((k) => dv.getUint32(descOff + k, this.le)).join('.');
-        file.abiTag = { os: ['Linux', 'GNU', 'Solaris2', 'FreeBSD'][os] ?? `os ${os}`, version: v };
-      } else if (name === 'Go' && ntype === 4) {
+      // The name without its NUL: "GNU" (the ABI tag) and "Go" (Go's build ID) are the ones used.
+      const nameLen = Math.max(0, Math.min(namesz, len - nameOff) - 1);
+      const n = q + nameOff;
+      if (nameLen === 3 && b[n] === 0x47 && b[n + 1] === 0x4e && b[n + 2] === 0x55) {
+        if (ntype === 1 && descsz >= 16 && descOff + 16 <= len) {
+          const d = q + descOff;
+          const os = dv.getUint32(d, le);
+          const v = `${dv.getUint32(d + 4, le)}.${dv.getUint32(d + 8, le)}.${dv.getUint32(d + 12, le)}`;
+          file.abiTag = { os: ['Linux', 'GNU', 'Solaris2', 'FreeBSD'][os] ?? `os ${os}`, version: v };
+        }
+      } else if (nameLen === 2 && b[n] === 0x47 && b[n + 1] === 0x6f && ntype === 4) {
         file.isGo = true;
       }
       o = end;
     }
-  }
-}
-
-/** The dynamic string table, read in pages on demand: the few names the resolver needs cost a few small reads. */
-class StringTable {
-  private static readonly PAGE = 4096;
-  private pages = new Map<number, Uint8Array>();
-
-  constructor(
-    private readonly file: string,
-    private readonly src: ByteSource,
-    private readonly fileOffset: number,
-    private readonly size: number,
-    private readonly declaredSize: number,
-  ) {}
-
-  private page(i: number): Uint8Array {
-    let p = this.pages.get(i);
-    if (!p) {
-      const start = i * StringTable.PAGE;
-      p = this.src.read(this.fileOffset + start, Math.min(StringTable.PAGE, this.size - start));
-      this.pages.set(i, p);
-    }
-    return p;
-  }
-
-  get(off: number, what: string, max: number = LIMITS.stringLength): string {
-    if (off < 0 || off >= this.declaredSize || off >= this.size) {
-      throw new ElfError(this.file, `${what} string offset ${off} is outside the string table`);
-    }
-    const P = StringTable.PAGE;
-    const chunks: Uint8Array[] = [];
-    let len = 0;
-    for (let pos = off; pos < this.size && len <= max; ) {
-      const pg = this.page(Math.floor(pos / P));
-      const from = pos % P;
-      const nul = pg.indexOf(0, from);
-      if (nul >= 0) {
-        chunks.push(pg.subarray(from, nul));
-        len += nul - from;
-        if (len > max) break;
-        return utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-      }
-      chunks.push(pg.subarray(from));
-      len += pg.length - from;
-      pos += pg.length - from;
-    }
-    throw new ElfError(this.file, `${what} string at ${off} is unterminated or too long`);
   }
 }
 

@@ -1,40 +1,79 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { ElfError } from './errors.js';
 
-/** Random access to the bytes of one file, read on demand so that a large file is never held whole in memory. */
+/**
+ * Random access to the bytes of one file, read on demand so that a large file is never held whole in memory.
+ * `at` makes a range readable and says where it is in `bytes` / `view`; that stays valid only until the next call of
+ * `at` or `read` on the same source (a file source reuses its buffers: parsing a file allocates no copy of its bytes).
+ */
 export interface ByteSource {
   readonly name: string;
   readonly size: number;
-  /** Exactly `length` bytes at `offset`, or an ElfError naming the file when they are not there. */
+  /** The buffer holding the range the last `at` made readable (the same bytes as `view`). */
+  readonly bytes: Buffer;
+  readonly view: DataView;
+  /** Position in `bytes` of the `length` bytes at `offset`, or an ElfError naming the file when they are not there. */
+  at(offset: number, length: number): number;
+  /** Exactly `length` bytes at `offset`, valid until the next call on this source. */
   read(offset: number, length: number): Uint8Array;
   close(): void;
 }
 
+function truncated(name: string, offset: number, length: number, size: number): ElfError {
+  return new ElfError(name, `truncated: needs bytes ${offset}..${offset + length} of ${size}`);
+}
+
 export class BufferSource implements ByteSource {
   readonly size: number;
+  readonly bytes: Buffer;
+  readonly view: DataView;
   constructor(
     readonly name: string,
-    private readonly buf: Uint8Array,
+    buf: Uint8Array,
   ) {
     this.size = buf.length;
+    this.bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  at(offset: number, length: number): number {
+    if (offset < 0 || length < 0 || offset + length > this.size) throw truncated(this.name, offset, length, this.size);
+    return offset;
   }
   read(offset: number, length: number): Uint8Array {
-    if (offset < 0 || length < 0 || offset + length > this.size) {
-      throw new ElfError(this.name, `truncated: needs bytes ${offset}..${offset + length} of ${this.size}`);
-    }
-    return this.buf.subarray(offset, offset + length);
+    return this.bytes.subarray(this.at(offset, length), offset + length);
   }
   close(): void {}
 }
 
 const PAGE = 4096;
-const MAX_PAGES = 64;
+/** Pages kept per open file (direct-mapped by page number): headers, the dynamic section, strings, version records. */
+const SLOTS = 8;
+/** A read that is not inside one page goes to a second buffer, kept for reuse up to this size. */
+const KEEP_SPAN = 256 << 10;
+
+/** The buffers of a file source, handed from a closed source to the next one opened. */
+interface Buffers {
+  pages: Buffer;
+  pagesView: DataView;
+  span: Buffer;
+  spanView: DataView;
+}
+const free: Buffers[] = [];
+
+function newBuffers(): Buffers {
+  const pages = Buffer.allocUnsafeSlow(PAGE * SLOTS);
+  const span = Buffer.allocUnsafeSlow(PAGE * 4);
+  return { pages, pagesView: new DataView(pages.buffer, pages.byteOffset, pages.byteLength), span, spanView: new DataView(span.buffer, span.byteOffset, span.byteLength) };
+}
 
 export class FileSource implements ByteSource {
   private fd: number;
   readonly size: number;
-  /** Small reads (headers, dynamic entries, version records, strings) come from cached 16 KiB pages. */
-  private pages = new Map<number, Buffer>();
+  bytes: Buffer;
+  view: DataView;
+  private bufs: Buffers;
+  /** Which page each slot holds (-1: none). */
+  private readonly slotPage = new Int32Array(SLOTS).fill(-1);
   private constructor(
     readonly name: string,
     fd: number,
@@ -42,6 +81,9 @@ export class FileSource implements ByteSource {
   ) {
     this.fd = fd;
     this.size = size;
+    this.bufs = free.pop() ?? newBuffers();
+    this.bytes = this.bufs.pages;
+    this.view = this.bufs.pagesView;
   }
 
   /** Opens a regular file (never a FIFO or device, which could block or never end). */
@@ -50,38 +92,68 @@ export class FileSource implements ByteSource {
     return new FileSource(name, fd, size);
   }
 
-  read(offset: number, length: number): Uint8Array {
+  at(offset: number, length: number): number {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
-      throw new ElfError(this.name, `truncated: needs bytes ${offset}..${offset + length} of ${this.size}`);
+      throw truncated(this.name, offset, length, this.size);
     }
-    const first = Math.floor(offset / PAGE);
-    if (length <= PAGE && Math.floor((offset + length - 1) / PAGE) === first) {
-      let page = this.pages.get(first);
-      if (!page) {
-        if (this.pages.size >= MAX_PAGES) this.pages.clear();
-        page = this.readRaw(first * PAGE, Math.min(PAGE, this.size - first * PAGE));
-        this.pages.set(first, page);
+    if (this.fd < 0) throw new ElfError(this.name, 'read after close');
+    const page = Math.floor(offset / PAGE);
+    const b = this.bufs;
+    if (offset + length <= (page + 1) * PAGE) {
+      const slot = page % SLOTS;
+      const base = slot * PAGE;
+      if (this.slotPage[slot] !== page) {
+        this.slotPage[slot] = -1;
+        this.fill(b.pages, base, Math.min(PAGE, this.size - page * PAGE), page * PAGE);
+        this.slotPage[slot] = page;
       }
-      const at = offset - first * PAGE;
-      return page.subarray(at, at + length);
+      this.bytes = b.pages;
+      this.view = b.pagesView;
+      return base + offset - page * PAGE;
     }
-    return this.readRaw(offset, length);
+    if (length > b.span.length) {
+      const span = Buffer.allocUnsafeSlow(Math.max(length, b.span.length * 2));
+      const spanView = new DataView(span.buffer, span.byteOffset, span.byteLength);
+      if (span.length <= KEEP_SPAN) {
+        b.span = span;
+        b.spanView = spanView;
+      }
+      this.fill(span, 0, length, offset);
+      this.bytes = span;
+      this.view = spanView;
+      return 0;
+    }
+    this.fill(b.span, 0, length, offset);
+    this.bytes = b.span;
+    this.view = b.spanView;
+    return 0;
   }
 
-  private readRaw(offset: number, length: number): Buffer {
-    const buf = Buffer.allocUnsafe(length);
+  read(offset: number, length: number): Uint8Array {
+    const p = this.at(offset, length);
+    return this.bytes.subarray(p, p + length);
+  }
+
+  private fill(buf: Buffer, at: number, length: number, position: number): void {
     let done = 0;
     while (done < length) {
-      const n = readSync(this.fd, buf, done, length - done, offset + done);
+      let n: number;
+      try {
+        n = readSync(this.fd, buf, at + done, length - done, position + done);
+      } catch (e) {
+        // A file replaced by a directory or a FIFO after it was opened (EISDIR, EAGAIN), or an I/O error.
+        throw new ElfError(this.name, describeFsError(e));
+      }
       if (n === 0) throw new ElfError(this.name, 'file shrank while being read');
       done += n;
     }
-    return buf;
   }
 
   close(): void {
-    if (this.fd >= 0) closeSync(this.fd);
+    if (this.fd < 0) return;
+    closeSync(this.fd);
     this.fd = -1;
+    free.push(this.bufs);
   }
 }
 
