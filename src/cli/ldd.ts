@@ -11,11 +11,19 @@ export interface LddArgs {
   tree?: boolean;
 }
 
-/** `ocislim ldd`: ldd's familiar output, computed statically. Returns the exit code. */
+/**
+ * `ocislim ldd`: ldd's familiar output, computed statically. Returns the exit code. Standard output is written once
+ * at the end (one write for hundreds of files), and before each error message so the two streams keep their order.
+ */
 export function lddCommand(args: LddArgs, out: (s: string) => void, err: (s: string) => void): number {
   const resolver = new Resolver(args.root, { libraryPath: args.libraryPath, hwcaps: args.root === '/' ? 'host' : [] });
   let code = 0;
   const results: unknown[] = [];
+  const text: string[] = [];
+  const flush = () => {
+    if (text.length) out(text.join('\n'));
+    text.length = 0;
+  };
   for (const file of args.files) {
     const inRoot = resolver.fs.toRootPath(file);
     let c: Closure;
@@ -23,6 +31,7 @@ export function lddCommand(args: LddArgs, out: (s: string) => void, err: (s: str
       c = resolver.resolve(inRoot);
     } catch (e) {
       if (!(e instanceof ElfError)) throw e;
+      flush();
       err(`ocislim ldd: ${p(e.message)}`);
       code = 1;
       continue;
@@ -32,11 +41,23 @@ export function lddCommand(args: LddArgs, out: (s: string) => void, err: (s: str
       results.push(closureJson(c));
       continue;
     }
-    if (args.files.length > 1) out(`${p(file)}:`);
-    out(args.tree ? formatTree(c) : formatLdd(c));
+    if (args.files.length > 1) text.push(`${p(file)}:`);
+    text.push(args.tree ? formatTree(c) : formatLdd(c));
   }
+  flush();
   if (args.json) out(JSON.stringify(args.files.length === 1 ? results[0] ?? null : results, null, 2));
   return code;
+}
+
+/** printable() of names and paths, which repeat across closures (libc's path is in every one). */
+const shown = new Map<string, string>();
+function pp(s: string): string {
+  let t = shown.get(s);
+  if (t === undefined) {
+    if (shown.size >= 1 << 16) shown.clear();
+    shown.set(s, (t = p(s)));
+  }
+  return t;
 }
 
 export function formatLdd(c: Closure): string {
@@ -44,14 +65,17 @@ export function formatLdd(c: Closure): string {
   if (!c.elf.interp && c.kind !== 'shared-object') {
     return c.kind === 'static' || c.kind === 'static-pie' ? '\tstatically linked' : '\tnot a dynamic executable';
   }
-  for (const lib of c.libraries) lines.push(`\t${p(lib.name)} => ${p(lib.path)}`);
+  for (const lib of c.libraries) lines.push(`\t${pp(lib.name)} => ${pp(lib.path)}`);
   for (const nf of c.notFound) lines.push(`\t${p(nf.name)} => not found${nf.reason ? ` (${p(nf.reason)})` : ''}`);
   if (c.interpreter) {
     // Names the loader answers itself (musl's libc.so) are shown as resolving to it, as ld-musl --list does.
     const interp = c.interpreter;
-    const aliases = new Set(c.edges.filter((e) => e.to === interp.path && e.name !== interp.path && e.name !== interp.elf.soname && e.name !== c.elf.interp).map((e) => e.name));
-    for (const a of aliases) lines.push(`\t${p(a)} => ${p(interp.path)}`);
-    lines.push(`\t${p(interp.path)}`);
+    let aliases: Set<string> | null = null;
+    for (const e of c.edges) {
+      if (e.to === interp.path && e.name !== interp.path && e.name !== interp.elf.soname && e.name !== c.elf.interp) (aliases ??= new Set()).add(e.name);
+    }
+    for (const a of aliases ?? []) lines.push(`\t${p(a)} => ${pp(interp.path)}`);
+    lines.push(`\t${pp(interp.path)}`);
   }
   return lines.join('\n');
 }

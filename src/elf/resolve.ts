@@ -72,6 +72,14 @@ interface Node {
 
 type Attempt = { node: { located: Located; elf: ElfFile } } | { skip: true } | { error: string };
 
+/** What steps 4 and 5 of glibc's search (ld.so.cache, default directories) give for one name. */
+interface SystemAnswer {
+  a: Attempt;
+  viaCache: boolean;
+}
+/** Those answers by name, for one loader model and wanted identity: [without, with DF_1_NODEFLIB]. */
+type SystemMemos = (Map<string, SystemAnswer> | undefined)[];
+
 /** The state of one closure walk: the program, its loader and model, and the objects loaded so far. */
 interface Walk {
   path: string;
@@ -80,6 +88,8 @@ interface Walk {
   model: LoaderModel;
   byName: Map<string, Node>;
   byReal: Map<string, Node>;
+  /** The answers of searchGlibc's steps 4 and 5 for this walk's loader and identity (found once per walk). */
+  system: SystemMemos;
 }
 
 /**
@@ -95,7 +105,7 @@ export class Resolver {
   /** inDir's answers (before the requester is attached), by loader model, wanted identity, soname rule, dir, name. */
   private inDirMemo = new Map<string, Attempt>();
   /** The ld.so.cache and default-directory steps' answers, which depend only on the name and the loader. */
-  private systemMemo = new Map<string, { a: Attempt; viaCache: boolean }>();
+  private systemMemo = new Map<string, Map<string, SystemAnswer>>();
   private modelIds = new WeakMap<object, number>();
   private placements = new Map<string, { imagePath: string; variants: Located[] }>();
   private wantKeys = new WeakMap<ElfFile, string>();
@@ -212,7 +222,7 @@ export class Resolver {
     closure.defaultDirs = model.muslPath ?? model.defaultDirs;
     if (elf.interp && !elf.needed.length && !elf.filters.length) return closure;
 
-    return this.searchLoop(closure, { path, main, interp: interpNode, model, byName, byReal });
+    return this.searchLoop(closure, { path, main, interp: interpNode, model, byName, byReal, system: [] });
   }
 
   /**
@@ -223,7 +233,18 @@ export class Resolver {
     const queue: Node[] = [w.main];
     for (let qi = 0; qi < queue.length; qi++) {
       const node = queue[qi];
-      for (const name of [...node.elf.needed, ...node.elf.filters]) {
+      const needed = node.elf.needed;
+      const filters = node.elf.filters;
+      const count = needed.length + filters.length;
+      for (let k = 0; k < count; k++) {
+        const name = k < needed.length ? needed[k] : filters[k - needed.length];
+        // Most names of a closure were loaded already (libc by every library): the loader's first check.
+        const known = w.byName.get(name);
+        if (known !== undefined) {
+          if (known === w.interp && !closure.interpreter) closure.interpreter = { ...known.located, elf: known.elf };
+          closure.edges.push({ from: node.path, name, to: known.path });
+          continue;
+        }
         const r = this.findLib(name, node, w);
         if ('missing' in r) {
           closure.notFound.push(r.missing ? { name, neededBy: node.path, reason: r.missing } : { name, neededBy: node.path });
@@ -265,7 +286,7 @@ export class Resolver {
     let dep = w.byName.get(name);
     if (!dep && w.model.flavour === 'musl' && w.interp && isMuslReserved(name)) dep = w.interp;
     if (dep) return { node: dep, how: 'name' };
-    const found = w.model.flavour === 'musl' ? this.searchMusl(name, from, w.main, w.model) : this.searchGlibc(name, from, w.main, w.model);
+    const found = w.model.flavour === 'musl' ? this.searchMusl(name, from, w.main, w.model) : this.searchGlibc(name, from, w.main, w.model, w.system);
     if ('error' in found) return { missing: found.error };
     if ('skip' in found) return { missing: undefined };
     const node = found.node as Node;
@@ -422,7 +443,7 @@ export class Resolver {
   }
 
   /** glibc's order for one name requested by `from` (elf/dl-load.c _dl_map_object). */
-  private searchGlibc(name: string, from: Node, main: Node, model: LoaderModel): Attempt {
+  private searchGlibc(name: string, from: Node, main: Node, model: LoaderModel, memos?: SystemMemos): Attempt {
     const want = main.elf;
     if (name.includes('/')) {
       const e = expandGlibcDst(name, { ORIGIN: from.origin, LIB: model.lib, PLATFORM: model.platform });
@@ -430,10 +451,12 @@ export class Resolver {
       const a = this.attempt(this.absolute(e), want);
       return this.withOrigin(a, from, posix.dirname(this.absolute(e)));
     }
-    const tried = new Set<string>();
-    const tryDirs = (dirs: string[], accept?: (dir: string) => boolean): Attempt | null => {
+    // Directories tried by steps 1-3, each once (most programs have no RPATH, RUNPATH or --library-path: none).
+    let tried: Set<string> | null = null;
+    const tryDirs = (dirs: string[]): Attempt | null => {
+      tried ??= new Set<string>();
       for (const d of dirs) {
-        if (tried.has(d) || (accept && !accept(d))) continue;
+        if (tried.has(d)) continue;
         tried.add(d);
         const a = this.inDir(d, name, want, model, from);
         if (!('skip' in a)) return a;
@@ -464,11 +487,18 @@ export class Resolver {
     const nodeflib = (from.elf.flags1 & DF_1_NODEFLIB) !== 0;
     // 4 and 5 depend only on the name, the wanted identity, the loader and nodeflib (a directory that steps 1-3
     // tried gave "skip", and gives it again here), so their answer is computed once per name.
-    const key = `${this.modelId(model)}\0${this.wantKey(want)}\0${nodeflib ? 1 : 0}\0${name}`;
-    let sys = this.systemMemo.get(key);
+    const flag = nodeflib ? 1 : 0;
+    let memo = memos?.[flag];
+    if (!memo) {
+      const key = `${this.modelId(model)}\0${this.wantKey(want)}\0${flag}`;
+      memo = this.systemMemo.get(key);
+      if (!memo) this.systemMemo.set(key, (memo = new Map()));
+      if (memos) memos[flag] = memo;
+    }
+    let sys = memo.get(name);
     if (sys === undefined) {
       sys = this.systemSearch(name, want, model, main, nodeflib);
-      this.systemMemo.set(key, sys);
+      memo.set(name, sys);
     }
     if (!('node' in sys.a)) return sys.a;
     const node: Node = { ...(sys.a.node as Node), loader: from };
@@ -477,7 +507,7 @@ export class Resolver {
   }
 
   /** Steps 4 and 5 of searchGlibc, without a requester (its `loader` is filled in by the caller). */
-  private systemSearch(name: string, want: ElfFile, model: LoaderModel, main: Node, nodeflib: boolean): { a: Attempt; viaCache: boolean } {
+  private systemSearch(name: string, want: ElfFile, model: LoaderModel, main: Node, nodeflib: boolean): SystemAnswer {
     const isSystem = (d: string) => model.defaultDirs.some((s) => (d + '/').startsWith(s === '/' ? '/' : s + '/'));
     // 4. ld.so.cache, modelled by the ld.so.conf directories and the built-in ones ldconfig adds, keyed by SONAME.
     if (/^(lib|ld-)/.test(name) && name.includes('.so') && this.fs.stat('/etc/ld.so.conf')) {
