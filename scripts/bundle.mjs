@@ -22,23 +22,45 @@ try {
   process.exit(0);
 }
 /**
- * string-width (yargs' help layout) builds Unicode property regular expressions and an Intl.Segmenter when loaded:
- * 15 ms of start-up in every run, help or not. Imports of it get a stand-in that loads the real module on its first
- * call (esbuild then wraps the real one for lazy initialisation).
+ * Modules whose load-time work every run would pay for output it rarely prints: string-width (yargs' help layout)
+ * builds Unicode property regular expressions and an Intl.Segmenter (15 ms), cliui (help layout) builds ansi-styles'
+ * colour tables. Imports of them get a stand-in that loads the real module on its first call (esbuild then wraps the
+ * real one for lazy initialisation). Both are used only through their default export, a function.
  */
-function lazyStringWidth() {
+function lazyModules(names) {
+  const filter = new RegExp(`^(${names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`);
   return {
-    name: 'lazy-string-width',
+    name: 'lazy-modules',
     setup(b) {
-      b.onResolve({ filter: /^string-width$/ }, async (args) => {
+      b.onResolve({ filter }, async (args) => {
         if (args.pluginData?.real) return undefined;
         const real = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: { real: true } });
         if (real.errors.length) return { errors: real.errors };
-        return { path: real.path, namespace: 'lazy-string-width' };
+        return { path: real.path, namespace: 'lazy-module' };
       });
-      b.onLoad({ filter: /.*/, namespace: 'lazy-string-width' }, (args) => ({
-        contents: `export default function stringWidth(...a) { return require(${JSON.stringify(args.path)}).default(...a); }`,
+      b.onLoad({ filter: /.*/, namespace: 'lazy-module' }, (args) => ({
+        contents: `export default function lazy(...a) { return require(${JSON.stringify(args.path)}).default(...a); }`,
         resolveDir: dirname(args.path),
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/**
+ * yargs imports strictEqual and notStrictEqual from node:assert to check its own arguments; loading node:assert
+ * loads its error classes, colour support and process.stderr (5-10 ms of start-up). Its imports get two plain checks.
+ */
+function plainAssert() {
+  return {
+    name: 'plain-assert',
+    setup(b) {
+      b.onResolve({ filter: /^(node:)?assert$/ }, (args) => (/[\\/]node_modules[\\/]yargs[\\/]/.test(args.importer) ? { path: 'assert', namespace: 'plain-assert' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'plain-assert' }, () => ({
+        contents: [
+          'export function strictEqual(a, b, message) { if (a !== b) throw new Error(message ?? `Expected ${String(a)} to be ${String(b)}`); }',
+          'export function notStrictEqual(a, b, message) { if (a === b) throw new Error(message ?? `Expected a value other than ${String(b)}`); }',
+        ].join('\n'),
         loader: 'js',
       }));
     },
@@ -63,7 +85,7 @@ const result = await esbuild.build({
   external: ['@napi-rs/xattr', 'undici', '@mongodb-js/zstd'],
   // Keep /v regular expression literals (Node 20 has them) rather than the `new RegExp` esbuild would write.
   supported: { 'regexp-set-notation': true },
-  plugins: [lazyStringWidth()],
+  plugins: [lazyModules(['string-width', 'cliui']), plainAssert()],
   // The sources use import.meta.url to find package.json and node_modules: the bundle sits in the same directory as
   // main.js, so its own URL gives the same answers.
   define: { 'import.meta.url': '__ocislim_url' },
@@ -81,9 +103,36 @@ const inputs = Object.keys(result.metafile.inputs)
     return [relative(dirname(out), p), st.mtimeMs, st.size, createHash('sha1').update(readFileSync(p)).digest('hex')];
   });
 writeAtomic(out + '.inputs.json', JSON.stringify(inputs));
-// The code cache: V8's compiled form of the bundle's top level, checked by V8 against its version and the source
-// (a mismatch is ignored and the bundle compiles as usual).
+// The code cache: V8's compiled form of the bundle's functions, checked by V8 against its version and the source
+// (a mismatch is ignored and the bundle compiles as usual). It holds what has been compiled when it is made: the top
+// level, plus what a few quiet runs of the CLI compile (argument parsing, --version, ldd), which every start would
+// otherwise compile from source again.
 const script = new vm.Script(Module.wrap(readFileSync(out, 'utf8')), { filename: out });
 const mod = { exports: {} };
 script.runInThisContext().call(mod.exports, mod.exports, createRequire(out), mod, out, dirname(out));
+await warmUp(mod.exports);
 writeAtomic(out + '.cache', script.createCachedData());
+
+/** Runs the CLI in this process with its output discarded and process.exit() turned into an exception. */
+async function warmUp(cli) {
+  const saved = { out: process.stdout.write, err: process.stderr.write, exit: process.exit, exitCode: process.exitCode };
+  const exited = new Error('exit');
+  process.stdout.write = process.stderr.write = () => true;
+  process.exit = () => {
+    throw exited;
+  };
+  try {
+    for (const argv of [['--version'], ['ldd', '/bin/true'], ['ldd', '--json', '/bin/true']]) {
+      try {
+        await cli.run(argv);
+      } catch (e) {
+        if (e !== exited) throw e;
+      }
+    }
+  } finally {
+    process.stdout.write = saved.out;
+    process.stderr.write = saved.err;
+    process.exit = saved.exit;
+    process.exitCode = saved.exitCode;
+  }
+}
