@@ -118,6 +118,8 @@ async function warmUp(cli) {
   const saved = { out: process.stdout.write, err: process.stderr.write, exit: process.exit, exitCode: process.exitCode };
   const exited = new Error('exit');
   process.stdout.write = process.stderr.write = () => true;
+  // ldd would hold V8's optimizing compiler back, and any flag change makes V8 refuse the code cache made here.
+  process.env.OCISLIM_KEEP_V8_FLAGS = '1';
   process.exit = () => {
     throw exited;
   };
@@ -134,5 +136,6 @@ async function warmUp(cli) {
     process.stderr.write = saved.err;
     process.exit = saved.exit;
     process.exitCode = saved.exitCode;
+    delete process.env.OCISLIM_KEEP_V8_FLAGS;
   }
 }

@@ -36,6 +36,15 @@ describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, (
     assert.doesNotMatch(r.files, /node_modules\/yargs/);
   });
 
+  it("V8 accepts the code cache (one made after a flag change, e.g. ldd's JIT setting, would be refused in every run)", () => {
+    const file = join(dir, 'dist', 'src', 'cli', 'ocislim.cjs');
+    const check = `const vm = require('node:vm'); const { Module } = require('node:module'); const fs = require('node:fs');
+      const s = new vm.Script(Module.wrap(fs.readFileSync(${JSON.stringify(file)}, 'utf8')), { filename: ${JSON.stringify(file)}, cachedData: fs.readFileSync(${JSON.stringify(file + '.cache')}) });
+      process.stdout.write(String(s.cachedDataRejected));`;
+    const r = run(process.execPath, ['-e', check]);
+    assert.equal(r.stdout, 'false', r.stderr);
+  });
+
   it('a touched source (npm pack resets mtimes) keeps the bundle; a changed one falls back to dist/src', () => {
     const main = join(dir, 'dist', 'src', 'cli', 'main.js');
     utimesSync(main, new Date(499162860000), new Date(499162860000));

@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { Closure, Resolver } from '../elf/resolve.js';
 import { ElfError } from '../elf/errors.js';
 import { formatPlatform } from '../oci/platform.js';
@@ -16,6 +17,29 @@ export interface LddArgs {
  * at the end (one write for hundreds of files), and before each error message so the two streams keep their order.
  */
 export function lddCommand(args: LddArgs, out: (s: string) => void, err: (s: string) => void): number {
+  return withBaselineJit(args.files.length, () => lddFiles(args, out, err));
+}
+
+/**
+ * Runs `fn` with V8's optimizing compiler (TurboFan) held back: the hot functions of a closure walk over a few hundred
+ * files are compiled by it in the background at a CPU cost higher than what its code then saves before the command
+ * ends; Sparkplug's baseline code is compiled at once and cheaply (ldd over /usr/bin and /usr/sbin: a third less CPU).
+ * Long batches keep the optimizing compiler, and a --max-opt given to node is left alone. Changing a flag changes
+ * V8's flag hash for the rest of the process, so that no code cache made afterwards in it would ever be accepted:
+ * scripts/bundle.mjs, which makes one after running ldd, sets OCISLIM_KEEP_V8_FLAGS.
+ */
+function withBaselineJit<T>(files: number, fn: () => T): T {
+  if (files > BASELINE_JIT_MAX_FILES || process.env.OCISLIM_KEEP_V8_FLAGS || process.execArgv.some((a) => a.startsWith('--max-opt'))) return fn();
+  setFlagsFromString('--max-opt=1');
+  try {
+    return fn();
+  } finally {
+    setFlagsFromString('--max-opt=999');
+  }
+}
+const BASELINE_JIT_MAX_FILES = 5000;
+
+function lddFiles(args: LddArgs, out: (s: string) => void, err: (s: string) => void): number {
   const resolver = new Resolver(args.root, { libraryPath: args.libraryPath, hwcaps: args.root === '/' ? 'host' : [] });
   let code = 0;
   const results: unknown[] = [];

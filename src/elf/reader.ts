@@ -87,6 +87,7 @@ const utf8 = new TextDecoder('utf-8');
 /** A 64-bit field whose high word reaches 2^21 is past Number.MAX_SAFE_INTEGER. */
 const HI_LIMIT = 0x200000;
 const TWO32 = 4294967296;
+const u8IndexOf = Uint8Array.prototype.indexOf;
 /** Strings are first looked for inside the 4 KiB page they start in (one cached read of a file source). */
 const STR_PAGE = 4096;
 
@@ -432,9 +433,9 @@ class Parser {
       const p = src.at(start, len);
       const b = src.bytes;
       const lim = p + Math.min(len, max + 1);
-      let i = p;
-      while (i < lim && b[i] !== 0) i++;
-      if (i < lim) return decode(b, p, i);
+      // (the typed array's own indexOf: Buffer's wrapper checks its arguments first)
+      const i = u8IndexOf.call(b, 0, p);
+      if (i >= 0 && i < lim) return decode(b, p, i);
       if (len > max || start + len >= end) break;
       len = Math.min(end - start, max + 1);
     }

@@ -109,6 +109,7 @@ export class Resolver {
   private modelIds = new WeakMap<object, number>();
   private placements = new Map<string, { imagePath: string; variants: Located[] }>();
   private wantKeys = new WeakMap<ElfFile, string>();
+  private subdirMemo = new WeakMap<object, Map<string, { hwcaps: boolean; legacy: string[] }>>();
 
   constructor(
     root: string | RootFs = '/',
@@ -203,7 +204,7 @@ export class Resolver {
             interpNode = { path: ist.located.path, located: ist.located, elf: ielf, origin: posix.dirname(ist.located.path), loader: null };
             // An executable's interpreter is always mapped; for a shared object analysed on its own the system
             // loader shows up only when something needs it by name (ldd's behaviour).
-            if (elf.interp) closure.interpreter = { ...ist.located, elf: ielf };
+            if (elf.interp) closure.interpreter = interpreterOf(ist.located, ielf);
             byName.set(interpPath, interpNode);
             byName.set(ist.located.path, interpNode);
             if (ielf.soname) byName.set(ielf.soname, interpNode);
@@ -241,7 +242,7 @@ export class Resolver {
         // Most names of a closure were loaded already (libc by every library): the loader's first check.
         const known = w.byName.get(name);
         if (known !== undefined) {
-          if (known === w.interp && !closure.interpreter) closure.interpreter = { ...known.located, elf: known.elf };
+          if (known === w.interp && !closure.interpreter) closure.interpreter = interpreterOf(known.located, known.elf);
           closure.edges.push({ from: node.path, name, to: known.path });
           continue;
         }
@@ -253,7 +254,7 @@ export class Resolver {
         }
         const dep = r.node;
         // The system loader of a shared object analysed on its own shows up once something needs it by name.
-        if (r.how === 'name' && dep === w.interp && !closure.interpreter) closure.interpreter = { ...dep.located, elf: dep.elf };
+        if (r.how === 'name' && dep === w.interp && !closure.interpreter) closure.interpreter = interpreterOf(dep.located, dep.elf);
         w.byName.set(name, dep);
         closure.edges.push({ from: node.path, name, to: dep.path });
         if (r.how !== 'new') continue;
@@ -262,8 +263,11 @@ export class Resolver {
         w.byReal.set(dep.located.realPath, dep);
         if (closure.libraries.length >= 4096) throw new ElfError(w.path, 'closure exceeds 4096 objects');
         const place = this.placement(dep, name, w.model);
+        const loc = dep.located;
         closure.libraries.push({
-          ...dep.located,
+          path: loc.path,
+          realPath: loc.realPath,
+          links: loc.links,
           name,
           neededBy: node.path,
           imagePath: place.imagePath,
@@ -399,22 +403,43 @@ export class Resolver {
 
   private inDirUncached(dir: string, name: string, want: ElfFile, model: { hwcaps: string[]; legacy: string[] } | null, sonameMustMatch: boolean): Attempt {
     const accept = (e: ElfFile) => !sonameMustMatch || (e.soname ?? name) === name;
-    // A candidate under a subdirectory that does not exist is skipped without building its path.
-    if (model?.hwcaps.length && this.fs.isDirectory(`${dir}/glibc-hwcaps`)) {
-      for (const hw of model.hwcaps) {
+    // Candidates under subdirectories that do not exist are skipped without building their paths.
+    const subs = model ? this.subdirsIn(dir, model) : null;
+    if (subs?.hwcaps) {
+      for (const hw of model!.hwcaps) {
         const a = this.attempt(`${dir}/glibc-hwcaps/${hw}/${name}`, want);
         if (!('skip' in a) && (!('node' in a) || accept(a.node.elf))) return a;
       }
     }
-    for (const sub of model?.legacy ?? []) {
-      // Mostly absent: look at the first component's directory before trying each combination.
-      if (!this.fs.isDirectory(`${dir}/${sub.split('/')[0]}`)) continue;
+    for (const sub of subs?.legacy ?? []) {
       const a = this.attempt(`${dir}/${sub}/${name}`, want);
       if (!('skip' in a) && (!('node' in a) || accept(a.node.elf))) return a;
     }
     const a = this.attempt(dir === '/' ? `/${name}` : `${dir}/${name}`, want);
     if ('node' in a && !accept(a.node.elf)) return { skip: true };
     return a;
+  }
+
+  /**
+   * Which of the loader's subdirectories a search directory has: glibc-hwcaps, and the legacy hwcap subdirectories
+   * whose first component exists (tls/haswell/x86_64 is only tried when tls/ is there), in the loader's order.
+   * Mostly none: found once per directory and model instead of once per name.
+   */
+  private subdirsIn(dir: string, model: { hwcaps: string[]; legacy: string[] }): { hwcaps: boolean; legacy: string[] } {
+    let byDir = this.subdirMemo.get(model);
+    if (!byDir) this.subdirMemo.set(model, (byDir = new Map()));
+    let r = byDir.get(dir);
+    if (!r) {
+      const firsts = new Map<string, boolean>();
+      const present = (first: string) => {
+        let p = firsts.get(first);
+        if (p === undefined) firsts.set(first, (p = this.fs.isDirectory(`${dir}/${first}`)));
+        return p;
+      };
+      r = { hwcaps: model.hwcaps.length > 0 && this.fs.isDirectory(`${dir}/glibc-hwcaps`), legacy: model.legacy.filter((sub) => present(sub.split('/')[0])) };
+      byDir.set(dir, r);
+    }
+    return r;
   }
 
   private withOrigin(a: Attempt, from: Node, searchDir: string): Attempt {
@@ -501,7 +526,8 @@ export class Resolver {
       memo.set(name, sys);
     }
     if (!('node' in sys.a)) return sys.a;
-    const node: Node = { ...(sys.a.node as Node), loader: from };
+    const found = sys.a.node as Node;
+    const node: Node = { path: found.path, located: found.located, elf: found.elf, origin: found.origin, loader: from, searchDir: found.searchDir };
     if (sys.viaCache) node.viaCache = true;
     return { node };
   }
@@ -581,6 +607,11 @@ export class Resolver {
     const dir = this.fs.locate(posix.dirname(p));
     return dir ? posix.join(dir.realPath, posix.basename(p)) : posix.normalize(p);
   }
+}
+
+/** The interpreter as a closure shows it (its Located fields and ELF), without spreading: this runs per closure. */
+function interpreterOf(loc: Located, elf: ElfFile): Interpreter {
+  return { path: loc.path, realPath: loc.realPath, links: loc.links, elf };
 }
 
 const MUSL_RESERVED = ['c', 'pthread', 'rt', 'm', 'dl', 'util', 'xnet'];
