@@ -66,20 +66,40 @@ describe('push of an image the registry already has', () => {
     const first = await push('a', 't1');
     assert.ok(first.requests.some((r) => r.startsWith('PUT /v2/app/blobs/') || r.startsWith('PATCH /v2/app/blobs/')), 'the first push uploads');
     const again = await push('a', 't1');
-    assert.deepEqual(again.requests.filter((r) => !r.endsWith('/v2/')), ['HEAD /v2/app/manifests/t1'], again.requests.join('\n'));
+    const blobHeads = (rs: string[]) => rs.filter((r) => r.startsWith('HEAD /v2/app/blobs/')).length;
+    assert.deepEqual(again.requests.filter((r) => !r.endsWith('/v2/') && !r.startsWith('HEAD /v2/app/blobs/')), ['HEAD /v2/app/manifests/t1'], again.requests.join('\n'));
+    // each blob asked for once (config + layers), none sent
+    assert.equal(blobHeads(again.requests), JSON.parse(readFileSync(join(dir, 'a', 'blobs', 'sha256', a.slice(7)), 'utf8')).layers.length + 1);
     assert.match(again.stderr, /already at/);
     assert.equal(tagDigest('t1'), a);
   });
 
   it('a new tag, or a tag that named another image, gets one PUT and no blob request', async () => {
     const t2 = await push('a', 't2');
-    assert.deepEqual(t2.requests.filter((r) => !r.endsWith('/v2/')), ['HEAD /v2/app/manifests/t2', `HEAD /v2/app/manifests/${a}`, 'PUT /v2/app/manifests/t2'], t2.requests.join('\n'));
+    assert.deepEqual(t2.requests.filter((r) => !r.endsWith('/v2/') && !r.startsWith('HEAD /v2/app/blobs/')), ['HEAD /v2/app/manifests/t2', `HEAD /v2/app/manifests/${a}`, 'PUT /v2/app/manifests/t2'], t2.requests.join('\n'));
     assert.equal(tagDigest('t2'), a);
     await push('b', 't1');
     assert.equal(tagDigest('t1'), b);
     const back = await push('a', 't1');
-    assert.ok(!back.requests.some((r) => r.includes('/blobs/')), back.requests.join('\n'));
+    assert.ok(!back.requests.some((r) => r.includes('/blobs/') && !r.startsWith('HEAD ')), back.requests.join('\n'));
     assert.equal(tagDigest('t1'), a);
+  });
+
+  it('a manifest whose blob the registry lost (deleted through the API) is pushed again, blob included', async () => {
+    const first = await push('a', 'lost');
+    assert.equal(tagDigest('lost'), a);
+    const m = JSON.parse(readFileSync(join(dir, 'a', 'blobs', 'sha256', a.slice(7)), 'utf8'));
+    const layer = m.layers[m.layers.length - 1].digest as string;
+    const del = await fetch(`http://${reg.host}/v2/app/blobs/${layer}`, { method: 'DELETE' });
+    assert.equal(del.status, 202);
+    assert.equal((await fetch(`http://${reg.host}/v2/app/blobs/${layer}`, { method: 'HEAD' })).status, 404);
+    const again = await push('a', 'lost');
+    assert.match(again.stderr, /lacks blob .*pushing the image again/);
+    assert.ok(again.requests.some((r) => r.startsWith('PUT /v2/app/blobs/') || r.startsWith('PATCH /v2/app/blobs/')), again.requests.join('\n'));
+    assert.equal((await fetch(`http://${reg.host}/v2/app/blobs/${layer}`, { method: 'HEAD' })).status, 200);
+    const pulled = run('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg.host}/app:lost`, `oci:${join(dir, 'pulled-lost')}:x`]);
+    assert.equal(pulled.status, 0, pulled.stderr);
+    assert.ok(first.requests.length > 0);
   });
 
   it('once the registry no longer has the manifest, the blobs are checked and sent again', async () => {

@@ -70,16 +70,24 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Prom
  * True when the registry already has the image's manifest, after pointing every tag at it: the tag's HEAD first
  * (one request when nothing changed), else the digest's HEAD, then a PUT of each tag that points elsewhere.
  */
-async function shortcut(client: RegistryClient, img: Image, target: Reference, tags: string[], log: Log): Promise<boolean> {
+async function shortcut(client: RegistryClient, img: Image, blobs: string[], target: Reference, tags: string[], log: Log): Promise<boolean> {
   const repo = target.repository;
   const name = (tag?: string) => formatReference({ ...target, tag, digest: undefined });
   const pending: string[] = [];
   for (const tag of tags) if ((await client.manifestDigest(repo, tag, true)) !== img.digest) pending.push(tag);
-  if (tags.length && !pending.length) {
+  if (!(tags.length && !pending.length) && (await client.manifestDigest(repo, img.digest, true)) !== img.digest) return false;
+  // A manifest can outlive its blobs (a blob deleted through the API, a registry restored in part): every blob is
+  // still asked for (HEADs in parallel, no bytes), and one missing sends the whole image again.
+  const sizes = await Promise.all(blobs.map((d) => client.blobSize(repo, d, true)));
+  const missing = blobs.filter((_d, i) => sizes[i] === null);
+  if (missing.length) {
+    log.warn(`${name()} serves manifest ${img.digest} but lacks ${missing.length === 1 ? `blob ${missing[0]}` : `${missing.length} of its blobs`}: pushing the image again`);
+    return false;
+  }
+  if (!pending.length) {
     for (const tag of tags) log.info(`manifest ${img.digest}: already at ${name(tag)}`);
     return true;
   }
-  if ((await client.manifestDigest(repo, img.digest, true)) !== img.digest) return false;
   for (const tag of pending) {
     await client.putManifest(repo, tag, img.manifestBytes, img.manifest.mediaType);
     log.info(`manifest ${img.digest} (already in ${repo}) -> ${name(tag)}`);
@@ -106,10 +114,9 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
   const seen = new Set<string>();
   const unique = blobs.filter((b) => !seen.has(b.descriptor.digest) && seen.add(b.descriptor.digest));
   const tags = targets.map((t) => t.tag).filter((t): t is string => !!t);
-  // The same image pushed again (the CI case): when the registry already serves this very manifest, it holds every
-  // blob the manifest names (a registry refuses a manifest with a missing blob, and its garbage collection keeps
-  // what a manifest names), so no blob is checked or sent; only tags that do not point to it yet are put.
-  if (!opts.noShortcut && (await shortcut(client, img, targets[0], tags, log))) {
+  // The same image pushed again (the CI case): when the registry already serves this very manifest and every blob
+  // it names, nothing is sent; only tags that do not point to it yet are put.
+  if (!opts.noShortcut && (await shortcut(client, img, unique.map((b) => b.descriptor.digest), targets[0], tags, log))) {
     stats.existing = unique.length;
     return stats;
   }
