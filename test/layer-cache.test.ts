@@ -248,6 +248,56 @@ describe('layer cache', () => {
     }
   });
 
+  it('a cache inside the project (or above it) is no blind spot: inputs under it still count, the cache\'s own files do not', async () => {
+    const proj = join(dir, 'proj-with-cache');
+    mkdirSync(proj);
+    copyFileSync('/usr/bin/true', join(proj, 'app'));
+    writeFileSync(join(proj, 'app.conf'), 'one\n');
+    await new Promise((r) => setTimeout(r, 2100));
+    for (const cache of [proj, join(proj, '.cache')]) {
+      const args = (out: string) => [join(proj, 'app') + ':/app', '--copy', `${join(proj, 'app.conf')}:/etc/app.conf`, '-o', `oci:${join(dir, out)}`];
+      build(args('pc1'), cache);
+      const again = build(args('pc2'), cache);
+      assert.match(again.stderr, /inputs unchanged/, 'the cache writing into the project does not spoil the memo');
+      copyFileSync('/usr/bin/false', join(proj, 'app.new'));
+      execFileSync('mv', [join(proj, 'app.new'), join(proj, 'app')]);
+      await new Promise((r) => setTimeout(r, 2100));
+      const cached = build(args('pc3'), cache);
+      assert.doesNotMatch(cached.stderr, /inputs unchanged/, `a program replaced under the cache directory ${cache}`);
+      assert.equal(cached.digest, build(args('pc4'), null).digest);
+      copyFileSync('/usr/bin/true', join(proj, 'app'));
+      await new Promise((r) => setTimeout(r, 2100));
+    }
+  });
+
+  it('a remembered build whose record is damaged (valid JSON, wrong shape) is rebuilt, never an error', async () => {
+    const cache = join(dir, 'c-damaged');
+    const app = join(dir, 'damaged-app');
+    copyFileSync('/usr/bin/true', app);
+    await new Promise((r) => setTimeout(r, 2100));
+    const args = ['build', `${app}:/app`, '-o', `oci:${join(dir, 'dmg')}`];
+    const first = build(args.slice(1), cache);
+    const records = readdirSync(join(cache, 'builds')).filter((n) => n.endsWith('.json'));
+    assert.equal(records.length, 1);
+    const file = join(cache, 'builds', records[0]);
+    const good = readFileSync(file, 'utf8');
+    const damage: [string, (r: Record<string, unknown>) => void][] = [
+      ['a null observation', (r) => (r.obs as unknown[]).push(null)],
+      ['a null layer', (r) => ((r.layers as unknown[])[0] = null)],
+      ['a cut manifest', (r) => (r.manifest = '{"schemaVersion":2,')],
+      ['no platform', (r) => (r.platform = null)],
+      ['observations not a list', (r) => (r.obs = { a: 1 })],
+    ];
+    for (const [what, hurt] of damage) {
+      const rec = JSON.parse(good);
+      hurt(rec);
+      writeFileSync(file, JSON.stringify(rec));
+      const r = ocislim(args, { env: { OCISLIM_CACHE: cache } });
+      assert.equal(r.status, 0, `${what}: ${r.stderr}`);
+      assert.equal(r.stdout.trim(), first.digest, what);
+    }
+  });
+
   it('base-image blobs pulled for --from are read from the registry once, then from the cache', async () => {
     const reg = await startRegistry(join(dir, 'registry'));
     const proxy = await startProxy(reg.port);

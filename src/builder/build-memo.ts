@@ -115,7 +115,9 @@ function keyJson(v: unknown): string {
  * being read: the front end journals the making of the spec too.
  */
 export function buildKey(spec: BuildSpec, extra: unknown = null): Digest {
-  return sha256(`${codeStamp()}\n${process.cwd()}\n${keyJson(spec)}\n${keyJson(extra)}`);
+  // Who builds: a cache shared by two users must not serve one what only the other could read.
+  const who = `${process.getuid?.() ?? ''}:${process.getgid?.() ?? ''}:${(process.getgroups?.() ?? []).join(',')}`;
+  return sha256(`${codeStamp()}\n${who}\n${process.cwd()}\n${keyJson(spec)}\n${keyJson(extra)}`);
 }
 
 /**
@@ -133,14 +135,20 @@ function recordPath(cache: Cache, key: Digest): string {
   return join(cache.dir, 'builds', `${hexOf(key)}.json`);
 }
 
-/** The build remembered under `key`, when every observation of its journal still holds and its blobs are here. */
+/**
+ * The build remembered under `key`, when every observation of its journal still holds and its blobs are here. A
+ * record that cannot be read or is not what this version writes (truncated, hand-edited, another shape) is no record.
+ */
 export function recallBuild(cache: Cache, key: Digest): Remembered | null {
-  let rec: MemoRecord;
   try {
-    rec = JSON.parse(readFileSync(recordPath(cache, key), 'utf8')) as MemoRecord;
+    return recall(cache, key);
   } catch {
     return null;
   }
+}
+
+function recall(cache: Cache, key: Digest): Remembered | null {
+  const rec = JSON.parse(readFileSync(recordPath(cache, key), 'utf8')) as MemoRecord;
   if (!rec || rec.v !== MEMO_FORMAT || !Array.isArray(rec.obs) || !Array.isArray(rec.layers)) return null;
   const layers: LayerBlob[] = [];
   for (const l of rec.layers) {

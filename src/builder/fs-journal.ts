@@ -100,9 +100,12 @@ export class FsJournal {
   unusable: string | null = null;
   private readonly skip: string[];
 
-  /** `exclude`: directories whose contents are the work's own (its scratch directory, the cache). */
+  /**
+   * `exclude`: path prefixes of what is the work's own (its scratch directory, the cache's bookkeeping); a prefix that
+   * ends in a separator is a directory, which it also names.
+   */
   constructor(exclude: string[]) {
-    this.skip = exclude.map((d) => resolve(d) + sep);
+    this.skip = exclude.map((d) => (d.endsWith(sep) ? resolve(d) + sep : resolve(d)));
   }
 
   get observations(): Observation[] {

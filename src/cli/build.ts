@@ -6,7 +6,7 @@ import { formatPlatform, hostPlatform, Platform } from '../oci/platform.js';
 import { BuildTarget, buildTargets } from './targets.js';
 import { Artifact, assembleIndex, isImageIndex } from '../oci/index.js';
 import type { LayerStream } from '../oci/layer.js';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { TargetError, UsageError, UserError } from './errors.js';
 import { readFileSync } from 'node:fs';
 import { parseDockerfile } from '../builder/dockerfile.js';
@@ -23,7 +23,7 @@ import { errorText, optionText } from './words.js';
 import type { Image, RunConfig } from '../oci/image.js';
 import { BaseLoader, ImageLoader } from '../builder/build-image.js';
 import { humanSize } from './format.js';
-import { Cache, defaultCacheDir } from '../oci/cache.js';
+import { Cache, cacheOwnPaths, defaultCacheDir } from '../oci/cache.js';
 import { writeFileAtomic } from '../oci/atomic.js';
 import type { Referrer } from '../oci/artifact.js';
 import { SbomFormat } from '../packages/sbom-documents.js';
@@ -314,7 +314,7 @@ async function buildAndShip(
           if (memo) {
             const lines: LogLine[] = [];
             const said: Log = { info: (s) => (lines.push(['info', s]), log.info(s)), warn: (s) => (lines.push(['warn', s]), log.warn(s)), task: (l, t) => log.task(l, t) };
-            const { value: r, journal } = await journaled([work, spec.cacheDir!], () => build(specs[i], work, said, loadBase, plans[i], images, layerStream));
+            const { value: r, journal } = await journaled([work + sep, ...cacheOwnPaths(spec.cacheDir!)], () => build(specs[i], work, said, loadBase, plans[i], images, layerStream));
             results.push({ ...r, warnings: r.plan.warnings, full: r });
             if (!journal.racy && !journal.unusable && !specJournal.racy && !specJournal.unusable) {
               rememberBuild(memo.cache, memo.key, [...specJournal.observations, ...journal.observations], { ...r, lines, warnings: r.plan.warnings });

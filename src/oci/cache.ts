@@ -1,6 +1,6 @@
 import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { tempSibling, writeFileAtomic } from './atomic.js';
@@ -19,6 +19,17 @@ import { BlobReader, Descriptor } from './image.js';
  *   files.json         file content digests memoized by (device, inode, size, mtime, ctime)
  *   builds/HEX.json    whole builds with the journal of what they read (builder/build-memo.ts)
  */
+
+/**
+ * Path prefixes of what the cache (and the push state kept beside it: blobs.json, uploads/) writes in `dir`: the
+ * cache's own bookkeeping, which a build's file-system journal leaves out. Anything else under `dir` (a project whose
+ * cache lives inside it) is an input like any other.
+ */
+export function cacheOwnPaths(dir: string): string[] {
+  const dirs = ['blobs', 'layers', 'builds', 'uploads'].map((d) => join(dir, d) + sep);
+  const files = ['files.json', 'blobs.json'].flatMap((f) => [join(dir, f), join(dir, `.${f}.tmp-`)]);
+  return [...dirs, ...files];
+}
 
 /** Where the cache lives: OCISLIM_CACHE, else $XDG_CACHE_HOME/ocislim, else ~/.cache/ocislim. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
