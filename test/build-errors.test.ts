@@ -81,6 +81,16 @@ describe('ocislim build refuses bad input clearly and writes nothing', () => {
     }
   });
 
+  it('a file name that is not UTF-8 in a copied directory (--copy, a Dockerfile COPY): named, bytes escaped', () => {
+    const d = join(dir, 'latin1');
+    mkdirSync(join(d, 'conf'), { recursive: true });
+    writeFileSync(join(d, 'conf', 'ok'), 'a\n');
+    writeFileSync(Buffer.concat([Buffer.from(join(d, 'conf') + '/caf'), Buffer.from([0xe9])]), 'b\n');
+    writeFileSync(join(d, 'Dockerfile'), 'FROM scratch\nCOPY conf /etc/app/\n');
+    fails(['/usr/bin/true', '--copy', `${join(d, 'conf')}:/etc/app`, '-o', `oci:${join(dir, 'o-l1')}`], join(dir, 'o-l1'), /conf\/caf\\xe9: the file name is not UTF-8/);
+    fails(['-f', join(d, 'Dockerfile'), d, '-o', `oci:${join(dir, 'o-l2')}`], join(dir, 'o-l2'), /conf\/caf\\xe9: the file name is not UTF-8/);
+  });
+
   it('two ELF files of different architectures', () => {
     const out = join(dir, 'o4');
     fails(['/usr/bin/ls', join(dir, 'lib32.so'), '-o', `oci:${out}`], out, /lib32\.so is linux\/386 but \/usr\/bin\/ls is linux\/amd64: one image holds one platform/);

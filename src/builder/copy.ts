@@ -1,4 +1,5 @@
-import { lstatSync, readdirSync, readFileSync, readlinkSync, Stats } from 'node:fs';
+import { lstatSync, readFileSync, readlinkSync, Stats } from 'node:fs';
+import { dirNames } from './dir-names.js';
 import { join, posix } from 'node:path';
 import { archiveKind, unpackArchive } from './archive-input.js';
 import { BuildError } from './errors.js';
@@ -45,11 +46,14 @@ export function contextSource(dir: string, ignore: IgnoreRules): CopySource {
       return n ?? undefined;
     },
     children(p) {
+      let names: string[];
       try {
-        return readdirSync(host(p)).sort();
-      } catch {
+        names = dirNames(host(p));
+      } catch (e) {
+        if (e instanceof BuildError) throw e;
         return [];
       }
+      return names;
     },
     ignored: (p) => ignore.ignored(p.slice(1)),
     mayReinclude: (p) => ignore.mayReinclude(p.slice(1)),

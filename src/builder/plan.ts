@@ -1,4 +1,5 @@
-import { closeSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, Stats } from 'node:fs';
+import { closeSync, lstatSync, openSync, readlinkSync, readSync, Stats } from 'node:fs';
+import { dirNames } from './dir-names.js';
 import { posix } from 'node:path';
 import { createRequire } from 'node:module';
 import { ElfError } from '../elf/errors.js';
@@ -364,7 +365,7 @@ export class Plan {
       if (!st) return;
       if (st.isDirectory()) {
         if (image !== '/') this.add({ path: image, type: 'dir', mode: st.mode & 0o7777, uid, gid, group, reason });
-        for (const name of readdirSync(host).sort()) walk(posix.join(host, name), posix.join(image, name));
+        for (const name of dirNames(host)) walk(posix.join(host, name), posix.join(image, name));
       } else if (st.isSymbolicLink()) {
         const target = readlinkSync(host);
         if (context) {
