@@ -20,12 +20,17 @@ import { createHash } from 'node:crypto';
  *        set by a user.
  *   d    readdir: a hash of the names and entry types, in the order the kernel gives them
  *   k    readlink, r realpath: the string
+ *   c    content of a kernel file (/proc, /sys): its hash (their stat says nothing of it); stat questions there get
+ *        type, mode and owner only. A read below /dev makes the journal unusable.
  * A file changed within the last two seconds makes the journal "racy" (a second write in the same clock tick would
  * not show in its stat): such a journal is not kept.
  */
 
 export type Observation = [kind: Kind, path: string, fingerprint: string];
-type Kind = 's' | 'l' | 'd' | 'k' | 'r';
+type Kind = 's' | 'l' | 'd' | 'k' | 'r' | 'c';
+
+/** Kernel file systems: their stat says nothing of their content (and their times are made up on each look). */
+const VIRTUAL = /^\/(proc|sys)\//;
 
 const RACY_MS = 2000;
 
@@ -39,6 +44,7 @@ const real = {
   readdirSync: fs.readdirSync,
   readlinkSync: fs.readlinkSync,
   realpathSync: fs.realpathSync,
+  readFileSync: fs.readFileSync,
 };
 
 function errCode(e: unknown): string {
@@ -50,7 +56,8 @@ function errCode(e: unknown): string {
  * kept when every file it saw is two seconds old, so any later change moves a time by more than that. (Number
  * stats are several times cheaper than bigint ones, and a replay makes thousands.)
  */
-function statPrint(st: fs.Stats): string {
+function statPrint(st: fs.Stats, virtual = false): string {
+  if (virtual) return `v:${st.mode}:${st.uid}:${st.gid}`;
   const base = `${st.dev}:${st.ino}:${st.mode}:${st.uid}:${st.gid}`;
   return st.isDirectory() ? `d:${base}` : `${base}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 }
@@ -72,8 +79,10 @@ export function fingerprint(kind: Kind, path: string): string {
       case 'l': {
         // No exception for the common absent path (an exception costs more than the stat).
         const st = (kind === 's' ? real.statSync : real.lstatSync)(path, { throwIfNoEntry: false });
-        return st ? statPrint(st) : 'E:ENOENT';
+        return st ? statPrint(st, VIRTUAL.test(path)) : 'E:ENOENT';
       }
+      case 'c':
+        return createHash('sha256').update(real.readFileSync(path)).digest('base64');
       case 'd':
         return listPrint(path);
       case 'k':
@@ -123,6 +132,14 @@ export class FsJournal {
   note(kind: Kind, p: unknown, fp?: string): void {
     const path = this.wanted(p);
     if (path === null) return;
+    if (kind === 'c') {
+      // Content read: files have their stat stand for it; kernel files are read and hashed; devices are not modelled.
+      if (path.startsWith('/dev/')) {
+        this.unusable ??= `read of ${path}`;
+        return;
+      }
+      if (!VIRTUAL.test(path)) kind = 's';
+    }
     const key = kind + path;
     if (this.seen.has(key)) return;
     const f = fp ?? fingerprint(kind, path);
@@ -134,6 +151,7 @@ export class FsJournal {
   noteFd(p: unknown, fd: number): void {
     const path = this.wanted(p);
     if (path === null) return;
+    if (path.startsWith('/dev/') || VIRTUAL.test(path)) return this.note('c', path);
     let f: string;
     try {
       f = statPrint(real.fstatSync(fd));
@@ -199,7 +217,7 @@ function hook(j: FsJournal): () => void {
   // Content: the stat taken before the read (a change afterwards only makes the next replay miss).
   const content = (orig: AnyFn) =>
     function (this: unknown, p: unknown, ...rest: unknown[]) {
-      if (typeof p !== 'number') j.note('s', p);
+      if (typeof p !== 'number') j.note('c', p);
       return orig.call(this, p, ...rest);
     };
   wrap(fs, 'readFileSync', content);
@@ -207,7 +225,7 @@ function hook(j: FsJournal): () => void {
   wrap(P, 'readFile', content);
   wrap(fs, 'createReadStream', (orig) =>
     function (this: unknown, p: unknown, opts?: { fd?: unknown }) {
-      if (!(opts && typeof opts === 'object' && opts.fd !== undefined)) j.note('s', p);
+      if (!(opts && typeof opts === 'object' && opts.fd !== undefined)) j.note('c', p);
       return orig.call(this, p, opts);
     },
   );
@@ -221,13 +239,13 @@ function hook(j: FsJournal): () => void {
   wrap(fs, 'open', (orig) =>
     function (this: unknown, p: unknown, ...rest: unknown[]) {
       const flags = typeof rest[0] === 'function' ? undefined : rest[0];
-      if (readOnly(flags)) j.note('s', p);
+      if (readOnly(flags)) j.note('c', p);
       return orig.call(this, p, ...rest);
     },
   );
   wrap(P, 'open', (orig) =>
     function (this: unknown, p: unknown, flags?: unknown, ...rest: unknown[]) {
-      if (readOnly(flags)) j.note('s', p);
+      if (readOnly(flags)) j.note('c', p);
       return orig.call(this, p, flags, ...rest);
     },
   );

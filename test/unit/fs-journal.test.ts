@@ -84,6 +84,16 @@ describe('the file-system journal (src/builder/fs-journal.ts)', () => {
     });
   }
 
+  it('kernel files are fingerprinted by their content, not their made-up stat; a device read is not modelled', async () => {
+    const { journal } = await journaled([], async () => (statSync('/proc/version'), readFileSync('/proc/version')));
+    const obs = journal.observations;
+    assert.ok(obs.some(([k, p, f]) => k === 'c' && p === '/proc/version' && !f.startsWith('E:')), JSON.stringify(obs));
+    assert.ok(obs.some(([k, p, f]) => k === 's' && p === '/proc/version' && f.startsWith('v:')), JSON.stringify(obs));
+    assert.ok(stillHolds(obs));
+    const dev = await journaled([], async () => readFileSync('/dev/null'));
+    assert.match(dev.journal.unusable ?? '', /\/dev\/null/);
+  });
+
   it('a file changed in the last two seconds makes the journal racy; an unmodelled reader makes it unusable', async () => {
     writeFileSync(join(dir, 'fresh'), 'new');
     const racy = await journaled([], async () => readFileSync(join(dir, 'fresh')));
