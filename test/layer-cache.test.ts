@@ -67,7 +67,14 @@ describe('layer cache', () => {
     assert.equal(cachedLines(warm.stderr), 3, warm.stderr);
     const none = build([...args, '-o', `oci:${join(dir, 'none')}`], null);
     assert.equal(cachedLines(none.stderr), 0);
-    assert.match(warm.stderr, /inputs unchanged since an earlier build: image from the cache/, 'the whole build remembered');
+    // The whole build is remembered, unless a file it read changed in the two seconds before (another job on this
+    // machine installing packages): then the next build remembers it.
+    let again = build([...args, '-o', `oci:${join(dir, 'again')}`], cache);
+    for (let i = 0; i < 3 && !/inputs unchanged/.test(again.stderr); i++) again = build([...args, '-o', `oci:${join(dir, 'again')}`], cache);
+    assert.match(again.stderr, /inputs unchanged since an earlier build: image from the cache/, 'the whole build remembered');
+    assert.equal(cachedLines(again.stderr), 3, again.stderr);
+    assert.equal(again.digest, cold.digest);
+    assertSameLayout(join(dir, 'again'), join(dir, 'none'));
     assert.equal(warm.digest, cold.digest);
     assert.equal(none.digest, cold.digest);
     assertSameLayout(join(dir, 'warm'), join(dir, 'none'));
@@ -219,7 +226,8 @@ describe('layer cache', () => {
     const args = (out: string) => ['-f', join(ctx, 'Dockerfile'), ctx, '-o', `oci:${join(dir, out)}`];
     const first = build(args('m1'), cache);
     assert.doesNotMatch(first.stderr, /inputs unchanged/);
-    const again = build(args('m2'), cache);
+    let again = build(args('m2'), cache);
+    for (let i = 0; i < 3 && !/inputs unchanged/.test(again.stderr); i++) again = build(args('m2'), cache);
     assert.match(again.stderr, /inputs unchanged since an earlier build: image from the cache/);
     assert.equal(again.digest, first.digest);
     assertSameLayout(join(dir, 'm1'), join(dir, 'm2'));
