@@ -116,14 +116,18 @@ describe('layer cache', () => {
     }
   });
 
-  it('only the changed layer is rebuilt; a file rewritten with the same size and mtime is never served stale', () => {
+  it('only the changed layer is rebuilt; a file rewritten with the same size and mtime is never served stale', async () => {
     const cache = join(dir, 'c-stale');
     const app = join(dir, 'app.conf');
     writeFileSync(app, 'version=1\n');
     const when = new Date('2020-01-01T00:00:00Z');
     utimesSync(app, when, when);
-    const args = (out: string) => ['/usr/bin/redis-server', '--copy', `${app}:/etc/app.conf`, '-o', `oci:${join(dir, out)}`];
+    // Two seconds old: its digests (the layer key's sha256, the inventory's md5) are remembered by its stat.
+    await new Promise((r) => setTimeout(r, 2100));
+    const args = (out: string) => ['/usr/bin/redis-server', '--copy', `${app}:/etc/app.conf`, '-o', `oci:${join(dir, out)}`, '--sbom', join(dir, `${out}.spdx.json`)];
     build(args('s1'), cache);
+    const memo = JSON.parse(readFileSync(join(cache, 'files.json'), 'utf8'));
+    assert.ok(memo.rows[app], 'the digests of app.conf are remembered');
     // Same size, same mtime, different bytes: only the ctime (and the content) tell.
     writeFileSync(app, 'version=2\n');
     utimesSync(app, when, when);
@@ -133,6 +137,9 @@ describe('layer cache', () => {
     const fresh = build(args('s3'), null);
     assert.equal(second.digest, fresh.digest);
     assertSameLayout(join(dir, 's2'), join(dir, 's3'));
+    const sbom = (out: string) => readFileSync(join(dir, `${out}.spdx.json`), 'utf8');
+    assert.equal(sbom('s2'), sbom('s3'));
+    assert.notEqual(sbom('s1'), sbom('s2'));
   });
 
   it('concurrent builds share one cache safely', async () => {

@@ -122,14 +122,18 @@ export class FsJournal {
   }
 
   private wanted(p: unknown): string | null {
-    if (typeof p !== 'string' && !(p instanceof URL) && !Buffer.isBuffer(p)) return null;
-    const s = p instanceof URL ? p.pathname : p.toString();
-    const abs = isAbsolute(s) ? s : resolve(s);
+    let abs: string;
+    if (typeof p === 'string' && p.charCodeAt(0) === 47) abs = p;
+    else if (typeof p === 'string' || p instanceof URL || Buffer.isBuffer(p)) {
+      const s = p instanceof URL ? p.pathname : p.toString();
+      abs = isAbsolute(s) ? s : resolve(s);
+    } else return null;
     for (const d of this.skip) if (abs.startsWith(d) || abs + sep === d) return null;
     return abs;
   }
 
-  note(kind: Kind, p: unknown, fp?: string): void {
+  /** `answer`: the answer the work itself got (a stat, or an error code), when it is the one the replay will see. */
+  note(kind: Kind, p: unknown, answer?: string | fs.Stats): void {
     const path = this.wanted(p);
     if (path === null) return;
     if (kind === 'c') {
@@ -142,9 +146,9 @@ export class FsJournal {
     }
     const key = kind + path;
     if (this.seen.has(key)) return;
-    const f = fp ?? fingerprint(kind, path);
+    const f = answer === undefined ? fingerprint(kind, path) : typeof answer === 'string' ? answer : statPrint(answer, VIRTUAL.test(path));
     this.seen.set(key, [kind, path, f]);
-    if ((kind === 's' || kind === 'l') && !f.startsWith('d:') && !f.startsWith('E:')) this.checkRacy(f);
+    if ((kind === 's' || kind === 'l') && !f.startsWith('d:') && !f.startsWith('E:') && !f.startsWith('v:')) this.checkRacy(f);
   }
 
   /** An open file descriptor's stat stands for the path it was opened from. */
@@ -152,9 +156,9 @@ export class FsJournal {
     const path = this.wanted(p);
     if (path === null) return;
     if (path.startsWith('/dev/') || VIRTUAL.test(path)) return this.note('c', path);
-    let f: string;
+    let f: string | fs.Stats;
     try {
-      f = statPrint(real.fstatSync(fd));
+      f = real.fstatSync(fd);
     } catch (e) {
       f = errCode(e);
     }
@@ -198,7 +202,23 @@ function hook(j: FsJournal): () => void {
     };
   const statKind = (name: string): Kind => (name.startsWith('l') ? 'l' : 's');
   const P = fs.promises as any;
-  for (const name of ['statSync', 'lstatSync']) wrap(fs, name, before(statKind(name)));
+  // The stat the work asked for is the journal's answer too (one syscall, not two); bigint stats are asked again in
+  // the replay's form.
+  const statSync = (kind: Kind) => (orig: AnyFn) =>
+    function (this: unknown, p: unknown, ...rest: unknown[]) {
+      let r: fs.Stats | fs.BigIntStats | undefined;
+      try {
+        r = orig.call(this, p, ...rest);
+      } catch (e) {
+        j.note(kind, p, errCode(e));
+        throw e;
+      }
+      if (r === undefined) j.note(kind, p, 'E:ENOENT');
+      else if (typeof r.mtimeMs === 'number') j.note(kind, p, r as fs.Stats);
+      else j.note(kind, p);
+      return r;
+    };
+  for (const name of ['statSync', 'lstatSync']) wrap(fs, name, statSync(statKind(name)));
   for (const name of ['stat', 'lstat']) {
     wrap(fs, name, before(statKind(name)));
     wrap(P, name, before(statKind(name)));
