@@ -23,7 +23,7 @@ const rounds = Number(process.argv[2] ?? 5);
 
 function timed(script: string, env: NodeJS.ProcessEnv = {}): { wall: number; cpu: number } {
   const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S', 'bash', '-ec', script], { cwd: work, encoding: 'utf8', env: { ...process.env, ...env } });
-  if (r.status !== 0) throw new Error(`${script}\n${r.stderr}`);
+  if (r.status !== 0) throw new Error(`${script}\n${r.stderr}\n${lastErr()}`);
   const [wall, user, sys] = r.stderr.trim().split('\n').pop()!.split(' ').map(Number);
   return { wall, cpu: user + sys };
 }
@@ -31,6 +31,14 @@ function sh(script: string): void {
   const r = spawnSync('bash', ['-ec', script], { cwd: work, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${script}\n${r.stderr}`);
 }
+/** What the last ocislim run said on stderr (kept for a failure's report). */
+const lastErr = () => {
+  try {
+    return readFileSync(join(work, 'last.err'), 'utf8');
+  } catch {
+    return '';
+  }
+};
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** ldd + tar: the classic recipe's rootfs.tar.gz of a program (as /usr/bin/redis-server) and its libraries. */
@@ -57,23 +65,23 @@ try {
     timed(`${buildah} bud -q --layers -t ${repo}:${i} ${dir} >/dev/null 2>&1 && ${buildah} push --tls-verify=false ${repo}:${i} docker://${reg.host}/${repo}:${i} >/dev/null 2>&1`);
   type Job = { name: string; peer?: string; run: (i: number) => { wall: number; cpu: number } };
   const jobs: Job[] = [
-    { name: 'same inputs: ocislim build -f Dockerfile --push', peer: 'same inputs: buildah bud + push', run: (i) => timed(`node ${BIN} build -f classic/Dockerfile classic --push ${reg.host}/df:${i} >/dev/null 2>&1`, cache) },
+    { name: 'same inputs: ocislim build -f Dockerfile --push', peer: 'same inputs: buildah bud + push', run: (i) => timed(`node ${BIN} build -f classic/Dockerfile classic --push ${reg.host}/df:${i} >/dev/null 2>last.err`, cache) },
     ...(has('buildah') ? [{ name: 'same inputs: buildah bud + push', run: bud('classic', 'bh') }] : []),
-    { name: 'same inputs: ocislim build redis --push', peer: 'same inputs: lddtree + umoci + skopeo', run: (i) => timed(`node ${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/r:${i} >/dev/null 2>&1`, cache) },
+    { name: 'same inputs: ocislim build redis --push', peer: 'same inputs: lddtree + umoci + skopeo', run: (i) => timed(`node ${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/r:${i} >/dev/null 2>last.err`, cache) },
     { name: 'same inputs: lddtree + umoci + skopeo', run: manual('/usr/bin/redis-server', 'm') },
     {
       name: 'binary changed: ocislim build --push',
       peer: 'binary changed: lddtree + umoci + skopeo',
-      run: (i) => timed(`node ${BIN} build app/redis-server:/usr/bin/redis-server --expose 6379 --push ${reg.host}/ra:${i} >/dev/null 2>&1`, cache),
+      run: (i) => timed(`node ${BIN} build app/redis-server:/usr/bin/redis-server --expose 6379 --push ${reg.host}/ra:${i} >/dev/null 2>last.err`, cache),
     },
     { name: 'binary changed: lddtree + umoci + skopeo', run: manual(join(work, 'app/redis-server'), 'ma') },
     {
       name: 'binary changed: ocislim build -f Dockerfile --push',
       peer: 'binary changed: buildah bud + push',
-      run: (i) => timed(`node ${BIN} build -f classic-app/Dockerfile classic-app --push ${reg.host}/dfa:${i} >/dev/null 2>&1`, cache),
+      run: (i) => timed(`node ${BIN} build -f classic-app/Dockerfile classic-app --push ${reg.host}/dfa:${i} >/dev/null 2>last.err`, cache),
     },
     ...(has('buildah') ? [{ name: 'binary changed: buildah bud + push', run: bud('classic-app', 'bha') }] : []),
-    { name: 'empty cache: ocislim build redis --push', peer: 'same inputs: lddtree + umoci + skopeo', run: (i) => timed(`rm -rf cold && node ${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/c:${i} >/dev/null 2>&1`, { OCISLIM_CACHE: join(work, 'cold') }) },
+    { name: 'empty cache: ocislim build redis --push', peer: 'same inputs: lddtree + umoci + skopeo', run: (i) => timed(`rm -rf cold && node ${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/c:${i} >/dev/null 2>last.err`, { OCISLIM_CACHE: join(work, 'cold') }) },
   ];
   const results = new Map<string, { wall: number[]; cpu: number[] }>();
   const loads: number[] = [];

@@ -17,7 +17,7 @@ export async function cacheCommand(a: CacheArgs, out: (s: string) => void): Prom
   const cache = new Cache(defaultCacheDir());
   if (a.action === 'info') {
     const u = cache.usage();
-    out(`${cache.dir}: ${humanSize(u.bytes)} in ${u.blobs} blobs, ${u.layers} layers (cap ${humanSize(cache.maxBytes)})`);
+    out(`${cache.dir}: ${humanSize(u.bytes)} in ${u.blobs} blobs, ${u.layers} layers, ${u.builds} remembered builds (cap ${humanSize(cache.maxBytes)})`);
     return 0;
   }
   // Asked for by the user: nothing is spared for being recent (a build running right now may have to rebuild a layer).

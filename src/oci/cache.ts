@@ -218,7 +218,7 @@ export class Cache {
     }
   }
 
-  usage(): { bytes: number; blobs: number; layers: number } {
+  usage(): { bytes: number; blobs: number; layers: number; builds: number } {
     let bytes = 0;
     let blobs = 0;
     for (const name of safeReaddir(this.blobDir)) {
@@ -229,7 +229,8 @@ export class Cache {
         /* removed meanwhile */
       }
     }
-    return { bytes, blobs, layers: safeReaddir(join(this.dir, 'layers')).length };
+    const records = (d: string) => safeReaddir(join(this.dir, d)).filter((n) => !n.startsWith('.')).length;
+    return { bytes, blobs, layers: records('layers'), builds: records('builds') };
   }
 
   /**

@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { freePort } from './container.js';
@@ -40,12 +40,16 @@ export async function startRegistry(dir: string, opts: RegistryOptions = {}): Pr
     lines.push('auth:', '  token:', `    realm: ${opts.token.realm}`, `    service: ${opts.token.service}`, `    issuer: ${opts.token.issuer}`, `    rootcertbundle: ${opts.token.rootCertBundle}`);
   }
   writeFileSync(join(dir, 'config.yml'), lines.join('\n') + '\n');
-  const proc: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  proc.stderr!.on('data', (d) => (stderr += d));
+  // Its log goes to a file, not a pipe: a test blocked in spawnSync does not drain a pipe, and a registry whose log
+  // fills the pipe (every 404 is an error line) stops answering.
+  const logFile = join(dir, 'registry.log');
+  const logFd = openSync(logFile, 'a');
+  const proc: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', logFd] });
+  closeSync(logFd);
+  const stderr = () => readFileSync(logFile, 'utf8');
   const scheme = opts.tls ? 'https' : 'http';
   for (let i = 0; i < 100; i++) {
-    if (proc.exitCode !== null) throw new Error(`docker-registry exited: ${stderr}`);
+    if (proc.exitCode !== null) throw new Error(`docker-registry exited: ${stderr()}`);
     const ok = await new Promise<boolean>((resolve) => {
       import(scheme === 'https' ? 'node:https' : 'node:http').then((m) => {
         const req = m.request({ host: '127.0.0.1', port, path: '/v2/', rejectUnauthorized: false }, (res: { resume: () => void }) => {
