@@ -134,6 +134,8 @@ export class FsJournal {
 
   /** `answer`: the answer the work itself got (a stat, or an error code), when it is the one the replay will see. */
   note(kind: Kind, p: unknown, answer?: string | fs.Stats): void {
+    // A journal that will not be kept need not be written on (a build of a just-compiled program stops here early).
+    if (this.racy || this.unusable) return;
     const path = this.wanted(p);
     if (path === null) return;
     if (kind === 'c') {
@@ -153,6 +155,7 @@ export class FsJournal {
 
   /** An open file descriptor's stat stands for the path it was opened from. */
   noteFd(p: unknown, fd: number): void {
+    if (this.racy || this.unusable) return;
     const path = this.wanted(p);
     if (path === null) return;
     if (path.startsWith('/dev/') || VIRTUAL.test(path)) return this.note('c', path);

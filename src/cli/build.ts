@@ -311,12 +311,13 @@ async function buildAndShip(
       // One platform after another: each build already compresses its layers in parallel.
       for (let i = 0; i < specs.length; i++) {
         try {
-          if (memo) {
+          // A spec made from files changed in the last two seconds cannot be remembered: no journal for its build.
+          if (memo && !specJournal.racy && !specJournal.unusable) {
             const lines: LogLine[] = [];
             const said: Log = { info: (s) => (lines.push(['info', s]), log.info(s)), warn: (s) => (lines.push(['warn', s]), log.warn(s)), task: (l, t) => log.task(l, t) };
             const { value: r, journal } = await journaled([work + sep, ...cacheOwnPaths(spec.cacheDir!)], () => build(specs[i], work, said, loadBase, plans[i], images, layerStream));
             results.push({ ...r, warnings: r.plan.warnings, full: r });
-            if (!journal.racy && !journal.unusable && !specJournal.racy && !specJournal.unusable) {
+            if (!journal.racy && !journal.unusable) {
               rememberBuild(memo.cache, memo.key, [...specJournal.observations, ...journal.observations], { ...r, lines, warnings: r.plan.warnings });
             }
           } else {
