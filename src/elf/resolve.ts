@@ -7,7 +7,7 @@ import { readLdSoConf } from './ldconfig.js';
 import { compatible } from './platform.js';
 import type { Platform } from '../oci/platform.js';
 import { ElfFile, ElfKind, readElfFile } from './reader.js';
-import { cleanPath, Located, RootFs } from './rootfs.js';
+import { cleanPath, Kind, Located, RootFs } from './rootfs.js';
 
 export interface ResolveOptions {
   /** Directories searched as LD_LIBRARY_PATH would be (never taken from the environment). */
@@ -72,6 +72,15 @@ interface Node {
 
 type Attempt = { node: { located: Located; elf: ElfFile } } | { skip: true } | { error: string };
 
+/** A closure's interpreter, found once per interpreter path and wanted identity. */
+interface InterpSetup {
+  flavour: Flavour;
+  node: Node | null;
+  /** Why the interpreter cannot serve (reported as not found), or null. */
+  missing: string | null;
+  model: LoaderModel;
+}
+
 /** What steps 4 and 5 of glibc's search (ld.so.cache, default directories) give for one name. */
 interface SystemAnswer {
   a: Attempt;
@@ -109,6 +118,7 @@ export class Resolver {
   private modelIds = new WeakMap<object, number>();
   private placements = new Map<string, { imagePath: string; variants: Located[] }>();
   private wantKeys = new WeakMap<ElfFile, string>();
+  private interps = new Map<string, InterpSetup>();
   private subdirMemo = new WeakMap<object, Map<string, { hwcaps: boolean; legacy: string[] }>>();
 
   constructor(
@@ -145,11 +155,12 @@ export class Resolver {
   /** Resolves the closure of a file given as a path inside the root. Throws ElfError for a bad input file. */
   resolve(path: string): Closure {
     const fs = this.fs;
-    const st = fs.stat(path);
-    if (!st) throw new ElfError(path, fs.failure(path));
-    if (st.stats.isDirectory()) throw new ElfError(path, 'is a directory, not an ELF file');
-    if (!st.stats.isFile()) throw new ElfError(path, 'is not a regular file');
-    return this.closureOf(st.located, this.readElf(st.located));
+    const located = fs.locate(path);
+    if (!located) throw new ElfError(path, fs.failure(path));
+    const kind = fs.kind(located.realPath);
+    if (kind === Kind.Directory) throw new ElfError(path, 'is a directory, not an ELF file');
+    if (kind !== Kind.File) throw new ElfError(path, 'is not a regular file');
+    return this.closureOf(located, this.readElf(located));
   }
 
   /**
@@ -162,7 +173,6 @@ export class Resolver {
   }
 
   private closureOf(located: Located, elf: ElfFile): Closure {
-    const fs = this.fs;
     const st = { located };
     const path = located.path;
     const closure: Closure = {
@@ -191,31 +201,21 @@ export class Resolver {
     let model: LoaderModel;
     let interpNode: Node | null = null;
     if (interpPath) {
-      closure.flavour = posix.basename(interpPath).startsWith('ld-musl-') ? 'musl' : 'glibc';
-      const ist = fs.stat(interpPath);
-      if (!ist || !ist.stats.isFile()) {
-        closure.notFound.push({ name: interpPath, neededBy: main.path, reason: 'interpreter not found in the root' });
-      } else {
-        try {
-          const ielf = this.readElf(ist.located);
-          if (!compatible(elf, ielf)) {
-            closure.notFound.push({ name: interpPath, neededBy: main.path, reason: 'interpreter is for another architecture' });
-          } else {
-            interpNode = { path: ist.located.path, located: ist.located, elf: ielf, origin: posix.dirname(ist.located.path), loader: null };
-            // An executable's interpreter is always mapped; for a shared object analysed on its own the system
-            // loader shows up only when something needs it by name (ldd's behaviour).
-            if (elf.interp) closure.interpreter = interpreterOf(ist.located, ielf);
-            byName.set(interpPath, interpNode);
-            byName.set(ist.located.path, interpNode);
-            if (ielf.soname) byName.set(ielf.soname, interpNode);
-            byReal.set(ist.located.realPath, interpNode);
-          }
-        } catch (e) {
-          if (!(e instanceof ElfError)) throw e;
-          closure.notFound.push({ name: interpPath, neededBy: main.path, reason: e.reason });
-        }
+      const setup = this.interpSetup(interpPath, elf);
+      closure.flavour = setup.flavour;
+      if (setup.missing !== null) closure.notFound.push({ name: interpPath, neededBy: main.path, reason: setup.missing });
+      interpNode = setup.node;
+      if (interpNode) {
+        const ielf = interpNode.elf;
+        // An executable's interpreter is always mapped; for a shared object analysed on its own the system
+        // loader shows up only when something needs it by name (ldd's behaviour).
+        if (elf.interp) closure.interpreter = interpreterOf(interpNode.located, ielf);
+        byName.set(interpPath, interpNode);
+        byName.set(interpNode.located.path, interpNode);
+        if (ielf.soname) byName.set(ielf.soname, interpNode);
+        byReal.set(interpNode.located.realPath, interpNode);
       }
-      model = this.model(interpPath, interpNode ? fs.hostReal(interpNode.located) : null, elf);
+      model = setup.model;
     } else {
       closure.flavour = 'glibc';
       model = this.model('', null, elf);
@@ -224,6 +224,36 @@ export class Resolver {
     if (elf.interp && !elf.needed.length && !elf.filters.length) return closure;
 
     return this.searchLoop(closure, { path, main, interp: interpNode, model, byName, byReal, system: [] });
+  }
+
+  /**
+   * The interpreter a program names, as every closure with that interpreter and identity sees it (found once): its
+   * flavour, its node (shared: never changed by a walk), why it is unusable, and the loader model.
+   */
+  private interpSetup(interpPath: string, elf: ElfFile): InterpSetup {
+    const key = `${interpPath}\0${this.wantKey(elf)}`;
+    let setup = this.interps.get(key);
+    if (setup) return setup;
+    const flavour: Flavour = posix.basename(interpPath).startsWith('ld-musl-') ? 'musl' : 'glibc';
+    let node: Node | null = null;
+    let missing: string | null = null;
+    const located = this.fs.locate(interpPath);
+    if (!located || this.fs.kind(located.realPath) !== Kind.File) {
+      missing = 'interpreter not found in the root';
+    } else {
+      try {
+        const ielf = this.readElf(located);
+        if (!compatible(elf, ielf)) missing = 'interpreter is for another architecture';
+        else node = { path: located.path, located, elf: ielf, origin: posix.dirname(located.path), loader: null };
+      } catch (e) {
+        if (!(e instanceof ElfError)) throw e;
+        missing = e.reason;
+      }
+    }
+    const model = this.model(interpPath, node ? this.fs.hostReal(node.located) : null, elf);
+    setup = { flavour, node, missing, model };
+    this.interps.set(key, setup);
+    return setup;
   }
 
   /**
@@ -372,18 +402,18 @@ export class Resolver {
   }
 
   private attemptUncached(path: string, want: ElfFile): Attempt {
-    const st = this.fs.stat(path);
-    if (!st || !st.stats.isFile()) return { skip: true };
+    const located = this.fs.locate(path);
+    if (!located || this.fs.kind(located.realPath) !== Kind.File) return { skip: true };
     let elf: ElfFile;
     try {
-      elf = this.readElf(st.located);
+      elf = this.readElf(located);
     } catch (e) {
       if (!(e instanceof ElfError)) throw e;
       return { error: e.message };
     }
     if (!compatible(want, elf)) return { skip: true };
     if (elf.type !== 2 && elf.type !== 3) return { error: `${path}: ELF file is not an executable or shared object` };
-    return { node: { located: st.located, elf } };
+    return { node: { located, elf } };
   }
 
   /**
@@ -536,7 +566,7 @@ export class Resolver {
   private systemSearch(name: string, want: ElfFile, model: LoaderModel, main: Node, nodeflib: boolean): SystemAnswer {
     const isSystem = (d: string) => model.defaultDirs.some((s) => (d + '/').startsWith(s === '/' ? '/' : s + '/'));
     // 4. ld.so.cache, modelled by the ld.so.conf directories and the built-in ones ldconfig adds, keyed by SONAME.
-    if (/^(lib|ld-)/.test(name) && name.includes('.so') && this.fs.stat('/etc/ld.so.conf')) {
+    if (/^(lib|ld-)/.test(name) && name.includes('.so') && this.fs.locate('/etc/ld.so.conf')) {
       const cacheTried = new Set<string>();
       for (const d of [...this.conf(), ...model.defaultDirs]) {
         if (cacheTried.has(d) || (nodeflib && isSystem(d))) continue;
@@ -595,7 +625,7 @@ export class Resolver {
     const out: Located[] = [];
     for (const hw of [...this.fs.readdir(`${dir}/glibc-hwcaps`)].sort()) {
       const loc = this.fs.locate(`${dir}/glibc-hwcaps/${hw}/${name}`);
-      if (loc && loc.path !== chosen && this.fs.stat(loc.path)?.stats.isFile()) out.push(loc);
+      if (loc && loc.path !== chosen && this.fs.kind(loc.realPath) === Kind.File) out.push(loc);
     }
     return out;
   }

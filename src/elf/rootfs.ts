@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readlinkSync, statSync, Stats } from 'node:fs';
+import { Dirent, lstatSync, readdirSync, readlinkSync, statSync, Stats } from 'node:fs';
 import { ElfError } from './errors.js';
 import { posix, resolve as hostResolve, sep } from 'node:path';
 
@@ -20,6 +20,30 @@ export interface Located {
 
 const MAX_SYMLINKS = 40;
 
+/** What a path names, without following a final symlink (lstat's file type). */
+export const enum Kind {
+  None = 0,
+  File = 1,
+  Directory = 2,
+  Symlink = 3,
+  Other = 4,
+}
+
+/**
+ * A directory probed this often for names is read whole (one getdents with file types) and answers every later
+ * probe: ldd over /usr/bin asks it 700 times, a library search asks /usr/lib/<triplet> hundreds of times. Below it,
+ * each probe is an lstat.
+ */
+const LIST_AFTER_PROBES = 32;
+
+function kindOfStats(st: Stats): Kind {
+  return st.isFile() ? Kind.File : st.isDirectory() ? Kind.Directory : st.isSymbolicLink() ? Kind.Symlink : Kind.Other;
+}
+
+function kindOfDirent(d: Dirent): Kind {
+  return d.isFile() ? Kind.File : d.isDirectory() ? Kind.Directory : d.isSymbolicLink() ? Kind.Symlink : Kind.Other;
+}
+
 /**
  * A root filesystem seen the way a process chrooted into it sees it: absolute symlinks and ".." are confined to the
  * root. Lookups are cached, since the resolver asks for the same directories many times.
@@ -30,6 +54,10 @@ export class RootFs {
   private linkCache = new Map<string, string>();
   private locateCache = new Map<string, Located | null>();
   private dirCache = new Map<string, string[]>();
+  private kindCache = new Map<string, Kind>();
+  /** Directories read whole (name -> kind), or null when reading one failed; and how often others were probed. */
+  private listings = new Map<string, Map<string, Kind> | null>();
+  private probes = new Map<string, number>();
 
   /** Throws an ElfError naming the root when it is missing or not a directory. */
   constructor(root = '/') {
@@ -85,6 +113,48 @@ export class RootFs {
     return st;
   }
 
+  /**
+   * What `p` names, as lstat says (a final symlink is not followed); `p` must be canonical up to its last component,
+   * as walk() builds it. From the directory's listing once that directory has been probed often, else one lstat.
+   */
+  kind(p: string): Kind {
+    let k = this.kindCache.get(p);
+    if (k !== undefined) return k;
+    const slash = p.lastIndexOf('/');
+    const dir = slash <= 0 ? '/' : p.slice(0, slash);
+    let listing = this.listings.get(dir);
+    if (listing === undefined) {
+      const n = (this.probes.get(dir) ?? 0) + 1;
+      this.probes.set(dir, n);
+      if (n >= LIST_AFTER_PROBES) this.listings.set(dir, (listing = this.list(dir)));
+    }
+    if (listing) k = listing.get(p.slice(slash + 1)) ?? Kind.None;
+    else {
+      const st = this.lstat(p);
+      k = st ? kindOfStats(st) : Kind.None;
+    }
+    this.kindCache.set(p, k);
+    return k;
+  }
+
+  private list(dir: string): Map<string, Kind> | null {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(this.host(dir), { withFileTypes: true });
+    } catch {
+      return null;
+    }
+    const m = new Map<string, Kind>();
+    for (const e of entries) m.set(e.name, kindOfDirent(e));
+    return m;
+  }
+
+  /** What the path leads to, every symlink followed: Kind.None when it leads nowhere. */
+  kindAt(p: string): Kind {
+    const loc = this.locate(p);
+    return loc ? this.kind(loc.realPath) : Kind.None;
+  }
+
   private readlink(p: string): string {
     let t = this.linkCache.get(p);
     if (t === undefined) {
@@ -124,10 +194,10 @@ export class RootFs {
         continue;
       }
       const next = cur === '/' ? '/' + part : cur + '/' + part;
-      const st = this.lstat(next);
-      if (!st) return null;
+      const k = this.kind(next);
+      if (k === Kind.None) return null;
       const last = i === parts.length - 1;
-      if (st.isSymbolicLink() && (!last || followLast)) {
+      if (k === Kind.Symlink && (!last || followLast)) {
         if (++budget.hops > MAX_SYMLINKS) {
           budget.why = 'too many levels of symbolic links (a symlink loop)';
           return null;
@@ -138,7 +208,7 @@ export class RootFs {
         if (resolved === null) return null;
         cur = resolved;
       } else {
-        if (!last && !st.isDirectory()) {
+        if (!last && k !== Kind.Directory) {
           budget.why = 'a path component is not a directory';
           return null;
         }
@@ -157,7 +227,7 @@ export class RootFs {
   }
 
   isDirectory(p: string): boolean {
-    return this.stat(p)?.stats.isDirectory() ?? false;
+    return this.kindAt(p) === Kind.Directory;
   }
 
   /** Directory entries (cached, so callers must not modify the array). */
