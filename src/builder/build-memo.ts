@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeFileAtomic } from '../oci/atomic.js';
@@ -167,6 +167,8 @@ function recall(cache: Cache, key: Digest): Remembered | null {
   if (manifest.layers.some((d, i) => d.digest !== layers[i].digest || d.size !== layers[i].size)) return null;
   const image: Image = { manifestBytes, manifest, digest: sha256(manifestBytes), configBytes, config, layers: layers.map(layerFromBlob) };
   const lines: LogLine[] = [...(rec.lines ?? []), ...layers.map((l): LogLine => ['info', cachedLayerNote(l.comment)])];
+  const now = new Date();
+  utimesSync(recordPath(cache, key), now, now); // used: the cache's size cap removes least recently used records first
   return { image, layers, platform: platformRecord(rec.platform), lines, warnings: rec.warnings ?? [] };
 }
 

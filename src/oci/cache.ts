@@ -251,7 +251,8 @@ export class Cache {
             if (now - st.mtimeMs > STALE_TEMP_MS) rmSync(path, { force: true });
             continue;
           }
-          if (dir === this.blobDir) blobs.push({ path, size: st.size, used: Math.max(st.mtimeMs, st.atimeMs), temp });
+          // Blobs, and remembered builds (a record can be a few hundred KiB of journal), share the size cap.
+          if (dir !== join(this.dir, 'layers')) blobs.push({ path, size: st.size, used: Math.max(st.mtimeMs, st.atimeMs), temp });
         } catch {
           /* gone */
         }
