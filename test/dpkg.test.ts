@@ -4,8 +4,9 @@ import { existsSync, mkdirSync, readFileSync, realpathSync, symlinkSync, writeFi
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ControlFileError, DpkgDatabase, readOsRelease } from '../src/packages/dpkg.js';
-import { parseStanzas } from '../src/packages/deb822.js';
-import { removeDir, run, sh, tempDir } from './helpers/sh.js';
+import { parseStanzas, quickScan, scanStanzas } from '../src/packages/deb822.js';
+import { BIN } from './helpers/cli.js';
+import { has, removeDir, run, sh, tempDir } from './helpers/sh.js';
 
 let dir: string;
 before(() => {
@@ -250,8 +251,84 @@ describe('dpkg database fixtures', () => {
     assert.throws(() => db.diversions(), /diversions:2: incomplete diversion record/);
   });
 
+  it('the quick status scan reads what the line-by-line one reads, and leaves to it every file it cannot vouch for', () => {
+    const wanted = ['package', 'architecture', 'version', 'status', 'source'];
+    const same = (text: string) => {
+      const spans = quickScan(Buffer.from(text), wanted);
+      assert.ok(spans, JSON.stringify(text));
+      const slow = scanStanzas(text, 'x', wanted);
+      // scanStanzas ends the last stanza's text with "\n" when the file does not.
+      const quick = spans.map((s) => ({ head: s.head, text: Buffer.from(text).subarray(s.start, s.end).toString().replace(/([^\n])$/, '$1\n') }));
+      assert.deepEqual(
+        quick,
+        slow.map((s) => ({ head: s.head, text: s.text })),
+      );
+    };
+    same(STATUS);
+    // Field names in any case, values trimmed, blank runs, a last line without "\n", "Package:" inside a continuation.
+    same('PACKAGE:  a \nversion:1\nArchiTecture: all\nDescription: x\n Package: not-a-field\n\n\n\nPackage: b\nVersion: 2\nArchitecture: all');
+    same('Package: a\nVersion: 1\nArchitecture: all\nMaintainer: Jos\u00e9 <j@example.org>\n');
+    // Not vouched for: CR line ends, a blank line of spaces, a repeated field, a stanza without any of the fields,
+    // UTF-8 in one of them, an odd line, a continuation where a stanza starts.
+    for (const t of [
+      'Package: a\r\nVersion: 1\r\n',
+      'Package: a\nVersion: 1\n \nPackage: b\n',
+      'Package: a\nVersion: 1\nversion: 2\n',
+      'Package: a\n\nDescription: x\n',
+      'Package: a\nVersion: 1\u00e9\n',
+      'Package: a\nno field here\n',
+      'Package: a\n\n continued\n',
+      ' Package: a\n',
+    ]) {
+      assert.equal(quickScan(Buffer.from(t), wanted), null, JSON.stringify(t));
+    }
+  });
+
+  it('a malformed field found when a package\'s fields are first read names the line in the file', () => {
+    const root = fixture('late-field', {
+      'var/lib/dpkg/status': 'Package: a\nVersion: 1\nArchitecture: all\n\nPackage: b\nVersion: 1\nArchitecture: all\nDepends: x\nDepends: y\n',
+    });
+    const db = DpkgDatabase.open(root)!;
+    assert.equal(db.get('a')!.fields.Version, '1');
+    assert.throws(() => db.get('b')!.fields, (e: unknown) => e instanceof ControlFileError && /status:9: duplicate field Depends/.test(e.message));
+  });
+
   it('parses deb822 continuation lines and " ." paragraph breaks', () => {
     const [s] = parseStanzas('Package: a\nDescription: short\n long\n .\n end\n', 'x');
     assert.equal(s.fields.Description, 'short\nlong\n\nend');
+  });
+});
+
+describe('what a plain build reads of the package database', { skip: !has('strace') && 'strace is not installed' }, () => {
+  it('redis-server: the status file once, a few lists, the md5sums of the packages it ships only, no copyright file', () => {
+    const log = join(dir, 'redis-openat.log');
+    const layout = join(dir, 'redis-layout');
+    const r = run('strace', ['-f', '-qq', '-e', 'trace=openat', '-e', 'signal=none', '-o', log, process.execPath, BIN, 'build', '/usr/bin/redis-server', '-o', `oci:${layout}`, '--explain', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const opened = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => !/= -1 E/.test(l))
+      .map((l) => /openat\([^"]*"([^"]+)"/.exec(l)?.[1])
+      .filter((p): p is string => !!p);
+    const shipped = new Set(
+      (JSON.parse(r.stdout).explain.files as { package?: string }[]).filter((f) => f.package).map((f) => f.package!.replace(/:.*/, '')),
+    );
+    assert.ok(shipped.has('libc6') && shipped.has('redis-tools'), [...shipped].join(' '));
+    assert.equal(opened.filter((p) => p === '/var/lib/dpkg/status').length, 1, 'the status file is read once per build');
+    const lists = opened.filter((p) => /^\/var\/lib\/dpkg\/info\/.*\.list$/.test(p));
+    const installed = DpkgDatabase.open('/')!.packages().length;
+    assert.ok(lists.length > 0 && lists.length <= 3 * shipped.size, `${lists.length} lists read for ${shipped.size} packages (of ${installed} installed)`);
+    const sums = opened.filter((p) => p.endsWith('.md5sums')).map((p) => p.replace(/^.*\/info\//, '').replace(/(:[^.]*)?\.md5sums$/, ''));
+    assert.ok(sums.includes('libc6') && sums.includes('libssl3'), sums.join(' '));
+    assert.deepEqual(
+      sums.filter((n) => !shipped.has(n)),
+      [],
+      'md5sums of the packages shipped only',
+    );
+    assert.deepEqual(
+      opened.filter((p) => p.startsWith('/usr/share/doc/')),
+      [],
+      'copyright files are read for SBOM documents only',
+    );
   });
 });

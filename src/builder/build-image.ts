@@ -341,12 +341,15 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
  * (status.d) for them, added to the application layer so the loader/libc and library layers stay shared.
  */
 function packageRecords(plan: Plan, spec: BuildSpec, log: Log, files: FileDigests): Inventory {
-  let db: DpkgDatabase | null;
-  try {
-    db = DpkgDatabase.open(plan.fs);
-  } catch (e) {
-    if (e instanceof ControlFileError) throw new BuildError(`dpkg database: ${e.message}`);
-    throw e;
+  // The database the rules opened (one read per build), else opened here.
+  let db: DpkgDatabase | null | undefined = plan.dpkg;
+  if (db === undefined) {
+    try {
+      db = plan.dpkg = DpkgDatabase.open(plan.fs);
+    } catch (e) {
+      if (e instanceof ControlFileError) throw new BuildError(`dpkg database: ${e.message}`);
+      throw e;
+    }
   }
   if (!db && spec.sbomDocument) log.info(`note: no dpkg database in ${plan.fs.root}: the SBOM lists files only`);
   const edges = plan.closures.flatMap((c) => c.edges);

@@ -1,7 +1,7 @@
 import { readFileSync, readlinkSync, Stats } from 'node:fs';
 import { posix } from 'node:path';
 import { cleanPath, RootFs } from '../elf/rootfs.js';
-import { ControlFileError, field, parseStanzas, scanStanzas } from './deb822.js';
+import { ControlFileError, field, parseStanzas, quickScan, scanStanzas } from './deb822.js';
 
 export { ControlFileError } from './deb822.js';
 
@@ -44,6 +44,8 @@ export interface AlternativeLink {
 const DB = '/var/lib/dpkg';
 /** Above this many files that no likely package explains, every list is indexed instead of searched per name. */
 const MAX_TARGETED = 24;
+/** What follows a library's stem in its package's name: a version, maybe t64, maybe "-N" (libssl3, liblua5.1-0, libfoo3t64). */
+const LIBRARY_SUFFIX = /^-?\d[\d.]*[a-z]?(t64)?(-\d+)?$/;
 /** States in which a package's files are on disk (dpkg(1)); not-installed and config-files have none. */
 const GONE = new Set(['not-installed', 'config-files']);
 
@@ -68,7 +70,8 @@ export class DpkgDatabase {
   private distroless = new Set<DpkgPackage>();
   private listCache = new Map<DpkgPackage, string[]>();
   private md5Cache = new Map<DpkgPackage, Map<string, string>>();
-  private physMd5 = new Map<DpkgPackage, Map<string, string>>();
+  /** Per package: last path component → [listed path, md5] of its md5sums (md5Of). */
+  private md5ByName = new Map<DpkgPackage, Map<string, [string, string][]>>();
   private index = new Map<string, DpkgPackage[]>();
   private indexed = new Set<DpkgPackage>();
   private complete = false;
@@ -80,12 +83,14 @@ export class DpkgDatabase {
   private diversionMap: Map<string, Diversion> | null = null;
   private altMap: Map<string, AlternativeLink> | null = null;
   private native: string | undefined;
+  /** Every installed package name, each between "\n"s, in database order (candidates searches it). */
+  private nameText: string | undefined;
 
   private constructor(fs: RootFs, packages: DpkgPackage[], distroless: DpkgPackage[]) {
     this.fs = fs;
     this.all = [...packages, ...distroless];
     for (const p of distroless) this.distroless.add(p);
-    this.present = this.all.filter((p) => !GONE.has(p.status.split(/\s+/)[2] ?? ''));
+    this.present = this.all.filter((p) => !GONE.has((p as StatusEntry).state));
     for (const p of this.present) {
       const l = this.byName.get(p.name) ?? [];
       l.push(p);
@@ -244,13 +249,24 @@ export class DpkgDatabase {
 
   /** The md5 the package recorded for a path (any spelling: merged-/usr aliases match), or undefined. */
   md5Of(p: DpkgPackage, path: string): string | undefined {
-    let m = this.physMd5.get(p);
+    // Only a listed path with the same last component can be the same file (physical keeps it): those are compared.
+    let m = this.md5ByName.get(p);
     if (!m) {
       m = new Map();
-      for (const [f, sum] of this.md5sums(p)) m.set(this.physical(f), sum);
-      this.physMd5.set(p, m);
+      for (const [f, sum] of this.md5sums(p)) {
+        const norm = f.includes('/.') || f.includes('//') || f.endsWith('/') ? this.physical(f) : f;
+        const base = norm.slice(norm.lastIndexOf('/') + 1);
+        const l = m.get(base);
+        if (l) l.push([f, sum]);
+        else m.set(base, [[f, sum]]);
+      }
+      this.md5ByName.set(p, m);
     }
-    return m.get(this.physical(path));
+    const ph = this.physical(path);
+    const same = m.get(ph.slice(ph.lastIndexOf('/') + 1)) ?? [];
+    // The last of several spellings of one file wins, as in the file.
+    for (let i = same.length - 1; i >= 0; i--) if (this.physical(same[i][0]) === ph) return same[i][1];
+    return undefined;
   }
 
   /** The package owning a file (first of several only for Multi-Arch: same packages sharing it). */
@@ -271,7 +287,7 @@ export class DpkgDatabase {
     };
     if (!this.complete) {
       for (const tier of [1, 2] as const) {
-        for (const ph of pending()) for (const c of this.candidates(posix.basename(ph), tier)) this.indexPackage(c);
+        for (const cs of this.candidates(pending().map((ph) => posix.basename(ph)), tier)) for (const c of cs) this.indexPackage(c);
         siblings();
       }
       const todo = pending();
@@ -410,32 +426,53 @@ export class DpkgDatabase {
   }
 
   /**
-   * Packages likely to own a file by its name. Tier 1: Debian's library package naming (Policy 8.1): libfoo.so.3 →
-   * libfoo3, libfoo-3, libfoo3t64, liblua5.1-0 (not -dev or -dbg packages). Tier 2: a package name word equal to a word of the file name (redis-check-rdb →
-   * redis-tools).
+   * Packages likely to own a file by its name, for each name. Tier 1: Debian's library package naming (Policy 8.1):
+   * libfoo.so.3 → libfoo3, libfoo-3, libfoo3t64, liblua5.1-0 (not -dev or -dbg packages). Tier 2: a package name
+   * word equal to a word of the file name (redis-check-rdb → redis-tools). One search of the names finds the
+   * packages any of the files may belong to; each file's own are picked from those, in database order.
    */
-  private candidates(base: string, tier: 1 | 2): DpkgPackage[] {
-    const out: DpkgPackage[] = [];
-    if (tier === 1) {
-      const m = /^(.+?)\.so(?:\.|$)/.exec(base);
-      if (!m) return out;
-      const stem = m[1].toLowerCase().replace(/_/g, '-');
-      for (const [name, ps] of this.byName) {
-        if (name.startsWith(stem) && /^-?\d[\d.]*[a-z]?(t64)?(-\d+)?$/.test(name.slice(stem.length))) out.push(...ps);
+  private candidates(bases: string[], tier: 1 | 2): DpkgPackage[][] {
+    const tests: (((name: string) => boolean) | null)[] = [];
+    const alts = new Set<string>();
+    for (const base of bases) {
+      if (tier === 1) {
+        const m = /^(.+?)\.so(?:\.|$)/.exec(base);
+        if (!m) {
+          tests.push(null);
+          continue;
+        }
+        const stem = m[1].toLowerCase().replace(/_/g, '-');
+        alts.add(stem.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+        tests.push((name) => name.startsWith(stem) && LIBRARY_SUFFIX.test(name.slice(stem.length)));
+        continue;
       }
-      return out;
+      const words = new Set(
+        base
+          .toLowerCase()
+          .split(/[^a-z0-9]+/)
+          .filter((w) => w.length >= 3 && w !== 'lib' && !/^\d+$/.test(w)),
+      );
+      if (!words.size) {
+        tests.push(null);
+        continue;
+      }
+      // A name word equal to a file name word, or to one without its "lib".
+      for (const w of words) alts.add(w.startsWith('lib') ? `(?:lib)?${w.slice(3)}` : w);
+      tests.push((name) => name.split(/[-.+]/).some((w) => words.has(w) || words.has('lib' + w)));
     }
-    const words = new Set(
-      base
-        .toLowerCase()
-        .split(/[^a-z0-9]+/)
-        .filter((w) => w.length >= 3 && w !== 'lib' && !/^\d+$/.test(w)),
-    );
-    if (!words.size) return out;
-    for (const [name, ps] of this.byName) {
-      if (name.split(/[-.+]/).some((w) => words.has(w) || words.has('lib' + w))) out.push(...ps);
-    }
-    return out.length > 64 ? [] : out;
+    if (!alts.size) return bases.map(() => []);
+    const pattern =
+      tier === 1
+        ? `(?:${[...alts].join('|')})-?\\d[\\d.]*[a-z]?(?:t64)?(?:-\\d+)?`
+        : `(?:[^\\n]*[-.+])?(?:${[...alts].join('|')})(?:[-.+][^\\n]*)?`;
+    // Every name, "\n"-separated, in database order.
+    this.nameText ??= `\n${[...this.byName.keys()].join('\n')}\n`;
+    const names = [...this.nameText.matchAll(new RegExp(`\\n(${pattern})(?=\\n)`, 'g'))].map((m) => m[1]);
+    return tests.map((test) => {
+      if (!test) return [];
+      const out = names.filter(test).flatMap((n) => this.byName.get(n)!);
+      return tier === 2 && out.length > 64 ? [] : out;
+    });
   }
 
   private readInfoBuffer(p: DpkgPackage, ext: string): Buffer | null {
@@ -483,20 +520,39 @@ function infoNames(p: DpkgPackage, ext: string): string[] {
   return [`${p.name}:${p.arch}.${ext}`, `${p.name}.${ext}`];
 }
 
-/** `where`, when given, names the root (an unpacked image): errors then name the file by its path in the root. */
+/**
+ * The stanzas of a control file (dpkg's status, a status.d file). `where`, when given, names the root (an unpacked
+ * image): errors then name the file by its path in the root. The common case is read by quickScan, each stanza's
+ * text decoded when asked for; anything it does not vouch for (and any error) goes through scanStanzas, which names
+ * the file and line at fault.
+ */
 function readControl(fs: RootFs, inRoot: string, where?: string): DpkgPackage[] {
   const host = fs.hostReal(fs.locate(inRoot)!);
   const file = where ? inRoot : host;
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(host, 'utf8');
+    bytes = readFileSync(host);
   } catch (e) {
     throw new ControlFileError(file, 0, (e as NodeJS.ErrnoException).code ?? String(e), where);
   }
-  return scanStanzas(text, file, HEAD_FIELDS, where).map((s) => new StatusEntry(s.head, s.text, s.line, host, inRoot));
+  const spans = quickScan(bytes, HEAD_FIELDS);
+  if (spans) {
+    try {
+      return spans.map((s) => new StatusEntry(s.head, { bytes, start: s.start, end: s.end }, host, inRoot));
+    } catch (e) {
+      if (!(e instanceof ControlFileError)) throw e;
+      // scanStanzas reports it, with the line.
+    }
+  }
+  return scanStanzas(bytes.toString('utf8'), file, HEAD_FIELDS, where).map((s) => new StatusEntry(s.head, { text: s.text, line: s.line }, host, inRoot));
 }
 
 const HEAD_FIELDS = ['package', 'architecture', 'version', 'status', 'source'];
+const INSTALLED = 'install ok installed';
+const INSTALLED_WORDS = INSTALLED.split(' ');
+
+/** Where a stanza's text is: already decoded (with its first line), or a byte range of its file, decoded when asked for. */
+type StanzaSource = { text: string; line: number } | { bytes: Buffer; start: number; end: number };
 
 /** A package read from a control file; its fields other than the head ones are parsed when first asked for. */
 class StatusEntry implements DpkgPackage {
@@ -506,21 +562,26 @@ class StatusEntry implements DpkgPackage {
   source: string;
   sourceVersion: string;
   status: string;
+  /** The third word of Status (installed, config-files, ...). */
+  readonly state: string;
   private parsed: Record<string, string> | null = null;
+  private text: string | null;
 
   constructor(
     head: Record<string, string>,
-    readonly stanza: string,
-    private readonly line: number,
+    private readonly at: StanzaSource,
     private readonly file: string,
     readonly origin: string,
   ) {
+    this.text = 'text' in at ? at.text : null;
+    // Errors from a quickScan stanza carry no line: readControl reads the file again with scanStanzas, which has it.
+    const line = 'line' in at ? at.line : 0;
     const { file: f } = this;
     const name = head.package;
     if (!name) throw new ControlFileError(f, line, 'stanza without a Package field');
     if (!/^[a-z0-9][a-z0-9+.-]*$/.test(name)) throw new ControlFileError(f, line, `invalid package name "${name}"`);
-    const status = head.status ?? 'install ok installed';
-    const words = status.split(/\s+/);
+    const status = head.status ?? INSTALLED;
+    const words = status === INSTALLED ? INSTALLED_WORDS : status.split(/\s+/);
     if (words.length !== 3) throw new ControlFileError(f, line, `${name}: Status "${status}" is not "WANT FLAG STATE"`);
     const version = head.version ?? '';
     if (!version && !GONE.has(words[2])) throw new ControlFileError(f, line, `${name}: no Version field`);
@@ -540,10 +601,41 @@ class StatusEntry implements DpkgPackage {
     this.source = source;
     this.sourceVersion = sourceVersion;
     this.status = status;
+    this.state = words[2];
+  }
+
+  /** The raw stanza, ending in "\n". */
+  get stanza(): string {
+    if (this.text === null) {
+      const { bytes, start, end } = this.at as { bytes: Buffer; start: number; end: number };
+      const t = bytes.toString('utf8', start, end);
+      this.text = t.endsWith('\n') ? t : t + '\n';
+    }
+    return this.text;
+  }
+
+  /** What JSON shows of it: the DpkgPackage fields (not where its text is kept). */
+  toJSON(): DpkgPackage {
+    const { name, arch, version, source, sourceVersion, status, fields, stanza, origin } = this;
+    return { name, arch, version, source, sourceVersion, status, fields, stanza, origin };
   }
 
   get fields(): Record<string, string> {
-    if (!this.parsed) this.parsed = parseStanzas(this.stanza, this.file, { firstLine: this.line })[0]?.fields ?? {};
+    if (!this.parsed) {
+      const at = this.at;
+      if ('line' in at) this.parsed = parseStanzas(this.stanza, this.file, { firstLine: at.line })[0]?.fields ?? {};
+      else {
+        try {
+          this.parsed = parseStanzas(this.stanza, this.file)[0]?.fields ?? {};
+        } catch (e) {
+          if (!(e instanceof ControlFileError)) throw e;
+          // The line in the file: the stanza's own line plus the lines before it.
+          let before = 0;
+          for (let i = at.bytes.indexOf(10); i >= 0 && i < at.start; i = at.bytes.indexOf(10, i + 1)) before++;
+          throw new ControlFileError(e.file, e.line + before, e.reason, e.where);
+        }
+      }
+    }
     return this.parsed;
   }
 }

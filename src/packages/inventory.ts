@@ -182,7 +182,7 @@ export function takeInventory(
   }
   for (const ip of pkgs.values()) {
     ip.files.sort((a, b) => cmp(a.path, b.path));
-    ip.license = packageLicense(fs, ip.pkg.name);
+    lazyLicense(ip, fs);
   }
   if (db && edges.length) {
     // The file behind each end counts (redis-server is a link of redis-server's to redis-tools' program).
@@ -208,6 +208,25 @@ export function takeInventory(
   }
   unowned.sort((a, b) => cmp(a.path, b.path));
   return { os, database: !!db, packages: [...pkgs.values()].sort((a, b) => cmp(a.key, b.key)), unowned };
+}
+
+/**
+ * The package's license, read from its copyright file when first asked for: only the SBOM documents use it, not
+ * the status.d records of a plain build. A plain property once read (it enumerates, and can be set).
+ */
+function lazyLicense(ip: InventoryPackage, fs: RootFs): void {
+  Object.defineProperty(ip, 'license', {
+    configurable: true,
+    enumerable: true,
+    get() {
+      const license = packageLicense(fs, ip.pkg.name);
+      Object.defineProperty(ip, 'license', { value: license, writable: true, configurable: true, enumerable: true });
+      return license;
+    },
+    set(value: PackageLicense | null) {
+      Object.defineProperty(ip, 'license', { value, writable: true, configurable: true, enumerable: true });
+    },
+  });
 }
 
 /** A host path inside the root, as an in-root path; null when it is outside. */
