@@ -117,8 +117,14 @@ export class FsJournal {
     this.skip = exclude.map((d) => (d.endsWith(sep) ? resolve(d) + sep : resolve(d)));
   }
 
+  /**
+   * What the work asked, once per question. A stat whose answer equals the lstat of the same path is left out: equal
+   * answers mean the path is no symbolic link, so replaying the lstat answers both.
+   */
   get observations(): Observation[] {
-    return [...this.seen.values()];
+    const out: Observation[] = [];
+    for (const o of this.seen.values()) if (!(o[0] === 's' && this.seen.get('l' + o[1])?.[2] === o[2])) out.push(o);
+    return out;
   }
 
   private wanted(p: unknown): string | null {
