@@ -31,8 +31,15 @@ describe('progress from the real CLI', () => {
     assert.match(r.stderr, /^ocislim: layer the application \(\d+ files\): 2\d\.\d MiB$/m);
     assert.ok((r.stderr.match(/^ocislim: layer the application \(\d+ files\): \d+% of 2\d\.\d MiB, [\d.]+ [KM]iB\/s/gm) ?? []).length >= 5, r.stderr);
     assert.match(r.stderr, /^ocislim: layer the application \(\d+ files\): compressed, 2\d\.\d MiB in [\d.]+ s \([\d.]+ [KM]iB\/s\)$/m);
-    assert.match(r.stderr, /^ocislim: upload [0-9a-f]{12}: done, 2\d\.\d MiB in [\d.]+ s/m);
+    // build --push uploads the layer while it is compressed: the compression lines stand for it
+    assert.match(r.stderr, /^ocislim: [0-9a-f]{12}: uploaded while it was compressed$/m);
     assert.doesNotMatch(r.stderr, /\x1b/);
+    // a push of the layout to another repository uploads the finished blobs, with their own lines
+    // (a cache of its own: the push memory would mount the blobs from the first repository instead)
+    const u = ocislim(['push', `oci:${join(dir, 'plain')}`, `${reg.host}/progress-upload:1`], { env: { OCISLIM_CACHE: join(dir, 'push-cache') } });
+    assert.equal(u.status, 0, u.stderr);
+    assert.match(u.stderr, /^ocislim: upload [0-9a-f]{12}: done, 2\d\.\d MiB in [\d.]+ s/m);
+    assert.doesNotMatch(u.stderr, /\x1b/);
     const p = ocislim(['pull', `${reg.host}/progress-plain:1`, '-o', `oci:${join(dir, 'pulled')}`]);
     assert.equal(p.status, 0, p.stderr);
     assert.match(p.stderr, /^ocislim: download [0-9a-f]{12}: 2\d\.\d MiB$/m);
