@@ -137,7 +137,14 @@ export function platformString(elf: ElfFile): string {
   }
 }
 
+/** This machine's CPU vendor and flags, read from /proc/cpuinfo once per process. */
 function hostCpu(): { vendor: string; flags: Set<string> } | null {
+  if (cpuInfo === undefined) cpuInfo = readHostCpu();
+  return cpuInfo;
+}
+let cpuInfo: { vendor: string; flags: Set<string> } | null | undefined;
+
+function readHostCpu(): { vendor: string; flags: Set<string> } | null {
   let info = '';
   try {
     info = readFileSync('/proc/cpuinfo', 'utf8');

@@ -68,6 +68,7 @@ interface Node {
   loader: Node | null;
   searchDir?: string;
   viaCache?: boolean;
+  place?: Placement;
 }
 
 type Attempt = { node: { located: Located; elf: ElfFile } } | { skip: true } | { error: string };
@@ -85,6 +86,14 @@ interface InterpSetup {
 interface SystemAnswer {
   a: Attempt;
   viaCache: boolean;
+  /** Where the library found goes in an image (filled on first use). */
+  place?: Placement;
+}
+
+/** Where a found library goes in the image, and its glibc-hwcaps variants (shared: copy before handing out). */
+interface Placement {
+  imagePath: string;
+  variants: Located[];
 }
 /** Those answers by name, for one loader model and wanted identity: [without, with DF_1_NODEFLIB]. */
 type SystemMemos = (Map<string, SystemAnswer> | undefined)[];
@@ -116,7 +125,7 @@ export class Resolver {
   /** The ld.so.cache and default-directory steps' answers, which depend only on the name and the loader. */
   private systemMemo = new Map<string, Map<string, SystemAnswer>>();
   private modelIds = new WeakMap<object, number>();
-  private placements = new Map<string, { imagePath: string; variants: Located[] }>();
+  private placements = new Map<string, Placement>();
   private wantKeys = new WeakMap<ElfFile, string>();
   private interps = new Map<string, InterpSetup>();
   private subdirMemo = new WeakMap<object, Map<string, { hwcaps: boolean; legacy: string[] }>>();
@@ -292,7 +301,8 @@ export class Resolver {
         if (dep.elf.soname) w.byName.set(dep.elf.soname, dep);
         w.byReal.set(dep.located.realPath, dep);
         if (closure.libraries.length >= 4096) throw new ElfError(w.path, 'closure exceeds 4096 objects');
-        const place = this.placement(dep, name, w.model);
+        // (a library found by the system search carries its placement, found once per name)
+        const place = dep.place ?? this.placement(dep, name, w.model);
         const loc = dep.located;
         closure.libraries.push({
           path: loc.path,
@@ -302,7 +312,7 @@ export class Resolver {
           neededBy: node.path,
           imagePath: place.imagePath,
           elf: dep.elf,
-          variants: place.variants,
+          variants: place.variants.slice(),
           confOnly: !!dep.viaCache && !w.model.defaultDirs.includes(dep.searchDir ?? ''),
         });
         queue.push(dep);
@@ -558,6 +568,7 @@ export class Resolver {
     if (!('node' in sys.a)) return sys.a;
     const found = sys.a.node as Node;
     const node: Node = { path: found.path, located: found.located, elf: found.elf, origin: found.origin, loader: from, searchDir: found.searchDir };
+    node.place = sys.place ??= this.placement(node, name, model);
     if (sys.viaCache) node.viaCache = true;
     return { node };
   }
@@ -610,7 +621,7 @@ export class Resolver {
   }
 
   /** Where a found library goes in the image and its hwcaps variants: the same for every closure it is in. */
-  private placement(dep: Node, name: string, model: LoaderModel): { imagePath: string; variants: Located[] } {
+  private placement(dep: Node, name: string, model: LoaderModel): Placement {
     const glibcDir = model.flavour === 'glibc' && dep.searchDir ? dep.searchDir : '';
     const key = `${glibcDir}\0${name}\0${dep.located.path}`;
     let m = this.placements.get(key);
@@ -618,7 +629,7 @@ export class Resolver {
       m = { imagePath: this.imagePath(dep.located), variants: glibcDir ? this.variants(glibcDir, name, dep.located.path) : [] };
       this.placements.set(key, m);
     }
-    return { imagePath: m.imagePath, variants: m.variants.slice() };
+    return m;
   }
 
   private variants(dir: string, name: string, chosen: string): Located[] {
