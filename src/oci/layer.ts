@@ -70,7 +70,7 @@ export interface LayerStream {
  * Bump whenever the bytes written for the same entries change (tar encoding, gzip blocking): the version is part of
  * every layer key, so a cache filled by another version of the writer is never used.
  */
-export const LAYER_FORMAT = 1;
+export const LAYER_FORMAT = 2;
 
 /** Default gzip level: the lowest whose redis image is no larger than umoci's (bench/gzip-levels.ts; README, Performance). */
 export const DEFAULT_GZIP_LEVEL = 4;

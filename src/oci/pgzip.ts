@@ -12,7 +12,11 @@ import * as zlib from 'node:zlib';
 const deflateRaw = promisify(zlib.deflateRaw) as (buf: Buffer, opts: zlib.ZlibOptions) => Promise<Buffer>;
 const WINDOW = 32 * 1024;
 /** Bytes per block. Large enough that the per-block cost (a flush marker, fresh Huffman tables) is noise. */
-export const BLOCK_SIZE = 1 << 20;
+export const BLOCK_SIZE = 1 << 20;/**
+ * zlib's memLevel: 9 (the largest hash table) deflates the redis layers 9% faster than the default 8 at level 4, and
+ * 0.5% larger, still 1.2% under umoci's output (README, Performance). Part of the layer format (LAYER_FORMAT).
+ */
+export const MEM_LEVEL = 9;
 
 // zlib.crc32 arrived in Node 20.15; a table-driven fallback keeps older Node 20 releases working.
 const nativeCrc = (zlib as unknown as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
@@ -49,7 +53,7 @@ export async function* gzipParallel(input: AsyncIterable<Buffer>, level = 6, par
   const inflight: Promise<Buffer>[] = [];
   const start = (block: Buffer, last: boolean) => {
     // One output chunk for the whole block: with the default 16 KiB, each chunk is a round trip to the main thread.
-    const opts: zlib.ZlibOptions = { level, finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH, chunkSize: block.length + (block.length >> 8) + 1024 };
+    const opts: zlib.ZlibOptions = { level, memLevel: MEM_LEVEL, finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH, chunkSize: block.length + (block.length >> 8) + 1024 };
     if (prevTail) opts.dictionary = prevTail;
     const job = deflateRaw(block, opts);
     job.catch(() => {}); // awaited in order below; this only keeps an early failure from counting as unhandled
