@@ -1,5 +1,4 @@
 import { availableParallelism } from 'node:os';
-import { promisify } from 'node:util';
 import * as zlib from 'node:zlib';
 
 /**
@@ -9,7 +8,22 @@ import * as zlib from 'node:zlib';
  * and the level, never on how many threads ran or in what order they finished: the same layer, the same digest.
  */
 
-const deflateRaw = promisify(zlib.deflateRaw) as (buf: Buffer, opts: zlib.ZlibOptions) => Promise<Buffer>;
+/**
+ * Deflates one block on the thread pool, flushed with `flush` (Z_SYNC_FLUSH: ends on a byte boundary; Z_FINISH: the
+ * last block). zlib.deflateRaw would hand the block to zlib without a flush, flush it in a second call and then
+ * concatenate the two pieces of output on the main thread; here the flush comes with the data, in one call, and the
+ * output comes back as zlib wrote it (one piece for a block: the output buffer holds a whole block's worth).
+ */
+function deflateBlock(block: Buffer, opts: zlib.ZlibOptions, flush: number): Promise<Buffer[]> {
+  return new Promise((resolve, reject) => {
+    const d = zlib.createDeflateRaw({ ...opts, flush, finishFlush: flush });
+    const out: Buffer[] = [];
+    d.on('data', (c: Buffer) => out.push(c));
+    d.on('end', () => resolve(out));
+    d.on('error', reject);
+    d.end(block);
+  });
+}
 const WINDOW = 32 * 1024;
 /** Bytes per block. Large enough that the per-block cost (a flush marker, fresh Huffman tables) is noise. */
 export const BLOCK_SIZE = 1 << 20;/**
@@ -50,12 +64,12 @@ export async function* gzipParallel(input: AsyncIterable<Buffer>, level = 6, par
   let crc = 0;
   let total = 0;
   let prevTail: Buffer | null = null;
-  const inflight: Promise<Buffer>[] = [];
+  const inflight: Promise<Buffer[]>[] = [];
   const start = (block: Buffer, last: boolean) => {
     // One output chunk for the whole block: with the default 16 KiB, each chunk is a round trip to the main thread.
-    const opts: zlib.ZlibOptions = { level, memLevel: MEM_LEVEL, finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH, chunkSize: block.length + (block.length >> 8) + 1024 };
+    const opts: zlib.ZlibOptions = { level, memLevel: MEM_LEVEL, chunkSize: block.length + (block.length >> 8) + 1024 };
     if (prevTail) opts.dictionary = prevTail;
-    const job = deflateRaw(block, opts);
+    const job = deflateBlock(block, opts, last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH);
     job.catch(() => {}); // awaited in order below; this only keeps an early failure from counting as unhandled
     inflight.push(job);
     prevTail = block.length >= WINDOW ? block.subarray(block.length - WINDOW) : Buffer.concat([prevTail ?? Buffer.alloc(0), block]).subarray(-WINDOW);
@@ -85,7 +99,7 @@ export async function* gzipParallel(input: AsyncIterable<Buffer>, level = 6, par
       }
       if (held) {
         start(held, false);
-        if (inflight.length >= parallel) yield await inflight.shift()!;
+        if (inflight.length >= parallel) yield* await inflight.shift()!;
       }
       held = block;
     }
@@ -94,7 +108,7 @@ export async function* gzipParallel(input: AsyncIterable<Buffer>, level = 6, par
     if (held) start(held, false);
     start(cur!.subarray(0, filled), true);
   } else start(held ?? Buffer.alloc(0), true);
-  while (inflight.length) yield await inflight.shift()!;
+  while (inflight.length) yield* await inflight.shift()!;
   const trailer = Buffer.alloc(8);
   trailer.writeUInt32LE(crc >>> 0, 0);
   trailer.writeUInt32LE(total % 2 ** 32, 4);
