@@ -31,9 +31,9 @@ interface Candidate {
   /** An alternatives link (/usr/bin/lzma): added after the files packages list, so those keep their own reason. */
   alternative?: boolean;
   /**
-   * Declared by a relation (not the program's own package or source): then the end of a longer string counts too,
-   * since linkers merge strings (tar's "xz" is the tail of "txz"). For its own and its source's executables the
-   * program must hold the name whole or after a separator ("/agent/gpg-agent"): "id" ending "invalid" says nothing.
+   * Suggested or recommended (a relation Debian adds for programs a package runs: tar Suggests xz-utils): then the
+   * end of a longer string counts too, since linkers merge strings (tar's "xz" is the tail of "txz"). Otherwise the
+   * program must hold the name whole or after a separator ("S.gpg-agent"): "id" ending "invalid" says nothing.
    */
   declared?: boolean;
 }
@@ -85,7 +85,7 @@ function candidates(db: DpkgDatabase, own: DpkgPackage): Map<string, Candidate> 
       // Every installed alternative: the name the program holds tells which one it runs.
       for (const n of g) {
         const p = installedOf(db, [n], arch);
-        if (p && !isBuildOnly(p.name) && p.source !== own.source) tied.push([p, `${own.name} ${f} ${p.name}`, true]);
+        if (p && !isBuildOnly(p.name) && p.source !== own.source) tied.push([p, `${own.name} ${f} ${p.name}`, f === 'Recommends' || f === 'Suggests']);
       }
     }
   }
@@ -128,7 +128,7 @@ function addHelpers(x: RuleContext, db: DpkgDatabase, r: Runner): void {
     for (const l of libs) if (ofSource.has(db.physical(l.realPath))) scanned.push(l.realPath);
   }
   const names = new Set<string>();
-  for (const f of scanned) for (const [n, how] of namedWords(nulStrings(plan.fs.host(f)), new Set(byName.keys()))) if (how !== 'tail' || byName.get(n)!.declared) names.add(n);
+  for (const f of scanned) for (const [n, how] of namedWords(nulStrings(plan.fs.host(f)), new Set(byName.keys()), PATH_DIRS)) if (how !== 'tail' || byName.get(n)!.declared) names.add(n);
   const shell = plan.fs.locate('/bin/sh')?.realPath;
   const name = posix.basename(r.path);
   const present = new Set(plan.entries.keys());
