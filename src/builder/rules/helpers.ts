@@ -15,7 +15,7 @@ const RELATIONS = ['Pre-Depends', 'Depends', 'Recommends', 'Suggests'];
 
 
 /** PATH directories of the image (the default PATH without /usr/local: the root's own additions are never shipped). */
-const PATH_DIRS = new Set(DEFAULT_PATH.split(':').filter((d) => !d.startsWith('/usr/local')));
+export const PATH_DIRS = new Set(DEFAULT_PATH.split(':').filter((d) => !d.startsWith('/usr/local')));
 
 interface Runner {
   path: string;

@@ -5,6 +5,7 @@ import { addPackagePath, excludedPath, installedOf, isBuildOnly, packageDatabase
 import { Plan } from '../plan.js';
 import { Rule, RuleContext } from './context.js';
 import { nulStrings } from './strings.js';
+import { PATH_DIRS } from './helpers.js';
 
 /**
  * Directories every program of a system shares: naming one says nothing about a program's own runtime (the loader's
@@ -220,6 +221,11 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
     }
   }
   const namedFile = (f: string) => named.has(f) || named.has(db.physical(f));
+  /**
+   * A sibling's executable the program runs: named as a path, or by its name when it lives outside PATH (gcc holds
+   * "cc1", which cpp-12 keeps in /usr/lib/gcc/<triplet>/12; what is on PATH is the helpers rule's).
+   */
+  const runs = (f: string) => namedFile(f) || (!PATH_DIRS.has(posix.dirname(db.physical(f))) && namesWord(posix.basename(f)));
   // 1. Same-source packages the program's package needs: their data, and their ELF libraries and plugins the
   //    program loads; not their tools.
   for (const p of same) {
@@ -239,7 +245,7 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
       // A library of the closure is in the image already (merged /usr: the loader found /lib/x/libLLVM-14.so.1,
       // the package lists /usr/lib/x/libLLVM-14.so.1): a second copy under the package's name is not needed.
       if (k === 'library' && loaded.has(real.get(f) ?? '')) continue;
-      if (k === 'executable' && !namedFile(f)) {
+      if (k === 'executable' && !runs(f)) {
         tools++;
         continue;
       }
@@ -289,7 +295,7 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
       const ok = o.length ? o.find((q) => allowed.has(q) && !isBuildOnly(q.name)) : underEtc ? null : undefined;
       if (ok === undefined) continue;
       // A sibling's tool in a directory the program names (psql beside postgres's initdb) is not the program's helper.
-      if (ok && ok !== own && source.has(ok) && !namedFile(f) && kindOf(plan, f) === 'executable') continue;
+      if (ok && ok !== own && source.has(ok) && kindOf(plan, f) === 'executable' && !runs(f)) continue;
       const what = ok ? `package ${ok.name}` : 'made by a maintainer script';
       if (addPackagePath(plan, f, 'app', `rule: ${reasonBase} (${by} names ${p}; ${what})`, true)) {
         plan.helpers.add(f);
