@@ -13,7 +13,7 @@ import { DpkgDatabase, DpkgPackage } from '../src/packages/dpkg.js';
 import { installedOf, relationGroups } from '../src/builder/packages.js';
 
 const BIN = new URL('../../bin/ocislim.js', import.meta.url).pathname;
-const PROGRAMS = ['/usr/bin/python3', '/usr/bin/perl', '/usr/bin/php8.2', '/usr/lib/postgresql/15/bin/postgres', '/usr/sbin/nginx', '/usr/bin/convert', '/usr/bin/openssl', '/usr/bin/gpg', '/usr/bin/git', '/usr/bin/tclsh', '/usr/bin/redis-server'];
+const PROGRAMS = ['/usr/bin/python3', '/usr/bin/perl', '/usr/bin/php8.2', '/usr/lib/postgresql/15/bin/postgres', '/usr/sbin/nginx', '/usr/bin/convert', '/usr/bin/openssl', '/usr/bin/gpg', '/usr/bin/git', '/usr/bin/tclsh', '/usr/bin/tar --with-shell', '/usr/bin/dpkg-deb', '/usr/bin/redis-server'];
 
 async function sizes(layout: string): Promise<{ compressed: number; uncompressed: number }> {
   const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8'));
@@ -52,16 +52,17 @@ const db = DpkgDatabase.open('/')!;
 try {
   console.log('| program | image compressed | image uncompressed | Debian installed size (package + Depends) |');
   console.log('| --- | ---: | ---: | ---: |');
-  for (const p of PROGRAMS) {
+  for (const line of PROGRAMS) {
+    const [p, ...flags] = line.split(' ');
     const layout = join(work, p.replace(/\//g, '_'));
-    const r = spawnSync(process.execPath, [BIN, 'build', p, '-o', `oci:${layout}`], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [BIN, 'build', p, ...flags, '-o', `oci:${layout}`], { encoding: 'utf8' });
     if (r.status !== 0) {
       console.log(`| ${p} | build failed: ${r.stderr.trim().split('\n').pop()} | | |`);
       continue;
     }
     const s = await sizes(layout);
     const own = db.ownerOf(realpathSync(p))!;
-    console.log(`| \`${p}\` (${own.name}) | ${mb(s.compressed)} | ${mb(s.uncompressed)} | ${mb(installed(db, own))} |`);
+    console.log(`| \`${line}\` (${own.name}) | ${mb(s.compressed)} | ${mb(s.uncompressed)} | ${mb(installed(db, own))} |`);
   }
 } finally {
   rmSync(work, { recursive: true, force: true });

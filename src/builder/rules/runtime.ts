@@ -6,6 +6,7 @@ import { Plan } from '../plan.js';
 import { Rule, RuleContext } from './context.js';
 import { nulStrings } from './strings.js';
 import { PATH_DIRS } from './helpers.js';
+import { names } from './symbols.js';
 
 /**
  * Directories every program of a system shares: naming one says nothing about a program's own runtime (the loader's
@@ -228,6 +229,8 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
   const runs = (f: string) => namedFile(f) || (!PATH_DIRS.has(posix.dirname(db.physical(f))) && namesWord(posix.basename(f)));
   // 1. Same-source packages the program's package needs: their data, and their ELF libraries and plugins the
   //    program loads; not their tools.
+  /** Same-source packages of which the program uses nothing. */
+  const unused: string[] = [];
   for (const p of same) {
     const files = packageFiles(db, p);
     const kinds = new Map(files.map((f) => [f, kindOf(plan, f)]));
@@ -237,7 +240,7 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
     const dataTrees = new Set<string>();
     for (const [f, k] of kinds) if (k === 'data') dataTrees.add(topDir(f, generic) ?? '');
     dataTrees.delete('');
-    let n = 0;
+    const take: string[] = [];
     let tools = 0;
     let libs = 0;
     for (const f of files) {
@@ -253,12 +256,18 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
         libs++;
         continue;
       }
-      if (addPackagePath(plan, f, 'app', `rule: ${reasonBase} (package ${p.name}, same source ${own.source} as ${own.name})`)) n++;
+      take.push(f);
+    }
+    // A package none of whose files the program uses is not shipped for its copyright file alone.
+    let n = 0;
+    if (take.some((f) => !f.startsWith('/usr/share/doc/'))) {
+      for (const f of take) if (addPackagePath(plan, f, 'app', `rule: ${reasonBase} (package ${p.name}, same source ${own.source} as ${own.name})`)) n++;
     }
     const left = [...(tools ? [`${tools} executable${tools === 1 ? '' : 's'}`] : []), ...(libs ? [`${libs} librar${libs === 1 ? 'y' : 'ies'} ${name} does not load`] : [])];
     if (n) x.say(`${p.name} (${n} files): ${name}'s package ${own.name} needs it and both are built from ${own.source}${left.length ? ` (left out: ${left.join(', ')})` : ''}`);
-    else if (left.length) x.note(`${p.name}, built from ${own.source} like ${own.name}, holds only tools and libraries ${name} does not use (${left.join(', ')}): left out`);
+    else if (left.length) unused.push(p.name);
   }
+  if (unused.length) x.note(`${names(unused)}, built from ${own.source} like ${own.name}: only tools and libraries ${name} does not load, left out`);
   // 2. Paths the program names.
   /** A directory the program writes into or reads from, shipped even when empty (nginx's /var/lib/nginx). */
   const addDir = (d: string, by: string) => {
