@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
 import { ocislim } from './helpers/cli.js';
+import { readElfFile } from '../src/elf/reader.js';
 import { buildElfFixtures } from './helpers/elf-fixtures.js';
 import { removeDir, tempDir } from './helpers/sh.js';
 
@@ -83,5 +84,18 @@ describe('ocislim ldd', () => {
     const none = ocislim(['ldd', '--library-path', '/tmp', '/bin/ls', '/bin/true']);
     assert.equal(none.status, 2);
     assert.match(none.stderr, /Not enough non-option arguments/);
+  });
+
+  it('reads version records only where they are shown: --json has them, the text needs no file read for them', () => {
+    const full = readElfFile('/usr/bin/ls');
+    const lean = readElfFile('/usr/bin/ls', { versions: false });
+    assert.ok(full.versionNeeds.some((v) => /^libc\.so\./.test(v.file) && v.versions.some((x) => /^GLIBC_2\./.test(x))));
+    assert.deepEqual(lean.versionNeeds, []);
+    assert.deepEqual(lean.versionDefs, []);
+    assert.deepEqual({ ...lean, versionNeeds: full.versionNeeds, versionDefs: full.versionDefs }, full);
+    const json = ocislim(['ldd', '--json', '/usr/bin/ls']);
+    assert.equal(json.status, 0, json.stderr);
+    const doc = JSON.parse(json.stdout) as { elf: { versionNeeds: { file: string }[] }; libraries: { elf: { versionNeeds: unknown[] } }[] };
+    assert.ok(doc.elf.versionNeeds.some((v) => /^libc\.so\./.test(v.file)));
   });
 });

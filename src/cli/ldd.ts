@@ -40,7 +40,8 @@ function withBaselineJit<T>(files: number, fn: () => T): T {
 const BASELINE_JIT_MAX_FILES = 5000;
 
 function lddFiles(args: LddArgs, out: (s: string) => void, err: (s: string) => void): number {
-  const resolver = new Resolver(args.root, { libraryPath: args.libraryPath, hwcaps: args.root === '/' ? 'host' : [] });
+  // Version records appear only in --json.
+  const resolver = new Resolver(args.root, { libraryPath: args.libraryPath, hwcaps: args.root === '/' ? 'host' : [], versions: !!args.json });
   let code = 0;
   const results: unknown[] = [];
   const text: string[] = [];

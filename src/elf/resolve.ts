@@ -16,6 +16,8 @@ export interface ResolveOptions {
   hwcaps?: string[] | 'host';
   /** Read imported symbol names of every object (for the dlopen rules). */
   symbols?: boolean;
+  /** Read every object's version records (default true; see ReadOptions.versions). */
+  versions?: boolean;
 }
 
 /** One object of the closure. */
@@ -142,7 +144,7 @@ export class Resolver {
     let e = this.elfCache.get(located.realPath);
     if (e === undefined) {
       try {
-        e = readElfFile(this.fs.hostReal(located), { symbols: this.opts.symbols }, located.path);
+        e = readElfFile(this.fs.hostReal(located), { symbols: this.opts.symbols, versions: this.opts.versions }, located.path);
       } catch (err) {
         if (!(err instanceof ElfError)) throw err;
         e = err;
@@ -178,7 +180,7 @@ export class Resolver {
    */
   resolveExternal(hostFile: string, imagePath: string): Closure {
     const located: Located = { path: imagePath, realPath: imagePath, links: [] };
-    return this.closureOf(located, readElfFile(hostFile, { symbols: this.opts.symbols }, imagePath));
+    return this.closureOf(located, readElfFile(hostFile, { symbols: this.opts.symbols, versions: this.opts.versions }, imagePath));
   }
 
   private closureOf(located: Located, elf: ElfFile): Closure {
