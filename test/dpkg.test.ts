@@ -183,6 +183,11 @@ describe('dpkg database fixtures', () => {
     );
     assert.deepEqual(db.conffiles(db.get('footool')!), ['/etc/foo.conf', '/etc/old.conf']);
     assert.deepEqual([...db.md5sums(foo)], [['/lib/x86_64-linux-gnu/libfoo.so.1', 'd41d8cd98f00b204e9800998ecf8427e']]);
+    // md5Of: any spelling of the file; a name that only ends the same, or starts the same, is another file.
+    assert.equal(db.md5Of(foo, '/usr/lib/x86_64-linux-gnu/libfoo.so.1'), 'd41d8cd98f00b204e9800998ecf8427e');
+    assert.equal(db.md5Of(foo, '/lib/x86_64-linux-gnu/libfoo.so.1'), 'd41d8cd98f00b204e9800998ecf8427e');
+    assert.equal(db.md5Of(foo, '/usr/lib/x86_64-linux-gnu/oo.so.1'), undefined);
+    assert.equal(db.md5Of(foo, '/usr/lib/x86_64-linux-gnu/libfoo.so'), undefined);
     // Listed as /lib/..., asked as /usr/lib/... (and the other way round).
     assert.equal(db.ownerOf('/usr/lib/x86_64-linux-gnu/libfoo.so.1')?.arch, 'amd64');
     assert.equal(db.ownerOf('/lib/x86_64-linux-gnu/libfoo.so.1')?.name, 'libfoo1');
@@ -248,6 +253,7 @@ describe('dpkg database fixtures', () => {
     });
     const db = DpkgDatabase.open(root)!;
     assert.throws(() => db.md5sums(db.get('a')!), /a\.md5sums:2: expected "MD5SUM {2}PATH"/);
+    assert.throws(() => db.md5Of(db.get('a')!, '/usr/a'), /a\.md5sums:2: expected "MD5SUM {2}PATH"/);
     assert.throws(() => db.diversions(), /diversions:2: incomplete diversion record/);
   });
 
