@@ -1,6 +1,6 @@
 import { ImageError } from './errors.js';
 import { createHash, Hash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 
 /** "sha256:<64 hex>" */
 export type Digest = string;
@@ -18,6 +18,34 @@ export function sha256(data: Uint8Array | string): Digest {
 export function hexOf(d: Digest): string {
   if (!isDigest(d)) throw new ImageError(`digest "${d}"`, 'unsupported (only sha256 is supported)');
   return d.slice(7);
+}
+
+/**
+ * Several hashes of one file's bytes (or of generated content) in one read, 1 MiB at a time: hex digests in the order
+ * of `algorithms` (node:crypto names: sha256, sha1, md5), and the byte count.
+ */
+export function hashFileSync(source: string | Uint8Array, algorithms: readonly string[]): { hex: string[]; size: number } {
+  const hashes = algorithms.map((a) => createHash(a));
+  let size = 0;
+  if (typeof source !== 'string') {
+    for (const h of hashes) h.update(source);
+    size = source.length;
+  } else {
+    const fd = openSync(source, 'r');
+    try {
+      const buf = Buffer.allocUnsafe(1 << 20);
+      for (;;) {
+        const n = readSync(fd, buf, 0, buf.length, null);
+        if (!n) break;
+        const chunk = buf.subarray(0, n);
+        for (const h of hashes) h.update(chunk);
+        size += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return { hex: hashes.map((h) => h.digest('hex')), size };
 }
 
 /** A running sha256 and byte count: fed while bytes stream, read at the end. */

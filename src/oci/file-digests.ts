@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
-import { BigIntStats, closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { BigIntStats, readFileSync, statSync } from 'node:fs';
 import { writeFileAtomic } from './atomic.js';
-import { Digest, isDigest } from './digest.js';
+import { Digest, hashFileSync, isDigest } from './digest.js';
 
 /**
  * File content digests memoized by (device, inode, size, mtime, ctime), as git's index does: a file whose stat
@@ -83,28 +82,11 @@ export class FileDigests {
         return h;
       }
     }
-    const sha = createHash('sha256');
-    const md5 = want.md5 ? createHash('md5') : null;
-    const sha1 = want.sha1 ? createHash('sha1') : null;
-    let size = 0;
-    const fd = openSync(path, 'r');
-    try {
-      const buf = Buffer.allocUnsafe(1 << 20);
-      for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, null);
-        if (!n) break;
-        const chunk = buf.subarray(0, n);
-        sha.update(chunk);
-        md5?.update(chunk);
-        sha1?.update(chunk);
-        size += n;
-      }
-    } finally {
-      closeSync(fd);
-    }
-    const h: FileHashes = { digest: 'sha256:' + sha.digest('hex'), stamp, size };
-    if (md5) h.md5 = md5.digest('hex');
-    if (sha1) h.sha1 = sha1.digest('hex');
+    const algs = ['sha256', ...(want.md5 ? ['md5'] : []), ...(want.sha1 ? ['sha1'] : [])];
+    const { hex, size } = hashFileSync(path, algs);
+    const h: FileHashes = { digest: 'sha256:' + hex[0], stamp, size };
+    if (want.md5) h.md5 = hex[1];
+    if (want.sha1) h.sha1 = hex[algs.indexOf('sha1')];
     // Changed while being read: usable for nothing (the caller sees the stamp differ later and skips the cache).
     if (stampOf(statSync(path, { bigint: true })) !== stamp || size !== Number(st.size)) return { ...h, stamp: 'changed' };
     // A file written in the last seconds may be written again within the same clock tick (same stamp, other bytes):

@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
-import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import { posix, sep } from 'node:path';
 import { RootFs } from '../elf/rootfs.js';
+import { hashFileSync } from '../oci/digest.js';
 import { LayerEntry } from '../oci/layer.js';
 import { packageLicense, PackageLicense } from './copyright.js';
 import { DpkgDatabase, DpkgPackage } from './dpkg.js';
@@ -49,33 +49,9 @@ export type FileHasher = (e: LayerEntry) => { sha256: string; sha1?: string; md5
 
 /** Reads the file (or hashes its generated content): sha256, sha1 and md5 in one pass. */
 export function hashFile(e: LayerEntry): { sha256: string; sha1: string; md5: string; size: number } {
-  const sha = createHash('sha256');
-  const sha1 = createHash('sha1');
-  const md5 = createHash('md5');
-  let size = 0;
-  if (e.content) {
-    sha.update(e.content);
-    sha1.update(e.content);
-    md5.update(e.content);
-    size = e.content.length;
-  } else if (e.source) {
-    const fd = openSync(e.source, 'r');
-    try {
-      const buf = Buffer.allocUnsafe(1 << 20);
-      for (;;) {
-        const n = readSync(fd, buf, 0, buf.length, null);
-        if (!n) break;
-        const chunk = buf.subarray(0, n);
-        sha.update(chunk);
-        sha1.update(chunk);
-        md5.update(chunk);
-        size += n;
-      }
-    } finally {
-      closeSync(fd);
-    }
-  }
-  return { sha256: sha.digest('hex'), sha1: sha1.digest('hex'), md5: md5.digest('hex'), size };
+  const source = e.content ?? e.source ?? new Uint8Array(0);
+  const { hex, size } = hashFileSync(source, ['sha256', 'sha1', 'md5']);
+  return { sha256: hex[0], sha1: hex[1], md5: hex[2], size };
 }
 
 /**
