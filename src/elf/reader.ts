@@ -268,37 +268,35 @@ class Parser {
     return decode(b, p, nul);
   }
 
-  /** File offset of `len` bytes at virtual address `va`, through the PT_LOAD segment that holds them. */
-  private vaToOff(va: number, len: number): number | null {
-    if (va < 0) return null;
+  /**
+   * The first well-formed PT_LOAD segment (its index in `loads`) whose file bytes hold `len` bytes at `va` (`inside`:
+   * hold the byte at `va`); -1 when none.
+   */
+  private segmentAt(va: number, len: number, inside = false): number {
     const l = this.loads;
     for (let i = 0; i < l.length; i += 3) {
       const vaddr = l[i];
-      const offset = l[i + 1];
-      const filesz = l[i + 2];
-      if (vaddr < 0 || offset < 0 || filesz < 0) continue;
-      if (va >= vaddr && va + len <= vaddr + filesz) {
-        const off = va - vaddr + offset;
-        return off + len <= this.src.size ? off : null;
-      }
+      if (vaddr < 0 || l[i + 1] < 0 || l[i + 2] < 0) continue;
+      const end = vaddr + l[i + 2];
+      if (va >= vaddr && (inside ? va < end : va + len <= end)) return i;
     }
-    return null;
+    return -1;
+  }
+
+  /** File offset of `len` bytes at virtual address `va`, through the PT_LOAD segment that holds them. */
+  private vaToOff(va: number, len: number): number | null {
+    const i = va < 0 ? -1 : this.segmentAt(va, len);
+    if (i < 0) return null;
+    const off = va - this.loads[i] + this.loads[i + 1];
+    return off + len <= this.src.size ? off : null;
   }
 
   /** How many bytes are mapped from the file from `va` to the end of its segment (0 when unmapped). */
   private mappedFrom(va: number): number {
-    const l = this.loads;
-    for (let i = 0; i < l.length; i += 3) {
-      const vaddr = l[i];
-      const offset = l[i + 1];
-      const filesz = l[i + 2];
-      if (vaddr < 0 || offset < 0 || filesz < 0) continue;
-      if (va >= vaddr && va < vaddr + filesz) {
-        const off = va - vaddr + offset;
-        return Math.max(0, Math.min(vaddr + filesz - va, this.src.size - off));
-      }
-    }
-    return 0;
+    const i = this.segmentAt(va, 0, true);
+    if (i < 0) return 0;
+    const vaddr = this.loads[i];
+    return Math.max(0, Math.min(vaddr + this.loads[i + 2] - va, this.src.size - (va - vaddr + this.loads[i + 1])));
   }
 
   /** Makes `len` bytes at virtual address `va` readable; returns their position in the source's window. */
