@@ -11,19 +11,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry } from '../test/helpers/registry.js';
-import { has } from './util.js';
+import { has, ratioRows, timedScript } from './util.js';
 
 const BIN = new URL('../../bin/ocislim.js', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'ocislim-bench-cold-'));
 const rounds = Number(process.argv[2] ?? 7);
 
-function timed(script: string, env: NodeJS.ProcessEnv = {}): { wall: number; cpu: number } {
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S', 'bash', '-ec', script], { cwd: work, encoding: 'utf8', env: { ...process.env, ...env } });
-  if (r.status !== 0) throw new Error(`${script}\n${r.stderr}`);
-  const [wall, user, sys] = r.stderr.trim().split('\n').pop()!.split(' ').map(Number);
-  return { wall, cpu: user + sys };
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const timed = (script: string, env: NodeJS.ProcessEnv = {}) => timedScript(script, work, env);
 const blobBytes = (d: string) => Number(spawnSync('du', ['-sb', '--apparent-size', join(work, d, 'blobs')], { encoding: 'utf8' }).stdout.split('\t')[0]);
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
@@ -56,14 +50,7 @@ try {
   const size = blobBytes('o');
   const umociSize = blobBytes('u');
   console.log(`### Cold build (empty cache), median of ${rounds} interleaved rounds; load average ${before} before, ${after} after\n`);
-  console.log('| work | wall | CPU | wall ÷ peer | CPU ÷ peer |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
-  for (const j of jobs) {
-    const r = results.get(j.name)!;
-    const p = j.peer ? results.get(j.peer) : undefined;
-    const ratio = (a: number[], b?: number[]) => (b ? (median(a) / median(b)).toFixed(2) : '');
-    console.log(`| ${j.name} | ${median(r.wall).toFixed(2)} s | ${median(r.cpu).toFixed(2)} s | ${ratio(r.wall, p?.wall)} | ${ratio(r.cpu, p?.cpu)} |`);
-  }
+  console.log(ratioRows(jobs, results));
   console.log(`\nCompressed size (all blobs of the layout): ocislim ${(size / 1e6).toFixed(2)} MB, umoci ${(umociSize / 1e6).toFixed(2)} MB (${(size / umociSize).toFixed(3)}×)`);
 } finally {
   await reg.stop();

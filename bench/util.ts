@@ -43,3 +43,25 @@ export function table(title: string, rows: { name: string; ms: number; note?: st
   for (const r of rows) lines.push(`| ${r.name}${r.note ? ` (${r.note})` : ''} | ${(r.ms / 1000).toFixed(2)} s | ${(r.ms / base).toFixed(1)}× |`);
   return lines.join('\n');
 }
+
+/** Wall and CPU (user + sys of the whole process tree, by /usr/bin/time) of a bash script run in `cwd`, in seconds. */
+export function timedScript(script: string, cwd: string, env: NodeJS.ProcessEnv = {}, why: () => string = () => ''): { wall: number; cpu: number } {
+  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S', 'bash', '-ec', script], { cwd, encoding: 'utf8', env: { ...process.env, ...env } });
+  if (r.status !== 0) throw new Error(`${script}\n${r.stderr}\n${why()}`);
+  const [wall, user, sys] = r.stderr.trim().split('\n').pop()!.split(' ').map(Number);
+  return { wall, cpu: user + sys };
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** The Markdown rows of interleaved jobs: medians of wall and CPU, and the ratio to each job's peer. */
+export function ratioRows(jobs: { name: string; peer?: string }[], results: Map<string, { wall: number[]; cpu: number[] }>): string {
+  const lines = ['| work | wall | CPU | wall ÷ peer | CPU ÷ peer |', '| --- | ---: | ---: | ---: | ---: |'];
+  const ratio = (a: number[], b?: number[]) => (b ? (median(a) / median(b)).toFixed(2) : '');
+  for (const j of jobs) {
+    const r = results.get(j.name)!;
+    const p = j.peer ? results.get(j.peer) : undefined;
+    lines.push(`| ${j.name} | ${median(r.wall).toFixed(2)} s | ${median(r.cpu).toFixed(2)} s | ${ratio(r.wall, p?.wall)} | ${ratio(r.cpu, p?.cpu)} |`);
+  }
+  return lines.join('\n');
+}

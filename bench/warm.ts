@@ -15,18 +15,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRegistry } from '../test/helpers/registry.js';
-import { has } from './util.js';
+import { has, median, ratioRows, timedScript } from './util.js';
 
 const BIN = new URL('../../bin/ocislim.js', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'ocislim-bench-warm-'));
 const rounds = Number(process.argv[2] ?? 5);
 
-function timed(script: string, env: NodeJS.ProcessEnv = {}): { wall: number; cpu: number } {
-  const r = spawnSync('/usr/bin/time', ['-f', '%e %U %S', 'bash', '-ec', script], { cwd: work, encoding: 'utf8', env: { ...process.env, ...env } });
-  if (r.status !== 0) throw new Error(`${script}\n${r.stderr}\n${lastErr()}`);
-  const [wall, user, sys] = r.stderr.trim().split('\n').pop()!.split(' ').map(Number);
-  return { wall, cpu: user + sys };
-}
+const timed = (script: string, env: NodeJS.ProcessEnv = {}) => timedScript(script, work, env, lastErr);
 function sh(script: string): void {
   const r = spawnSync('bash', ['-ec', script], { cwd: work, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${script}\n${r.stderr}`);
@@ -39,7 +34,6 @@ const lastErr = () => {
     return '';
   }
 };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** ldd + tar: the classic recipe's rootfs.tar.gz of a program (as /usr/bin/redis-server) and its libraries. */
 function classic(dir: string, program: string): void {
@@ -99,14 +93,7 @@ try {
     }
   }
   console.log(`### Rebuild and push (median of ${rounds}, interleaved, after a warm-up round; load average ${median(loads).toFixed(1)})\n`);
-  console.log('| work | wall | CPU | wall ÷ peer | CPU ÷ peer |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
-  for (const j of jobs) {
-    const r = results.get(j.name)!;
-    const p = j.peer ? results.get(j.peer) : undefined;
-    const ratio = (a: number[], b?: number[]) => (b ? (median(a) / median(b)).toFixed(2) : '');
-    console.log(`| ${j.name} | ${median(r.wall).toFixed(2)} s | ${median(r.cpu).toFixed(2)} s | ${ratio(r.wall, p?.wall)} | ${ratio(r.cpu, p?.cpu)} |`);
-  }
+  console.log(ratioRows(jobs, results));
 } finally {
   await reg.stop();
   spawnSync('bash', ['-c', `buildah --storage-driver vfs --root ${join(work, 'bh-root')} --runroot ${join(work, 'bh-run')} rm -a >/dev/null 2>&1; true`]);
