@@ -92,7 +92,7 @@ describe("the public API (import 'ocislim')", () => {
       await remote.attach(s.artifact, { keychain: anonymous });
       // an archive has no place for referrers: a typed error naming it
       await parseImageRef(`oci-archive:${join(dir, 'sbom.tar')}`).write(r.image);
-      await assert.rejects(parseImageRef(`oci-archive:${join(dir, 'sbom.tar')}`).attach(s.artifact), { name: 'LocationError', message: /sbom\.tar.*cannot hold attached artifacts/ });
+      await assert.rejects(parseImageRef(`oci-archive:${join(dir, 'sbom.tar')}`).attach(s.artifact), { name: 'LocationError', message: /sbom\.tar.*: an oci-archive cannot hold attached artifacts/ });
       return { ...s, image: r.image.digest };
     });
     assert.equal(JSON.parse(sbom.document.toString('utf8')).bomFormat, 'CycloneDX');

@@ -118,7 +118,7 @@ export class LocalImageRef implements ImageRef {
     return { ref: formatLocalRef(loc), digest: image.digest };
   }
   async attach(artifact: Referrer): Promise<void> {
-    if (this.location.kind !== 'oci') throw new LocationError(this.toString(), `a ${this.location.kind} cannot hold attached artifacts; write to an oci: layout or a registry`);
+    if (this.location.kind !== 'oci') throw new LocationError(this.toString(), `${this.location.kind === 'oci-archive' ? 'an' : 'a'} ${this.location.kind} cannot hold attached artifacts; write to an oci: layout or a registry`);
     addArtifactToLayout(this.location.path, artifact);
   }
   async referrers(subject: string, opts: ReferrersOptions = {}): Promise<AttachedArtifact[]> {
