@@ -57,3 +57,45 @@ describe('where positional files land in the image', () => {
     assert.equal(dot.status, 2);
   });
 });
+
+describe('ELF files placed elsewhere than in the root (COPY, ADD) are resolved where they land', () => {
+  // An application directory as vendors ship it: bin/prog with RPATH $ORIGIN/../lib, its own lib/libfoo.so, which
+  // needs libm from the root. Built from two context directories: the image must not depend on where the context is.
+  const app = (ctx: string) => {
+    sh('mkdir -p app/bin app/lib', ctx);
+    writeFileSync(join(ctx, 'foo.c'), '#include <math.h>\nint foo(double x){return (int)sqrt(x);}\n');
+    writeFileSync(join(ctx, 'main.c'), '#include <stdio.h>\n#include <dlfcn.h>\nint foo(double);\nint main(int c,char**v){if(c>5)dlopen(v[1],RTLD_NOW);printf("%d\\n",foo(1764));return 0;}\n');
+    sh(`gcc -shared -fPIC -o app/lib/libfoo.so foo.c -lm && gcc -o app/bin/prog main.c -Lapp/lib -lfoo -Wl,-rpath,'$ORIGIN/../lib' && tar -czf app.tar.gz app`, ctx);
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY app /opt/app\nCMD ["/opt/app/bin/prog"]\n');
+    writeFileSync(join(ctx, 'Dockerfile.add'), 'FROM scratch\nADD app.tar.gz /opt/\nCMD ["/opt/app/bin/prog"]\n');
+  };
+
+  it('COPY: $ORIGIN libraries come from the image, nothing lands at a host path, the digest ignores the context path; runc runs it', () => {
+    const digests: string[] = [];
+    for (const ctx of [join(dir, 'ctx1'), join(dir, 'elsewhere', 'ctx2')]) {
+      sh(`mkdir -p ${ctx}`);
+      app(ctx);
+      const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '-o', `oci:${join(ctx, 'img')}`, '--no-cache', '--json'], { cwd: ctx });
+      assert.equal(r.status, 0, r.stderr);
+      assert.doesNotMatch(r.stderr, /cannot be loaded|not found/, 'libfoo.so is found beside the program');
+      const ins = JSON.parse(ocislim(['inspect', '--json', '--files', `oci:${join(ctx, 'img')}`]).stdout);
+      const files: string[] = ins.layers.flatMap((l: { files: { path: string }[] }) => l.files.map((f) => f.path));
+      assert.ok(!files.some((p) => p.startsWith(dir)), `no host path in the image: ${files.filter((p) => p.startsWith(dir))}`);
+      assert.ok(files.some((p) => /\/libm\.so\.6$/.test(p)), 'libfoo.so brought its own need (libm)');
+      digests.push(JSON.parse(r.stdout).digest);
+    }
+    assert.equal(digests[0], digests[1], 'the same image from either context directory');
+    const bundle = join(dir, 'bundle-origin');
+    umociUnpack(`${join(dir, 'ctx1', 'img')}:latest`, bundle);
+    const run = runcRun(bundle);
+    assert.equal(run.stdout, '42\n', run.stderr);
+  });
+
+  it("ADD of an archive: its members are named by their image paths in what the build says", () => {
+    const ctx = join(dir, 'ctx1');
+    const r = ocislim(['build', '-f', join(ctx, 'Dockerfile.add'), ctx, '-o', `oci:${join(ctx, 'img-add')}`, '--no-cache'], { cwd: ctx });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /warning: prog calls dlopen/);
+    assert.doesNotMatch(r.stderr, /\bm\d+\b|cannot be loaded/, 'no staging names, libfoo.so found in the archive');
+  });
+});

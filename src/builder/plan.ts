@@ -249,6 +249,11 @@ export class Plan {
     }
     for (const lib of c.libraries) {
       this.notePlatform(lib.elf, lib.path);
+      // Held by the image already (found beside the program): nothing to add; its own needs came with this walk.
+      if (lib.host !== undefined) {
+        this.closed.add(lib.path);
+        continue;
+      }
       const st = this.fs.lstat(lib.realPath)!;
       const group: LayerGroup = isLibcFamily(lib.imagePath) ? 'libc' : 'libs';
       // The image has no ld.so.cache: a library found only through ld.so.conf moves to the loader's own directory.
@@ -291,9 +296,14 @@ export class Plan {
     // The same file reached by another name (redis-server -> redis-check-rdb) already has its closure.
     const real = inRoot ? this.fs.locate(inRoot)?.realPath : undefined;
     if (real && this.closedReal.has(real)) return;
+    // A file the image holds somewhere else than the root does (COPY app /opt/app, an ADD archive's member, a
+    // directory placed elsewhere) is resolved where it will run: named by its image path, $ORIGIN its image
+    // directory, and what the image holds beside it found first. Resolving it at its host path would name the
+    // context's location in messages and bring $ORIGIN libraries to host paths in the image.
+    const inPlace = inRoot !== null && (inRoot === e.path || (real !== undefined && this.fs.locate(e.path)?.realPath === real));
     let c: Closure;
     try {
-      c = inRoot ? this.resolver.resolve(inRoot) : this.resolver.resolveExternal(e.source!, e.path);
+      c = inPlace ? this.resolver.resolve(inRoot) : this.imageResolver().resolveExternal(e.source!, e.path);
     } catch (err) {
       if (err instanceof ElfError) {
         if (!/not an ELF file|too short|empty file/.test(err.reason)) this.warnings.push(`${e.path}: ${err.reason} (not checked)`);
@@ -311,6 +321,29 @@ export class Plan {
     }
     if (!q) this.platform = { value: p, from: e.path };
     this.addClosure(inRoot ?? e.path, e.path, c);
+  }
+
+  private imageResolverMemo: Resolver | null = null;
+
+  /** A resolver that sees the image being built over the root (ResolveOptions.image): for files placed elsewhere. */
+  private imageResolver(): Resolver {
+    return (this.imageResolverMemo ??= new Resolver(this.fs, { ...this.resolver.opts, image: (p) => this.heldFile(p) }));
+  }
+
+  /** The host file of the regular file the plan holds at an image path, following the plan's symlinks; else null. */
+  private heldFile(path: string): string | null {
+    // (the search asks for $ORIGIN/../lib/NAME as written; ".." is taken lexically: the image has no symlinked dirs
+    // at a COPY destination that the plan would know of)
+    let p = posix.normalize(path);
+    for (let hops = 0; hops <= MAX_LINK_HOPS; hops++) {
+      const e = this.entries.get(p);
+      if (!e) return null;
+      if (e.type === 'file') return e.content || !e.source ? null : e.source;
+      if (e.type === 'hardlink' && e.linkname) p = e.linkname;
+      else if (e.type === 'symlink' && e.linkname) p = posix.resolve(posix.dirname(p), e.linkname);
+      else return null;
+    }
+    return null;
   }
 
   /** A library (by in-root path) with its own closure, placed where the loader searches. */

@@ -18,6 +18,12 @@ export interface ResolveOptions {
   symbols?: boolean;
   /** Read every object's version records (default true; see ReadOptions.versions). */
   versions?: boolean;
+  /**
+   * The image being built, over the root: the host file of a regular file the image holds at an absolute path, or
+   * null. Each candidate of the search is looked up here first, so a library shipped beside a program (a COPY'd
+   * directory with $ORIGIN/../lib, an archive's own lib/) is found where the program will find it, at run time.
+   */
+  image?: (path: string) => string | null;
 }
 
 /** One object of the closure. */
@@ -134,22 +140,23 @@ export class Resolver {
 
   constructor(
     root: string | RootFs = '/',
-    private readonly opts: ResolveOptions = {},
+    readonly opts: ResolveOptions = {},
   ) {
     this.fs = typeof root === 'string' ? new RootFs(root) : root;
   }
 
   /** Parses an in-root path (cached by real path). Throws ElfError. */
   readElf(located: Located): ElfFile {
-    let e = this.elfCache.get(located.realPath);
+    const key = located.host === undefined ? located.realPath : `image:${located.realPath}`;
+    let e = this.elfCache.get(key);
     if (e === undefined) {
       try {
-        e = readElfFile(this.fs.hostReal(located), { symbols: this.opts.symbols, versions: this.opts.versions }, located.path);
+        e = readElfFile(located.host ?? this.fs.hostReal(located), { symbols: this.opts.symbols, versions: this.opts.versions }, located.path);
       } catch (err) {
         if (!(err instanceof ElfError)) throw err;
         e = err;
       }
-      this.elfCache.set(located.realPath, e);
+      this.elfCache.set(key, e);
     }
     if (e instanceof ElfError) {
       if (e.file !== located.path) throw new ElfError(located.path, e.reason);
@@ -179,7 +186,7 @@ export class Resolver {
    * placed at `imagePath`: its libraries are searched in the root, $ORIGIN is its image directory.
    */
   resolveExternal(hostFile: string, imagePath: string): Closure {
-    const located: Located = { path: imagePath, realPath: imagePath, links: [] };
+    const located: Located = { path: imagePath, realPath: imagePath, links: [], host: hostFile };
     return this.closureOf(located, readElfFile(hostFile, { symbols: this.opts.symbols, versions: this.opts.versions }, imagePath));
   }
 
@@ -310,6 +317,7 @@ export class Resolver {
           path: loc.path,
           realPath: loc.realPath,
           links: loc.links,
+          ...(loc.host === undefined ? {} : { host: loc.host }),
           name,
           neededBy: node.path,
           imagePath: place.imagePath,
@@ -414,8 +422,14 @@ export class Resolver {
   }
 
   private attemptUncached(path: string, want: ElfFile): Attempt {
-    const located = this.fs.locate(path);
-    if (!located || this.fs.kind(located.realPath) !== Kind.File) return { skip: true };
+    // The root first, as before the image was consulted: a file at the same path in both is the same library (the
+    // classic recipe's archive holds the root's own copies), and rules read the root's. Then what only the image has.
+    let located: Located | null = this.fs.locate(path);
+    if (!located || this.fs.kind(located.realPath) !== Kind.File) {
+      const host = this.opts.image?.(path);
+      if (!host) return { skip: true };
+      located = { path, realPath: path, links: [], host };
+    }
     let elf: ElfFile;
     try {
       elf = this.readElf(located);
@@ -626,6 +640,7 @@ export class Resolver {
   private placement(dep: Node, name: string, model: LoaderModel): Placement {
     const glibcDir = model.flavour === 'glibc' && dep.searchDir ? dep.searchDir : '';
     const key = `${glibcDir}\0${name}\0${dep.located.path}`;
+    if (dep.located.host !== undefined) return { imagePath: dep.located.path, variants: [] };
     let m = this.placements.get(key);
     if (m === undefined) {
       m = { imagePath: this.imagePath(dep.located), variants: glibcDir ? this.variants(glibcDir, name, dep.located.path) : [] };

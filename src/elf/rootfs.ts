@@ -16,6 +16,11 @@ export interface Located {
   realPath: string;
   /** Every symlink followed, in order, including intermediate directories (/lib -> usr/lib). */
   links: LinkStep[];
+  /**
+   * Set when the path is held by the image being built rather than the root (ResolveOptions.image): the host file
+   * it is read from. Such a path is not in the root: callers neither stat it there nor copy it from there.
+   */
+  host?: string;
 }
 
 const MAX_SYMLINKS = 40;
@@ -250,7 +255,7 @@ export class RootFs {
 
   /** Host path of the real file behind an in-root path, for reading. */
   hostReal(located: Located): string {
-    return this.host(located.realPath);
+    return located.host ?? this.host(located.realPath);
   }
 
   /** The file a container runtime would execute for argv[0]: absolute as is, else the first match on PATH. */

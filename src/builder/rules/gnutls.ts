@@ -11,7 +11,7 @@ function gnutlsUsers(x: RuleContext): { lib: string; users: string[] } | null {
   for (const c of x.closures) {
     const lib = c.libraries.find((l) => /^libgnutls\.so\./.test(posix.basename(l.path)));
     if (!lib) continue;
-    found ??= { lib: lib.realPath, users: [] };
+    found ??= { lib: x.plan.fs.hostReal(lib), users: [] };
     found.users.push(c.file.path);
   }
   return found;
@@ -30,7 +30,7 @@ export const gnutlsConfig: Rule = {
     const { lib, users } = gnutlsUsers(x)!;
     const plan = x.plan;
     const shipped: string[] = [];
-    for (const p of absolutePaths(plan.fs.host(lib))) {
+    for (const p of absolutePaths(lib)) {
       if (!p.startsWith('/etc/') || TRUST.test(p) || plan.entries.has(p) || !plan.fs.stat(p)?.stats.isFile()) continue;
       plan.addLinkChain(p, 'libs', `scaffold: GnuTLS's system-wide configuration (libgnutls reads it; ${names(users)} use${users.length === 1 ? 's' : ''} GnuTLS)`, p);
       shipped.push(p);

@@ -109,7 +109,7 @@ function nssOf(x: RuleContext, { dir, closure, users }: NssGroup): void {
   for (const o of objects(closures)) {
     const base = posix.basename(o.path);
     if (NSS_OWN.test(base) || SYSTEM_LIB.test(base) || !o.elf.imports?.some((s) => NSS_API.test(s))) continue;
-    for (const p of absolutePaths(plan.fs.host(o.host))) {
+    for (const p of absolutePaths(o.hostPath ?? plan.fs.host(o.host))) {
       if (!/\.so(\.\d+)*$/.test(p) || !plan.fs.stat(p)?.stats.isFile()) continue;
       if (posix.basename(p) === 'libnssckbi.so' && !trust) continue;
       addModule(p, `a PKCS#11 module ${base} loads by its path`, true);

@@ -106,8 +106,8 @@ export const certs: Rule = {
 const OPENSSL_CONF = /^(CONF_modules_load(_file)?|CONF_get1_default_config_file|CONF_load|NCONF_load|OPENSSL_config)$/;
 
 /** OPENSSLDIR compiled into libcrypto ("OPENSSLDIR: \"/usr/lib/ssl\"", as `openssl version -d` prints it). */
-function opensslDir(plan: Plan, libcrypto: string): string | null {
-  const text = readFileSync(plan.fs.host(libcrypto)).toString('latin1');
+function opensslDir(libcrypto: string): string | null {
+  const text = readFileSync(libcrypto).toString('latin1');
   const m = /OPENSSLDIR: "([^"\0]+)"/.exec(text);
   return m ? m[1] : null;
 }
@@ -124,7 +124,7 @@ export const opensslDirRule: Rule = {
   apply(x) {
     const plan = x.plan;
     const lib = x.closures.flatMap((c) => c.libraries).find((l) => /^libcrypto\.so\./.test(posix.basename(l.path)))!;
-    const dir = opensslDir(plan, lib.realPath);
+    const dir = opensslDir(plan.fs.hostReal(lib));
     if (!dir || !plan.fs.isDirectory(dir)) return;
     const bundle = plan.entries.has(CA_BUNDLE);
     const conf = importers(x.closures, OPENSSL_CONF, /^(libcrypto|libssl)\./);

@@ -30,8 +30,8 @@ export function objects(closures: Closure[], statics: ElfObject[] = []): ElfObje
   const out = new Map<string, ElfObject>();
   for (const s of statics) out.set(s.path, s);
   for (const c of closures) {
-    out.set(c.file.path, { path: c.file.path, host: c.file.realPath, elf: c.elf });
-    for (const l of c.libraries) if (!out.has(l.path)) out.set(l.path, { path: l.path, host: l.realPath, elf: l.elf });
+    out.set(c.file.path, { path: c.file.path, host: c.file.realPath, elf: c.elf, hostPath: c.file.host });
+    for (const l of c.libraries) if (!out.has(l.path)) out.set(l.path, { path: l.path, host: l.realPath, elf: l.elf, hostPath: l.host });
   }
   return [...out.values()];
 }
