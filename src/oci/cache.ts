@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { tempSibling, writeFileAtomic } from './atomic.js';
 import { Digest, hexOf, isDigest } from './digest.js';
 import { BlobReader, Descriptor } from './image.js';
+import { BlockCache } from './block-cache.js';
 
 /**
  * The persistent cache: compressed layers by the content of their entries, and blobs by digest (layers built here,
@@ -18,6 +19,7 @@ import { BlobReader, Descriptor } from './image.js';
  *   layers/HEX         a layer key → the blob's digest, diff_id and sizes (JSON)
  *   files.json         file content digests memoized by (device, inode, size, mtime, ctime)
  *   builds/HEX.json    whole builds with the journal of what they read (builder/build-memo.ts)
+ *   blocks.log         where the compressed bytes of each block of those layers are (block-cache.ts)
  */
 
 /**
@@ -27,7 +29,7 @@ import { BlobReader, Descriptor } from './image.js';
  */
 export function cacheOwnPaths(dir: string): string[] {
   const dirs = ['blobs', 'layers', 'builds', 'uploads'].map((d) => join(dir, d) + sep);
-  const files = ['files.json', 'blobs.json'].flatMap((f) => [join(dir, f), join(dir, `.${f}.tmp-`)]);
+  const files = ['files.json', 'blobs.json', 'blocks.log'].flatMap((f) => [join(dir, f), join(dir, `.${f}.tmp-`)]);
   return [...dirs, ...files];
 }
 
@@ -71,11 +73,17 @@ function parseCap(s: string | undefined): number {
 
 export class Cache {
   readonly maxBytes: number;
+  private blockCache: BlockCache | null = null;
   constructor(
     readonly dir: string,
     maxBytes?: number,
   ) {
     this.maxBytes = maxBytes ?? parseCap(process.env.OCISLIM_CACHE_MAX);
+  }
+
+  /** The compressed blocks of the layers written here (one per Cache, shared by the layers a build writes at once). */
+  get blocks(): BlockCache {
+    return (this.blockCache ??= new BlockCache(this.dir));
   }
 
   /** Directory for a layer's temporary file: the blob store itself, so the final rename stays on one filesystem. */
@@ -281,6 +289,8 @@ export class Cache {
         rmSync(join(layersDir, name), { force: true });
       }
     }
+    // Block records (block-cache.ts) whose blob is gone.
+    this.blocks.compact();
     // Remembered builds (builder/build-memo.ts) whose layers are gone.
     const buildsDir = join(this.dir, 'builds');
     for (const name of safeReaddir(buildsDir)) {

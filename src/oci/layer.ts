@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { Cache } from './cache.js';
 import { Digest, Hasher, hexOf, sha256 } from './digest.js';
 import { FileDigests, FileIdentity, stampOf } from './file-digests.js';
-import { BLOCK_SIZE, gzipParallel } from './pgzip.js';
+import { BLOCK_SIZE, BlockPlacement, deflateSettings, gzipBlocks, RawBlock } from './pgzip.js';
+import { BlockCache } from './block-cache.js';
 import { ZSTD_BLOCK, zstdParallel } from './zstd.js';
 import { Entry } from './entry.js';
-import { encodeHeader, END_OF_ARCHIVE, padding } from './tar.js';
+import { encodeHeader, END_OF_ARCHIVE } from './tar.js';
 import { Log, silentLog, Task } from '../log.js';
 
 /** One file of a layer to write: the entry (oci/entry.ts) and where its bytes come from. */
@@ -68,9 +69,10 @@ export interface LayerStream {
 
 /**
  * Bump whenever the bytes written for the same entries change (tar encoding, gzip blocking): the version is part of
- * every layer key, so a cache filled by another version of the writer is never used.
+ * every layer key, so a cache filled by another version of the writer is never used. 3: blocks cut at entry
+ * boundaries and deflated on their own (no preset dictionary), so the block cache can copy them.
  */
-export const LAYER_FORMAT = 2;
+export const LAYER_FORMAT = 3;
 
 /** Default gzip level: the lowest whose redis image is no larger than umoci's (bench/gzip-levels.ts; README, Performance). */
 export const DEFAULT_GZIP_LEVEL = 4;
@@ -137,7 +139,10 @@ function tarName(path: string): string {
 export function layerKey(sorted: LayerEntry[], contents: (Digest | null)[], opts: { mediaType: string; mtime: number; compression: Compression; level: number }): Digest {
   const h = createHash('sha256');
   const block = opts.compression === 'zstd' ? ZSTD_BLOCK : BLOCK_SIZE;
-  h.update(JSON.stringify({ format: LAYER_FORMAT, mediaType: opts.mediaType, compression: opts.compression, level: opts.level, block, mtime: opts.mtime }) + '\n');
+  // gzip: zlib's version too (another zlib may deflate the same bytes differently: a cached layer would then differ
+  // from the one this build would write).
+  const deflate = opts.compression === 'gzip' ? deflateSettings(opts.level) : null;
+  h.update(JSON.stringify({ format: LAYER_FORMAT, mediaType: opts.mediaType, compression: opts.compression, level: opts.level, block, deflate, mtime: opts.mtime }) + '\n');
   sorted.forEach((e, i) => {
     const size = e.type === 'file' ? (e.content ? e.content.length : (e.size ?? 0)) : 0;
     const xattrs = Object.keys(e.xattrs ?? {})
@@ -173,32 +178,79 @@ async function contentIdentities(sorted: LayerEntry[], files: FileDigests): Prom
   return ids.some((x) => x?.stamp === 'changed') ? null : ids;
 }
 
+/** A regular file at least this large starts its own blocks: cut every BLOCK_SIZE bytes from its first byte. */
+export const LARGE_FILE = 64 << 10;
+/** Smaller entries run together; a run's block may end after an entry whose path is a cut point once it holds this. */
+const RUN_MIN = 256 << 10;
+/** Room for a run's block: it ends once it holds BLOCK_SIZE, and no entry in it is larger than LARGE_FILE. */
+const RUN_CAP = BLOCK_SIZE + LARGE_FILE + (64 << 10);
+
 /**
- * The layer's tar, in chunks of exactly `blockSize` bytes (the last one shorter): headers, generated content and file
- * bytes are laid straight into the chunk, each file read into it with no copy in between (the compressors take whole
- * blocks in place). Reads are synchronous: the thread pool is busy compressing, and a read queued behind a deflate
- * job would stall the layer.
+ * Whether a run's block may end after this path (about one entry in eight): cut points that depend on the path alone
+ * keep the blocks after a changed entry the same as before (content-defined chunking, as rsyncable gzip does).
  */
-async function* tarBlocks(entries: LayerEntry[], mtime: number, task: Task, blockSize: number, stamps?: (string | null)[], onChanged?: () => void): AsyncGenerator<Buffer> {
-  let block = Buffer.allocUnsafe(blockSize);
-  let off = 0;
+function cutPoint(path: string): boolean {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 0x01000193);
+  return ((h >>> 0) & 7) === 0;
+}
+
+/** What names a block's bytes: its headers and padding as they are, and each piece of file content by the file's digest. */
+export interface BlockNames {
+  /** The deflate settings and the naming scheme (a block is named differently under other settings). */
+  settings: string;
+  /** Content digest of each entry (null: not known; a block holding its content gets no name). */
+  digests: (Digest | null)[];
+}
+
+/**
+ * The layer's tar, cut into blocks at entry boundaries (pgzip.ts deflates each on its own): a file of LARGE_FILE or
+ * more gets its own blocks (its header and first BLOCK_SIZE bytes, then each next BLOCK_SIZE bytes, its padding with
+ * the last), and the entries between such files run together in blocks of up to about BLOCK_SIZE. An unchanged file
+ * is thus always the same blocks, whatever changed around it, and with `names` each block is named by what it holds
+ * (for the block cache). File bytes are read straight into the block, with no copy in between. Reads are
+ * synchronous: the thread pool is busy compressing, and a read queued behind a deflate job would stall the layer.
+ */
+async function* layerBlocks(entries: LayerEntry[], mtime: number, task: Task, names: BlockNames | null, stamps?: (string | null)[], onChanged?: () => void): AsyncGenerator<RawBlock> {
   const probe = Buffer.allocUnsafe(1);
-  /** Copies bytes in; returns full blocks to yield. */
-  const put = (bytes: Uint8Array): Buffer[] => {
-    const full: Buffer[] = [];
-    let pos = 0;
-    while (pos < bytes.length) {
-      const n = Math.min(bytes.length - pos, blockSize - off);
-      block.set(bytes.subarray(pos, pos + n), off);
-      off += n;
-      pos += n;
-      if (off === blockSize) {
-        full.push(block);
-        block = Buffer.allocUnsafe(blockSize);
-        off = 0;
+  const newName = () => (names ? createHash('sha256').update(names.settings) : null);
+  // The run being filled.
+  let buf = Buffer.allocUnsafe(RUN_CAP);
+  let off = 0;
+  let name = newName();
+  let named = true;
+  const take = (): RawBlock => {
+    const id = named && name ? name.digest('hex') : null;
+    let data: Buffer;
+    if (off < RUN_CAP >> 2) data = Buffer.from(buf.subarray(0, off)); // a copy: the buffer is filled again
+    else {
+      data = buf.subarray(0, off);
+      buf = Buffer.allocUnsafe(RUN_CAP);
+    }
+    off = 0;
+    name = newName();
+    named = true;
+    return { data, id };
+  };
+  /** Reads `len` bytes of entry content at `pos` into `into` at `at`. */
+  const fill = (e: LayerEntry, fd: number, into: Buffer, at: number, pos: number, len: number) => {
+    if (e.content) into.set(e.content.subarray(pos, pos + len), at);
+    else {
+      for (let seen = 0; seen < len; ) {
+        const n = readSync(fd, into, at + seen, len - seen, null);
+        if (!n) throw new ImageError(e.source!, `file changed size while being read`);
+        seen += n;
       }
     }
-    return full;
+    task.add(len);
+  };
+  /** After the last byte: the file is as large as planned, and (for the cache) still the file its digest was taken of. */
+  const finish = (e: LayerEntry, fd: number, i: number) => {
+    if (e.content) return;
+    if (readSync(fd, probe, 0, 1, null)) throw new ImageError(e.source!, `file grew while being read`);
+    // The layer key and the block names hold the digest taken under this identity: if the file changed since, the
+    // bytes just read may not be the ones they name.
+    if (stamps?.[i] && stampOf(statSync(e.source!, { bigint: true })) !== stamps[i]) onChanged?.();
   };
   let i = -1;
   for (const e of entries) {
@@ -215,40 +267,62 @@ async function* tarBlocks(entries: LayerEntry[], mtime: number, task: Task, bloc
       linkname: e.type === 'hardlink' ? tarName(e.linkname ?? '') : e.linkname,
       xattrs: e.xattrs,
     });
-    yield* put(header);
-    if (e.type !== 'file') continue;
-    if (e.content) {
-      task.add(e.content.length);
-      yield* put(e.content);
-    } else if (size > 0) {
-      const fd = openSync(e.source!, 'r');
-      try {
-        let seen = 0;
-        while (seen < size) {
-          const n = readSync(fd, block, off, Math.min(size - seen, blockSize - off), null);
-          if (!n) throw new ImageError(e.source!, `file changed size while being read`);
-          seen += n;
-          off += n;
-          task.add(n);
-          if (off === blockSize) {
-            yield block;
-            block = Buffer.allocUnsafe(blockSize);
-            off = 0;
+    const pad = (512 - (size % 512)) % 512;
+    const digest = names?.digests[i] ?? null;
+    const fd = size > 0 && !e.content ? openSync(e.source!, 'r') : -1;
+    try {
+      if (size >= LARGE_FILE) {
+        if (off) yield take();
+        for (let pos = 0; pos < size; ) {
+          const len = Math.min(BLOCK_SIZE, size - pos);
+          const head = pos === 0 ? header.length : 0;
+          const tail = pos + len === size ? pad : 0;
+          const block = Buffer.allocUnsafe(head + len + tail);
+          const h = newName();
+          if (head) {
+            header.copy(block, 0);
+            h?.update(`H${header.length}:`).update(header);
           }
+          fill(e, fd, block, head, pos, len);
+          h?.update(`C${digest}:${pos}:${len}`);
+          if (tail) {
+            block.fill(0, head + len);
+            h?.update(`P${tail}`);
+          }
+          pos += len;
+          if (pos === size) finish(e, fd, i);
+          yield { data: block, id: h && digest ? h.digest('hex') : null };
         }
-        if (readSync(fd, probe, 0, 1, null)) throw new ImageError(e.source!, `file grew while being read`);
-      } finally {
-        closeSync(fd);
+        continue;
       }
-      // The layer key holds the digest taken under this identity: if the file changed since, the bytes just written
-      // may not be the ones the key names, and the layer must not be cached under it.
-      if (stamps?.[i] && stampOf(statSync(e.source!, { bigint: true })) !== stamps[i]) onChanged?.();
+      const need = header.length + size + pad;
+      if (off && off + need > RUN_CAP) yield take();
+      if (need > buf.length - off) buf = Buffer.allocUnsafe(need); // a header of many extended attributes
+      header.copy(buf, off);
+      off += header.length;
+      name?.update(`H${header.length}:`).update(header);
+      if (size) {
+        fill(e, fd, buf, off, 0, size);
+        off += size;
+        finish(e, fd, i);
+        if (digest) name?.update(`C${digest}:0:${size}`);
+        else named = false;
+      }
+      if (pad) {
+        buf.fill(0, off, off + pad);
+        off += pad;
+        name?.update(`P${pad}`);
+      }
+    } finally {
+      if (fd >= 0) closeSync(fd);
     }
-    const pad = padding(size);
-    if (pad.length) yield* put(pad);
+    if (off >= BLOCK_SIZE || (off >= RUN_MIN && cutPoint(e.path))) yield take();
   }
-  yield* put(END_OF_ARCHIVE);
-  if (off) yield block.subarray(0, off);
+  if (off + END_OF_ARCHIVE.length > buf.length) yield take();
+  END_OF_ARCHIVE.copy(buf, off);
+  off += END_OF_ARCHIVE.length;
+  name?.update('E');
+  yield take();
 }
 
 function writeAll(fd: number, b: Buffer): void {
@@ -257,7 +331,9 @@ function writeAll(fd: number, b: Buffer): void {
 
 /**
  * Streams entries once through tar, sha256 (diff_id), gzip (in parallel blocks) and sha256 (digest) into a blob
- * file. Memory stays near a few gzip blocks, whatever the file sizes.
+ * file. Memory stays near a few blocks, whatever the file sizes. With the cache, a layer built before from the same
+ * entries is taken from it whole, and otherwise every block an earlier layer already holds is copied from that
+ * layer's blob instead of deflated (block-cache.ts): the same bytes either way.
  */
 export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions): Promise<LayerBlob> {
   const sorted = normaliseEntries(entries);
@@ -266,41 +342,75 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
   const cache = opts.cache;
   let key: Digest | null = null;
   let stamps: (string | null)[] | undefined;
+  let names: BlockNames | null = null;
   if (cache) {
     const ids = await contentIdentities(sorted, cache.files);
     if (ids) {
-      key = layerKey(sorted, ids.map((x) => x?.digest ?? null), { mediaType: opts.mediaType, mtime: opts.mtime, compression, level });
+      const digests = ids.map((x) => x?.digest ?? null);
+      key = layerKey(sorted, digests, { mediaType: opts.mediaType, mtime: opts.mtime, compression, level });
       stamps = ids.map((x) => x?.stamp || null);
       const hit = cache.cache.getLayer(key);
       if (hit && hit.mediaType === opts.mediaType) {
         (opts.log ?? silentLog).info(cachedLayerNote(opts.comment));
         return { digest: hit.digest, diffId: hit.diffId, size: hit.size, uncompressedSize: hit.uncompressedSize, mediaType: hit.mediaType, path: hit.path, comment: opts.comment, entries: sorted.length, cached: true };
       }
+      if (compression === 'gzip') names = { settings: `${BLOCK_NAMING}\n${deflateSettings(level)}\n`, digests };
     }
   }
   // With a cache, the blob is written straight into it (no copy afterwards).
   const dir = cache ? cache.cache.blobDir : opts.dir;
   mkdirSync(dir, { recursive: true });
+  let total = 0;
+  for (const e of sorted) if (e.type === 'file') total += e.content ? e.content.length : (e.size ?? 0);
+  const blocks = names ? cache!.cache.blocks : null;
+  let w = await writeOnce(sorted, opts, dir, level, total, names, stamps, blocks);
+  // A file changed after its digest was taken: blocks copied under that digest may not be what was read. Written
+  // again from what is read now, copying nothing (and cached nowhere: the key names other bytes).
+  if (!w.blob) w = await writeOnce(sorted, opts, dir, level, total, names, stamps, null);
+  const blob = w.blob!;
+  if (cache && key && !w.changed) {
+    try {
+      cache.cache.putLayer(key, { digest: blob.digest, diffId: blob.diffId, size: blob.size, uncompressedSize: blob.uncompressedSize, mediaType: blob.mediaType });
+    } catch {
+      /* an unwritable cache only costs the next build's time */
+    }
+    blocks?.record(hexOf(blob.digest), w.placements);
+  }
+  return blob;
+}
+
+/** Names blocks by their headers, padding and content digests (layerBlocks); another scheme, another prefix. */
+const BLOCK_NAMING = 'ocislim block v1';
+
+/** One pass of writeLayer: tar, compress (copying what `blocks` holds), hash, write and rename. */
+async function writeOnce(sorted: LayerEntry[], opts: WriteLayerOptions, dir: string, level: number, total: number, names: BlockNames | null, stamps: (string | null)[] | undefined, blocks: BlockCache | null): Promise<{ blob: LayerBlob | null; changed: boolean; placements: BlockPlacement[] }> {
+  const compression = opts.compression ?? 'gzip';
   const tmp = join(dir, `.layer-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const raw = new Hasher();
   const gz = new Hasher();
-  async function* hashed(chunks: AsyncIterable<Buffer>, h: Hasher) {
-    for await (const c of chunks) {
-      h.update(c);
-      yield c;
-    }
-  }
-  let total = 0;
-  for (const e of sorted) if (e.type === 'file') total += e.content ? e.content.length : (e.size ?? 0);
   const task = (opts.log ?? silentLog).task(`layer ${opts.comment}`, total);
   let changed = false;
+  const placements: BlockPlacement[] = [];
   const fd = openSync(tmp, 'w');
   const sink = opts.stream?.() ?? null;
   try {
-    const tar = tarBlocks(sorted, opts.mtime, task, compression === 'zstd' ? ZSTD_BLOCK : BLOCK_SIZE, stamps, () => (changed = true));
-    const compressed = compression === 'zstd' ? zstdParallel(hashed(tar, raw), level) : gzipParallel(hashed(tar, raw), level);
+    const tar = layerBlocks(sorted, opts.mtime, task, names, stamps, () => (changed = true));
+    async function* hashed(): AsyncGenerator<RawBlock> {
+      for await (const b of tar) {
+        raw.update(b.data);
+        yield b;
+      }
+    }
+    async function* data(): AsyncGenerator<Buffer> {
+      for await (const b of hashed()) yield b.data;
+    }
+    const compressed =
+      compression === 'zstd'
+        ? zstdParallel(data(), level)
+        : gzipBlocks(hashed(), level, { reuse: blocks ? (id) => blocks.lookup(id) : undefined, onBlock: names ? (p) => placements.push(p) : undefined });
     // Written synchronously, as the files are read: page-cache writes, never queued behind the compressors.
-    for await (const c of hashed(compressed, gz)) {
+    for await (const c of compressed) {
+      gz.update(c);
       writeAll(fd, c);
       sink?.write(c);
     }
@@ -315,18 +425,18 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
     rmSync(tmp, { force: true });
     throw e;
   }
+  const reused = placements.filter((p) => p.reused).length;
+  if (changed && reused) {
+    // Not a layer: its compressed and uncompressed bytes may disagree. The caller writes it again.
+    sink?.abort();
+    rmSync(tmp, { force: true });
+    return { blob: null, changed, placements };
+  }
   const digest = gz.digest();
   const path = join(dir, hexOf(digest));
   renameSync(tmp, path);
-  task.done('compressed');
+  task.done(reused ? `compressed (${reused} of ${placements.length} blocks copied from the cache)` : 'compressed');
   const blob: LayerBlob = { digest, diffId: raw.digest(), size: gz.size, uncompressedSize: raw.size, mediaType: opts.mediaType, path, comment: opts.comment, entries: sorted.length };
   sink?.end(blob);
-  if (cache && key && !changed) {
-    try {
-      cache.cache.putLayer(key, { digest, diffId: blob.diffId, size: blob.size, uncompressedSize: blob.uncompressedSize, mediaType: blob.mediaType });
-    } catch {
-      /* an unwritable cache only costs the next build's time */
-    }
-  }
-  return blob;
+  return { blob, changed, placements };
 }

@@ -2,21 +2,48 @@ import { availableParallelism } from 'node:os';
 import * as zlib from 'node:zlib';
 
 /**
- * Parallel gzip in the manner of pigz: the input is cut into fixed-size blocks, each block is deflated on libuv's
- * thread pool with the previous 32 KiB as its dictionary and ends on a byte boundary (Z_SYNC_FLUSH), and the raw
- * deflate pieces are joined under one gzip header and trailer. The output depends only on the bytes, the block size
- * and the level, never on how many threads ran or in what order they finished: the same layer, the same digest.
+ * Parallel gzip in the manner of pigz --independent: the input comes cut into blocks, each block is deflated on
+ * libuv's thread pool on its own (no preset dictionary) and ends on a byte boundary (Z_SYNC_FLUSH), and the raw
+ * deflate pieces are joined under one gzip header, an empty final block and one trailer. A block's compressed bytes
+ * are a pure function of its bytes and the settings (level, memLevel, zlib's version), never of its neighbours, the
+ * thread count or the order jobs finished: the same layer, the same digest, and a block compressed once can be copied
+ * into any later stream that holds the same bytes (the block cache, block-cache.ts).
  */
 
+/** One block of input. `id` names its bytes (for the block cache); null when they are not identified. */
+export interface RawBlock {
+  data: Buffer;
+  id: string | null;
+}
+
+/** Where a block went in the gzip stream (offsets count from the stream's first byte). */
+export interface BlockPlacement {
+  id: string | null;
+  /** Offset and length of its compressed bytes. */
+  offset: number;
+  length: number;
+  /** crc32 of its compressed bytes (checked before they are copied into a later stream). */
+  crc: number;
+  /** Copied from an earlier stream rather than deflated now. */
+  reused: boolean;
+}
+
+export interface GzipBlockOptions {
+  parallel?: number;
+  /** The compressed bytes of a block deflated before with the same settings (checked by the caller), or null. */
+  reuse?: (id: string, rawLength: number) => Buffer | null;
+  /** Each block's place in the output, in output order. */
+  onBlock?: (b: BlockPlacement) => void;
+}
+
 /**
- * Deflates one block on the thread pool, flushed with `flush` (Z_SYNC_FLUSH: ends on a byte boundary; Z_FINISH: the
- * last block). zlib.deflateRaw would hand the block to zlib without a flush, flush it in a second call and then
- * concatenate the two pieces of output on the main thread; here the flush comes with the data, in one call, and the
- * output comes back as zlib wrote it (one piece for a block: the output buffer holds a whole block's worth).
+ * Deflates one block on the thread pool, on its own, ending on a byte boundary (Z_SYNC_FLUSH), in one zlib call; its
+ * output is yielded as zlib wrote it (one piece: the output buffer holds a whole block's worth).
  */
-function deflateBlock(block: Buffer, opts: zlib.ZlibOptions, flush: number): Promise<Buffer[]> {
+function deflateBlock(block: Buffer, level: number): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
-    const d = zlib.createDeflateRaw({ ...opts, flush, finishFlush: flush });
+    const flush = zlib.constants.Z_SYNC_FLUSH;
+    const d = zlib.createDeflateRaw({ level, memLevel: MEM_LEVEL, chunkSize: block.length + (block.length >> 8) + 1024, flush, finishFlush: flush });
     const out: Buffer[] = [];
     d.on('data', (c: Buffer) => out.push(c));
     d.on('end', () => resolve(out));
@@ -24,18 +51,27 @@ function deflateBlock(block: Buffer, opts: zlib.ZlibOptions, flush: number): Pro
     d.end(block);
   });
 }
-const WINDOW = 32 * 1024;
-/** Bytes per block. Large enough that the per-block cost (a flush marker, fresh Huffman tables) is noise. */
-export const BLOCK_SIZE = 1 << 20;/**
+
+/** Bytes per block (a large file is cut at multiples of it from its own start). */
+export const BLOCK_SIZE = 1 << 20;
+/**
  * zlib's memLevel: 9 (the largest hash table) deflates the redis layers 9% faster than the default 8 at level 4, and
  * 0.5% larger, still 1.2% under umoci's output (README, Performance). Part of the layer format (LAYER_FORMAT).
  */
 export const MEM_LEVEL = 9;
 
+/**
+ * What a block's compressed bytes depend on besides its own bytes: a block cached under one of these is never copied
+ * into a stream made under another (another zlib may deflate the same bytes differently).
+ */
+export function deflateSettings(level: number): string {
+  return `deflate-raw sync-flush level=${level} memLevel=${MEM_LEVEL} windowBits=15 zlib=${process.versions.zlib}`;
+}
+
 // zlib.crc32 arrived in Node 20.15; a table-driven fallback keeps older Node 20 releases working.
 const nativeCrc = (zlib as unknown as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
 let table: Uint32Array | null = null;
-function crc32(data: Uint8Array, value: number): number {
+export function crc32(data: Uint8Array, value = 0): number {
   if (nativeCrc) return nativeCrc(data, value);
   if (!table) {
     table = new Uint32Array(256);
@@ -52,65 +88,86 @@ function crc32(data: Uint8Array, value: number): number {
 
 /** gzip member header: no name, no mtime (reproducible), OS = Unix, as zlib writes it. */
 const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+/** The last deflate block: final, fixed Huffman codes, nothing but the end-of-block code. */
+const FINAL = Buffer.from([0x03, 0x00]);
 
 /**
- * Compresses `input` (any chunking) into gzip, yielding the output in order. At most `parallel` blocks are being
- * deflated at once; memory stays near (parallel + 2) blocks. A chunk that holds a whole block at a block boundary is
- * deflated in place, not copied (a producer that yields BLOCK_SIZE chunks, as the layer writer does, is never
- * copied): chunks must not be changed once yielded.
+ * Compresses a sequence of blocks into one gzip stream, yielding the output in order. At most `parallel` blocks are
+ * being deflated at once; memory stays near (parallel + 2) blocks. Blocks must not be changed once yielded (they are
+ * deflated in place). A block whose `reuse` answers is copied, not deflated: the output is the same bytes.
  */
-export async function* gzipParallel(input: AsyncIterable<Buffer>, level = 6, parallel = availableParallelism()): AsyncGenerator<Buffer> {
+export async function* gzipBlocks(input: AsyncIterable<RawBlock>, level = 6, opts: GzipBlockOptions = {}): AsyncGenerator<Buffer> {
+  const parallel = opts.parallel ?? availableParallelism();
+  const onBlock = opts.onBlock;
   yield HEADER;
+  let offset = HEADER.length;
   let crc = 0;
   let total = 0;
-  let prevTail: Buffer | null = null;
-  const inflight: Promise<Buffer[]>[] = [];
-  const start = (block: Buffer, last: boolean) => {
-    // One output chunk for the whole block: with the default 16 KiB, each chunk is a round trip to the main thread.
-    const opts: zlib.ZlibOptions = { level, memLevel: MEM_LEVEL, chunkSize: block.length + (block.length >> 8) + 1024 };
-    if (prevTail) opts.dictionary = prevTail;
-    const job = deflateBlock(block, opts, last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH);
-    job.catch(() => {}); // awaited in order below; this only keeps an early failure from counting as unhandled
-    inflight.push(job);
-    prevTail = block.length >= WINDOW ? block.subarray(block.length - WINDOW) : Buffer.concat([prevTail ?? Buffer.alloc(0), block]).subarray(-WINDOW);
-  };
-  // A full block is held back until more input shows it is not the last one (the last ends the stream, Z_FINISH).
-  let held: Buffer | null = null;
-  let cur: Buffer | null = null;
-  let filled = 0;
-  for await (const chunk of input) {
-    crc = crc32(chunk, crc);
-    total += chunk.length;
-    let pos = 0;
-    while (pos < chunk.length) {
-      let block: Buffer;
-      if (filled === 0 && chunk.length - pos >= BLOCK_SIZE) {
-        block = chunk.subarray(pos, pos + BLOCK_SIZE);
-        pos += BLOCK_SIZE;
-      } else {
+  const inflight: { id: string | null; reused: boolean; out: Promise<Buffer[]> | Buffer[] }[] = [];
+  async function* drainOne(): AsyncGenerator<Buffer> {
+    const job = inflight.shift()!;
+    const out = Array.isArray(job.out) ? job.out : await job.out;
+    let length = 0;
+    let c = 0;
+    for (const b of out) {
+      length += b.length;
+      if (onBlock) c = crc32(b, c);
+    }
+    onBlock?.({ id: job.id, offset, length, crc: c, reused: job.reused });
+    offset += length;
+    yield* out;
+  }
+  for await (const block of input) {
+    const data = block.data;
+    if (!data.length) continue;
+    crc = crc32(data, crc);
+    total += data.length;
+    const copied = block.id !== null && opts.reuse ? opts.reuse(block.id, data.length) : null;
+    if (copied) inflight.push({ id: block.id, reused: true, out: [copied] });
+    else {
+      const out = deflateBlock(data, level);
+      out.catch(() => {}); // awaited in order below; this only keeps an early failure from counting as unhandled
+      inflight.push({ id: block.id, reused: false, out });
+    }
+    // Copied blocks take no thread: only deflate jobs count against `parallel`.
+    while (inflight.length && (Array.isArray(inflight[0].out) || inflight.filter((j) => !Array.isArray(j.out)).length >= parallel)) yield* drainOne();
+  }
+  while (inflight.length) yield* drainOne();
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc >>> 0, 0);
+  trailer.writeUInt32LE(total % 2 ** 32, 4);
+  yield FINAL;
+  yield trailer;
+}
+
+/**
+ * Compresses `input` (any chunking) into gzip, cut into BLOCK_SIZE blocks. A chunk that holds a whole block at a
+ * block boundary is deflated in place, not copied: chunks must not be changed once yielded.
+ */
+export async function* gzipParallel(input: AsyncIterable<Buffer>, level = 6, parallel = availableParallelism()): AsyncGenerator<Buffer> {
+  async function* blocks(): AsyncGenerator<RawBlock> {
+    let cur: Buffer | null = null;
+    let filled = 0;
+    for await (const chunk of input) {
+      let pos = 0;
+      while (pos < chunk.length) {
+        if (filled === 0 && chunk.length - pos >= BLOCK_SIZE) {
+          yield { data: chunk.subarray(pos, pos + BLOCK_SIZE), id: null };
+          pos += BLOCK_SIZE;
+          continue;
+        }
         cur ??= Buffer.allocUnsafe(BLOCK_SIZE);
         const n = chunk.copy(cur, filled, pos, Math.min(chunk.length, pos + BLOCK_SIZE - filled));
         filled += n;
         pos += n;
-        if (filled < BLOCK_SIZE) continue;
-        block = cur;
-        cur = null;
-        filled = 0;
+        if (filled === BLOCK_SIZE) {
+          yield { data: cur, id: null };
+          cur = null;
+          filled = 0;
+        }
       }
-      if (held) {
-        start(held, false);
-        if (inflight.length >= parallel) yield* await inflight.shift()!;
-      }
-      held = block;
     }
+    if (filled) yield { data: cur!.subarray(0, filled), id: null };
   }
-  if (filled) {
-    if (held) start(held, false);
-    start(cur!.subarray(0, filled), true);
-  } else start(held ?? Buffer.alloc(0), true);
-  while (inflight.length) yield* await inflight.shift()!;
-  const trailer = Buffer.alloc(8);
-  trailer.writeUInt32LE(crc >>> 0, 0);
-  trailer.writeUInt32LE(total % 2 ** 32, 4);
-  yield trailer;
+  yield* gzipBlocks(blocks(), level, { parallel });
 }
