@@ -112,6 +112,56 @@ const mod = { exports: {} };
 script.runInThisContext().call(mod.exports, mod.exports, createRequire(out), mod, out, dirname(out));
 await warmUp(mod.exports);
 writeAtomic(out + '.cache', script.createCachedData());
+await bundleUndici();
+
+/**
+ * The parts of undici the registry transport loads (src/registry/transport.ts: the Agent and its request API), as
+ * one file with its own code cache: dist/src/undici.cjs. Made from the undici installed now; the transport uses it
+ * only while that version is the one installed. Its cache is made after a real request to a local server (so the
+ * request path is compiled too) and with --liftoff-only set, as the transport sets it before loading undici: V8
+ * refuses a cache made under other flags.
+ */
+async function bundleUndici() {
+  const file = join(root, 'dist/src/undici.cjs');
+  const require = createRequire(join(root, 'package.json'));
+  await esbuild.build({
+    stdin: {
+      contents: [
+        "const Agent = require('undici/lib/dispatcher/agent.js');",
+        "const dispatcher = require('undici/lib/dispatcher/dispatcher.js');",
+        "if (!('request' in dispatcher.prototype)) Object.assign(dispatcher.prototype, require('undici/lib/api/index.js'));",
+        'module.exports = { Agent };',
+      ].join('\n'),
+      resolveDir: root,
+      loader: 'js',
+    },
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    minify: true,
+    outfile: file + '.tmp',
+    logLevel: 'warning',
+  });
+  renameSync(file + '.tmp', file);
+  (await import('node:v8')).setFlagsFromString('--liftoff-only');
+  const undici = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file });
+  const m = { exports: {} };
+  undici.runInThisContext().call(m.exports, m.exports, createRequire(file), m, file, dirname(file));
+  const http = await import('node:http');
+  const server = http.createServer((req, res) => res.end('ok'));
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const agent = new m.exports.Agent();
+  try {
+    const r = await agent.request({ origin: `http://127.0.0.1:${server.address().port}`, path: '/', method: 'GET' });
+    await r.body.text();
+  } finally {
+    await agent.close();
+    server.close();
+  }
+  writeAtomic(file + '.cache', undici.createCachedData());
+  writeAtomic(file + '.json', JSON.stringify({ version: require('undici/package.json').version }));
+}
 
 /** Runs the CLI in this process with its output discarded and process.exit() turned into an exception. */
 async function warmUp(cli) {

@@ -45,6 +45,21 @@ describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, (
     assert.equal(r.stdout, 'false', r.stderr);
   });
 
+  it("a registry command loads undici from its own bundle (dist/src/undici.cjs) with a code cache V8 accepts", () => {
+    // (nothing listens on port 1: the command fails after loading the transport)
+    const r = opened(['pull', '--insecure', '127.0.0.1:1/x:y', '-o', `oci:${join(dir, 'never')}`]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.files, /dist\/src\/undici\.cjs"/);
+    assert.match(r.files, /dist\/src\/undici\.cjs\.cache"/);
+    assert.doesNotMatch(r.files, /node_modules\/undici\/lib/, 'not its ~100 modules one by one');
+    const file = join(dir, 'dist', 'src', 'undici.cjs');
+    // (as the transport loads it: after --liftoff-only; V8 refuses a cache made under other flags)
+    const check = `require('node:v8').setFlagsFromString('--liftoff-only'); const vm = require('node:vm'); const { Module } = require('node:module'); const fs = require('node:fs');
+      const s = new vm.Script(Module.wrap(fs.readFileSync(${JSON.stringify(file)}, 'utf8')), { filename: ${JSON.stringify(file)}, cachedData: fs.readFileSync(${JSON.stringify(file + '.cache')}) });
+      process.stdout.write(String(s.cachedDataRejected));`;
+    assert.equal(run(process.execPath, ['-e', check]).stdout, 'false');
+  });
+
   it('a touched source (npm pack resets mtimes) keeps the bundle; a changed one falls back to dist/src', () => {
     const main = join(dir, 'dist', 'src', 'cli', 'main.js');
     utimesSync(main, new Date(499162860000), new Date(499162860000));
