@@ -11,9 +11,12 @@ const vm = require('node:vm');
 
 const dist = join(__dirname, '..', 'dist', 'src', 'cli') + '/';
 
-/** The bundle's exports, or null when there is none or a source changed after it was made. */
-function bundled() {
-  const file = join(dist, 'ocislim.cjs');
+/**
+ * A bundle's exports (ocislim: the CLI; ocislim-ldd: plain ldd command lines alone), or null when there is none or a source
+ * changed after it was made.
+ */
+function bundled(name) {
+  const file = join(dist, name + '.cjs');
   let inputs;
   try {
     inputs = JSON.parse(readFileSync(file + '.inputs.json', 'utf8'));
@@ -40,7 +43,14 @@ function bundled() {
 }
 
 async function main() {
-  let cli = process.env.OCISLIM_NO_BUNDLE ? null : bundled();
+  const argv = process.argv.slice(2);
+  if (argv[0] === 'ldd' && !process.env.OCISLIM_NO_BUNDLE) {
+    // ldd without yargs and the rest of the CLI, when the command line is a plain one (else null: the CLI takes it).
+    const ldd = bundled('ocislim-ldd');
+    const code = ldd && ldd.runPlainLdd(argv);
+    if (code !== null && code !== undefined) return ldd.exitWhenFlushed(code);
+  }
+  let cli = process.env.OCISLIM_NO_BUNDLE ? null : bundled('ocislim');
   if (!cli) {
     const entry = join(dist, 'main.js');
     if (!existsSync(entry)) {
@@ -50,6 +60,6 @@ async function main() {
     cli = await import(require('node:url').pathToFileURL(entry).href);
   }
   // Exits once stdout and stderr are flushed, without waiting for a registry's keep-alive socket to close.
-  await cli.exitWhenFlushed(await cli.run(process.argv.slice(2)));
+  await cli.exitWhenFlushed(await cli.run(argv));
 }
 main();

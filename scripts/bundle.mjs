@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Bundles the compiled CLI (dist/src/cli/main.js and everything it imports, yargs and tar-stream included) into one
-// CommonJS file, dist/src/cli/ocislim.cjs, and a V8 code cache beside it: start-up then reads and compiles one file
+// CommonJS file, dist/src/cli/ocislim.cjs, and a V8 code cache beside it (and ldd alone, for plain `ocislim ldd`
+// command lines, into ocislim-ldd.cjs): start-up then reads and compiles one file
 // instead of resolving ~100 ES modules. Native addons and undici (loaded on demand through require) stay outside.
 // bin/ocislim.js uses the bundle only while it is current (see the .inputs.json it checks); the library (dist/src)
 // is not affected. Run by `npm run build` and `prepare`, after tsc.
@@ -12,7 +13,6 @@ import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(root, 'dist/src/cli/ocislim.cjs');
 let esbuild;
 try {
   esbuild = await import('esbuild');
@@ -72,47 +72,90 @@ function writeAtomic(path, data) {
   renameSync(path + '.tmp', path);
 }
 
-const result = await esbuild.build({
-  entryPoints: [join(root, 'dist/src/cli/main.js')],
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  minify: process.env.NOMIN ? false : true,
-  outfile: out + '.tmp',
-  metafile: true,
-  logLevel: 'warning',
-  external: ['@napi-rs/xattr', 'undici', '@mongodb-js/zstd'],
-  // Keep /v regular expression literals (Node 20 has them) rather than the `new RegExp` esbuild would write.
-  supported: { 'regexp-set-notation': true },
-  plugins: [lazyModules(['string-width', 'cliui']), plainAssert()],
-  // The sources use import.meta.url to find package.json and node_modules: the bundle sits in the same directory as
-  // main.js, so its own URL gives the same answers.
-  define: { 'import.meta.url': '__ocislim_url' },
-  banner: { js: "const __ocislim_url = require('node:url').pathToFileURL(__filename).href;" },
-});
-renameSync(out + '.tmp', out);
-// What the bundle was made from: bin/ocislim.js falls back to dist/src when any of these changed since (a `tsc -p .`
-// without a re-bundle), so a stale bundle never runs. mtime and size first; the content hash settles a changed mtime
-// (npm pack resets every mtime).
-const inputs = Object.keys(result.metafile.inputs)
-  .map((p) => join(process.cwd(), p))
-  .filter((p) => p.startsWith(join(root, 'dist')))
-  .map((p) => {
-    const st = statSync(p);
-    return [relative(dirname(out), p), st.mtimeMs, st.size, createHash('sha1').update(readFileSync(p)).digest('hex')];
+/**
+ * Bundles `entry` (compiled, under dist/src/cli) into dist/src/cli/NAME.cjs, with the list of its inputs and a V8 code
+ * cache made after the functions `warmUp(exports)` gives ran in this process.
+ */
+async function bundle(entry, name, warmUp) {
+  const out = join(root, 'dist/src/cli', name + '.cjs');
+  const result = await esbuild.build({
+    entryPoints: [join(root, 'dist/src/cli', entry)],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    minify: process.env.NOMIN ? false : true,
+    outfile: out + '.tmp',
+    metafile: true,
+    logLevel: 'warning',
+    external: ['@napi-rs/xattr', 'undici', '@mongodb-js/zstd'],
+    // Keep /v regular expression literals (Node 20 has them) rather than the `new RegExp` esbuild would write.
+    supported: { 'regexp-set-notation': true },
+    plugins: [lazyModules(['string-width', 'cliui']), plainAssert()],
+    // The sources use import.meta.url to find package.json and node_modules: the bundle sits in the same directory as
+    // main.js, so its own URL gives the same answers.
+    define: { 'import.meta.url': '__ocislim_url' },
+    banner: { js: "const __ocislim_url = require('node:url').pathToFileURL(__filename).href;" },
   });
-writeAtomic(out + '.inputs.json', JSON.stringify(inputs));
-// The code cache: V8's compiled form of the bundle's functions, checked by V8 against its version and the source
-// (a mismatch is ignored and the bundle compiles as usual). It holds what has been compiled when it is made: the top
-// level, plus what a few quiet runs of the CLI compile (argument parsing, --version, ldd), which every start would
-// otherwise compile from source again.
-const script = new vm.Script(Module.wrap(readFileSync(out, 'utf8')), { filename: out });
-const mod = { exports: {} };
-script.runInThisContext().call(mod.exports, mod.exports, createRequire(out), mod, out, dirname(out));
-await warmUp(mod.exports);
-writeAtomic(out + '.cache', script.createCachedData());
+  renameSync(out + '.tmp', out);
+  // What the bundle was made from: bin/ocislim.js falls back to dist/src when any of these changed since (a `tsc -p .`
+  // without a re-bundle), so a stale bundle never runs. mtime and size first; the content hash settles a changed mtime
+  // (npm pack resets every mtime).
+  const inputs = Object.keys(result.metafile.inputs)
+    .map((p) => join(process.cwd(), p))
+    .filter((p) => p.startsWith(join(root, 'dist')))
+    .map((p) => {
+      const st = statSync(p);
+      return [relative(dirname(out), p), st.mtimeMs, st.size, createHash('sha1').update(readFileSync(p)).digest('hex')];
+    });
+  writeAtomic(out + '.inputs.json', JSON.stringify(inputs));
+  // The code cache: V8's compiled form of the bundle's functions, checked by V8 against its version and the source
+  // (a mismatch is ignored and the bundle compiles as usual). It holds what has been compiled when it is made: the top
+  // level, plus what a few quiet runs compile (argument parsing, --version, ldd), which every start would otherwise
+  // compile from source again.
+  const script = new vm.Script(Module.wrap(readFileSync(out, 'utf8')), { filename: out });
+  const mod = { exports: {} };
+  script.runInThisContext().call(mod.exports, mod.exports, createRequire(out), mod, out, dirname(out));
+  await quietly(warmUp(mod.exports));
+  writeAtomic(out + '.cache', script.createCachedData());
+}
+
+// The whole CLI, and plain ldd command lines alone (bin/ocislim.js tries that one first for `ldd`: no yargs).
+await bundle('main.js', 'ocislim', (cli) => [['--version'], ['ldd', '/bin/true'], ['ldd', '--json', '/bin/true']].map((argv) => () => cli.run(argv)));
+await bundle('ldd-entry.js', 'ocislim-ldd', (ldd) =>
+  [['ldd', '/bin/true'], ['ldd', '/bin/true', '/bin/sh'], ['ldd', '--json', '/bin/true'], ['ldd', '--tree', '/bin/true']].map((argv) => () => {
+    if (ldd.runPlainLdd(argv) === null) throw new Error(`scripts/bundle.mjs: ${argv.join(' ')} is not a plain ldd command line`);
+  }),
+);
+// Last: it sets a V8 flag, and V8 refuses a code cache made after a flag change in any process without that change.
 await bundleUndici();
+
+/** Runs each of `fns` with output discarded and process.exit() turned into an exception (which ends that one). */
+async function quietly(fns) {
+  const saved = { out: process.stdout.write, err: process.stderr.write, exit: process.exit, exitCode: process.exitCode };
+  const exited = new Error('exit');
+  process.stdout.write = process.stderr.write = () => true;
+  // ldd would hold V8's optimizing compiler back, and any flag change makes V8 refuse the code cache made here.
+  process.env.OCISLIM_KEEP_V8_FLAGS = '1';
+  process.exit = () => {
+    throw exited;
+  };
+  try {
+    for (const f of fns) {
+      try {
+        await f();
+      } catch (e) {
+        if (e !== exited) throw e;
+      }
+    }
+  } finally {
+    process.stdout.write = saved.out;
+    process.stderr.write = saved.err;
+    process.exit = saved.exit;
+    process.exitCode = saved.exitCode;
+    delete process.env.OCISLIM_KEEP_V8_FLAGS;
+  }
+}
 
 /**
  * The parts of undici the registry transport loads (src/registry/transport.ts: the Agent and its request API), as
@@ -161,31 +204,4 @@ async function bundleUndici() {
   }
   writeAtomic(file + '.cache', undici.createCachedData());
   writeAtomic(file + '.json', JSON.stringify({ version: require('undici/package.json').version }));
-}
-
-/** Runs the CLI in this process with its output discarded and process.exit() turned into an exception. */
-async function warmUp(cli) {
-  const saved = { out: process.stdout.write, err: process.stderr.write, exit: process.exit, exitCode: process.exitCode };
-  const exited = new Error('exit');
-  process.stdout.write = process.stderr.write = () => true;
-  // ldd would hold V8's optimizing compiler back, and any flag change makes V8 refuse the code cache made here.
-  process.env.OCISLIM_KEEP_V8_FLAGS = '1';
-  process.exit = () => {
-    throw exited;
-  };
-  try {
-    for (const argv of [['--version'], ['ldd', '/bin/true'], ['ldd', '--json', '/bin/true']]) {
-      try {
-        await cli.run(argv);
-      } catch (e) {
-        if (e !== exited) throw e;
-      }
-    }
-  } finally {
-    process.stdout.write = saved.out;
-    process.stderr.write = saved.err;
-    process.exit = saved.exit;
-    process.exitCode = saved.exitCode;
-    delete process.env.OCISLIM_KEEP_V8_FLAGS;
-  }
 }

@@ -27,13 +27,45 @@ function opened(args: string[]): { status: number | null; stdout: string; files:
 
 describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, () => {
   it('runs from the one-file bundle, with its code cache, without loading the compiled modules', () => {
-    const r = opened(['ldd', '/bin/true']);
+    const r = opened(['ldd', '/bin/true', '--library-path', '/nonexistent']);
     assert.equal(r.status, 0);
     assert.match(r.stdout, /libc\.so\.6 => /);
     assert.match(r.files, /dist\/src\/cli\/ocislim\.cjs"/);
     assert.match(r.files, /ocislim\.cjs\.cache"/);
     assert.doesNotMatch(r.files, /dist\/src\/cli\/main\.js"/);
     assert.doesNotMatch(r.files, /node_modules\/yargs/);
+  });
+
+  it('a plain ldd command line runs from the ldd bundle alone (no yargs, not the CLI bundle); any other goes to the CLI', () => {
+    for (const args of [['ldd', '/bin/true'], ['ldd', '--tree', '/bin/true', '/bin/sh'], ['ldd', '--root=/', '--json', '-q', '/bin/true']]) {
+      const r = opened(args);
+      assert.equal(r.status, 0, args.join(' '));
+      assert.match(r.files, /ocislim-ldd\.cjs\.cache"/, args.join(' '));
+      assert.doesNotMatch(r.files, /ocislim\.cjs"/, args.join(' '));
+    }
+    for (const args of [['ldd', '--help'], ['ldd', '/bin/true', '--library-path', '/lib'], ['ldd', '--json', 'true', '/bin/true'], ['ldd', '--', '/bin/true']]) {
+      const r = opened(args);
+      assert.match(r.files, /dist\/src\/cli\/ocislim\.cjs"/, args.join(' '));
+    }
+  });
+
+  it('ldd answers the same through its own bundle as through the CLI (yargs): output, errors and exit status', () => {
+    const bin = join(dir, 'bin', 'ocislim.js');
+    const cases = [
+      ['ldd', '/bin/true'],
+      ['ldd', '/bin/true', '/usr/bin/ls', '/etc/passwd', '/nonexistent'],
+      ['ldd', '--tree', '/usr/bin/ls'],
+      ['ldd', '--json', '/bin/true', '/bin/sh'],
+      ['ldd', '--json', '/etc'],
+      ['ldd', '--root', '/nonexistent-root', '/bin/true'],
+      ['ldd', '--root=/', '--debug', '--quiet', '/usr/bin/ls'],
+      ['ldd', '-q', '--root', '/', '/bin/true', '--tree'],
+    ];
+    for (const args of cases) {
+      const fast = run(process.execPath, [bin, ...args]);
+      const cli = run(process.execPath, [bin, ...args], { env: { OCISLIM_NO_BUNDLE: '1' } });
+      assert.deepEqual(fast, cli, args.join(' '));
+    }
   });
 
   it("V8 accepts the code cache (one made after a flag change, e.g. ldd's JIT setting, would be refused in every run)", () => {

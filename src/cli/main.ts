@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { UsageError } from './errors.js';
-import { errorText, exitCodeOf } from './words.js';
+import { exitOnClosedPipe, report } from './exit.js';
+export { exitWhenFlushed } from './exit.js';
 // Command modules load on demand: undici, tar-stream and the builder cost start-up time that --help and ldd need not pay.
 import { cliLog } from './log.js';
-import { printable } from './format.js';
 import { buildOptions, indexOptions, cacheOptions, inspectOptions, lddOptions, pullOptions, pushOptions, registryOptions, sbomOptions } from './options.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
@@ -21,50 +21,10 @@ const pick = (run: () => Promise<number>): never => {
   throw new Picked(run);
 };
 
-function report(e: unknown, debug: boolean): number {
-  // One line whatever the message holds: names from files (a DT_NEEDED with a newline) are escaped.
-  err(`ocislim: ${printable(errorText(e))}`);
-  if (debug) err((e as Error)?.stack ?? '');
-  return exitCodeOf(e);
-}
-
 /** The one sink for every layer's notes, warnings and progress, on stderr. */
 const logFor = (a: { quiet?: boolean }) => cliLog(process.stderr, { quiet: a.quiet, tty: process.stderr.isTTY });
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-/** Resolves once every write queued on the stream so far has reached the OS (or the stream failed: a reader gone). */
-function flushed(s: NodeJS.WriteStream): Promise<void> {
-  if (s.destroyed || !s.writable) return Promise.resolve();
-  // Write callbacks run in order, so the callback of an empty write runs after every earlier write completed.
-  return new Promise((resolve) => s.write('', () => resolve()));
-}
-
-/**
- * Exits with `code` as soon as stdout and stderr are flushed. process.exit() alone drops writes still queued for a
- * pipe (they are asynchronous once the pipe's 64 KiB buffer is full, whatever the reader's speed); waiting for the
- * event loop to drain instead would also wait for a registry's keep-alive socket to close (150-200 ms).
- */
-export async function exitWhenFlushed(code: number): Promise<never> {
-  process.exitCode = code;
-  exitOnClosedPipe();
-  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
-  process.exit(code);
-}
-
-/**
- * A reader that goes away (`ocislim ldd ... | head`) makes the next write fail with EPIPE. Like a C program killed by
- * SIGPIPE, stop quietly with status 141 instead of an unhandled 'error' event and its stack trace.
- */
-function exitOnClosedPipe(): void {
-  for (const s of [process.stdout, process.stderr]) {
-    if (s.listenerCount('error') > 0) continue;
-    s.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'EPIPE') process.exit(141);
-      throw e;
-    });
-  }
-}
 
 /**
  * yargs reads a variadic positional twice, the second time as "--files F" pairs through its whole option machinery:
