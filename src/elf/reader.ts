@@ -153,8 +153,10 @@ class Parser {
   private word(p: number): number {
     const dv = this.src.view;
     if (!this.is64) return dv.getUint32(p, this.le);
-    const lo = dv.getUint32(this.le ? p : p + 4, this.le);
     const hi = dv.getUint32(this.le ? p + 4 : p, this.le);
+    const lo = dv.getUint32(this.le ? p : p + 4, this.le);
+    // (nearly every value fits in 32 bits: returned as is, it is no new heap number in unoptimized code)
+    if (hi === 0) return lo;
     return hi >= HI_LIMIT ? -1 : hi * TWO32 + lo;
   }
 
@@ -404,7 +406,7 @@ class Parser {
       return;
     }
     const names: string[] = [];
-    for (const o of needed) names.push(this.str(o, 'DT_NEEDED'));
+    for (let i = 0; i < needed.length; i++) names.push(this.str(needed[i], 'DT_NEEDED'));
     file.needed = names;
     if (filters.length) file.filters = filters.map((o) => this.str(o, 'DT_FILTER'));
     if (soname >= 0) file.soname = this.str(soname, 'DT_SONAME');
@@ -559,16 +561,17 @@ class Parser {
     const q = this.src.at(offset, len);
     const dv = this.src.view;
     const b = this.src.bytes;
-    const align = palign === 8 ? 8 : 4;
-    const pad = (n: number) => (n + align - 1) & ~(align - 1);
+    // (n + align - 1) & ~(align - 1) below, written out: a closure per call is garbage to collect.
+    const mask = palign === 8 ? 7 : 3;
+    const align = mask + 1;
     let o = 0;
     while (o + 12 <= len) {
       const namesz = dv.getUint32(q + o, le);
       const descsz = dv.getUint32(q + o + 4, le);
       const ntype = dv.getUint32(q + o + 8, le);
       const nameOff = o + 12;
-      const descOff = nameOff + pad(namesz);
-      const end = descOff + pad(descsz);
+      const descOff = nameOff + ((namesz + mask) & ~mask);
+      const end = descOff + ((descsz + mask) & ~mask);
       if (namesz > len || descsz > len || end > len + align) break;
       // The name without its NUL: "GNU" (the ABI tag) and "Go" (Go's build ID) are the ones used.
       const nameLen = Math.max(0, Math.min(namesz, len - nameOff) - 1);

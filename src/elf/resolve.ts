@@ -112,8 +112,8 @@ interface Walk {
   main: Node;
   interp: Node | null;
   model: LoaderModel;
-  byName: Map<string, Node>;
-  byReal: Map<string, Node>;
+  byName: WalkMap;
+  byReal: WalkMap;
   /** The answers of searchGlibc's steps 4 and 5 for this walk's loader and identity (found once per walk). */
   system: SystemMemos;
 }
@@ -137,6 +137,9 @@ export class Resolver {
   private wantKeys = new WeakMap<ElfFile, string>();
   private interps = new Map<string, InterpSetup>();
   private subdirMemo = new WeakMap<object, Map<string, { hwcaps: boolean; legacy: string[] }>>();
+  /** The current walk's objects by name and by real path. */
+  private byName = new WalkMap();
+  private byReal = new WalkMap();
 
   constructor(
     root: string | RootFs = '/',
@@ -211,8 +214,10 @@ export class Resolver {
     // A shared object analysed on its own (as ldd does) is started by the system's loader for its architecture.
     const interpPath = elf.interp ?? this.guessInterp(elf);
     const main: Node = { path: st.located.path, located: st.located, elf, origin: posix.dirname(st.located.realPath), loader: null };
-    const byName = new Map<string, Node>();
-    const byReal = new Map<string, Node>();
+    // (each walk empties the resolver's two maps rather than making its own: two maps grown entry by entry in every
+    // closure were a tenth of the garbage of ldd over /usr/bin)
+    const byName = this.byName.clear();
+    const byReal = this.byReal.clear();
     byName.set(main.path, main);
     byReal.set(main.located.realPath, main);
 
@@ -532,7 +537,42 @@ export class Resolver {
       const a = this.attempt(this.absolute(e), want);
       return this.withOrigin(a, from, posix.dirname(this.absolute(e)));
     }
-    // Directories tried by steps 1-3, each once (most programs have no RPATH, RUNPATH or --library-path: none).
+    const r = this.searchPaths(name, from, main, model);
+    if (r) return r;
+    const nodeflib = (from.elf.flags1 & DF_1_NODEFLIB) !== 0;
+    // 4 and 5 depend only on the name, the wanted identity, the loader and nodeflib (a directory that steps 1-3
+    // tried gave "skip", and gives it again here), so their answer is computed once per name.
+    const flag = nodeflib ? 1 : 0;
+    let memo = memos?.[flag];
+    if (!memo) {
+      const key = `${this.modelId(model)}\0${this.wantKey(want)}\0${flag}`;
+      memo = this.systemMemo.get(key);
+      if (!memo) this.systemMemo.set(key, (memo = new Map()));
+      if (memos) memos[flag] = memo;
+    }
+    let sys = memo.get(name);
+    if (sys === undefined) {
+      sys = this.systemSearch(name, want, model, main, nodeflib);
+      memo.set(name, sys);
+    }
+    if (!('node' in sys.a)) return sys.a;
+    const found = sys.a.node as Node;
+    const node: Node = { path: found.path, located: found.located, elf: found.elf, origin: found.origin, loader: from, searchDir: found.searchDir };
+    node.place = sys.place ??= this.placement(node, name, model);
+    if (sys.viaCache) node.viaCache = true;
+    return { node };
+  }
+
+  /**
+   * Steps 1-3 of glibc's order for one name: the RPATHs, --library-path, the requester's RUNPATH. Null when none of
+   * them gives an answer; at once when there are none (most programs: this runs for every library of every closure).
+   */
+  private searchPaths(name: string, from: Node, main: Node, model: LoaderModel): Attempt | null {
+    let any = from.elf.runpath !== null || main.elf.rpath !== null || !!this.opts.libraryPath?.length;
+    for (let n: Node | null = from; n && !any; n = n.loader) any = n.elf.rpath !== null;
+    if (!any) return null;
+    const want = main.elf;
+    // Directories tried by steps 1-3, each once.
     let tried: Set<string> | null = null;
     const tryDirs = (dirs: string[]): Attempt | null => {
       tried ??= new Set<string>();
@@ -565,28 +605,7 @@ export class Resolver {
       r = tryDirs(this.expandList(from.elf.runpath, from, model));
       if (r) return r;
     }
-    const nodeflib = (from.elf.flags1 & DF_1_NODEFLIB) !== 0;
-    // 4 and 5 depend only on the name, the wanted identity, the loader and nodeflib (a directory that steps 1-3
-    // tried gave "skip", and gives it again here), so their answer is computed once per name.
-    const flag = nodeflib ? 1 : 0;
-    let memo = memos?.[flag];
-    if (!memo) {
-      const key = `${this.modelId(model)}\0${this.wantKey(want)}\0${flag}`;
-      memo = this.systemMemo.get(key);
-      if (!memo) this.systemMemo.set(key, (memo = new Map()));
-      if (memos) memos[flag] = memo;
-    }
-    let sys = memo.get(name);
-    if (sys === undefined) {
-      sys = this.systemSearch(name, want, model, main, nodeflib);
-      memo.set(name, sys);
-    }
-    if (!('node' in sys.a)) return sys.a;
-    const found = sys.a.node as Node;
-    const node: Node = { path: found.path, located: found.located, elf: found.elf, origin: found.origin, loader: from, searchDir: found.searchDir };
-    node.place = sys.place ??= this.placement(node, name, model);
-    if (sys.viaCache) node.viaCache = true;
-    return { node };
+    return null;
   }
 
   /** Steps 4 and 5 of searchGlibc, without a requester (its `loader` is filled in by the caller). */
@@ -664,6 +683,31 @@ export class Resolver {
     if (!p.split('/').includes('..')) return p;
     const dir = this.fs.locate(posix.dirname(p));
     return dir ? posix.join(dir.realPath, posix.basename(p)) : posix.normalize(p);
+  }
+}
+
+/**
+ * A map from names to the objects of one walk at a time. clear() starts a new walk in O(1): entries stay, stamped with
+ * the walk that set them, and are reused by later walks (which mostly meet the same names).
+ */
+class WalkMap {
+  private entries = new Map<string, { walk: number; node: Node }>();
+  private walk = 0;
+  clear(): this {
+    this.walk++;
+    return this;
+  }
+  get(key: string): Node | undefined {
+    const e = this.entries.get(key);
+    return e !== undefined && e.walk === this.walk ? e.node : undefined;
+  }
+  set(key: string, node: Node): void {
+    const e = this.entries.get(key);
+    if (e === undefined) this.entries.set(key, { walk: this.walk, node });
+    else {
+      e.walk = this.walk;
+      e.node = node;
+    }
   }
 }
 

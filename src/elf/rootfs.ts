@@ -63,6 +63,7 @@ export class RootFs {
   /** Directories read whole (name -> kind), or null when reading one failed; and how often others were probed. */
   private listings = new Map<string, Map<string, Kind> | null>();
   private probes = new Map<string, number>();
+  private dirWalks = new Map<string, { real: string | null; links: LinkStep[]; hops: number }>();
 
   /** Throws an ElfError naming the root when it is missing or not a directory. */
   constructor(root = '/') {
@@ -190,6 +191,29 @@ export class RootFs {
   }
 
   private walk(p: string, links: LinkStep[], followLast: boolean, budget: { hops: number; why?: string }, base = '/'): string | null {
+    // A path's directory is walked once (dirWalk), then only its last component here. Not when the reason for a
+    // failure is wanted (failure() sets budget.why): that walk goes component by component.
+    if (budget.why === undefined) {
+      const full = p.charCodeAt(0) === 0x2f ? p : base + '/' + p;
+      const s = full.lastIndexOf('/');
+      const name = full.slice(s + 1);
+      if (name !== '' && name !== '.' && name !== '..') {
+        const d = this.dirWalk(s === 0 ? '/' : full.slice(0, s));
+        if (d.real === null) return null;
+        budget.hops += d.hops;
+        if (budget.hops > MAX_SYMLINKS) return null;
+        for (let i = 0; i < d.links.length; i++) links.push(d.links[i]);
+        // The last component, as the loop below takes it.
+        const next = d.real === '/' ? '/' + name : d.real + '/' + name;
+        const k = this.kind(next);
+        if (k === Kind.None) return null;
+        if (k !== Kind.Symlink || !followLast) return next;
+        if (++budget.hops > MAX_SYMLINKS) return null;
+        const target = this.readlink(next);
+        links.push({ path: next, target });
+        return this.walk(target, links, true, budget, d.real);
+      }
+    }
     const parts = (p.startsWith('/') ? p : base + '/' + p).split('/').filter((x) => x !== '' && x !== '.');
     let cur = '/';
     for (let i = 0; i < parts.length; i++) {
@@ -221,6 +245,22 @@ export class RootFs {
       }
     }
     return cur;
+  }
+
+  /**
+   * A directory path walked (every component followed), cached: its real path (null when it leads nowhere), the
+   * links met and how many. Nearly every file the resolver looks up is in one of a few directories.
+   */
+  private dirWalk(dir: string): { real: string | null; links: LinkStep[]; hops: number } {
+    let d = this.dirWalks.get(dir);
+    if (d === undefined) {
+      const links: LinkStep[] = [];
+      const budget = { hops: 0 };
+      const real = this.walk(dir, links, true, budget);
+      d = { real, links, hops: budget.hops };
+      this.dirWalks.set(dir, d);
+    }
+    return d;
   }
 
   /** Stats the file a path leads to (following links), or null. */
@@ -295,9 +335,13 @@ export class RootFs {
 }
 
 export function cleanPath(p: string): string {
+  // Most paths are clean already: no empty or "." component, no trailing slash.
+  if (p !== '' && !UNCLEAN.test(p)) return p;
   const parts = p.split('/').filter((x) => x !== '' && x !== '.');
   return (p.startsWith('/') ? '/' : '') + parts.join('/');
 }
+
+const UNCLEAN = /\/\/|\/\.(\/|$)|^\.(\/|$)|.\/$/;
 
 function globToRegExp(g: string): RegExp {
   let re = '^';

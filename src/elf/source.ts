@@ -53,6 +53,8 @@ const KEEP_SPAN = 256 << 10;
 
 /** The buffers of a file source, handed from a closed source to the next one opened. */
 interface Buffers {
+  /** Which page each slot holds (-1: none). */
+  slotPage: Int32Array;
   pages: Buffer;
   pagesView: DataView;
   span: Buffer;
@@ -63,7 +65,7 @@ const free: Buffers[] = [];
 function newBuffers(): Buffers {
   const pages = Buffer.allocUnsafeSlow(PAGE * SLOTS);
   const span = Buffer.allocUnsafeSlow(PAGE * 4);
-  return { pages, pagesView: new DataView(pages.buffer, pages.byteOffset, pages.byteLength), span, spanView: new DataView(span.buffer, span.byteOffset, span.byteLength) };
+  return { slotPage: new Int32Array(SLOTS), pages, pagesView: new DataView(pages.buffer, pages.byteOffset, pages.byteLength), span, spanView: new DataView(span.buffer, span.byteOffset, span.byteLength) };
 }
 
 export class FileSource implements ByteSource {
@@ -72,8 +74,7 @@ export class FileSource implements ByteSource {
   bytes: Buffer;
   view: DataView;
   private bufs: Buffers;
-  /** Which page each slot holds (-1: none). */
-  private readonly slotPage = new Int32Array(SLOTS).fill(-1);
+  private readonly slotPage: Int32Array;
   private constructor(
     readonly name: string,
     fd: number,
@@ -82,6 +83,7 @@ export class FileSource implements ByteSource {
     this.fd = fd;
     this.size = size;
     this.bufs = free.pop() ?? newBuffers();
+    this.slotPage = this.bufs.slotPage.fill(-1);
     this.bytes = this.bufs.pages;
     this.view = this.bufs.pagesView;
   }
