@@ -49,7 +49,8 @@ function lddFiles(args: LddArgs, out: (s: string) => void, err: (s: string) => v
     if (text.length) out(text.join('\n'));
     text.length = 0;
   };
-  for (const file of args.files) {
+  for (let i = 0; i < args.files.length; i++) {
+    const file = args.files[i];
     const inRoot = resolver.fs.toRootPath(file);
     let c: Closure;
     try {
@@ -90,13 +91,17 @@ export function formatLdd(c: Closure): string {
   if (!c.elf.interp && c.kind !== 'shared-object') {
     return c.kind === 'static' || c.kind === 'static-pie' ? '\tstatically linked' : '\tnot a dynamic executable';
   }
-  for (const lib of c.libraries) lines.push(`\t${pp(lib.name)} => ${pp(lib.path)}`);
+  // (indexed loops: this runs for every file, mostly before V8 compiles it, and for...of makes an object per step)
+  const libs = c.libraries;
+  for (let i = 0; i < libs.length; i++) lines.push(`\t${pp(libs[i].name)} => ${pp(libs[i].path)}`);
   for (const nf of c.notFound) lines.push(`\t${p(nf.name)} => not found${nf.reason ? ` (${p(nf.reason)})` : ''}`);
   if (c.interpreter) {
     // Names the loader answers itself (musl's libc.so) are shown as resolving to it, as ld-musl --list does.
     const interp = c.interpreter;
     let aliases: Set<string> | null = null;
-    for (const e of c.edges) {
+    const edges = c.edges;
+    for (let i = 0; i < edges.length; i++) {
+      const e = edges[i];
       if (e.to === interp.path && e.name !== interp.path && e.name !== interp.elf.soname && e.name !== c.elf.interp) (aliases ??= new Set()).add(e.name);
     }
     for (const a of aliases ?? []) lines.push(`\t${p(a)} => ${pp(interp.path)}`);

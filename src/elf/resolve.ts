@@ -565,12 +565,16 @@ export class Resolver {
 
   /**
    * Steps 1-3 of glibc's order for one name: the RPATHs, --library-path, the requester's RUNPATH. Null when none of
-   * them gives an answer; at once when there are none (most programs: this runs for every library of every closure).
+   * them gives an answer; at once when there are none (most programs: this runs for every library of every closure,
+   * and searchPathsOf's closure would cost its context at every call).
    */
   private searchPaths(name: string, from: Node, main: Node, model: LoaderModel): Attempt | null {
     let any = from.elf.runpath !== null || main.elf.rpath !== null || !!this.opts.libraryPath?.length;
     for (let n: Node | null = from; n && !any; n = n.loader) any = n.elf.rpath !== null;
-    if (!any) return null;
+    return any ? this.searchPathsOf(name, from, main, model) : null;
+  }
+
+  private searchPathsOf(name: string, from: Node, main: Node, model: LoaderModel): Attempt | null {
     const want = main.elf;
     // Directories tried by steps 1-3, each once.
     let tried: Set<string> | null = null;

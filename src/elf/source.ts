@@ -61,6 +61,8 @@ interface Buffers {
   spanView: DataView;
 }
 const free: Buffers[] = [];
+/** The one buffer set most recently freed (files are mostly read one at a time: no array push and pop per file). */
+let spare: Buffers | null = null;
 
 function newBuffers(): Buffers {
   const pages = Buffer.allocUnsafeSlow(PAGE * SLOTS);
@@ -82,7 +84,8 @@ export class FileSource implements ByteSource {
   ) {
     this.fd = fd;
     this.size = size;
-    this.bufs = free.pop() ?? newBuffers();
+    this.bufs = spare ?? free.pop() ?? newBuffers();
+    spare = null;
     this.slotPage = this.bufs.slotPage.fill(-1);
     this.bytes = this.bufs.pages;
     this.view = this.bufs.pagesView;
@@ -155,7 +158,8 @@ export class FileSource implements ByteSource {
     if (this.fd < 0) return;
     closeSync(this.fd);
     this.fd = -1;
-    free.push(this.bufs);
+    if (spare === null) spare = this.bufs;
+    else free.push(this.bufs);
   }
 }
 
