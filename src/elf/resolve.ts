@@ -318,18 +318,20 @@ export class Resolver {
         // (a library found by the system search carries its placement, found once per name)
         const place = dep.place ?? this.placement(dep, name, w.model);
         const loc = dep.located;
-        closure.libraries.push({
+        const lib: ClosureObject = {
           path: loc.path,
           realPath: loc.realPath,
           links: loc.links,
-          ...(loc.host === undefined ? {} : { host: loc.host }),
           name,
           neededBy: node.path,
           imagePath: place.imagePath,
           elf: dep.elf,
-          variants: place.variants.slice(),
+          variants: place.variants.length ? place.variants.slice() : [],
           confOnly: !!dep.viaCache && !w.model.defaultDirs.includes(dep.searchDir ?? ''),
-        });
+        };
+        // (set only when there is one, rather than spreading an object made for the purpose into every library)
+        if (loc.host !== undefined) lib.host = loc.host;
+        closure.libraries.push(lib);
         queue.push(dep);
       }
     }
