@@ -18,7 +18,8 @@ import { createHash } from 'node:crypto';
  *        their listing is asked separately); ENOENT and other errors by code. A file's content is covered by its
  *        stat, as in git's index: ctime changes on every write, rename, chmod, chown and xattr change, and cannot be
  *        set by a user.
- *   d    readdir: a hash of the names and entry types, in the order the kernel gives them
+ *   d    readdir with file types: a hash of the names and entry types, in the order the kernel gives them
+ *   n    readdir of names only: a hash of the names, in that order (the work learnt no types from it)
  *   k    readlink, r realpath: the string
  *   c    content of a kernel file (/proc, /sys): its hash (their stat says nothing of it); stat questions there get
  *        type, mode and owner only. A read below /dev makes the journal unusable.
@@ -27,7 +28,7 @@ import { createHash } from 'node:crypto';
  */
 
 export type Observation = [kind: Kind, path: string, fingerprint: string];
-type Kind = 's' | 'l' | 'd' | 'k' | 'r' | 'c';
+type Kind = 's' | 'l' | 'd' | 'n' | 'k' | 'r' | 'c';
 
 /** Kernel file systems: their stat says nothing of their content (and their times are made up on each look). */
 const VIRTUAL = /^\/(proc|sys)\//;
@@ -63,12 +64,20 @@ function statPrint(st: fs.Stats, virtual = false): string {
 }
 
 function listPrint(path: string): string {
+  return direntsPrint(real.readdirSync(path, { withFileTypes: true }));
+}
+
+function direntsPrint(list: fs.Dirent[]): string {
   const h = createHash('sha256');
-  for (const d of real.readdirSync(path, { withFileTypes: true })) {
+  for (const d of list) {
     const t = d.isFile() ? 'f' : d.isDirectory() ? 'd' : d.isSymbolicLink() ? 'l' : 'o';
     h.update(`${t}${d.name}\0`);
   }
   return h.digest('base64');
+}
+
+function namesPrint(names: string[]): string {
+  return createHash('sha256').update(names.join('\0')).digest('base64');
 }
 
 /** The current answer to one question. */
@@ -85,6 +94,8 @@ export function fingerprint(kind: Kind, path: string): string {
         return createHash('sha256').update(real.readFileSync(path)).digest('base64');
       case 'd':
         return listPrint(path);
+      case 'n':
+        return namesPrint(real.readdirSync(path));
       case 'k':
         return real.readlinkSync(path, 'utf8');
       case 'r':
@@ -240,7 +251,26 @@ function hook(j: FsJournal): () => void {
   // exists and access answer from the stat (type, mode and owner decide access).
   for (const name of ['existsSync', 'accessSync', 'exists', 'access']) wrap(fs, name, before('s'));
   wrap(P, 'access', before('s'));
-  for (const name of ['readdirSync', 'readdir']) wrap(fs, name, before('d'));
+  // A listing's fingerprint is made from the listing the work got (no second readdir): with file types, or of the
+  // names alone when that is all the work asked for.
+  wrap(fs, 'readdirSync', (orig) =>
+    function (this: unknown, p: unknown, opts?: unknown, ...rest: unknown[]) {
+      let r: unknown;
+      try {
+        r = orig.call(this, p, opts, ...rest);
+      } catch (e) {
+        j.note('d', p, errCode(e));
+        throw e;
+      }
+      const o = typeof opts === 'object' && opts !== null ? (opts as { withFileTypes?: boolean; encoding?: unknown; recursive?: boolean }) : null;
+      const plainEncoding = opts === undefined || opts === null || opts === 'utf8' || (o && (o.encoding === undefined || o.encoding === 'utf8'));
+      if (!plainEncoding || o?.recursive) j.note('d', p);
+      else if (o?.withFileTypes) j.note('d', p, direntsPrint(r as fs.Dirent[]));
+      else j.note('n', p, namesPrint(r as string[]));
+      return r;
+    },
+  );
+  wrap(fs, 'readdir', before('d'));
   wrap(P, 'readdir', before('d'));
   for (const name of ['readlinkSync', 'readlink']) wrap(fs, name, before('k'));
   wrap(P, 'readlink', before('k'));

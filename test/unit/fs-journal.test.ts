@@ -10,7 +10,7 @@ const OLD = new Date('2020-01-01T00:00:00Z');
 let root: string;
 /** The fixture the current test works on (each change gets its own: a change leaves a fresh ctime behind). */
 let dir: string;
-const FIXTURES = 6;
+const FIXTURES = 7;
 
 /** Trees whose files are older than the two racy seconds (ctime cannot be set back: wait it out once). */
 before(async () => {
@@ -21,6 +21,7 @@ before(async () => {
     writeFileSync(join(d, 'lib', 'a.so'), 'AAAA');
     writeFileSync(join(d, 'conf'), 'x=1\n');
     writeFileSync(join(d, 'stream'), 'streamed');
+    writeFileSync(join(d, 'other'), 'only listed');
     symlinkSync('a.so', join(d, 'lib', 'a.so.1'));
     mkdirSync(join(d, 'scratch'));
     for (const f of ['lib/a.so', 'conf', 'stream']) utimesSync(join(d, f), OLD, OLD);
@@ -33,6 +34,7 @@ after(() => rmSync(root, { recursive: true, force: true }));
 async function work(): Promise<string> {
   const st = statSync(join(dir, 'lib', 'a.so'));
   const names = readdirSync(join(dir, 'lib')).sort();
+  const typed = readdirSync(dir, { withFileTypes: true }).map((e) => `${e.name}:${e.isDirectory()}`).sort();
   const target = readlinkSync(join(dir, 'lib', 'a.so.1'));
   const real = realpathSync(join(dir, 'lib', 'a.so.1'));
   const missing = existsSync(join(dir, 'lib', 'b.so'));
@@ -46,7 +48,7 @@ async function work(): Promise<string> {
   const viaPromise = await readFile(join(dir, 'conf'), 'utf8');
   writeFileSync(join(dir, 'scratch', 'out'), 'own output');
   statSync(join(dir, 'scratch', 'out'));
-  return JSON.stringify([st.size, names, target, real, missing, conf, b.toString(), streamed, viaPromise]);
+  return JSON.stringify([st.size, names, typed, target, real, missing, conf, b.toString(), streamed, viaPromise]);
 }
 
 async function record(): Promise<{ obs: Observation[]; journal: FsJournal }> {
@@ -62,7 +64,8 @@ describe('the file-system journal (src/builder/fs-journal.ts)', () => {
     assert.equal(fs.statSync, original, 'fs is restored afterwards');
     const has = (kind: string, p: string) => obs.some(([k, q]) => k === kind && q === join(dir, p));
     assert.ok(has('s', 'lib/a.so'), 'stat and open of a.so');
-    assert.ok(has('d', 'lib'), 'readdir');
+    assert.ok(has('n', 'lib'), 'readdir of names: the names are what the work learnt');
+    assert.ok(obs.some(([k, q]) => k === 'd' && q === dir), 'readdir with file types: names and types');
     assert.ok(has('k', 'lib/a.so.1'), 'readlink');
     assert.ok(has('r', 'lib/a.so.1'), 'realpath');
     assert.ok(has('s', 'lib/b.so'), 'exists of a missing path');
@@ -81,6 +84,8 @@ describe('the file-system journal (src/builder/fs-journal.ts)', () => {
     ['a path that was absent appearing', () => writeFileSync(join(dir, 'lib', 'b.so'), '')],
     ['a symbolic link pointing elsewhere', () => (unlinkSync(join(dir, 'lib', 'a.so.1')), symlinkSync('./a.so', join(dir, 'lib', 'a.so.1')))],
     ['a mode change', () => chmodSync(join(dir, 'stream'), 0o600)],
+    // (only the listing with file types saw it: nothing else asked about it)
+    ['a file replaced by a directory of the same name in a directory listed with file types', () => (unlinkSync(join(dir, 'other')), mkdirSync(join(dir, 'other')))],
   ] as [string, () => void][]).entries()) {
     it(`no longer holds after ${what}`, async () => {
       dir = join(root, `f${i + 1}`);
