@@ -38,17 +38,32 @@ export function flavourOf(interp: string): Flavour {
  * out of ld.so gives the exact list for any distribution and architecture without running the loader.
  */
 export function systemDirsFromLdso(bytes: Uint8Array): string[] | null {
-  const s = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
-  const re = /((?:\/[\x21-\x7e]*\/\x00){2,})\x00/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(s))) {
-    const dirs = m[1].split('\0').filter(Boolean);
-    if (dirs.some((d) => d === '/lib/' || d === '/usr/lib/' || d === '/lib64/' || d === '/usr/lib64/' || d === '/lib32/')) {
-      return dirs.map((d) => d.replace(/\/+$/, ''));
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  // The list's bytes are NULs and printable ASCII, and it holds "/\0/" where one directory ends and the next begins:
+  // only the runs of such bytes around each "/\0/" (found by memmem) are decoded and matched, not the whole loader
+  // (a regular expression over 200+ KB of text was a tenth of ldd's start-up). A match never crosses a byte outside
+  // the run, so each run gives the matches a scan of the whole file gives there, in the same order.
+  const inList = (c: number) => c === 0 || (c >= 0x21 && c <= 0x7e);
+  for (let from = 0; ; ) {
+    const hit = b.indexOf(DIR_SEPARATOR, from);
+    if (hit < 0) return null;
+    let start = hit;
+    while (start > 0 && inList(b[start - 1])) start--;
+    let end = hit + DIR_SEPARATOR.length;
+    while (end < b.length && inList(b[end])) end++;
+    const s = b.toString('latin1', start, end);
+    const re = /((?:\/[\x21-\x7e]*\/\x00){2,})\x00/g;
+    let m: RegExpExecArray | null;
+    while ((m = re.exec(s))) {
+      const dirs = m[1].split('\0').filter(Boolean);
+      if (dirs.some((d) => d === '/lib/' || d === '/usr/lib/' || d === '/lib64/' || d === '/usr/lib64/' || d === '/lib32/')) {
+        return dirs.map((d) => d.replace(/\/+$/, ''));
+      }
     }
+    from = end;
   }
-  return null;
 }
+const DIR_SEPARATOR = Buffer.from('/\0/', 'latin1');
 
 /** musl's path file is a short list of directories; anything past this is not one. */
 const MAX_MUSL_PATH_FILE = 1 << 20;
