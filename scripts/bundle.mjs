@@ -123,7 +123,13 @@ async function bundle(entry, name, warmUp) {
 // The whole CLI, and plain ldd command lines alone (bin/ocislim.js tries that one first for `ldd`: no yargs).
 await bundle('main.js', 'ocislim', (cli) => [['--version'], ['ldd', '/bin/true'], ['ldd', '--json', '/bin/true']].map((argv) => () => cli.run(argv)));
 await bundle('ldd-entry.js', 'ocislim-ldd', (ldd) =>
-  [['ldd', '/bin/true'], ['ldd', '/bin/true', '/bin/sh'], ['ldd', '--json', '/bin/true'], ['ldd', '--tree', '/bin/true']].map((argv) => () => {
+  [
+    ['ldd', '/bin/true'],
+    // (several files, a not-ELF file, a missing one and a directory: what a run over a whole directory meets)
+    ['ldd', '/bin/true', '/bin/sh', '/usr/bin/ls', '/etc/passwd', '/nonexistent', '/usr/bin'],
+    ['ldd', '--json', '/bin/true'],
+    ['ldd', '--tree', '/bin/true'],
+  ].map((argv) => () => {
     if (ldd.runPlainLdd(argv) === null) throw new Error(`scripts/bundle.mjs: ${argv.join(' ')} is not a plain ldd command line`);
   }),
 );

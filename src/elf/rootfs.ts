@@ -98,6 +98,8 @@ export class RootFs {
    * under the root is made relative to it; any other absolute path is taken as already inside the root.
    */
   toRootPath(userPath: string): string {
+    // (an absolute path with no empty, "." or ".." component is its own resolve(): ldd's usual arguments)
+    if (this.root === '/' && userPath.charCodeAt(0) === 0x2f && !UNCLEAN.test(userPath) && !DOTDOT.test(userPath)) return userPath;
     const abs = hostResolve(userPath);
     if (this.root === '/') return abs;
     if (abs === this.root) return '/';
@@ -342,6 +344,7 @@ export function cleanPath(p: string): string {
 }
 
 const UNCLEAN = /\/\/|\/\.(\/|$)|^\.(\/|$)|.\/$/;
+const DOTDOT = /\/\.\.(\/|$)/;
 
 function globToRegExp(g: string): RegExp {
   let re = '^';
