@@ -88,6 +88,8 @@ export function crc32(data: Uint8Array, value = 0): number {
 
 /** gzip member header: no name, no mtime (reproducible), OS = Unix, as zlib writes it. */
 const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+/** Blocks (copied or being deflated) held at most beyond `parallel`. */
+const MAX_WAITING = 4;
 /** The last deflate block: final, fixed Huffman codes, nothing but the end-of-block code. */
 const FINAL = Buffer.from([0x03, 0x00]);
 
@@ -129,8 +131,9 @@ export async function* gzipBlocks(input: AsyncIterable<RawBlock>, level = 6, opt
       out.catch(() => {}); // awaited in order below; this only keeps an early failure from counting as unhandled
       inflight.push({ id: block.id, reused: false, out });
     }
-    // Copied blocks take no thread: only deflate jobs count against `parallel`.
-    while (inflight.length && (Array.isArray(inflight[0].out) || inflight.filter((j) => !Array.isArray(j.out)).length >= parallel)) yield* drainOne();
+    // Copied blocks take no thread: only deflate jobs count against `parallel`. Copies waiting behind a deflate job
+    // are bounded too (memory stays near a few blocks whatever the layer holds).
+    while (inflight.length && (Array.isArray(inflight[0].out) || inflight.length >= parallel + MAX_WAITING || inflight.filter((j) => !Array.isArray(j.out)).length >= parallel)) yield* drainOne();
   }
   while (inflight.length) yield* drainOne();
   const trailer = Buffer.alloc(8);
