@@ -68,6 +68,16 @@ describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, (
     }
   });
 
+  it('--help lays out the same text from the bundle (string-width answered for ASCII without loading it) as unbundled', () => {
+    const bin = join(dir, 'bin', 'ocislim.js');
+    for (const args of [['--help'], ['build', '--help'], ['ldd', '--help']]) {
+      const bundled = run(process.execPath, [bin, ...args]);
+      const plain = run(process.execPath, [bin, ...args], { env: { OCISLIM_NO_BUNDLE: '1' } });
+      assert.equal(bundled.status, 0, args.join(' '));
+      assert.deepEqual(bundled, plain, args.join(' '));
+    }
+  });
+
   it("V8 accepts the code cache (one made after a flag change, e.g. ldd's JIT setting, would be refused in every run)", () => {
     const file = join(dir, 'dist', 'src', 'cli', 'ocislim.cjs');
     const check = `const vm = require('node:vm'); const { Module } = require('node:module'); const fs = require('node:fs');
