@@ -94,6 +94,8 @@ export type ImageLoader = (ref: string, platform: Platform) => Promise<Image>;
 /** Inputs → plan: every file the image will hold. */
 export async function planBuild(spec: BuildSpec, stage: string, baseTree: FsTree | null = null, images?: ImageLoader): Promise<Plan> {
   const plan = new Plan(new Resolver(spec.root, { symbols: true }));
+  plan.dpkgCacheDir = spec.cacheDir;
+  plan.stage = stage;
   for (const input of spec.inputs) plan.addInput(input);
   for (const name of spec.packages ?? []) {
     const { pkg, files } = addPackage(plan, name);
@@ -345,7 +347,7 @@ function packageRecords(plan: Plan, spec: BuildSpec, log: Log, files: FileDigest
   let db: DpkgDatabase | null | undefined = plan.dpkg;
   if (db === undefined) {
     try {
-      db = plan.dpkg = DpkgDatabase.open(plan.fs);
+      db = plan.dpkg = DpkgDatabase.open(plan.fs, undefined, { cacheDir: plan.dpkgCacheDir });
     } catch (e) {
       if (e instanceof ControlFileError) throw new BuildError(`dpkg database: ${e.message}`);
       throw e;
@@ -360,7 +362,7 @@ function packageRecords(plan: Plan, spec: BuildSpec, log: Log, files: FileDigest
     const h = files.hashes(e.source, { md5: true, sha1 });
     return { sha256: hexOf(h.digest), md5: h.md5!, size: h.size, ...(h.sha1 ? { sha1: h.sha1 } : {}) };
   };
-  const inv = takeInventory(plan.entries.values(), plan.fs, db, edges, readOsRelease(plan.fs), { hash });
+  const inv = takeInventory(plan.entries.values(), plan.fs, db, edges, readOsRelease(plan.fs), { hash, scratch: plan.stage });
   if (spec.sbom === false) return inv;
   for (const e of statusDEntries(inv, plan.fs, { osFiles: !spec.from, present: (p) => plan.entries.has(p) })) plan.add({ ...e, group: 'app' });
   return inv;

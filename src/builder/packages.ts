@@ -23,7 +23,7 @@ export function isBuildOnly(name: string): boolean {
 export function packageDatabase(plan: Plan): DpkgDatabase | null {
   if (plan.dpkg === undefined) {
     try {
-      plan.dpkg = DpkgDatabase.open(plan.fs);
+      plan.dpkg = DpkgDatabase.open(plan.fs, undefined, { cacheDir: plan.dpkgCacheDir });
     } catch (e) {
       if (e instanceof ControlFileError) throw new BuildError(`corrupt dpkg database: ${e.message}`);
       throw e;

@@ -72,6 +72,10 @@ export class Plan {
   readonly helpers = new Set<string>();
   /** The root's dpkg database: undefined until opened, null when there is none (builder/packages.ts). */
   dpkg: DpkgDatabase | null | undefined;
+  /** Where the database's status index is kept across builds (the cache directory); undefined: nowhere. */
+  dpkgCacheDir: string | undefined;
+  /** The build's own scratch directory (archive members and other staged files): nothing in it is the root's. */
+  stage: string | undefined;
   /** Image paths whose ELF closure has been taken (or that are no ELF file). */
   private closed = new Set<string>();
   private closedReal = new Set<string>();

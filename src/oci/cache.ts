@@ -7,6 +7,7 @@ import { tempSibling, writeFileAtomic } from './atomic.js';
 import { Digest, hexOf, isDigest } from './digest.js';
 import { BlobReader, Descriptor } from './image.js';
 import { BlockCache } from './block-cache.js';
+import { stampOf } from './file-digests.js';
 
 /**
  * The persistent cache: compressed layers by the content of their entries, and blobs by digest (layers built here,
@@ -20,7 +21,12 @@ import { BlockCache } from './block-cache.js';
  *   files.json         file content digests memoized by (device, inode, size, mtime, ctime)
  *   builds/HEX.json    whole builds with the journal of what they read (builder/build-memo.ts)
  *   blocks.log         where the compressed bytes of each block of those layers are (block-cache.ts)
+ *   dpkg/HEX.json      indexes of dpkg status files, by their stat identity (packages/status-index.ts): records
+ *                      derived from one file, { path, stamp, ... }, of no use once that file's stamp changed
  */
+
+/** The directory of indexes derived from files of a root (packages/status-index.ts), each valid while its file is unchanged. */
+export const STATUS_INDEX_DIR = 'dpkg';
 
 /**
  * Path prefixes of what the cache (and the push state kept beside it: blobs.json, uploads/) writes in `dir`: the
@@ -28,7 +34,7 @@ import { BlockCache } from './block-cache.js';
  * cache lives inside it) is an input like any other.
  */
 export function cacheOwnPaths(dir: string): string[] {
-  const dirs = ['blobs', 'layers', 'builds', 'uploads'].map((d) => join(dir, d) + sep);
+  const dirs = ['blobs', 'layers', 'builds', 'uploads', STATUS_INDEX_DIR].map((d) => join(dir, d) + sep);
   const files = ['files.json', 'blobs.json', 'blocks.log'].flatMap((f) => [join(dir, f), join(dir, `.${f}.tmp-`)]);
   return [...dirs, ...files];
 }
@@ -291,6 +297,22 @@ export class Cache {
     }
     // Block records (block-cache.ts) whose blob is gone.
     this.blocks.compact();
+    // Indexes of files that changed or are gone (all of them, when emptying the cache).
+    const indexDir = join(this.dir, STATUS_INDEX_DIR);
+    for (const name of safeReaddir(indexDir)) {
+      const path = join(indexDir, name);
+      try {
+        if (name.startsWith('.')) {
+          if (now - statSync(path).mtimeMs > STALE_TEMP_MS) rmSync(path, { force: true });
+          continue;
+        }
+        if (maxBytes === 0) throw new Error('remove');
+        const r = JSON.parse(readFileSync(path, 'utf8')) as { path: string; stamp: string };
+        if (stampOf(statSync(r.path, { bigint: true })) !== r.stamp) throw new Error('changed');
+      } catch {
+        rmSync(path, { force: true });
+      }
+    }
     // Remembered builds (builder/build-memo.ts) whose layers are gone.
     const buildsDir = join(this.dir, 'builds');
     for (const name of safeReaddir(buildsDir)) {

@@ -1,7 +1,9 @@
-import { readFileSync, readlinkSync, Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, readlinkSync, Stats } from 'node:fs';
 import { posix } from 'node:path';
 import { cleanPath, RootFs } from '../elf/rootfs.js';
+import { stampOf } from '../oci/file-digests.js';
 import { ControlFileError, field, parseStanzas, quickScan, scanStanzas } from './deb822.js';
+import { loadStatusIndex, readStamped, saveStatusIndex, statusStamp } from './status-index.js';
 
 export { ControlFileError } from './deb822.js';
 
@@ -46,6 +48,8 @@ const DB = '/var/lib/dpkg';
 const MAX_TARGETED = 24;
 /** What follows a library's stem in its package's name: a version, maybe t64, maybe "-N" (libssl3, liblua5.1-0, libfoo3t64). */
 const LIBRARY_SUFFIX = /^-?\d[\d.]*[a-z]?(t64)?(-\d+)?$/;
+/** open(2) flags for reading a file that must not be a symlink (fs accepts numbers; its types say string). */
+const NO_FOLLOW = (fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW) as unknown as string;
 /** States in which a package's files are on disk (dpkg(1)); not-installed and config-files have none. */
 const GONE = new Set(['not-installed', 'config-files']);
 
@@ -54,9 +58,11 @@ const GONE = new Set(['not-installed', 'config-files']);
  * *.md5sums, *.conffiles, diversions and alternatives. Packages are keyed by (name, architecture): with multiarch a
  * name can be installed twice.
  *
- * File ownership works on physical paths: every listed path has its parent directory resolved through the root's
- * symlinks (merged /usr: /lib → usr/lib; in-package links such as perl/5.36 → 5.36.0), the last component never,
- * and diversions are applied. The owner index is built lazily: `ownersOf` first reads the lists of the packages a
+ * File ownership works on physical paths: a listed path owns a path when its parent directory, resolved through the
+ * root's symlinks (merged /usr: /lib → usr/lib; in-package links such as perl/5.36 → 5.36.0), is the path's, and the
+ * last components (never resolved) are equal; diversions are applied. The index holds listed paths by their last
+ * component, so only the directories of entries named like a path asked about are resolved (one lstat per directory,
+ * cached): never every directory of every list. It is built lazily: `ownersOf` first reads the lists of the packages a
  * file's name points to (Debian names library packages after the SONAME: libssl.so.3 → libssl3), and reads every
  * list only for files those do not explain (a file is listed by one package, or by the same package's other
  * architectures); after a full read the index is complete and never read again.
@@ -72,7 +78,8 @@ export class DpkgDatabase {
   private md5Cache = new Map<DpkgPackage, Map<string, string>>();
   /** Per package: last path component → [listed path, md5] of its md5sums (md5Of). */
   private md5ByName = new Map<DpkgPackage, Map<string, [string, string][]>>();
-  private index = new Map<string, DpkgPackage[]>();
+  /** Last path component → the listed paths of that name (where a diversion puts them) and their packages, in reading order. */
+  private index = new Map<string, IndexEntry[]>();
   private indexed = new Set<DpkgPackage>();
   private complete = false;
   /** Physical paths known to be in no list (after a scan). */
@@ -80,6 +87,8 @@ export class DpkgDatabase {
   /** Raw info/*.list bytes, kept for later scans. */
   private listBuffers = new Map<DpkgPackage, Buffer>();
   private dirReal = new Map<string, string>([['/', '/']]);
+  /** Host path of the resolved info/ directory (null: none), once asked for. */
+  private infoHost: string | null | undefined;
   private diversionMap: Map<string, Diversion> | null = null;
   private altMap: Map<string, AlternativeLink> | null = null;
   private native: string | undefined;
@@ -101,16 +110,17 @@ export class DpkgDatabase {
   /**
    * Opens the database of a root filesystem (host path): /var/lib/dpkg/status and/or /var/lib/dpkg/status.d/.
    * Null when there is neither; a ControlFileError (file and line) when a stanza is malformed. `where` names the root
-   * (an unpacked image) in errors, which then name files by their path in it.
+   * (an unpacked image) in errors, which then name files by their path in it. `cacheDir`: where an index of the status
+   * file is kept across runs (status-index.ts); none when undefined.
    */
-  static open(root: string | RootFs, where?: string): DpkgDatabase | null {
+  static open(root: string | RootFs, where?: string, opts: { cacheDir?: string } = {}): DpkgDatabase | null {
     const fs = typeof root === 'string' ? new RootFs(root) : root;
     const statusLoc = fs.stat(`${DB}/status`);
     const dirLoc = fs.stat(`${DB}/status.d`);
     const hasStatus = statusLoc?.stats.isFile() ?? false;
     const hasDir = dirLoc?.stats.isDirectory() ?? false;
     if (!hasStatus && !hasDir) return null;
-    const packages = hasStatus ? readControl(fs, `${DB}/status`, where) : [];
+    const packages = hasStatus ? readControl(fs, `${DB}/status`, where, opts.cacheDir) : [];
     const distroless: DpkgPackage[] = [];
     if (hasDir) {
       for (const name of [...fs.readdir(`${DB}/status.d`)].sort()) {
@@ -225,7 +235,7 @@ export class DpkgDatabase {
         }
       } else {
         for (const n of infoNames(p, 'md5sums')) {
-          text = this.readText(`${DB}/info/${n}`);
+          text = this.readInfoFile(n)?.toString('utf8') ?? null;
           if (text !== null) {
             file = `${DB}/info/${n}`;
             break;
@@ -280,10 +290,10 @@ export class DpkgDatabase {
    */
   ownersOf(paths: string[]): Map<string, DpkgPackage[]> {
     const phys = new Map(paths.map((p) => [p, this.physical(p)]));
-    const pending = () => [...new Set(phys.values())].filter((ph) => !this.index.has(ph) && !this.missing.has(ph));
+    const pending = () => [...new Set(phys.values())].filter((ph) => !this.missing.has(ph) && !this.ownersAt(ph).length);
     // A file found in one package may be shared by the same package's other architectures (Multi-Arch: same).
     const siblings = () => {
-      for (const ph of phys.values()) for (const o of this.index.get(ph) ?? []) for (const s of this.byName.get(o.name) ?? []) this.indexPackage(s);
+      for (const ph of phys.values()) for (const o of this.ownersAt(ph)) for (const s of this.byName.get(o.name) ?? []) this.indexPackage(s);
     };
     if (!this.complete) {
       for (const tier of [1, 2] as const) {
@@ -301,7 +311,20 @@ export class DpkgDatabase {
       }
     }
     const out = new Map<string, DpkgPackage[]>();
-    for (const [p, ph] of phys) out.set(p, this.index.get(ph) ?? []);
+    for (const [p, ph] of phys) out.set(p, this.ownersAt(ph));
+    return out;
+  }
+
+  /** The packages of the lists read so far that list a physical path (any spelling of its directory), in reading order. */
+  private ownersAt(ph: string): DpkgPackage[] {
+    const out: DpkgPackage[] = [];
+    const same = this.index.get(ph.slice(ph.lastIndexOf('/') + 1));
+    if (!same) return out;
+    for (const e of same) {
+      if (out.includes(e.pkg)) continue;
+      // A listed path equal to a physical one is physical itself (its directory has no link to resolve).
+      if (e.at === ph || (e.clean ? this.physicalClean(e.at) : this.physical(e.at)) === ph) out.push(e.pkg);
+    }
     return out;
   }
 
@@ -418,10 +441,12 @@ export class DpkgDatabase {
     for (const listed of this.files(p)) {
       const d = div.get(listed);
       const at = d && d.by !== p.name ? d.to : listed;
-      const key = d ? this.physical(at) : this.physicalClean(at);
-      const l = this.index.get(key);
-      if (!l) this.index.set(key, [p]);
-      else if (!l.includes(p)) l.push(p);
+      // Lists hold clean paths; a diversion's path is cleaned as physical() does (its last component is kept).
+      const name = d ? posix.basename(cleanPath(posix.normalize(at))) : at.slice(at.lastIndexOf('/') + 1);
+      const entry: IndexEntry = { at, pkg: p, clean: !d };
+      const l = this.index.get(name);
+      if (!l) this.index.set(name, [entry]);
+      else l.push(entry);
     }
   }
 
@@ -475,25 +500,47 @@ export class DpkgDatabase {
     });
   }
 
+  /**
+   * An info/ file of a package (NAME:ARCH.EXT, else NAME.EXT), or null. Read by name inside the info/ directory
+   * resolved once: a lookup through RootFs.locate would, after a few dozen names, list the whole directory (thousands
+   * of entries) to answer them, and a build's journal would hash that listing too.
+   */
   private readInfoBuffer(p: DpkgPackage, ext: string): Buffer | null {
     for (const n of infoNames(p, ext)) {
-      const loc = this.fs.locate(`${DB}/info/${n}`);
-      if (!loc) continue;
-      try {
-        return readFileSync(this.fs.hostReal(loc));
-      } catch {
-        /* unreadable: try the other name */
-      }
+      const b = this.readInfoFile(n);
+      if (b !== null) return b;
     }
     return null;
   }
 
   private readInfo(p: DpkgPackage, ext: string): string | null {
     for (const n of infoNames(p, ext)) {
-      const t = this.readText(`${DB}/info/${n}`);
-      if (t !== null) return t;
+      const b = this.readInfoFile(n);
+      if (b !== null) return b.toString('utf8');
     }
     return null;
+  }
+
+  /** info/NAME's bytes, or null when there is none (or it cannot be read). */
+  private readInfoFile(name: string): Buffer | null {
+    if (this.infoHost === undefined) {
+      const loc = this.fs.locate(`${DB}/info`);
+      this.infoHost = loc ? this.fs.hostReal(loc) : null;
+    }
+    if (this.infoHost === null || name.includes('/')) return null;
+    try {
+      // A symlink (dpkg makes none here) is followed the way the root sees it, not the host.
+      return readFileSync(`${this.infoHost === '/' ? '' : this.infoHost}/${name}`, { flag: NO_FOLLOW });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ELOOP') return null;
+      const loc = this.fs.locate(`${DB}/info/${name}`);
+      if (!loc) return null;
+      try {
+        return readFileSync(this.fs.hostReal(loc));
+      } catch {
+        return null;
+      }
+    }
   }
 
   private readText(inRoot: string): string | null {
@@ -515,9 +562,22 @@ export class DpkgDatabase {
   }
 }
 
-/** info/ file names of a package: NAME:ARCH.EXT for Multi-Arch: same packages, NAME.EXT otherwise (tried in that order). */
+/** A path a list holds (where a diversion puts it), its package, and whether it is clean as lists are (no ".", "//"). */
+interface IndexEntry {
+  at: string;
+  pkg: DpkgPackage;
+  clean: boolean;
+}
+
+/**
+ * info/ file names of a package: dpkg names them NAME:ARCH.EXT for a Multi-Arch: same package and NAME.EXT otherwise;
+ * that one is tried first, the other after it (a database written otherwise). Trying the right one first spares a
+ * failed open per file, and a build's journal an observation.
+ */
 function infoNames(p: DpkgPackage, ext: string): string[] {
-  return [`${p.name}:${p.arch}.${ext}`, `${p.name}.${ext}`];
+  const qualified = `${p.name}:${p.arch}.${ext}`;
+  const plain = `${p.name}.${ext}`;
+  return p instanceof StatusEntry && !p.multiArchSame ? [plain, qualified] : [qualified, plain];
 }
 
 /**
@@ -526,19 +586,45 @@ function infoNames(p: DpkgPackage, ext: string): string[] {
  * text decoded when asked for; anything it does not vouch for (and any error) goes through scanStanzas, which names
  * the file and line at fault.
  */
-function readControl(fs: RootFs, inRoot: string, where?: string): DpkgPackage[] {
+function readControl(fs: RootFs, inRoot: string, where?: string, cacheDir?: string): DpkgPackage[] {
   const host = fs.hostReal(fs.locate(inRoot)!);
   const file = where ? inRoot : host;
+  if (cacheDir) {
+    const stat = statusStamp(host);
+    const index = stat && loadStatusIndex(cacheDir, host, stat.stamp);
+    if (index) {
+      try {
+        const bytes = new FileBytes(null, { host, stamp: stat.stamp, file });
+        return index.map((s) => new StatusEntry(s.head, { bytes, start: s.start, end: s.end }, host, inRoot));
+      } catch (e) {
+        if (!(e instanceof ControlFileError)) throw e;
+        // Read and checked again below.
+      }
+    }
+  }
   let bytes: Buffer;
+  let stat: ReturnType<typeof statusStamp> = null;
   try {
-    bytes = readFileSync(host);
+    // Through one descriptor: the stamp an index is kept under is the stat of the very bytes read.
+    const fd = openSync(host, 'r');
+    try {
+      const before = fstatSync(fd, { bigint: true });
+      bytes = readFileSync(fd);
+      const after = fstatSync(fd, { bigint: true });
+      if (stampOf(before) === stampOf(after) && bytes.length === Number(after.size)) stat = { stamp: stampOf(after), st: after };
+    } finally {
+      closeSync(fd);
+    }
   } catch (e) {
     throw new ControlFileError(file, 0, (e as NodeJS.ErrnoException).code ?? String(e), where);
   }
   const spans = quickScan(bytes, HEAD_FIELDS);
   if (spans) {
     try {
-      return spans.map((s) => new StatusEntry(s.head, { bytes, start: s.start, end: s.end }, host, inRoot));
+      const read = new FileBytes(bytes);
+      const entries = spans.map((s) => new StatusEntry(s.head, { bytes: read, start: s.start, end: s.end }, host, inRoot));
+      if (cacheDir && stat) saveStatusIndex(cacheDir, host, stat, spans);
+      return entries;
     } catch (e) {
       if (!(e instanceof ControlFileError)) throw e;
       // scanStanzas reports it, with the line.
@@ -547,12 +633,32 @@ function readControl(fs: RootFs, inRoot: string, where?: string): DpkgPackage[] 
   return scanStanzas(bytes.toString('utf8'), file, HEAD_FIELDS, where).map((s) => new StatusEntry(s.head, { text: s.text, line: s.line }, host, inRoot));
 }
 
-const HEAD_FIELDS = ['package', 'architecture', 'version', 'status', 'source'];
+const HEAD_FIELDS = ['package', 'architecture', 'version', 'status', 'source', 'multi-arch'];
 const INSTALLED = 'install ok installed';
 const INSTALLED_WORDS = INSTALLED.split(' ');
 
+/**
+ * A control file's bytes: read already, or (the file's index said where its stanzas are) read when first asked for,
+ * at most once, and only while the file keeps the stamp the index was made under.
+ */
+class FileBytes {
+  constructor(
+    private buf: Buffer | null,
+    private readonly from?: { host: string; stamp: string; file: string },
+  ) {}
+
+  get(): Buffer {
+    if (this.buf === null) {
+      const { host, stamp, file } = this.from!;
+      this.buf = readStamped(host, stamp);
+      if (this.buf === null) throw new ControlFileError(file, 0, 'changed while it was being read (did dpkg run meanwhile?): run again');
+    }
+    return this.buf;
+  }
+}
+
 /** Where a stanza's text is: already decoded (with its first line), or a byte range of its file, decoded when asked for. */
-type StanzaSource = { text: string; line: number } | { bytes: Buffer; start: number; end: number };
+type StanzaSource = { text: string; line: number } | { bytes: FileBytes; start: number; end: number };
 
 /** A package read from a control file; its fields other than the head ones are parsed when first asked for. */
 class StatusEntry implements DpkgPackage {
@@ -564,6 +670,8 @@ class StatusEntry implements DpkgPackage {
   status: string;
   /** The third word of Status (installed, config-files, ...). */
   readonly state: string;
+  /** Multi-Arch: same (its info/ files are named NAME:ARCH.EXT). */
+  readonly multiArchSame: boolean;
   private parsed: Record<string, string> | null = null;
   private text: string | null;
 
@@ -602,13 +710,14 @@ class StatusEntry implements DpkgPackage {
     this.sourceVersion = sourceVersion;
     this.status = status;
     this.state = words[2];
+    this.multiArchSame = head['multi-arch'] === 'same';
   }
 
   /** The raw stanza, ending in "\n". */
   get stanza(): string {
     if (this.text === null) {
-      const { bytes, start, end } = this.at as { bytes: Buffer; start: number; end: number };
-      const t = bytes.toString('utf8', start, end);
+      const { bytes, start, end } = this.at as { bytes: FileBytes; start: number; end: number };
+      const t = bytes.get().toString('utf8', start, end);
       this.text = t.endsWith('\n') ? t : t + '\n';
     }
     return this.text;
@@ -630,8 +739,9 @@ class StatusEntry implements DpkgPackage {
         } catch (e) {
           if (!(e instanceof ControlFileError)) throw e;
           // The line in the file: the stanza's own line plus the lines before it.
+          const bytes = at.bytes.get();
           let before = 0;
-          for (let i = at.bytes.indexOf(10); i >= 0 && i < at.start; i = at.bytes.indexOf(10, i + 1)) before++;
+          for (let i = bytes.indexOf(10); i >= 0 && i < at.start; i = bytes.indexOf(10, i + 1)) before++;
           throw new ControlFileError(e.file, e.line + before, e.reason, e.where);
         }
       }

@@ -59,7 +59,8 @@ export function hashFile(e: LayerEntry): { sha256: string; sha1: string; md5: st
  * read from the root counts as its owner's when the package recorded no md5 for it or recorded this md5; a file from
  * elsewhere (a build context, an archive) counts only when its md5 is the one the package recorded for its image
  * path, so byte-identical copies of packaged files (the classic ldd + tar recipe) are recognised and anything else
- * is not. A symlink counts when the root holds the same link at that path.
+ * is not. A symlink counts when the root holds the same link at that path. `opts.scratch`: the build's own staging
+ * directory (host path): its files are never looked up as the root's, even when the root is /.
  */
 export function takeInventory(
   entries: Iterable<LayerEntry>,
@@ -67,7 +68,7 @@ export function takeInventory(
   db: DpkgDatabase | null,
   edges: PathEdge[] = [],
   os: Record<string, string> | null = null,
-  opts: { allPackages?: boolean; hash?: FileHasher } = {},
+  opts: { allPackages?: boolean; hash?: FileHasher; scratch?: string } = {},
 ): Inventory {
   const hash = opts.hash ?? hashFile;
   const files: { f: InventoryFile; e: LayerEntry; rootPath: string | null }[] = [];
@@ -77,7 +78,7 @@ export function takeInventory(
     const f: InventoryFile = { path: e.path, type: e.type as InventoryFile['type'] };
     if (e.type === 'file') Object.assign(f, hash(e));
     if (e.type === 'symlink') f.linkname = e.linkname;
-    const rootPath = e.type === 'file' && e.source && !e.content ? inRoot(fs, e.source) : null;
+    const rootPath = e.type === 'file' && e.source && !e.content ? inRoot(fs, e.source, opts.scratch) : null;
     files.push({ f, e, rootPath });
     byPath.set(e.path, f);
   }
@@ -165,9 +166,13 @@ export function takeInventory(
     const real = (p: string) => fs.locate(p)?.realPath ?? p;
     edges = edges.map((ed) => ({ from: real(ed.from), to: ed.to && real(ed.to) }));
     const ends = new Set<string>();
+    // A staged file (an archive's member) is in no list: not looked up.
+    const add = (p: string) => {
+      if (!inScratch(fs.host(p), opts.scratch)) ends.add(p);
+    };
     for (const ed of edges) {
-      ends.add(ed.from);
-      if (ed.to) ends.add(ed.to);
+      add(ed.from);
+      if (ed.to) add(ed.to);
     }
     const owners = db.ownersOf([...ends]);
     const keyOf = (path: string) => {
@@ -206,7 +211,14 @@ function lazyLicense(ip: InventoryPackage, fs: RootFs): void {
 }
 
 /** A host path inside the root, as an in-root path; null when it is outside. */
-function inRoot(fs: RootFs, host: string): string | null {
+/** Whether a host path is in the build's staging directory. */
+function inScratch(host: string, scratch: string | undefined): boolean {
+  return !!scratch && (host === scratch || host.startsWith(scratch.endsWith(sep) ? scratch : scratch + sep));
+}
+
+function inRoot(fs: RootFs, host: string, scratch?: string): string | null {
+  // A file the build staged (an archive's member) is no file of the root, even with the root at /.
+  if (inScratch(host, scratch)) return null;
   if (fs.root === '/') return host;
   if (host.startsWith(fs.root + sep)) return posix.normalize(host.slice(fs.root.length));
   return null;

@@ -1,0 +1,119 @@
+import { createHash } from 'node:crypto';
+import { BigIntStats, closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../oci/atomic.js';
+import { STATUS_INDEX_DIR } from '../oci/cache.js';
+import { stampOf } from '../oci/file-digests.js';
+
+/**
+ * A compact index of a dpkg status file, kept across runs in the cache directory: each stanza's head fields
+ * (Package, Architecture, Version, Status, Source, Multi-Arch) and its byte range. Opening a database then reads 80 KB
+ * of JSON instead of scanning the whole status file (800 KB for 865 packages); the file itself is read (not scanned)
+ * when a stanza's text is first asked for.
+ *
+ * The index is keyed on the status file's stat identity (device, inode, size, mtime, ctime, as git's index and the
+ * layer cache's file digests do): dpkg replaces the file on every change (rename of status-new), an edit in place
+ * changes its size or times, and ctime cannot be set by a user, so an index is never served for another file. A file
+ * changed within the last two seconds is not indexed (a second write in the same clock tick would keep its stamp).
+ *
+ *   CACHE/dpkg/HEX.json   sha256 of the status file's host path → { v, path, stamp, heads }
+ */
+
+/** Bump when what a record holds changes. */
+const INDEX_FORMAT = 2;
+const RACY_NS = 2_000_000_000n;
+
+/** The head fields of one stanza, and its bytes [start, end) in the file. */
+export interface IndexedStanza {
+  head: Record<string, string>;
+  start: number;
+  end: number;
+}
+
+/** [package, architecture, version, status, source, multi-arch] (null: absent), start, end */
+type Row = [(string | null)[], number, number];
+
+const FIELDS = ['package', 'architecture', 'version', 'status', 'source', 'multi-arch'];
+
+interface IndexRecord {
+  v: number;
+  path: string;
+  stamp: string;
+  rows: Row[];
+}
+
+function recordPath(cacheDir: string, host: string): string {
+  return join(cacheDir, STATUS_INDEX_DIR, `${createHash('sha256').update(host).digest('hex').slice(0, 32)}.json`);
+}
+
+/** The stat identity of a status file (null: it cannot be stat'ed). */
+export function statusStamp(host: string): { stamp: string; st: BigIntStats } | null {
+  try {
+    const st = statSync(host, { bigint: true });
+    return { stamp: stampOf(st), st };
+  } catch {
+    return null;
+  }
+}
+
+/** The index of the status file at `host` when one was made from the file with this very stamp; else null. */
+export function loadStatusIndex(cacheDir: string, host: string, stamp: string): IndexedStanza[] | null {
+  let rec: IndexRecord;
+  try {
+    rec = JSON.parse(readFileSync(recordPath(cacheDir, host), 'utf8')) as IndexRecord;
+  } catch {
+    return null;
+  }
+  if (!rec || rec.v !== INDEX_FORMAT || rec.path !== host || rec.stamp !== stamp || !Array.isArray(rec.rows)) return null;
+  const out: IndexedStanza[] = [];
+  for (const r of rec.rows) {
+    if (!Array.isArray(r) || !Array.isArray(r[0]) || typeof r[1] !== 'number' || typeof r[2] !== 'number') return null;
+    const head: Record<string, string> = {};
+    for (let i = 0; i < FIELDS.length; i++) {
+      const v = r[0][i];
+      if (typeof v === 'string') head[FIELDS[i]] = v;
+    }
+    out.push({ head, start: r[1], end: r[2] });
+  }
+  return out;
+}
+
+/** Keeps the index of a status file read under `stamp` (atomically; an unwritable cache only costs the next run). */
+export function saveStatusIndex(cacheDir: string, host: string, stat: { stamp: string; st: BigIntStats }, stanzas: IndexedStanza[]): void {
+  const now = BigInt(Date.now()) * 1_000_000n;
+  if (!(now - stat.st.mtimeNs > RACY_NS && now - stat.st.ctimeNs > RACY_NS)) return;
+  const rec: IndexRecord = {
+    v: INDEX_FORMAT,
+    path: host,
+    stamp: stat.stamp,
+    rows: stanzas.map((s) => [FIELDS.map((f) => s.head[f] ?? null), s.start, s.end]),
+  };
+  try {
+    mkdirSync(join(cacheDir, STATUS_INDEX_DIR), { recursive: true });
+    writeFileAtomic(recordPath(cacheDir, host), JSON.stringify(rec));
+  } catch {
+    /* read-only cache */
+  }
+}
+
+/**
+ * A file's bytes, read only while it is the file with `stamp` (the descriptor's own stat is compared, so a file
+ * replaced meanwhile is noticed); null when it is not (changed, gone).
+ */
+export function readStamped(host: string, stamp: string): Buffer | null {
+  let fd: number;
+  try {
+    fd = openSync(host, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    if (stampOf(fstatSync(fd, { bigint: true })) !== stamp) return null;
+    const b = readFileSync(fd);
+    return stampOf(fstatSync(fd, { bigint: true })) === stamp ? b : null;
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
