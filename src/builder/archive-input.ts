@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readSync } from 'node:fs';
+import { closeSync, createReadStream, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -23,11 +23,17 @@ export function archiveKind(path: string): Compression | null {
   return null;
 }
 
+/**
+ * Bytes per read and per decompressed chunk: every chunk is a round trip through libuv's thread pool (gunzip) and
+ * through tar-stream, so 1 MiB chunks cost a small fraction of Node's 64/16 KiB defaults.
+ */
+const CHUNK = 1 << 20;
+
 /** bzip2 and xz have no decoder in Node: the system's tools stream them (Debian's bzip2 and xz-utils). */
 function decompressed(path: string, kind: Compression): Readable {
-  const src = createReadStream(path);
+  const src = createReadStream(path, { highWaterMark: CHUNK });
   if (kind === 'none') return src;
-  if (kind === 'gzip') return src.pipe(createGunzip());
+  if (kind === 'gzip') return src.pipe(createGunzip({ chunkSize: CHUNK }));
   const tool = kind === 'bzip2' ? 'bzip2' : 'xz';
   const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
@@ -110,7 +116,35 @@ export async function unpackArchive(path: string, kind: Compression, dest: strin
         const staged = posix.join(stageDir, `m${count++}`);
         const e: PlannedEntry = { path: image, type: 'file', ...common, source: staged, size: h.size ?? 0 };
         entries.set(image, e);
-        pipeline(stream, createWriteStream(staged)).then(() => next(), fail);
+        // Written synchronously as the chunks come: page-cache writes, no thread-pool round trip per chunk.
+        let fd: number;
+        try {
+          fd = openSync(staged, 'w');
+        } catch (err) {
+          return fail(err as Error);
+        }
+        const close = () => {
+          if (fd < 0) return;
+          closeSync(fd);
+          fd = -1;
+        };
+        stream.on('data', (chunk: unknown) => {
+          const c = chunk as Buffer;
+          try {
+            for (let off = 0; off < c.length; ) off += writeSync(fd, c, off, c.length - off);
+          } catch (err) {
+            close();
+            stream.destroy(err as Error);
+          }
+        });
+        stream.on('end', () => {
+          close();
+          next();
+        });
+        stream.on('error', (err) => {
+          close();
+          next(err);
+        });
         return;
       }
       default:
