@@ -95,6 +95,15 @@ const utf8 = new TextDecoder('utf-8');
 const HI_LIMIT = 0x200000;
 const TWO32 = 4294967296;
 const u8IndexOf = Uint8Array.prototype.indexOf;
+/** Whether this machine stores a 32-bit word's low byte first (x86, arm64, riscv: yes). */
+const HOST_LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** A 64-bit field from its two 32-bit halves, as Parser.word gives it: -1 when it does not fit in a number. */
+function word64(lo: number, hi: number): number {
+  if (hi === 0) return lo;
+  return hi >= HI_LIMIT ? -1 : hi * TWO32 + lo;
+}
+
 /** Strings are first looked for inside the 4 KiB page they start in (one cached read of a file source). */
 const STR_PAGE = 4096;
 
@@ -201,13 +210,25 @@ class Parser {
       if (phoff < 0 || phoff + phnum * phentsize > src.size) this.fail('program headers lie outside the file (truncated?)');
       const q = src.at(phoff, phnum * phentsize);
       const v = src.view;
+      // Little-endian words on a little-endian host, aligned: read as array elements (see ByteSource.words).
+      const u = le && HOST_LE && (q & 3) === 0 ? src.words : null;
       for (let i = 0; i < phnum; i++) {
         const e = q + i * phentsize;
-        const t = v.getUint32(e, le);
+        const t = u !== null ? u[e >> 2] : v.getUint32(e, le);
         if (t !== PT_LOAD && t !== PT_INTERP && t !== PT_DYNAMIC && t !== PT_NOTE) continue;
-        const offset = is64 ? this.word(e + 8) : v.getUint32(e + 4, le);
-        const vaddr = is64 ? this.word(e + 16) : v.getUint32(e + 8, le);
-        const filesz = is64 ? this.word(e + 32) : v.getUint32(e + 16, le);
+        let offset: number;
+        let vaddr: number;
+        let filesz: number;
+        if (u !== null) {
+          const w = e >> 2;
+          offset = is64 ? word64(u[w + 2], u[w + 3]) : u[w + 1];
+          vaddr = is64 ? word64(u[w + 4], u[w + 5]) : u[w + 2];
+          filesz = is64 ? word64(u[w + 8], u[w + 9]) : u[w + 4];
+        } else {
+          offset = is64 ? this.word(e + 8) : v.getUint32(e + 4, le);
+          vaddr = is64 ? this.word(e + 16) : v.getUint32(e + 8, le);
+          filesz = is64 ? this.word(e + 32) : v.getUint32(e + 16, le);
+        }
         if (t === PT_LOAD) this.loads.push(vaddr, offset, filesz);
         else if (t === PT_INTERP) {
           if (!hasInterp) (hasInterp = true), (interpOff = offset), (interpSize = filesz);
@@ -316,6 +337,8 @@ class Parser {
     const count = Math.min(Math.floor(filesz / ent), LIMITS.dynEntries);
     const q = this.src.at(offset, count * ent);
     const dv = this.src.view;
+    // Little-endian words on a little-endian host, aligned: read as array elements (see ByteSource.words).
+    const u = le && HOST_LE && (q & 3) === 0 ? this.src.words : null;
     const needed: number[] = [];
     const filters: number[] = [];
     let soname = -1;
@@ -336,10 +359,19 @@ class Parser {
     let syment: number | undefined;
     for (let i = 0; i < count; i++) {
       const b = q + i * ent;
-      // A 64-bit tag with a non-zero high word is none of the tags used here (nor DT_NULL).
-      const tag = is64 ? (dv.getUint32(le ? b + 4 : b, le) === 0 ? dv.getUint32(le ? b : b + 4, le) : -1) : dv.getInt32(b, le);
-      if (tag === DT_NULL) break;
-      const val = this.word(b + (is64 ? 8 : 4));
+      let tag: number;
+      let val: number;
+      if (u !== null) {
+        const w = b >> 2;
+        tag = is64 ? (u[w + 1] === 0 ? u[w] : -1) : u[w] | 0;
+        if (tag === DT_NULL) break;
+        val = is64 ? word64(u[w + 2], u[w + 3]) : u[w + 1];
+      } else {
+        // A 64-bit tag with a non-zero high word is none of the tags used here (nor DT_NULL).
+        tag = is64 ? (dv.getUint32(le ? b + 4 : b, le) === 0 ? dv.getUint32(le ? b : b + 4, le) : -1) : dv.getInt32(b, le);
+        if (tag === DT_NULL) break;
+        val = this.word(b + (is64 ? 8 : 4));
+      }
       switch (tag) {
         case DT_NEEDED:
           if (needed.length >= LIMITS.needed) this.fail(`more than ${LIMITS.needed} DT_NEEDED entries`);

@@ -12,6 +12,11 @@ export interface ByteSource {
   /** The buffer holding the range the last `at` made readable (the same bytes as `view`). */
   readonly bytes: Buffer;
   readonly view: DataView;
+  /**
+   * The same bytes as 32-bit words in the host's byte order (word i is bytes 4i..4i+3), or null when `bytes` does not
+   * start on a 4-byte boundary. Array reads are cheaper than DataView calls in code V8 has not optimised.
+   */
+  readonly words: Uint32Array | null;
   /** Position in `bytes` of the `length` bytes at `offset`, or an ElfError naming the file when they are not there. */
   at(offset: number, length: number): number;
   /** Exactly `length` bytes at `offset`, valid until the next call on this source. */
@@ -27,6 +32,7 @@ export class BufferSource implements ByteSource {
   readonly size: number;
   readonly bytes: Buffer;
   readonly view: DataView;
+  readonly words: Uint32Array | null;
   constructor(
     readonly name: string,
     buf: Uint8Array,
@@ -34,6 +40,7 @@ export class BufferSource implements ByteSource {
     this.size = buf.length;
     this.bytes = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.words = wordsOf(buf);
   }
   at(offset: number, length: number): number {
     if (offset < 0 || length < 0 || offset + length > this.size) throw truncated(this.name, offset, length, this.size);
@@ -63,8 +70,14 @@ interface Buffers {
   slotPage: Int32Array;
   pages: Buffer;
   pagesView: DataView;
+  pagesWords: Uint32Array | null;
   span: Buffer;
   spanView: DataView;
+  spanWords: Uint32Array | null;
+}
+
+function wordsOf(b: Uint8Array): Uint32Array | null {
+  return b.byteOffset % 4 === 0 ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength >>> 2) : null;
 }
 const free: Buffers[] = [];
 /** The one buffer set most recently freed (files are mostly read one at a time: no array push and pop per file). */
@@ -73,7 +86,15 @@ let spare: Buffers | null = null;
 function newBuffers(): Buffers {
   const pages = Buffer.allocUnsafeSlow(PAGE * SLOTS);
   const span = Buffer.allocUnsafeSlow(PAGE * 4);
-  return { slotPage: new Int32Array(SLOTS), pages, pagesView: new DataView(pages.buffer, pages.byteOffset, pages.byteLength), span, spanView: new DataView(span.buffer, span.byteOffset, span.byteLength) };
+  return {
+    slotPage: new Int32Array(SLOTS),
+    pages,
+    pagesView: new DataView(pages.buffer, pages.byteOffset, pages.byteLength),
+    pagesWords: wordsOf(pages),
+    span,
+    spanView: new DataView(span.buffer, span.byteOffset, span.byteLength),
+    spanWords: wordsOf(span),
+  };
 }
 
 export class FileSource implements ByteSource {
@@ -81,6 +102,7 @@ export class FileSource implements ByteSource {
   readonly size: number;
   bytes: Buffer;
   view: DataView;
+  words: Uint32Array | null;
   private bufs: Buffers;
   private readonly slotPage: Int32Array;
   /** Whether the first HEAD_PAGES pages were read (in one read, at the first access to any of them). */
@@ -97,6 +119,7 @@ export class FileSource implements ByteSource {
     this.slotPage = this.bufs.slotPage.fill(-1);
     this.bytes = this.bufs.pages;
     this.view = this.bufs.pagesView;
+    this.words = this.bufs.pagesWords;
   }
 
   /** Opens a regular file (never a FIFO or device, which could block or never end). */
@@ -131,23 +154,28 @@ export class FileSource implements ByteSource {
       }
       this.bytes = b.pages;
       this.view = b.pagesView;
+      this.words = b.pagesWords;
       return base + offset - page * PAGE;
     }
     if (length > b.span.length) {
       const span = Buffer.allocUnsafeSlow(Math.max(length, b.span.length * 2));
       const spanView = new DataView(span.buffer, span.byteOffset, span.byteLength);
+      const spanWords = wordsOf(span);
       if (span.length <= KEEP_SPAN) {
         b.span = span;
         b.spanView = spanView;
+        b.spanWords = spanWords;
       }
       this.fill(span, 0, length, offset);
       this.bytes = span;
       this.view = spanView;
+      this.words = spanWords;
       return 0;
     }
     this.fill(b.span, 0, length, offset);
     this.bytes = b.span;
     this.view = b.spanView;
+    this.words = b.spanWords;
     return 0;
   }
 
