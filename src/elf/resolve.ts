@@ -134,7 +134,6 @@ export class Resolver {
   private systemMemo = new Map<string, Map<string, SystemAnswer>>();
   private modelIds = new WeakMap<object, number>();
   private placements = new Map<string, Placement>();
-  private wantKeys = new WeakMap<ElfFile, string>();
   private interps = new Map<string, InterpSetup>();
   private subdirMemo = new WeakMap<object, Map<string, { hwcaps: boolean; legacy: string[] }>>();
   /** The current walk's objects by name and by real path. */
@@ -399,13 +398,19 @@ export class Resolver {
 
   /** Opens one candidate as open_verify does: missing or wrong class/machine means keep searching. */
   private wantKey(want: ElfFile): string {
-    let k = this.wantKeys.get(want);
-    if (k === undefined) {
-      k = `${want.machine}/${want.elfClass}/${want.littleEndian}/${want.flags}`;
-      this.wantKeys.set(want, k);
+    // Nearly every file of a run has the identity of the one before: the last key answers, without a WeakMap entry
+    // per file (each scavenge walks a WeakMap's table).
+    const last = this.lastWant;
+    if (last !== null && last.machine === want.machine && last.elfClass === want.elfClass && last.littleEndian === want.littleEndian && last.flags === want.flags) {
+      return this.lastWantKey;
     }
+    const k = `${want.machine}/${want.elfClass}/${want.littleEndian}/${want.flags}`;
+    this.lastWant = want;
+    this.lastWantKey = k;
     return k;
   }
+  private lastWant: ElfFile | null = null;
+  private lastWantKey = '';
 
   private modelId(model: object | null): number {
     if (!model) return 0;
