@@ -12,6 +12,19 @@ const vm = require('node:vm');
 const dist = join(__dirname, '..', 'dist', 'src', 'cli') + '/';
 
 /**
+ * Whether this is a checkout (tsconfig.json beside package.json), where a `tsc -p .` rewrites dist/src behind the
+ * bundle's back: there a source whose mtime changed is hashed, and the bundle runs only if it is the one bundled. An
+ * installed package has no tsconfig.json and its files do not change, but npm extracts them with new mtimes: there a
+ * source of the size recorded is taken as the one bundled, rather than hashing every source (and loading node:crypto)
+ * at every start (+10 ms for --version).
+ */
+let checkout;
+function inCheckout() {
+  checkout ??= existsSync(join(__dirname, '..', 'tsconfig.json'));
+  return checkout;
+}
+
+/**
  * A bundle's exports (ocislim: the CLI; ocislim-ldd: plain ldd command lines alone), or null when there is none or a source
  * changed after it was made.
  */
@@ -25,7 +38,7 @@ function bundled(name) {
       const path = dist + rel;
       const st = statSync(path);
       if (st.size !== size) return null;
-      if (st.mtimeMs !== mtime && require('node:crypto').createHash('sha1').update(readFileSync(path)).digest('hex') !== sha1) return null;
+      if (st.mtimeMs !== mtime && inCheckout() && require('node:crypto').createHash('sha1').update(readFileSync(path)).digest('hex') !== sha1) return null;
     }
   } catch {
     return null;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, symlinkSync, utimesSync } from 'node:fs';
+import { appendFileSync, cpSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -100,6 +100,25 @@ describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, (
       const s = new vm.Script(Module.wrap(fs.readFileSync(${JSON.stringify(file)}, 'utf8')), { filename: ${JSON.stringify(file)}, cachedData: fs.readFileSync(${JSON.stringify(file + '.cache')}) });
       process.stdout.write(String(s.cachedDataRejected));`;
     assert.equal(run(process.execPath, ['-e', check]).stdout, 'false');
+  });
+
+  it('a source edited to the same size: a checkout (tsconfig.json) hashes it and drops the bundle; an installed package does not', () => {
+    const entry = join(dir, 'dist', 'src', 'cli', 'ldd-entry.js');
+    const text = readFileSync(entry, 'utf8');
+    assert.ok(text.includes('plain forms'));
+    writeFileSync(entry, text.replace('plain forms', 'plain FORMS'));
+    const tsconfig = join(dir, 'tsconfig.json');
+    writeFileSync(tsconfig, '{}');
+    try {
+      const r = opened(['ldd', '/bin/true']);
+      assert.equal(r.status, 0);
+      assert.doesNotMatch(r.files, /ocislim-ldd\.cjs\.cache"/, 'the checkout hashed the edited source');
+    } finally {
+      rmSync(tsconfig);
+    }
+    // Installed (no tsconfig.json): npm gives every file a new mtime, so a source of the size bundled is trusted.
+    assert.match(opened(['ldd', '/bin/true']).files, /ocislim-ldd\.cjs\.cache"/);
+    writeFileSync(entry, text);
   });
 
   it('a touched source (npm pack resets mtimes) keeps the bundle; a changed one falls back to dist/src', () => {
