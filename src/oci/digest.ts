@@ -21,6 +21,13 @@ export function hexOf(d: Digest): string {
 }
 
 /**
+ * The read buffer of hashFileSync, one for the process (the function is synchronous, so no two calls share it at
+ * once): a fresh 1 MiB buffer per file cost a build page faults on fresh memory for every file, and garbage
+ * collections driven by the external memory they added up to.
+ */
+let hashBuffer: Buffer | null = null;
+
+/**
  * Several hashes of one file's bytes (or of generated content) in one read, 1 MiB at a time: hex digests in the order
  * of `algorithms` (node:crypto names: sha256, sha1, md5), and the byte count.
  */
@@ -33,7 +40,7 @@ export function hashFileSync(source: string | Uint8Array, algorithms: readonly s
   } else {
     const fd = openSync(source, 'r');
     try {
-      const buf = Buffer.allocUnsafe(1 << 20);
+      const buf = (hashBuffer ??= Buffer.allocUnsafeSlow(1 << 20));
       for (;;) {
         const n = readSync(fd, buf, 0, buf.length, null);
         if (!n) break;
