@@ -6,9 +6,9 @@ import { formatPlatform, hostPlatform, Platform } from '../oci/platform.js';
 import { BuildTarget, buildTargets } from './targets.js';
 import { Artifact, assembleIndex, isImageIndex } from '../oci/index.js';
 import type { LayerStream } from '../oci/layer.js';
-import { join, sep } from 'node:path';
+import { join, posix, sep } from 'node:path';
 import { TargetError, UsageError, UserError } from './errors.js';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { parseDockerfile } from '../builder/dockerfile.js';
 import { loadContext } from '../builder/context.js';
 import { explain, formatExplain } from '../builder/explain.js';
@@ -32,6 +32,7 @@ import { RegistryImageRef } from '../refs/image-ref.js';
 import { buildKey, LogLine, memoizable, recallBuild, rememberBuild } from '../builder/build-memo.js';
 import { FsJournal, journaled } from '../builder/fs-journal.js';
 import type { LayerBlob } from '../oci/layer.js';
+import { holdOptimizer } from './jit.js';
 
 
 const SCAFFOLD_ITEMS = ['passwd', 'tmp', 'certs', 'tz', 'locale'] as const;
@@ -176,6 +177,7 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
     return p;
   };
   const configOf = async (ref: string, platform: Platform): Promise<RunConfig> => (await images(ref, platform)).config.config;
+  let releaseOptimizer = () => {};
   try {
     const targets = buildTargets(a.root, a.platform);
     const specs: BuildSpec[] = [];
@@ -184,6 +186,7 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
       for (const t of targets) specs.push(a.file ? await specFromDockerfile(a, t, configOf, log) : specFromArgs(a, t));
     });
     const spec = specs[0];
+    if (specs.every(boundedBuild)) releaseOptimizer = holdOptimizer();
     const outputs = (a.output ?? []).map((o) => localRefArg(o, '-o'));
     const pushes = (a.push ?? []).map((p) => pushTargetArg(p, '--push', a.tag));
     if (!outputs.length && !pushes.length) throw new UsageError('say where the image goes: --push REF, -o oci:DIR[:TAG], -o oci-archive:FILE[:TAG] or -o docker-archive:FILE[:NAME:TAG]');
@@ -229,8 +232,31 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
     };
     return await buildAndShip(specs, targets, a, ci, outputs, push, attach, loadBase, out, log, err, images, specJournal, uploads?.stream);
   } finally {
+    releaseOptimizer();
     await (access as (RegistryAccess & { pool: ClientPool }) | null)?.pool.close();
   }
+}
+
+/**
+ * A build of programs and files named on the command line, with their closures and run-time rules: hundreds of files,
+ * never many thousands (cli/jit.ts holds V8's optimizing compiler back for such builds). A directory, a package, an
+ * archive, a Dockerfile, a base image or --trace can bring any number of files.
+ */
+export function boundedBuild(spec: BuildSpec): boolean {
+  if (spec.context || spec.from || spec.adds.length || spec.copies.length || spec.steps?.length || spec.packages?.length || spec.trace) return false;
+  if (spec.tz?.includes('all') || spec.gconv?.includes('all')) return false;
+  return spec.inputs.every((input) => {
+    const src = inputPlacement(input).src;
+    // The path on the host or, with --root, in the root: neither may be a directory.
+    for (const p of new Set([posix.resolve(src), posix.join(spec.root, posix.resolve(src))])) {
+      try {
+        if (statSync(p).isDirectory()) return false;
+      } catch {
+        /* not there: the build says so */
+      }
+    }
+    return true;
+  });
 }
 
 /** A registry base image's blobs are kept in the cache: read once from the registry, then from disk. */
