@@ -90,7 +90,8 @@ export interface ReadOptions {
   versions?: boolean;
 }
 
-const utf8 = new TextDecoder('utf-8');
+/** Made on first use: a TextDecoder costs 2-3 ms to make in a fresh process, and nearly every name is ASCII. */
+let utf8: TextDecoder | undefined;
 /** A 64-bit field whose high word reaches 2^21 is past Number.MAX_SAFE_INTEGER. */
 const HI_LIMIT = 0x200000;
 const TWO32 = 4294967296;
@@ -109,7 +110,7 @@ const STR_PAGE = 4096;
 
 /** Text of bytes [start, end) of `b`: ASCII (nearly every name) directly, anything else as UTF-8. */
 function decode(b: Buffer, start: number, end: number): string {
-  for (let i = start; i < end; i++) if (b[i] > 0x7f) return utf8.decode(b.subarray(start, end));
+  for (let i = start; i < end; i++) if (b[i] > 0x7f) return (utf8 ??= new TextDecoder('utf-8')).decode(b.subarray(start, end));
   return (b as LatinSlice).latin1Slice(start, end);
 }
 /** Buffer's own decoder behind toString('latin1'), without toString's argument checks. */

@@ -67,7 +67,8 @@ export class RootFs {
 
   /** Throws an ElfError naming the root when it is missing or not a directory. */
   constructor(root = '/') {
-    this.root = hostResolve(root);
+    // ('/' is its own resolve(), which costs a millisecond the first time a process calls it)
+    this.root = root === '/' ? '/' : hostResolve(root);
     let st: Stats | undefined;
     try {
       st = statSync(this.root, { throwIfNoEntry: false });
