@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ocislim } from './helpers/cli.js';
 import { readElfFile } from '../src/elf/reader.js';
 import { buildElfFixtures } from './helpers/elf-fixtures.js';
-import { removeDir, tempDir } from './helpers/sh.js';
+import { removeDir, run, sh, tempDir } from './helpers/sh.js';
 
 let dir: string;
 before(() => {
@@ -21,6 +21,18 @@ describe('ocislim ldd', () => {
     assert.match(r.stdout, /\t\/lib64\/ld-linux-x86-64\.so\.2\n/);
     assert.match(r.stdout, /musl\/app:\n\tlibc\.so => \/lib\/ld-musl-x86_64\.so\.1\n\t\/lib\/ld-musl-x86_64\.so\.1\n/);
     assert.equal(r.stderr, '');
+  });
+
+  it('a UTF-8 library name (decoded by the reader only when a name is not ASCII) reads as ldd prints it', () => {
+    const d = join(dir, 'utf8-name');
+    sh(
+      `mkdir -p ${d} && cd ${d} && echo 'int f(void) { return 1; }' > l.c && gcc -shared -fPIC -o libcafé.so -Wl,-soname,libcafé.so l.c
+       echo 'int f(void); int main(void) { return f(); }' > a.c && gcc -o app a.c ./libcafé.so -Wl,-rpath,'$ORIGIN'`,
+    );
+    const r = ocislim(['ldd', join(d, 'app')]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^\tlibcafé\.so => .*\/utf8-name\/libcafé\.so$/m);
+    assert.match(run('ldd', [join(d, 'app')]).stdout, /^\tlibcafé\.so => .*\/utf8-name\/libcafé\.so \(0x/m, 'the real ldd agrees');
   });
 
   it('says "not found" and exits non-zero when a library is missing', () => {
