@@ -103,6 +103,20 @@ describe('it must run: rules, scaffolding, the glibc gate, --explain', () => {
     }
   });
 
+  it("OpenSSL's directory (OPENSSLDIR, read from libcrypto's bytes) ships for openssl, whose commands read openssl.cnf; redis, which reads neither it nor the trust store, gets none of it", () => {
+    const dirOf = run('openssl', ['version', '-d']).stdout.match(/OPENSSLDIR: "([^"]+)"/)![1];
+    const layout = join(dir, 'img-openssl-dir');
+    const r = ocislim(['build', '/usr/bin/openssl', '-o', `oci:${layout}`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`added ${dirOf}/certs, ${dirOf}/cert\\.pem, ${dirOf}/openssl\\.cnf \\(OpenSSL's default paths\\)`));
+    const rootfs = join(dir, 'openssl-dir-bundle/rootfs');
+    umociUnpack(`${layout}:latest`, join(dir, 'openssl-dir-bundle'));
+    assert.ok(existsSync(join(rootfs, dirOf, 'openssl.cnf')), 'openssl.cnf (through its link) is in the image');
+    const redis = ocislim(['build', '/usr/bin/redis-server', '-o', `oci:${join(dir, 'img-redis-ssl')}`]);
+    assert.equal(redis.status, 0, redis.stderr);
+    assert.doesNotMatch(redis.stderr, /OpenSSL's default paths/);
+  });
+
   it('IDN host names: --with-idn ships libidn2 (glibc dlopens it for AI_IDN), LANG=C.UTF-8 ships its locale; each fails without', () => {
     writeFileSync(
       join(dir, 'idn.c'),

@@ -105,11 +105,22 @@ export const certs: Rule = {
 /** Imports that read OpenSSL's configuration file (openssl req, ca, and programs that load it themselves). */
 const OPENSSL_CONF = /^(CONF_modules_load(_file)?|CONF_get1_default_config_file|CONF_load|NCONF_load|OPENSSL_config)$/;
 
-/** OPENSSLDIR compiled into libcrypto ("OPENSSLDIR: \"/usr/lib/ssl\"", as `openssl version -d` prints it). */
+const OPENSSLDIR = Buffer.from('OPENSSLDIR: "', 'latin1');
+
+/**
+ * OPENSSLDIR compiled into libcrypto ("OPENSSLDIR: \"/usr/lib/ssl\"", as `openssl version -d` prints it): the first
+ * such string whose value (no quote, no NUL) is not empty. Searched in the file's bytes, not in a string of them (a
+ * libcrypto is 4 to 5 MB).
+ */
 function opensslDir(libcrypto: string): string | null {
-  const text = readFileSync(libcrypto).toString('latin1');
-  const m = /OPENSSLDIR: "([^"\0]+)"/.exec(text);
-  return m ? m[1] : null;
+  const b = readFileSync(libcrypto);
+  for (let i = b.indexOf(OPENSSLDIR); i >= 0; i = b.indexOf(OPENSSLDIR, i + 1)) {
+    const start = i + OPENSSLDIR.length;
+    let end = start;
+    while (end < b.length && b[end] !== 0x22 && b[end] !== 0) end++;
+    if (end > start && b[end] === 0x22) return b.toString('latin1', start, end);
+  }
+  return null;
 }
 
 /**
@@ -123,12 +134,14 @@ export const opensslDirRule: Rule = {
   applies: (x) => !x.opts.hasBase && x.opts.scaffold.certs && x.closures.some((c) => c.libraries.some((l) => /^libcrypto\.so\./.test(posix.basename(l.path)))),
   apply(x) {
     const plan = x.plan;
-    const lib = x.closures.flatMap((c) => c.libraries).find((l) => /^libcrypto\.so\./.test(posix.basename(l.path)))!;
-    const dir = opensslDir(plan.fs.hostReal(lib));
-    if (!dir || !plan.fs.isDirectory(dir)) return;
     const bundle = plan.entries.has(CA_BUNDLE);
     const conf = importers(x.closures, OPENSSL_CONF, /^(libcrypto|libssl)\./);
     const names = [...(bundle ? ['certs', 'cert.pem'] : []), ...(bundle || conf.length ? ['openssl.cnf'] : [])];
+    // Nothing to ship (no CA bundle, nothing reads openssl.cnf: redis): libcrypto is not searched.
+    if (!names.length) return;
+    const lib = x.closures.flatMap((c) => c.libraries).find((l) => /^libcrypto\.so\./.test(posix.basename(l.path)))!;
+    const dir = opensslDir(plan.fs.hostReal(lib));
+    if (!dir || !plan.fs.isDirectory(dir)) return;
     const shipped: string[] = [];
     for (const n of names) {
       const p = posix.join(dir, n);
