@@ -1,9 +1,11 @@
-import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, readlinkSync, Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, readlinkSync, statSync, Stats } from 'node:fs';
 import { posix } from 'node:path';
 import { cleanPath, RootFs } from '../elf/rootfs.js';
 import { stampOf } from '../oci/file-digests.js';
 import { ControlFileError, field, parseStanzas, quickScan, scanStanzas } from './deb822.js';
 import { loadStatusIndex, readStamped, saveStatusIndex, statusStamp } from './status-index.js';
+import { ListNamesKey, loadListNames, saveListNames } from './list-names.js';
 
 export { ControlFileError } from './deb822.js';
 
@@ -46,6 +48,8 @@ export interface AlternativeLink {
 const DB = '/var/lib/dpkg';
 /** Above this many files that no likely package explains, every list is indexed instead of searched per name. */
 const MAX_TARGETED = 24;
+/** Files changed this recently may change again within the same clock tick: no index is made of them. */
+const RACY_MS = 2000;
 /** What follows a library's stem in its package's name: a version, maybe t64, maybe "-N" (libssl3, liblua5.1-0, libfoo3t64). */
 const LIBRARY_SUFFIX = /^-?\d[\d.]*[a-z]?(t64)?(-\d+)?$/;
 /** open(2) flags for reading a file that must not be a symlink (fs accepts numbers; its types say string). */
@@ -89,6 +93,8 @@ export class DpkgDatabase {
   private dirReal = new Map<string, string>([['/', '/']]);
   /** Host path of the resolved info/ directory (null: none), once asked for. */
   private infoHost: string | null | undefined;
+  /** Where indexes are kept across runs (status-index.ts, list-names.ts); none when undefined. */
+  private cacheDir: string | undefined;
   private diversionMap: Map<string, Diversion> | null = null;
   private altMap: Map<string, AlternativeLink> | null = null;
   private native: string | undefined;
@@ -130,7 +136,9 @@ export class DpkgDatabase {
         distroless.push(...readControl(fs, p, where));
       }
     }
-    return new DpkgDatabase(fs, packages, distroless);
+    const db = new DpkgDatabase(fs, packages, distroless);
+    db.cacheDir = opts.cacheDir;
+    return db;
   }
 
   /** Packages whose files are on disk (every state but not-installed and config-files), in database order. */
@@ -340,6 +348,14 @@ export class DpkgDatabase {
       names.add(posix.basename(ph));
       for (const d of div.values()) if (this.physical(d.to) === ph) names.add(posix.basename(d.from));
     }
+    const key = this.listNamesKey();
+    const known = key && loadListNames(this.cacheDir!, key);
+    if (known) {
+      // The lists that may name them, from the index of every list's names: only those are read.
+      const keys = known.candidates(names);
+      for (const p of this.present) if (!this.indexed.has(p) && (this.distroless.has(p) || keys.has(`${p.name}:${p.arch}`))) this.indexPackage(p);
+      return;
+    }
     const needles = [...names].map((n) => Buffer.from(`/${n}\n`, 'latin1'));
     for (const p of this.present) {
       if (this.indexed.has(p)) continue;
@@ -356,6 +372,48 @@ export class DpkgDatabase {
       }
       if (needles.some((n) => buf!.indexOf(n) >= 0)) this.indexPackage(p);
     }
+    // Every list was at hand: the next build asks the index instead.
+    if (key) {
+      const lists: [string, Buffer][] = [];
+      for (const p of this.present) {
+        if (this.distroless.has(p)) continue;
+        const b = this.listBuffers.get(p) ?? this.readInfoBuffer(p, 'list');
+        if (b) lists.push([`${p.name}:${p.arch}`, b]);
+      }
+      saveListNames(this.cacheDir!, key, lists);
+    }
+  }
+
+  /**
+   * What the index of the lists' names is valid for (list-names.ts): the stat identities of the status file, the
+   * info directory and every list (a stat each, not a read: a list edited in place changes its ctime), none changed
+   * in the last two seconds; null without a cache directory or a status file.
+   */
+  private listNamesKey(): ListNamesKey | null {
+    if (!this.cacheDir) return null;
+    const infoHost = this.infoDirHost();
+    const status = this.fs.locate(`${DB}/status`);
+    if (!infoHost || !status) return null;
+    const statusHost = this.fs.hostReal(status);
+    const s = statusStamp(statusHost);
+    const i = statusStamp(infoHost);
+    if (!s || !i) return null;
+    const now = Date.now();
+    const racy = (mtimeMs: number, ctimeMs: number) => now - mtimeMs < RACY_MS || now - ctimeMs < RACY_MS;
+    if (racy(Number(s.st.mtimeNs / 1_000_000n), Number(s.st.ctimeNs / 1_000_000n)) || racy(Number(i.st.mtimeNs / 1_000_000n), Number(i.st.ctimeNs / 1_000_000n))) return null;
+    const h = createHash('sha256').update(i.stamp);
+    const dir = infoHost === '/' ? '' : infoHost;
+    for (const p of this.present) {
+      if (this.distroless.has(p)) continue;
+      for (const n of infoNames(p, 'list')) {
+        const st = statSync(`${dir}/${n}`, { throwIfNoEntry: false });
+        if (!st) continue;
+        if (racy(st.mtimeMs, st.ctimeMs)) return null;
+        h.update(`${n} ${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}\n`);
+        break;
+      }
+    }
+    return { infoHost, statusHost, statusStamp: s.stamp, infoStamp: h.digest('hex') };
   }
 
   /** Diversions (/var/lib/dpkg/diversions), by the diverted path. */
@@ -521,13 +579,18 @@ export class DpkgDatabase {
     return null;
   }
 
-  /** info/NAME's bytes, or null when there is none (or it cannot be read). */
-  private readInfoFile(name: string): Buffer | null {
+  /** The host path of the info/ directory, resolved once (null: none). */
+  private infoDirHost(): string | null {
     if (this.infoHost === undefined) {
       const loc = this.fs.locate(`${DB}/info`);
       this.infoHost = loc ? this.fs.hostReal(loc) : null;
     }
-    if (this.infoHost === null || name.includes('/')) return null;
+    return this.infoHost;
+  }
+
+  /** info/NAME's bytes, or null when there is none (or it cannot be read). */
+  private readInfoFile(name: string): Buffer | null {
+    if (this.infoDirHost() === null || name.includes('/')) return null;
     try {
       // A symlink (dpkg makes none here) is followed the way the root sees it, not the host.
       return readFileSync(`${this.infoHost === '/' ? '' : this.infoHost}/${name}`, { flag: NO_FOLLOW });

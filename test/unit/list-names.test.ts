@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import fs, { mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DpkgDatabase } from '../../src/packages/dpkg.js';
+import { removeDir, tempDir } from '../helpers/sh.js';
+
+let dir: string;
+let root: string;
+const STATUS = ['alpha', 'beta', 'gamma']
+  .map((p) => `Package: ${p}\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\n`)
+  .join('\n');
+const LISTS: Record<string, string> = {
+  alpha: '/.\n/usr\n/usr/bin\n/usr/bin/tool\n',
+  beta: '/usr/lib/x86_64-linux-gnu/libbeta.so.1\n/usr/share/doc/beta/café\n',
+  gamma: '/etc/gamma.conf\n/usr/share/gamma/data\n',
+};
+
+function makeRoot(r: string): string {
+  mkdirSync(join(r, 'var/lib/dpkg/info'), { recursive: true });
+  writeFileSync(join(r, 'var/lib/dpkg/status'), STATUS);
+  for (const [p, l] of Object.entries(LISTS)) writeFileSync(join(r, `var/lib/dpkg/info/${p}.list`), l);
+  return r;
+}
+
+before(async () => {
+  dir = tempDir('ocislim-unit-listnames-');
+  root = makeRoot(join(dir, 'root'));
+  makeRoot(join(dir, 'r-status'));
+  makeRoot(join(dir, 'r-list'));
+  // The index is made only of files older than two seconds (ctime cannot be set back: wait it out once).
+  await new Promise((r) => setTimeout(r, 2100));
+});
+after(() => removeDir(dir));
+
+/** The owners of `paths` in a database opened afresh with `cache`, and which info/*.list files were read to find them. */
+async function owners(cache: string, paths: string[], at = root): Promise<{ owners: string[][]; read: string[] }> {
+  // Reads counted through node:fs itself (the named imports follow it after syncBuiltinESMExports).
+  const orig = fs.readFileSync;
+  const read: string[] = [];
+  fs.readFileSync = function (this: unknown, p: unknown, ...rest: unknown[]) {
+    if (typeof p === 'string' && p.endsWith('.list')) read.push(p.slice(p.lastIndexOf('/') + 1));
+    return (orig as (...a: unknown[]) => unknown).call(this, p, ...rest);
+  } as typeof fs.readFileSync;
+  syncBuiltinESMExports();
+  try {
+    const db = DpkgDatabase.open(at, undefined, { cacheDir: cache })!;
+    return { owners: [...db.ownersOf(paths).values()].map((ps) => ps.map((p) => p.name)), read: read.sort() };
+  } finally {
+    fs.readFileSync = orig;
+    syncBuiltinESMExports();
+  }
+}
+
+describe('the index of the lists names (list-names.ts)', () => {
+  it('a path no package names costs every list once, then only the lists that name its last component', async () => {
+    const cache = join(dir, 'c1');
+    const first = await owners(cache, ['/home/u/app']);
+    assert.deepEqual(first.owners, [[]]);
+    assert.deepEqual(first.read, ['alpha.list', 'beta.list', 'gamma.list'], 'no index yet: every list is read');
+    assert.ok(readdirSync(join(cache, 'dpkg')).some((n) => n.startsWith('names-')), 'the index was kept');
+
+    const again = await owners(cache, ['/home/u/app']);
+    assert.deepEqual(again.owners, [[]]);
+    assert.deepEqual(again.read, [], 'no list names an "app": none is read');
+    // A name some list holds elsewhere: that list is read, and the path is still nobody's.
+    const tool = await owners(cache, ['/opt/x/tool', '/home/u/café']);
+    assert.deepEqual(tool.owners, [[], []]);
+    assert.deepEqual(tool.read, ['alpha.list', 'beta.list']);
+    // And owned paths are still found through it (UTF-8 names too).
+    const owned = await owners(cache, ['/usr/share/doc/beta/café', '/usr/share/gamma/data']);
+    assert.deepEqual(owned.owners, [['beta'], ['gamma']]);
+  });
+
+  it('is not used once the status file changed (dpkg rewrites it on every change), nor once a list was edited in place', async () => {
+    const statusRoot = join(dir, 'r-status');
+    const listRoot = join(dir, 'r-list');
+    await owners(join(dir, 'c2'), ['/home/u/app'], statusRoot);
+    await owners(join(dir, 'c3'), ['/home/u/app'], listRoot);
+    // Each index holds no "app" for gamma: used after these changes, it would make /usr/bin/app nobody's.
+    writeFileSync(join(statusRoot, 'var/lib/dpkg/info/gamma.list'), LISTS.gamma + '/usr/bin/app\n');
+    writeFileSync(join(statusRoot, 'var/lib/dpkg/status'), STATUS + '\n');
+    // The same size, the mtime put back: only the list's ctime tells.
+    const list = join(listRoot, 'var/lib/dpkg/info/gamma.list');
+    const st = statSync(list);
+    writeFileSync(list, LISTS.gamma.replace('/usr/share/gamma/data', '/usr/share/gamma/app_'));
+    utimesSync(list, st.atime, st.mtime);
+    assert.equal(statSync(list).size, st.size);
+    // Older than two seconds (a fresher file is never indexed, nor an index used for it): only the stamps tell.
+    await new Promise((r) => setTimeout(r, 2100));
+    assert.deepEqual((await owners(join(dir, 'c2'), ['/usr/bin/app'], statusRoot)).owners, [['gamma']]);
+    assert.deepEqual((await owners(join(dir, 'c3'), ['/usr/share/gamma/app_'], listRoot)).owners, [['gamma']]);
+  });
+});
