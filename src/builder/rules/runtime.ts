@@ -27,13 +27,39 @@ const NEVER = /^\/(proc|sys|dev|usr\/local|home|root|tmp|var\/tmp|var\/log|var\/
 const MAX_FILES = 50000;
 const MAX_DEPTH = 12;
 
-/** Absolute paths in a file's bytes ("/usr/share/perl/5.36", "/usr/lib/php/20220829"), trailing slashes dropped. */
+/** Bytes a path's components are made of: A-Z a-z 0-9 _ + . @ - */
+const PATH_BYTE = new Uint8Array(256);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_+.@-') PATH_BYTE[c.charCodeAt(0)] = 1;
+
+/**
+ * Absolute paths in a file's bytes ("/usr/share/perl/5.36", "/usr/lib/php/20220829"), trailing slashes dropped: a "/"
+ * after anything but a visible character (or at the start), components of path bytes separated by single "/"s (one
+ * may end it), then a NUL. What the regular expression (?<![\x21-\x7e])\/[A-Za-z0-9_+.@-]+(?:\/[A-Za-z0-9_+.@-]+)*\/?(?=\x00)
+ * finds in the file read as latin1, found from each "/" of the bytes: no text made of a program of megabytes (redis's
+ * 2.4 MB cost a third more that way).
+ */
 export function absolutePaths(hostFile: string): string[] {
-  const text = readFileSync(hostFile).toString('latin1');
+  const buf = readFileSync(hostFile);
+  const n = buf.length;
   const out = new Set<string>();
-  for (const m of text.matchAll(/(?<![\x21-\x7e])\/[A-Za-z0-9_+.@-]+(?:\/[A-Za-z0-9_+.@-]+)*\/?(?=\x00)/g)) {
-    const p = posix.normalize(m[0]).replace(/\/+$/, '') || '/';
-    if (!NEVER.test(p) && p.length < 256) out.add(p);
+  for (let p = buf.indexOf(0x2f); p >= 0; p = buf.indexOf(0x2f, p + 1)) {
+    const before = p > 0 ? buf[p - 1] : 0;
+    if (before >= 0x21 && before <= 0x7e) continue;
+    // Bytes of the current component since the last "/": an empty one ("//", "/" alone) ends the path unmatched.
+    let q = p + 1;
+    let component = 0;
+    for (; q < n; q++) {
+      const c = buf[q];
+      if (c === 0x2f) {
+        if (component === 0) break;
+        component = 0;
+      } else if (PATH_BYTE[c] === 1) component++;
+      else break;
+    }
+    if (q >= n || buf[q] !== 0 || q === p + 1) continue;
+    const path = posix.normalize(buf.toString('latin1', p, q)).replace(/\/+$/, '') || '/';
+    if (!NEVER.test(path) && path.length < 256) out.add(path);
+    p = q;
   }
   return [...out].sort();
 }
