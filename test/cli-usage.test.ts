@@ -88,3 +88,19 @@ describe('usage errors exit 2 with one line', () => {
     usage(['pull', 'localhost:1/x', '-o', `oci:${out}`, '--password-stdin'], /--password-stdin needs --username/);
   });
 });
+
+describe('repeatable flags take one value each, before or after the positionals', () => {
+  it('build --expose 6379 PROGRAM -o oci:DIR --expose 80: two ports, one program', () => {
+    const out = join(dir, 'flags-first');
+    const r = ocislim(['build', '--expose', '6379', '/bin/true', '-o', `oci:${out}`, '--expose', '80/udp', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const cfg = JSON.parse(ocislim(['inspect', '--json', `oci:${out}`]).stdout);
+    assert.deepEqual(Object.keys(cfg.runConfig.ExposedPorts).sort(), ['6379/tcp', '80/udp']);
+    assert.deepEqual(cfg.runConfig.Entrypoint, ['/bin/true']);
+  });
+  it('ldd --library-path DIR FILE: the file is not taken for a second directory', () => {
+    const r = ocislim(['ldd', '--library-path', '/lib', '/bin/true']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /libc\.so\.6 => /);
+  });
+});

@@ -13,6 +13,12 @@ export const GROUP = {
   check: 'Checks:',
 } as const;
 
+/**
+ * Repeatable flags (`array: true`) take one value per occurrence (`nargs: 1`), as docker's, ko's and crane's do:
+ * `--expose 80 --expose 443`. A greedy array would swallow what follows (`build --expose 6379 ./redis-server` took
+ * the program for a port; `ldd --library-path /lib /bin/true` took the file for a directory). `--no-scaffold`, whose
+ * value is optional, is the exception.
+ */
 type Schema = Record<string, Options>;
 
 /** yargs hands commands both spellings of each flag (`stop-signal` and `stopSignal`); the types keep the camelCase one. */
@@ -32,32 +38,32 @@ const localForms = 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE
 
 export const buildOptions = {
   file: { alias: 'f', type: 'string', group: GROUP.input, describe: 'Build from this Dockerfile (the positional argument is then the context directory)' },
-  'build-arg': { type: 'string', array: true, group: GROUP.input, describe: 'KEY=VALUE for an ARG of the Dockerfile (repeatable)' },
+  'build-arg': { type: 'string', array: true, nargs: 1, group: GROUP.input, describe: 'KEY=VALUE for an ARG of the Dockerfile (repeatable)' },
   target: { type: 'string', group: GROUP.input, describe: 'The Dockerfile stage to build (default: the last)' },
   from: { type: 'string', group: GROUP.input, describe: 'Base image: registry REF (or docker://REF), oci:DIR[:TAG] or oci-archive:FILE[:TAG] (default: scratch)' },
-  add: { type: 'string', array: true, group: GROUP.input, describe: 'SRC:DEST, like Dockerfile ADD: a local tar (gz, bz2, xz) is unpacked into DEST' },
-  copy: { type: 'string', array: true, group: GROUP.input, describe: 'SRC:DEST, like Dockerfile COPY' },
+  add: { type: 'string', array: true, nargs: 1, group: GROUP.input, describe: 'SRC:DEST, like Dockerfile ADD: a local tar (gz, bz2, xz) is unpacked into DEST' },
+  copy: { type: 'string', array: true, nargs: 1, group: GROUP.input, describe: 'SRC:DEST, like Dockerfile COPY' },
   // Not an array option (those are greedy: `--root DIR PROGRAM` would take PROGRAM as a root); repeats collect anyway.
   root: { type: 'string', group: GROUP.input, describe: 'Root filesystem to take files and libraries from (default /); PLATFORM=DIR, once per platform, builds a multi-platform image' },
   platform: { type: 'string', group: GROUP.input, describe: 'Expected os/arch[/variant], checked against the ELF files; with --root PLATFORM=DIR a comma list of those platforms, or all' },
-  'with-lib': { type: 'string', array: true, group: GROUP.input, describe: 'Add a library (name or path) with its closure, e.g. one the program dlopens' },
-  'with-gconv': { type: 'string', array: true, group: GROUP.input, describe: 'gconv modules for iconv (ISO8859-1, EUC-JP, ... or all)' },
+  'with-lib': { type: 'string', array: true, nargs: 1, group: GROUP.input, describe: 'Add a library (name or path) with its closure, e.g. one the program dlopens' },
+  'with-gconv': { type: 'string', array: true, nargs: 1, group: GROUP.input, describe: 'gconv modules for iconv (ISO8859-1, EUC-JP, ... or all)' },
   'with-idn': { type: 'boolean', group: GROUP.input, describe: 'Add the library glibc loads for international host names (getaddrinfo AI_IDN)' },
   'with-shell': { type: 'boolean', group: GROUP.input, describe: "Ship the root's /bin/sh (dash or busybox) with its libraries, for system(), popen() and shell scripts" },
-  package: { type: 'string', array: true, group: GROUP.input, describe: 'Ship an installed Debian package (from the root\'s dpkg database) without its documentation; its programs bring their libraries (repeatable)' },
+  package: { type: 'string', array: true, nargs: 1, group: GROUP.input, describe: 'Ship an installed Debian package (from the root\'s dpkg database) without its documentation; its programs bring their libraries (repeatable)' },
   'no-runtime': { type: 'boolean', group: GROUP.input, describe: 'Do not add the program\'s runtime found in the package database (same-source packages, directories it names)' },
   'no-helpers': { type: 'boolean', group: GROUP.input, describe: 'Do not add the programs it runs by name through PATH that its package ships or declares (tar: xz); --no-runtime turns this off too' },
   trace: { type: 'string', group: GROUP.input, describe: "Run this command once HERE under strace and add every file of the root it opens or executes (for dlopen by computed names); it is executed" },
   'no-rules': { type: 'boolean', group: GROUP.input, describe: 'Do not add the libraries glibc loads at run time (libgcc_s for pthread_cancel)' },
 
-  output: { alias: 'o', type: 'string', array: true, group: GROUP.output, describe: `Where to write: ${localForms} (repeatable)` },
-  push: { type: 'string', array: true, group: GROUP.output, describe: 'Push to this registry reference, REF or docker://REF (repeatable); prints REF@DIGEST' },
-  tag: { type: 'string', array: true, group: GROUP.output, describe: 'More tags for --push, in the same repository' },
+  output: { alias: 'o', type: 'string', array: true, nargs: 1, group: GROUP.output, describe: `Where to write: ${localForms} (repeatable)` },
+  push: { type: 'string', array: true, nargs: 1, group: GROUP.output, describe: 'Push to this registry reference, REF or docker://REF (repeatable); prints REF@DIGEST' },
+  tag: { type: 'string', array: true, nargs: 1, group: GROUP.output, describe: 'More tags for --push, in the same repository' },
   format: { type: 'string', choices: ['oci', 'docker'], group: GROUP.output, describe: 'Media types: oci (default) or docker (schema 2)' },
   layers: { type: 'number', group: GROUP.output, describe: '1 for a single layer; default 3 (loader and libc, libraries, application)' },
   compression: { type: 'string', choices: ['gzip', 'zstd'], group: GROUP.output, describe: 'Layer compression: gzip (default) or zstd (OCI tar+zstd; readers need zstd support)' },
   'compression-level': { type: 'number', group: GROUP.output, describe: 'gzip level, 1 (fastest) to 9 (smallest), default 4; zstd level 1 to 19, default 3' },
-  annotation: { type: 'string', array: true, group: GROUP.output, describe: 'KEY=VALUE manifest annotation (repeatable)' },
+  annotation: { type: 'string', array: true, nargs: 1, group: GROUP.output, describe: 'KEY=VALUE manifest annotation (repeatable)' },
   json: { type: 'boolean', group: GROUP.output, describe: 'Print the JSON result (the same shape for build, push, pull, inspect) instead of the digest' },
   'image-refs': { type: 'string', group: GROUP.output, describe: 'Write each pushed REGISTRY/REPO@DIGEST (then each -o location) to this file, one per line, as ko and crane do' },
   'metadata-file': { type: 'string', group: GROUP.output, describe: "Write buildx's metadata JSON (containerimage.digest, containerimage.descriptor, image.name) to this file" },
@@ -69,16 +75,17 @@ export const buildOptions = {
 
   entrypoint: { type: 'string', group: GROUP.runtime, describe: 'Entrypoint: JSON array or words (default: the first executable given)' },
   cmd: { type: 'string', group: GROUP.runtime, describe: 'Cmd: JSON array or words' },
-  env: { type: 'string', array: true, group: GROUP.runtime, describe: 'KEY=VALUE (repeatable)' },
-  expose: { type: 'string', array: true, group: GROUP.runtime, describe: 'PORT[/tcp|/udp] (repeatable)' },
+  env: { type: 'string', array: true, nargs: 1, group: GROUP.runtime, describe: 'KEY=VALUE (repeatable)' },
+  expose: { type: 'string', array: true, nargs: 1, group: GROUP.runtime, describe: 'PORT[/tcp|/udp] (repeatable)' },
   workdir: { type: 'string', group: GROUP.runtime, describe: 'Working directory' },
   user: { type: 'string', group: GROUP.runtime, describe: 'USER[:GROUP]' },
-  label: { type: 'string', array: true, group: GROUP.runtime, describe: 'KEY=VALUE config label (repeatable)' },
+  label: { type: 'string', array: true, nargs: 1, group: GROUP.runtime, describe: 'KEY=VALUE config label (repeatable)' },
   'stop-signal': { type: 'string', group: GROUP.runtime, describe: 'Signal that stops the container' },
-  volume: { type: 'string', array: true, group: GROUP.runtime, describe: 'Volume mount point (repeatable)' },
+  volume: { type: 'string', array: true, nargs: 1, group: GROUP.runtime, describe: 'Volume mount point (repeatable)' },
+  // (its value is optional, bare means all: yargs cannot say "zero or one", so it stays a list of the words after it)
   'no-scaffold': { type: 'string', array: true, group: GROUP.runtime, describe: 'Leave out scaffolding: all, or passwd, tmp, certs, tz, locale' },
-  scaffold: { type: 'string', array: true, group: GROUP.runtime, describe: 'Add scaffolding even when the program shows no need: passwd, certs, tz' },
-  tz: { type: 'string', array: true, group: GROUP.runtime, describe: 'Time zones to ship (default UTC when the program uses them; "all")' },
+  scaffold: { type: 'string', array: true, nargs: 1, group: GROUP.runtime, describe: 'Add scaffolding even when the program shows no need: passwd, certs, tz' },
+  tz: { type: 'string', array: true, nargs: 1, group: GROUP.runtime, describe: 'Time zones to ship (default UTC when the program uses them; "all")' },
 
   'no-verify': { type: 'boolean', group: GROUP.check, describe: 'Skip the check that the image can run (interpreter, libraries, symlinks, entrypoint)' },
   'max-size': { type: 'string', group: GROUP.check, describe: 'Fail when the files add up to more than this (e.g. 20M)' },
@@ -89,7 +96,7 @@ export type RegistryArgs = ArgsOf<typeof registryOptions>;
 export type BuildArgs = ArgsOf<typeof buildOptions> & RegistryArgs & { files: string[] };
 
 export const pushOptions = {
-  tag: { type: 'string', array: true, group: GROUP.output, describe: 'More tags in the same repository' },
+  tag: { type: 'string', array: true, nargs: 1, group: GROUP.output, describe: 'More tags in the same repository' },
   platform: { type: 'string', group: GROUP.input, describe: 'os/arch[/variant] to push from a multi-platform image (default: all of it, as its index)' },
   json: buildOptions.json,
   'image-refs': buildOptions['image-refs'],
@@ -99,7 +106,7 @@ export const pushOptions = {
 export type PushArgs = ArgsOf<typeof pushOptions> & RegistryArgs & { source: string; target: string };
 
 export const pullOptions = {
-  output: { alias: 'o', type: 'string', array: true, demandOption: true, group: GROUP.output, describe: `Where to write: ${localForms} (repeatable)` },
+  output: { alias: 'o', type: 'string', array: true, nargs: 1, demandOption: true, group: GROUP.output, describe: `Where to write: ${localForms} (repeatable)` },
   platform: { type: 'string', group: GROUP.input, describe: 'os/arch[/variant] to pick from a multi-platform image, or "all" for the whole index' },
   json: buildOptions.json,
   'image-refs': buildOptions['image-refs'],
@@ -109,7 +116,7 @@ export const pullOptions = {
 export type PullArgs = ArgsOf<typeof pullOptions> & RegistryArgs & { source: string };
 
 export const indexOptions = {
-  tag: { type: 'string', array: true, group: GROUP.output, describe: 'More tags for the index, in the same repository' },
+  tag: { type: 'string', array: true, nargs: 1, group: GROUP.output, describe: 'More tags for the index, in the same repository' },
   format: { type: 'string', choices: ['oci', 'docker'], group: GROUP.output, describe: 'OCI image index or Docker manifest list (default: what an appended index is; for a new one, docker when every image is Docker schema 2)' },
   json: buildOptions.json,
   'image-refs': buildOptions['image-refs'],
@@ -140,7 +147,7 @@ export type SbomArgs = ArgsOf<typeof sbomOptions> & RegistryArgs & { image: stri
 
 export const lddOptions = {
   root: { type: 'string', default: '/', group: GROUP.input, describe: 'Resolve inside this root filesystem (a sysroot)' },
-  'library-path': { type: 'string', array: true, group: GROUP.input, describe: 'Directories searched like LD_LIBRARY_PATH (colon-separated allowed)' },
+  'library-path': { type: 'string', array: true, nargs: 1, group: GROUP.input, describe: 'Directories searched like LD_LIBRARY_PATH (colon-separated allowed)' },
   json: { type: 'boolean', group: GROUP.output, describe: 'Print the structured result as JSON' },
   tree: { type: 'boolean', group: GROUP.output, describe: 'Print who needs what, as a tree' },
 } as const satisfies Schema;
