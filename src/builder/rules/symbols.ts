@@ -49,12 +49,40 @@ const TRUST_PATHS = ['/etc/ssl/certs', '/etc/pki/tls/certs', '/etc/pki/ca-trust'
 /** Imports of a TLS API: only such objects (and programs, which may carry a static TLS stack) can name a CA path. */
 const TLS_API = /^(SSL_|X509_|gnutls_|mbedtls_|wolfSSL_|CERT_|NSS_)/;
 
-/** Whether a host file contains any of `needles`, read in 1 MiB slices. */
+/** fileContains' read buffer, one for the process (the function is synchronous): no fresh 1 MiB per file. */
+let sliceBuffer: Buffer | null = null;
+
+/** The bytes every needle starts with (empty when they share none). */
+function commonPrefix(needles: Buffer[]): Buffer {
+  let n = Math.min(...needles.map((t) => t.length));
+  for (const t of needles) {
+    let i = 0;
+    while (i < n && t[i] === needles[0][i]) i++;
+    n = i;
+  }
+  return needles[0].subarray(0, n);
+}
+
+/**
+ * Whether a host file contains any of `needles`, read in 1 MiB slices. Needles that share a prefix (the CA paths all
+ * start with "/etc/") are looked for in one pass: each place the prefix occurs is checked against every needle,
+ * instead of a pass over the slice per needle.
+ */
 export function fileContains(hostPath: string, needles: Buffer[]): boolean {
+  if (!needles.length) return false;
   const overlap = Math.max(...needles.map((n) => n.length));
+  const prefix = commonPrefix(needles);
+  const found = (view: Buffer): boolean => {
+    if (prefix.length < 2) return needles.some((t) => view.includes(t));
+    for (let i = view.indexOf(prefix); i >= 0; i = view.indexOf(prefix, i + 1)) {
+      for (const t of needles) if (i + t.length <= view.length && view.compare(t, 0, t.length, i, i + t.length) === 0) return true;
+    }
+    return false;
+  };
   const fd = openSync(hostPath, 'r');
   try {
-    const buf = Buffer.allocUnsafe((1 << 20) + overlap);
+    if (!sliceBuffer || sliceBuffer.length < (1 << 20) + overlap) sliceBuffer = Buffer.allocUnsafeSlow((1 << 20) + overlap);
+    const buf = sliceBuffer.subarray(0, (1 << 20) + overlap);
     let pos = 0;
     let kept = 0;
     for (;;) {
@@ -62,7 +90,7 @@ export function fileContains(hostPath: string, needles: Buffer[]): boolean {
       if (n <= 0) break;
       pos += n;
       const view = buf.subarray(0, kept + n);
-      if (needles.some((t) => view.includes(t))) return true;
+      if (found(view)) return true;
       kept = Math.min(overlap, view.length);
       view.copy(buf, 0, view.length - kept);
     }
