@@ -18,8 +18,8 @@ import { BlockPlacement, crc32 } from './pgzip.js';
  */
 
 const LINE = /^([0-9a-f]{64}) ([0-9a-f]{64}) (\d{1,15}) (\d{1,10}) (\d{1,10})$/;
-/** A log larger than this is compacted when read. */
-const COMPACT_AT = 16 << 20;
+/** A log of more lines than this, most of them records an id already had again, is compacted when read. */
+const COMPACT_LINES = 4096;
 /** Compressed blocks larger than this are not believed (a block is at most ~1.1 MiB of input). */
 const MAX_BLOCK = 8 << 20;
 
@@ -57,13 +57,16 @@ export class BlockCache {
     } catch {
       /* none yet */
     }
-    for (const line of text.split('\n')) {
+    const lines = text.split('\n');
+    for (const line of lines) {
       const m = LINE.exec(line);
       if (!m) continue;
       index.set(m[1], { blob: m[2], offset: Number(m[3]), length: Number(m[4]), crc: Number(m[5]) });
     }
     this.index = index;
-    if (text.length > COMPACT_AT) this.compact();
+    // Each layer written appends its blocks again (pointing at the newest blob): a log that repeats itself is
+    // rewritten with one record per id, so reading it stays cheap however many builds ran.
+    if (lines.length > COMPACT_LINES && lines.length > 2 * index.size) this.compact();
     return index;
   }
 

@@ -155,3 +155,20 @@ describe('block cache', () => {
     assert.equal(readFileSync(log, 'latin1'), '', 'every blob is gone, and so is every record');
   });
 });
+
+describe('block cache log', () => {
+  it('a log that mostly repeats itself is rewritten with one record per id when read', async () => {
+    const cacheDir = join(dir, 'c4');
+    const lib = file('lib4', sample(BLOCK_SIZE + 5, 13));
+    await cached([lib], cacheDir);
+    const log = join(cacheDir, 'blocks.log');
+    const once = readFileSync(log, 'latin1');
+    const ids = once.trim().split('\n').length;
+    writeFileSync(log, once.repeat(Math.ceil(5000 / ids)));
+    const again = await cached([lib, file('y4', Buffer.from('y'))], cacheDir);
+    assert.ok(again.cache.blocks.stats.reused >= 1);
+    const lines = readFileSync(log, 'latin1').trim().split('\n');
+    // One record per id, then the new layer's own records appended.
+    assert.ok(lines.length < 2 * (ids + 4), `${lines.length} lines left`);
+  });
+});
