@@ -6,7 +6,8 @@
 // bin/ocislim.js uses the bundle only while it is current (see the .inputs.json it checks); the library (dist/src)
 // is not affected. Run by `npm run build` and `prepare`, after tsc.
 import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire, Module } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -128,7 +129,23 @@ async function bundle(entry, name, warmUp) {
 
 // The whole CLI, and plain ldd command lines alone (bin/ocislim.js tries that one first for `ldd`: no yargs).
 // (the CLI's ldd runs only for command lines the ldd bundle leaves to it, as this one: their parsing is every command's)
-await bundle('main.js', 'ocislim', (cli) => [['--version'], ['ldd', '/bin/true', '--library-path', '/nonexistent']].map((argv) => () => cli.run(argv)));
+// A build too (to a scratch layout, with a scratch cache): the plan, the package database, the rules, the layer
+// writer and the layout are then compiled in the cache, not from source in every build.
+await bundle('main.js', 'ocislim', (cli) => {
+  const scratch = mkdtempSync(join(tmpdir(), 'ocislim-bundle-'));
+  const build = ['build', '/bin/true', '-o', `oci:${join(scratch, 'image')}`];
+  return [['--version'], ['ldd', '/bin/true', '--library-path', '/nonexistent'], build].map((argv) => async () => {
+    const cache = process.env.OCISLIM_CACHE;
+    process.env.OCISLIM_CACHE = join(scratch, 'cache');
+    try {
+      await cli.run(argv);
+    } finally {
+      if (cache === undefined) delete process.env.OCISLIM_CACHE;
+      else process.env.OCISLIM_CACHE = cache;
+      if (argv === build) rmSync(scratch, { recursive: true, force: true });
+    }
+  });
+});
 await bundle('ldd-entry.js', 'ocislim-ldd', (ldd) =>
   [
     ['ldd', '/bin/true'],
