@@ -14,7 +14,8 @@ import { BlockPlacement, crc32 } from './pgzip.js';
  * Appends are one write each (O_APPEND): concurrent builds add whole lines. A line cut short by a kill is not a
  * record. The last record of an id wins (the newest blob). Nothing is trusted: bytes are copied only when the blob
  * still holds `length` bytes at `offset` whose crc32 is the recorded one, so a damaged, truncated or pruned blob
- * costs a deflate, never a wrong layer. `compact` (at prune time) drops records of blobs that are gone.
+ * costs a deflate, never a wrong layer. `compact` (at prune time, and when a read finds the log repeating itself)
+ * keeps one record per id and drops records of blobs that are gone.
  */
 
 const LINE = /^([0-9a-f]{64}) ([0-9a-f]{64}) (\d{1,15}) (\d{1,10}) (\d{1,10})$/;
