@@ -98,4 +98,26 @@ describe('ELF files placed elsewhere than in the root (COPY, ADD) are resolved w
     assert.match(r.stderr, /warning: prog calls dlopen/);
     assert.doesNotMatch(r.stderr, /\bm\d+\b|cannot be loaded/, 'no staging names, libfoo.so found in the archive');
   });
+
+  it("an archive's own copy of a library the root also has (libz.so.1 in /usr/lib, other needs) is the one the image loads", () => {
+    // The root has libz.so.1 in /lib/x86_64-linux-gnu (/lib -> usr/lib), which the loader searches before
+    // /usr/lib/x86_64-linux-gnu: adding the root's copy there would shadow the archive's in the image.
+    const ctx = join(dir, 'ownlib');
+    sh(`mkdir -p ${ctx}/r/usr/lib/x86_64-linux-gnu ${ctx}/r/app`);
+    writeFileSync(join(ctx, 'z.c'), '#include <math.h>\nconst char *zlibVersion(void){static char b[4];volatile double x=1764;int r=(int)sqrt(x);b[0]=48+r/10;b[1]=48+r%10;return b;}\n');
+    writeFileSync(join(ctx, 'main.c'), '#include <stdio.h>\nconst char *zlibVersion(void);\nint main(void){puts(zlibVersion());return 0;}\n');
+    const lib = 'r/usr/lib/x86_64-linux-gnu/libz.so.1';
+    sh(`gcc -shared -fPIC -fno-builtin -Wl,-soname,libz.so.1 -Wl,--no-as-needed -o ${lib} z.c -lm && gcc -o r/app/prog main.c ${lib} && tar -C r -czf root.tar.gz .`, ctx);
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nADD root.tar.gz /\nCMD ["/app/prog"]\n');
+    const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '-o', `oci:${join(ctx, 'img')}`, '--no-cache'], { cwd: ctx });
+    assert.equal(r.status, 0, r.stderr);
+    const ins = JSON.parse(ocislim(['inspect', '--json', '--files', `oci:${join(ctx, 'img')}`]).stdout);
+    const files: string[] = ins.layers.flatMap((l: { files: { path: string }[] }) => l.files.map((f) => f.path));
+    assert.deepEqual(files.filter((p) => /\/libz\.so/.test(p)), ['/usr/lib/x86_64-linux-gnu/libz.so.1'], "only the archive's libz");
+    assert.ok(files.some((p) => /\/libm\.so\.6$/.test(p)), "the archive's libz brought its own need (libm)");
+    const bundle = join(dir, 'bundle-ownlib');
+    umociUnpack(`${join(ctx, 'img')}:latest`, bundle);
+    const run = runcRun(bundle);
+    assert.equal(run.stdout, '42\n', run.stderr);
+  });
 });

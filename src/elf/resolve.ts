@@ -20,8 +20,9 @@ export interface ResolveOptions {
   versions?: boolean;
   /**
    * The image being built, over the root: the host file of a regular file the image holds at an absolute path, or
-   * null. Each candidate of the search is looked up here first, so a library shipped beside a program (a COPY'd
-   * directory with $ORIGIN/../lib, an archive's own lib/) is found where the program will find it, at run time.
+   * null. Each library is searched for in the image first (the loader's whole order over what the image holds), then
+   * in the root: a library shipped beside a program (a COPY'd directory with $ORIGIN/../lib, an archive's own lib/)
+   * is found where the program will find it at run time, and a root's copy earlier in the search does not shadow it.
    */
   image?: (path: string) => string | null;
 }
@@ -346,7 +347,21 @@ export class Resolver {
     let dep = w.byName.get(name);
     if (!dep && w.model.flavour === 'musl' && w.interp && isMuslReserved(name)) dep = w.interp;
     if (dep) return { node: dep, how: 'name' };
-    const found = w.model.flavour === 'musl' ? this.searchMusl(name, from, w.main, w.model) : this.searchGlibc(name, from, w.main, w.model, w.system);
+    const search = (memos?: SystemMemos) => (w.model.flavour === 'musl' ? this.searchMusl(name, from, w.main, w.model) : this.searchGlibc(name, from, w.main, w.model, memos));
+    let found: Attempt | null = null;
+    if (this.opts.image) {
+      // What the image holds first, in the loader's order: a library the image ships (an archive's own libz in
+      // /usr/lib) is the one the loader finds there unless the build adds another copy ahead of it in the search
+      // (the root's in /lib, which would shadow it). The root's files come in only for what the image lacks.
+      this.imagePass = true;
+      try {
+        found = search();
+      } finally {
+        this.imagePass = false;
+      }
+      if (!('node' in found)) found = null;
+    }
+    found ??= search(w.system);
     if ('error' in found) return { missing: found.error };
     if ('skip' in found) return { missing: undefined };
     const node = found.node as Node;
@@ -423,8 +438,11 @@ export class Resolver {
   }
   private modelCount = 0;
 
+  /** Searching only what the image holds (findLib's first pass); every memo key below names the pass. */
+  private imagePass = false;
+
   private attempt(path: string, want: ElfFile): Attempt {
-    const key = `${this.wantKey(want)}\0${path}`;
+    const key = `${this.imagePass ? 'I' : ''}${this.wantKey(want)}\0${path}`;
     let a = this.attempts.get(key);
     if (!a) {
       a = this.attemptUncached(path, want);
@@ -434,13 +452,15 @@ export class Resolver {
   }
 
   private attemptUncached(path: string, want: ElfFile): Attempt {
-    // The root first, as before the image was consulted: a file at the same path in both is the same library (the
-    // classic recipe's archive holds the root's own copies), and rules read the root's. Then what only the image has.
-    let located: Located | null = this.fs.locate(path);
-    if (!located || this.fs.kind(located.realPath) !== Kind.File) {
+    // The image's pass sees only the files the image holds; the root's pass sees the root.
+    let located: Located | null;
+    if (this.imagePass) {
       const host = this.opts.image?.(path);
       if (!host) return { skip: true };
       located = { path, realPath: path, links: [], host };
+    } else {
+      located = this.fs.locate(path);
+      if (!located || this.fs.kind(located.realPath) !== Kind.File) return { skip: true };
     }
     let elf: ElfFile;
     try {
@@ -460,7 +480,7 @@ export class Resolver {
    */
   private inDir(dir: string, name: string, want: ElfFile, model: { hwcaps: string[]; legacy: string[] } | null, from: Node, sonameMustMatch = false): Attempt {
     // Memoized: every answer below is a pure function of these (the file system lookups are cached).
-    const key = `${this.modelId(model)}\0${this.wantKey(want)}\0${sonameMustMatch ? 1 : 0}\0${dir}\0${name}`;
+    const key = `${this.imagePass ? 'I' : ''}${this.modelId(model)}\0${this.wantKey(want)}\0${sonameMustMatch ? 1 : 0}\0${dir}\0${name}`;
     let a = this.inDirMemo.get(key);
     if (a === undefined) {
       a = this.inDirUncached(dir, name, want, model, sonameMustMatch);
@@ -552,7 +572,7 @@ export class Resolver {
     const flag = nodeflib ? 1 : 0;
     let memo = memos?.[flag];
     if (!memo) {
-      const key = `${this.modelId(model)}\0${this.wantKey(want)}\0${flag}`;
+      const key = `${this.imagePass ? 'I' : ''}${this.modelId(model)}\0${this.wantKey(want)}\0${flag}`;
       memo = this.systemMemo.get(key);
       if (!memo) this.systemMemo.set(key, (memo = new Map()));
       if (memos) memos[flag] = memo;
