@@ -81,6 +81,16 @@ describe('usage errors exit 2 with one line', () => {
     usage(['build', '-o', `oci:${dir}/a`], /nothing to build/);
     usage(['build', '/bin/true', '--push', 'Bad Ref'], /--push/);
   });
+  it('a one-value flag given twice is refused, naming both values (yargs added a repeated 1 to a number)', () => {
+    const out = join(dir, 'twice');
+    usage(['build', '/bin/true', '-o', `oci:${out}`, '--compression-level', '3', '--compression-level', '1'], /^ocislim: --compression-level is given 2 times \(3, 1\); it takes one value$/m);
+    usage(['build', '/bin/true', '-o', `oci:${out}`, '--workdir', '/a', '--workdir=/b'], /--workdir is given 2 times \(\/a, \/b\)/);
+    usage(['pull', 'localhost:1/x', '-o', `oci:${out}`, '--timeout', '5', '--timeout', '1'], /--timeout is given 2 times/);
+    usage(['ldd', '--root', '/', '/bin/true', '--root', '/'], /--root is given 2 times/);
+    assert.ok(!existsSync(out), 'nothing written');
+    // Lists and switches may repeat; so may build's --root (one per platform), which says so itself.
+    usage(['build', '/bin/true', '-o', `oci:${out}`, '--root', '/', '--root', '/'], /--root is given 2 times \(\/, \/\); for several platforms/);
+  });
   it('--password-stdin without -u is refused, even when no registry is involved', () => {
     const out = join(dir, 'pw');
     usage(['build', '/bin/true', '-o', `oci:${out}`, '--password-stdin'], /--password-stdin needs --username/);

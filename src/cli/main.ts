@@ -67,6 +67,53 @@ function lddManyFiles(argv: string[]): { argv: string[]; files: string[] } | nul
   return files.length > 1 ? { argv: kept, files } : null;
 }
 
+/** Each command's options (what onceOnly checks). */
+const commandOptions: Record<string, Record<string, { type?: string; array?: boolean; alias?: string | readonly string[] }>> = {
+  ldd: lddOptions,
+  build: { ...buildOptions, ...registryOptions },
+  inspect: inspectOptions,
+  sbom: { ...sbomOptions, ...registryOptions },
+  push: { ...pushOptions, ...registryOptions },
+  pull: { ...pullOptions, ...registryOptions },
+  index: { ...indexOptions, ...registryOptions },
+  login: registryOptions,
+  cache: cacheOptions,
+};
+
+/**
+ * A flag that takes one value must be given once. yargs collects a repeated one into a list, which the commands then
+ * read as one odd value ("--workdir /a --workdir /b" failed with a TypeError), or, for a number, adds a repeated 1 to
+ * it ("--compression-level 3 --compression-level 1" built at level 4, silently): so repeats are counted here, in the
+ * words as typed, before yargs. build's --root is repeatable (one per platform: targets.ts); flags that are lists
+ * and switches are not counted.
+ */
+function onceOnly(argv: string[]): void {
+  const schema = commandOptions[argv[0]];
+  if (!schema) return;
+  const names = new Map<string, string>();
+  for (const [k, o] of Object.entries(schema)) {
+    names.set(`--${k}`, k);
+    for (const a of ([] as string[]).concat(o.alias ?? [])) names.set(a.length === 1 ? `-${a}` : `--${a}`, k);
+  }
+  const given = new Map<string, string[]>();
+  for (let i = 1; i < argv.length; i++) {
+    const t = argv[i];
+    if (t === '--') break;
+    if (t.charCodeAt(0) !== 45) continue;
+    const eq = t.startsWith('--') ? t.indexOf('=') : -1;
+    const key = names.get(eq > 0 ? t.slice(0, eq) : t);
+    if (key === undefined) continue;
+    const o = schema[key];
+    if (o.type === 'boolean') continue;
+    const value = eq > 0 ? t.slice(eq + 1) : (argv[++i] ?? '');
+    if (o.array || (argv[0] === 'build' && key === 'root')) continue;
+    const list = given.get(key);
+    if (list) list.push(value);
+    else given.set(key, [value]);
+  }
+  for (const [k, values] of given) if (values.length > 1) throw new UsageError(`--${k} is given ${values.length} times (${values.join(', ')}); it takes one value`);
+}
+
 /** Runs the CLI and returns the exit code. Errors print one line; --debug adds the stack. */
 export async function run(argv: string[]): Promise<number> {
   exitOnClosedPipe();
@@ -74,6 +121,7 @@ export async function run(argv: string[]): Promise<number> {
   const many = lddManyFiles(argv);
   let picked: Picked | null = null;
   try {
+    onceOnly(argv);
     await yargs(many?.argv ?? argv)
       .scriptName('ocislim')
       .parserConfiguration({ 'boolean-negation': false })
