@@ -99,6 +99,21 @@ describe('ELF files placed elsewhere than in the root (COPY, ADD) are resolved w
     assert.doesNotMatch(r.stderr, /\bm\d+\b|cannot be loaded/, 'no staging names, libfoo.so found in the archive');
   });
 
+  it("COPY of a 'make install' tree: a library in /usr/local/lib (an ld.so.conf directory) is linked where the image's loader looks; runc runs it", () => {
+    const ctx = join(dir, 'usrlocal');
+    sh(`mkdir -p ${ctx}/local/bin ${ctx}/local/lib`);
+    writeFileSync(join(ctx, 'foo.c'), 'int foo(void){return 42;}\n');
+    writeFileSync(join(ctx, 'main.c'), '#include <stdio.h>\nint foo(void);\nint main(void){printf("%d\\n",foo());return 0;}\n');
+    sh('gcc -shared -fPIC -Wl,-soname,libfoo.so.1 -o local/lib/libfoo.so.1 foo.c && gcc -o local/bin/prog main.c local/lib/libfoo.so.1', ctx);
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY local /usr/local\nCMD ["/usr/local/bin/prog"]\n');
+    const r = ocislim(['build', '-f', join(ctx, 'Dockerfile'), ctx, '-o', `oci:${join(ctx, 'img')}`, '--no-cache'], { cwd: ctx });
+    assert.equal(r.status, 0, r.stderr);
+    const bundle = join(dir, 'bundle-usrlocal');
+    umociUnpack(`${join(ctx, 'img')}:latest`, bundle);
+    const run = runcRun(bundle);
+    assert.equal(run.stdout, '42\n', run.stderr);
+  });
+
   it("an archive's own copy of a library the root also has (libz.so.1 in /usr/lib, other needs) is the one the image loads", () => {
     // The root has libz.so.1 in /lib/x86_64-linux-gnu (/lib -> usr/lib), which the loader searches before
     // /usr/lib/x86_64-linux-gnu: adding the root's copy there would shadow the archive's in the image.

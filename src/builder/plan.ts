@@ -256,6 +256,13 @@ export class Plan {
       // Held by the image already (found beside the program): nothing to add; its own needs came with this walk.
       if (lib.host !== undefined) {
         this.closed.add(lib.path);
+        // Found only through an ld.so.conf directory (a COPY'd /usr/local/lib): the image's loader has no
+        // ld.so.cache and does not look there, so a link in its own directory leads it to the file.
+        const link = lib.confOnly && c.defaultDirs.length && !lib.name.includes('/') ? posix.join(c.defaultDirs[0], lib.name) : null;
+        if (link && !this.entries.has(link)) {
+          this.add({ path: link, type: 'symlink', mode: 0o777, uid: 0, gid: 0, linkname: lib.path, group: 'app', reason: `${lib.name}, needed by ${lib.neededBy} (a link to ${lib.path}: ${posix.dirname(lib.path)} is an ld.so.conf directory, and the image has no ld.so.cache)` });
+          this.closed.add(link);
+        }
         continue;
       }
       const st = this.fs.lstat(lib.realPath)!;
