@@ -30,10 +30,18 @@ import { createHash } from 'node:crypto';
 export type Observation = [kind: Kind, path: string, fingerprint: string];
 type Kind = 's' | 'l' | 'd' | 'n' | 'k' | 'r' | 'c';
 
-/** Kernel file systems: their stat says nothing of their content (and their times are made up on each look). */
-const VIRTUAL = /^\/(proc|sys)\//;
+/** Kernel file systems (/proc, /sys): their stat says nothing of their content (and their times are made up on each look). */
+function isVirtual(path: string): boolean {
+  return path.startsWith('/proc/') || path.startsWith('/sys/');
+}
 
 const RACY_MS = 2000;
+
+/** Changed within the last two seconds (mtime or ctime, in ms): a second write in the same clock tick would not show. */
+function isRacy(mtimeMs: number, ctimeMs: number): boolean {
+  const now = Date.now();
+  return !(now - mtimeMs >= RACY_MS && now - ctimeMs >= RACY_MS);
+}
 
 const O_ACCMODE = 3;
 
@@ -88,7 +96,7 @@ export function fingerprint(kind: Kind, path: string): string {
       case 'l': {
         // No exception for the common absent path (an exception costs more than the stat).
         const st = (kind === 's' ? real.statSync : real.lstatSync)(path, { throwIfNoEntry: false });
-        return st ? statPrint(st, VIRTUAL.test(path)) : 'E:ENOENT';
+        return st ? statPrint(st, isVirtual(path)) : 'E:ENOENT';
       }
       case 'c':
         return createHash('sha256').update(real.readFileSync(path)).digest('base64');
@@ -150,7 +158,8 @@ export class FsJournal {
       const s = p instanceof URL ? p.pathname : p.toString();
       abs = isAbsolute(s) ? s : resolve(s);
     } else return null;
-    for (const d of this.skip) if (abs.startsWith(d) || abs + sep === d) return null;
+    // `abs + sep === d` without building the string (this runs for every file system call of a build).
+    for (const d of this.skip) if (abs.startsWith(d) || (d.length === abs.length + 1 && d.endsWith(sep) && d.startsWith(abs))) return null;
     return abs;
   }
 
@@ -166,11 +175,18 @@ export class FsJournal {
         this.unusable ??= `read of ${path}`;
         return;
       }
-      if (!VIRTUAL.test(path)) kind = 's';
+      if (!isVirtual(path)) kind = 's';
     }
     const key = kind + path;
     if (this.seen.has(key)) return;
-    const f = answer === undefined ? fingerprint(kind, path) : typeof answer === 'string' ? answer : statPrint(answer, VIRTUAL.test(path));
+    if (answer !== undefined && typeof answer !== 'string') {
+      // The work's own stat: its times are checked as numbers (the same numbers the fingerprint prints).
+      const virtual = isVirtual(path);
+      this.seen.set(key, [kind, path, statPrint(answer, virtual)]);
+      if ((kind === 's' || kind === 'l') && !virtual && !answer.isDirectory() && isRacy(answer.mtimeMs, answer.ctimeMs)) this.racy = true;
+      return;
+    }
+    const f = answer === undefined ? fingerprint(kind, path) : answer;
     this.seen.set(key, [kind, path, f]);
     if ((kind === 's' || kind === 'l') && !f.startsWith('d:') && !f.startsWith('E:') && !f.startsWith('v:')) this.checkRacy(f);
   }
@@ -180,7 +196,7 @@ export class FsJournal {
     if (this.racy || this.unusable) return;
     const path = this.wanted(p);
     if (path === null) return;
-    if (path.startsWith('/dev/') || VIRTUAL.test(path)) return this.note('c', path);
+    if (path.startsWith('/dev/') || isVirtual(path)) return this.note('c', path);
     let f: string | fs.Stats;
     try {
       f = real.fstatSync(fd);
@@ -190,12 +206,11 @@ export class FsJournal {
     this.note('s', path, f);
   }
 
+  /** `f`: a file's stat fingerprint, which ends in `:mtime:ctime`. */
   private checkRacy(f: string): void {
-    const parts = f.split(':');
-    const now = Date.now();
-    const mtime = Number(parts[parts.length - 2]);
-    const ctime = Number(parts[parts.length - 1]);
-    if (!(now - mtime >= RACY_MS && now - ctime >= RACY_MS)) this.racy = true;
+    const c = f.lastIndexOf(':');
+    const m = f.lastIndexOf(':', c - 1);
+    if (isRacy(Number(f.slice(m + 1, c)), Number(f.slice(c + 1)))) this.racy = true;
   }
 }
 

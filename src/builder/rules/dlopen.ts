@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { BuildError, OptionError } from '../errors.js';
 import { Rule } from './context.js';
-import { importers, names, T } from './symbols.js';
+import { importers, importsMatch, names, T } from './symbols.js';
 
 /** libgcc_s: glibc loads it on first use of cancellation or unwinding, and aborts without it. */
 export const unwinder: Rule = {
@@ -140,5 +140,5 @@ export const dlopenWarning: Rule = {
 };
 
 function programsImporting(closures: { elf: { kind: string; imports?: string[] }; file: { path: string } }[], re: RegExp): string[] {
-  return [...new Set(closures.filter((c) => c.elf.kind !== 'shared-object' && c.elf.imports?.some((s) => re.test(s))).map((c) => c.file.path))];
+  return [...new Set(closures.filter((c) => c.elf.kind !== 'shared-object' && importsMatch(c.elf.imports, re)).map((c) => c.file.path))];
 }

@@ -36,10 +36,26 @@ export function objects(closures: Closure[], statics: ElfObject[] = []): ElfObje
   return [...out.values()];
 }
 
+/**
+ * Whether an import list holds a symbol matching `re`. The rules ask the same questions of the same objects several
+ * times (hosts, users, unwinder, ...) over lists of hundreds of names: each answer is kept with the list (the parsed
+ * ELF's, never changed once read). A stateful pattern (g, y) is asked afresh every time.
+ */
+const matchMemo = new WeakMap<readonly string[], Map<RegExp, boolean>>();
+export function importsMatch(imports: readonly string[] | undefined, re: RegExp): boolean {
+  if (!imports) return false;
+  if (re.global || re.sticky) return imports.some((s) => re.test(s));
+  let m = matchMemo.get(imports);
+  if (!m) matchMemo.set(imports, (m = new Map()));
+  let r = m.get(re);
+  if (r === undefined) m.set(re, (r = imports.some((s) => re.test(s))));
+  return r;
+}
+
 /** Which objects import a symbol matching `re` (skipping libc and the loader, which define or forward them). */
 export function importers(closures: Closure[], re: RegExp, skip: RegExp = SYSTEM_LIB): string[] {
   return objects(closures)
-    .filter((o) => !skip.test(posix.basename(o.path)) && o.elf.imports?.some((s) => re.test(s)))
+    .filter((o) => !skip.test(posix.basename(o.path)) && importsMatch(o.elf.imports, re))
     .map((o) => o.path);
 }
 
