@@ -12,6 +12,8 @@ let root: string;
 let dir: string;
 const FIXTURES = 7;
 
+const dir0 = () => join(root, 'f0');
+
 /** Trees whose files are older than the two racy seconds (ctime cannot be set back: wait it out once). */
 before(async () => {
   root = fs.mkdtempSync(join(tmpdir(), 'ocislim-journal-'));
@@ -111,6 +113,14 @@ describe('the file-system journal (src/builder/fs-journal.ts)', () => {
     writeFileSync(join(root, 'fresh'), 'new');
     const racy = await journaled([], async () => readFileSync(join(root, 'fresh')));
     assert.equal(racy.journal.racy, true);
+    // The work's own stat answers (stat, lstat, an open file's fstat) are checked too; an old file or a directory is not racy.
+    for (const look of [() => statSync(join(root, 'fresh')), () => fs.lstatSync(join(root, 'fresh')), () => closeSync(openSync(join(root, 'fresh'), 'r'))]) {
+      assert.equal((await journaled([], async () => look())).journal.racy, true);
+    }
+    writeFileSync(join(root, 'fresh-ms'), 'new');
+    utimesSync(join(root, 'fresh-ms'), OLD, OLD); // an old mtime, a fresh ctime
+    assert.equal((await journaled([], async () => statSync(join(root, 'fresh-ms')))).journal.racy, true);
+    assert.equal((await journaled([], async () => [statSync(join(dir0(), 'conf')), statSync(dir0()), fs.lstatSync(join(dir0(), 'lib', 'a.so.1'))])).journal.racy, false);
     const odd = await journaled([], async () => opendirSync(root).closeSync());
     assert.match(odd.journal.unusable ?? '', /opendir/);
   });
