@@ -749,13 +749,14 @@ class StatusEntry implements DpkgPackage {
   ) {
     this.text = 'text' in at ? at.text : null;
     if (Array.isArray(head)) {
+      // What equals its default is kept as "" (status-index.ts IndexRow).
       this.name = head[0];
       this.arch = head[1];
       this.version = head[2];
-      this.source = head[3];
-      this.sourceVersion = head[4];
-      this.status = head[5];
-      this.state = head[6];
+      this.source = head[3] || head[0];
+      this.sourceVersion = head[4] || head[2];
+      this.status = head[5] || INSTALLED;
+      this.state = head[6] || 'installed';
       this.multiArchSame = head[7] === 1;
       return;
     }
@@ -792,7 +793,19 @@ class StatusEntry implements DpkgPackage {
 
   /** What the status index keeps of this entry (status-index.ts), with its stanza's bytes [start, end). */
   indexRow(start: number, end: number): IndexRow {
-    return [this.name, this.arch, this.version, this.source, this.sourceVersion, this.status, this.state, this.multiArchSame ? 1 : 0, start, end];
+    const installed = this.status === INSTALLED;
+    return [
+      this.name,
+      this.arch,
+      this.version,
+      this.source === this.name ? '' : this.source,
+      this.sourceVersion === this.version ? '' : this.sourceVersion,
+      installed ? '' : this.status,
+      installed ? '' : this.state,
+      this.multiArchSame ? 1 : 0,
+      start,
+      end,
+    ];
   }
 
   /** The raw stanza, ending in "\n". */

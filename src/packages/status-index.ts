@@ -20,13 +20,15 @@ import { stampOf } from '../oci/file-digests.js';
  */
 
 /** Bump when what a record holds changes. */
-const INDEX_FORMAT = 3;
+const INDEX_FORMAT = 4;
 const RACY_NS = 2_000_000_000n;
 
 /**
  * One stanza as its reader made it (valid: rows are only written for stanzas read without error): name,
  * architecture, version, source name, source version, Status, Status's state word, 1 for Multi-Arch: same (else 0),
- * and its bytes [start, end) in the file.
+ * and its bytes [start, end) in the file. A value equal to its default is kept as "" (a smaller file, fewer strings
+ * to make on every run): the source as the package name, the source version as the version, Status and its state
+ * word as "install ok installed" and "installed".
  */
 export type IndexRow = [string, string, string, string, string, string, string, 0 | 1, number, number];
 

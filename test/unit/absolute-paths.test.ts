@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { memoPaths } from '../../src/builder/rules/paths-memo.js';
 import { absolutePaths } from '../../src/builder/rules/runtime.js';
 import { removeDir, tempDir } from '../helpers/sh.js';
 
@@ -46,5 +47,34 @@ describe('absolute paths a program names (the runtime rule)', () => {
       }
     }
     assert.ok(n > 50, `${n} files compared`);
+  });
+
+  it('are remembered across runs only for the file with the same stat identity (an edit in place, size and mtime put back, is scanned again)', async () => {
+    const f = join(dir, 'memo-prog');
+    const cache = join(dir, 'memo-cache');
+    writeFileSync(f, Buffer.from('\0/usr/share/one\0', 'latin1'));
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(f, old, old);
+    // The change time must be two seconds old too: a file changed within the same clock tick is not remembered.
+    await new Promise((r) => setTimeout(r, 2100));
+    let scans = 0;
+    const scan = (h: string) => {
+      scans++;
+      return absolutePaths(h);
+    };
+    assert.deepEqual(memoPaths(f, cache, scan), ['/usr/share/one']);
+    assert.deepEqual(memoPaths(f, cache, scan), ['/usr/share/one']);
+    assert.equal(scans, 1, 'the second run is served from the memo');
+    assert.equal(readdirSync(join(cache, 'dpkg')).filter((n) => n.startsWith('paths-')).length, 1);
+    writeFileSync(f, Buffer.from('\0/usr/share/two\0', 'latin1'));
+    utimesSync(f, old, old);
+    assert.deepEqual(memoPaths(f, cache, scan), ['/usr/share/two']);
+    assert.equal(scans, 2, 'a file changed in place is scanned again');
+    // Just changed: scanned, not remembered (the next call scans again).
+    assert.deepEqual(memoPaths(f, cache, scan), ['/usr/share/two']);
+    assert.equal(scans, 3);
+    // Without a cache directory: always scanned.
+    assert.deepEqual(memoPaths(f, undefined, scan), ['/usr/share/two']);
+    assert.equal(scans, 4);
   });
 });

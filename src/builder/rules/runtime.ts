@@ -7,6 +7,7 @@ import { Rule, RuleContext } from './context.js';
 import { nulStrings } from './strings.js';
 import { PATH_DIRS } from './helpers.js';
 import { names } from './symbols.js';
+import { memoPaths } from './paths-memo.js';
 
 /**
  * Directories every program of a system shares: naming one says nothing about a program's own runtime (the loader's
@@ -207,8 +208,19 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
   const reasonBase = `runtime of ${name}`;
   const same = sameSourceRuntime(db, own);
   const source = new Set([own, ...db.bySource(own.source).filter((p) => !isBuildOnly(p.name))]);
-  const allowed = dependsClosure(db, [own, ...same]);
-  for (const p of source) allowed.add(p);
+  /**
+   * The packages whose files a named directory may bring: the program's package, its same-source runtimes and their
+   * hard dependencies, and the source's packages. Made when a named directory first asks (most programs name none
+   * but the loader's: the dependencies' stanzas are then never parsed).
+   */
+  let allowedSet: Set<DpkgPackage> | undefined;
+  const allowed = (q: DpkgPackage): boolean => {
+    if (!allowedSet) {
+      allowedSet = dependsClosure(db, [own, ...same]);
+      for (const p of source) allowedSet.add(p);
+    }
+    return allowedSet.has(q);
+  };
   // What the program names: in itself and in its libraries built from the same source.
   const scanned = [prog.realPath];
   const closure = plan.closures.find((c) => c.file.realPath === prog.realPath);
@@ -240,7 +252,7 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
     return words.has(w);
   };
   for (const f of scanned) {
-    for (const p of absolutePaths(plan.fs.host(f))) {
+    for (const p of memoPaths(plan.fs.host(f), plan.dpkgCacheDir, absolutePaths)) {
       if (!named.has(p)) named.set(p, posix.basename(f));
       // A named file's directory counts too (php names /usr/share/zoneinfo/zone.tab and reads the zones beside it).
       const d = posix.dirname(p);
@@ -299,7 +311,7 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
   const addDir = (d: string, by: string) => {
     const st = plan.fs.stat(d);
     if (!st?.stats.isDirectory() || generic.has(d) || generic.has(st.located.realPath) || plan.entries.has(d)) return false;
-    if (!(db.ownersOf([d]).get(d) ?? []).some((q) => allowed.has(q))) return false;
+    if (!(db.ownersOf([d]).get(d) ?? []).some((q) => allowed(q))) return false;
     plan.add({ path: d, type: 'dir', mode: st.stats.mode & 0o7777, uid: 0, gid: 0, group: 'app', reason: `rule: ${reasonBase} (${by} names ${d})` });
     return true;
   };
@@ -327,7 +339,7 @@ function addRuntime(x: RuleContext, db: DpkgDatabase, prog: { path: string; real
     const count = new Map<string, number>();
     for (const f of files) {
       const o = owners.get(f) ?? [];
-      const ok = o.length ? o.find((q) => allowed.has(q) && !isBuildOnly(q.name)) : underEtc ? null : undefined;
+      const ok = o.length ? o.find((q) => allowed(q) && !isBuildOnly(q.name)) : underEtc ? null : undefined;
       if (ok === undefined) continue;
       // A sibling's tool in a directory the program names (psql beside postgres's initdb) is not the program's helper.
       if (ok && ok !== own && source.has(ok) && kindOf(plan, f) === 'executable' && !runs(f)) continue;

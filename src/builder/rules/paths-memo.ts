@@ -1,0 +1,71 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../oci/atomic.js';
+import { STATUS_INDEX_DIR } from '../../oci/cache.js';
+import { stampOf } from '../../oci/file-digests.js';
+
+/**
+ * The absolute paths a file names (runtime.ts absolutePaths), kept across runs in the cache directory: the runtime
+ * rule scans the program of every package-aware build for them, and a program is megabytes (redis-server: 2.4 MB,
+ * read and scanned in a few ms), where the memo is one small JSON file.
+ *
+ * Keyed, like the status index, on the file's stat identity (device, inode, size, mtime, ctime): a file written in
+ * place changes its ctime, a replaced one its inode, and ctime cannot be set by a user, so a memo is never served for
+ * other bytes. A file changed within the last two seconds is not remembered (a second write within the same clock
+ * tick would keep its stamp). The stat is a journaled one, so a build memo sees the file as a read would.
+ *
+ *   CACHE/dpkg/paths-HEX.json   sha256 of the file's host path → { v, path, stamp, paths }
+ */
+
+/** Bump when what absolutePaths finds changes. */
+const FORMAT = 1;
+const RACY_NS = 2_000_000_000n;
+
+interface PathsRecord {
+  v: number;
+  path: string;
+  stamp: string;
+  paths: string[];
+}
+
+function recordPath(cacheDir: string, host: string): string {
+  return join(cacheDir, STATUS_INDEX_DIR, `paths-${createHash('sha256').update(host).digest('hex').slice(0, 32)}.json`);
+}
+
+/** `scan(host)`, or what it gave for the file with this very stat identity in an earlier run (no cache dir: scan). */
+export function memoPaths(host: string, cacheDir: string | undefined, scan: (host: string) => string[]): string[] {
+  if (!cacheDir) return scan(host);
+  let st;
+  try {
+    st = statSync(host, { bigint: true });
+  } catch {
+    return scan(host);
+  }
+  const stamp = stampOf(st);
+  const at = recordPath(cacheDir, host);
+  try {
+    const rec = JSON.parse(readFileSync(at, 'utf8')) as PathsRecord;
+    if (rec && rec.v === FORMAT && rec.path === host && rec.stamp === stamp && Array.isArray(rec.paths) && rec.paths.every((p) => typeof p === 'string')) return rec.paths;
+  } catch {
+    /* none yet, or unreadable: scanned below */
+  }
+  const paths = scan(host);
+  const now = BigInt(Date.now()) * 1_000_000n;
+  // Kept only for bytes read under the stamp taken before (a file changed meanwhile is scanned again next time).
+  let after: string | null = null;
+  try {
+    after = stampOf(statSync(host, { bigint: true }));
+  } catch {
+    /* gone */
+  }
+  if (after === stamp && now - st.mtimeNs > RACY_NS && now - st.ctimeNs > RACY_NS) {
+    try {
+      mkdirSync(join(cacheDir, STATUS_INDEX_DIR), { recursive: true });
+      writeFileAtomic(at, JSON.stringify({ v: FORMAT, path: host, stamp, paths } satisfies PathsRecord));
+    } catch {
+      /* read-only cache: the next run scans again */
+    }
+  }
+  return paths;
+}
