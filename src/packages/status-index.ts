@@ -8,7 +8,7 @@ import { stampOf } from '../oci/file-digests.js';
 /**
  * A compact index of a dpkg status file, kept across runs in the cache directory: each package as the stanza reader
  * made it (name, architecture, versions, source, status) and its stanza's byte range. Opening a database then reads
- * 90 KB of JSON instead of scanning and checking the whole status file (800 KB for 865 packages); the file itself is
+ * 65 KB of JSON instead of scanning and checking the whole status file (800 KB for 865 packages); the file itself is
  * read (not scanned) when a stanza's text is first asked for.
  *
  * The index is keyed on the status file's stat identity (device, inode, size, mtime, ctime, as git's index and the
