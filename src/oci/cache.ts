@@ -1,6 +1,7 @@
 import { closeSync, createReadStream, createWriteStream, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, sep } from 'node:path';
+import { createHash } from 'node:crypto';
+import { dirname, join, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { tempSibling, writeFileAtomic } from './atomic.js';
@@ -27,6 +28,21 @@ import { stampOf } from './file-digests.js';
 
 /** The directory of indexes derived from files of a root (packages/status-index.ts), each valid while its file is unchanged. */
 export const STATUS_INDEX_DIR = 'dpkg';
+
+/** Where the index of kind `prefix` derived from the host file (or directory) `host` is kept. */
+export function indexRecordPath(cacheDir: string, prefix: string, host: string): string {
+  return join(cacheDir, STATUS_INDEX_DIR, `${prefix}${createHash('sha256').update(host).digest('hex').slice(0, 32)}.json`);
+}
+
+/** Keeps an index record (atomically); an unwritable cache only costs the next run its time. */
+export function writeIndexRecord(path: string, rec: unknown): void {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileAtomic(path, JSON.stringify(rec));
+  } catch {
+    /* read-only cache */
+  }
+}
 
 /**
  * Path prefixes of what the cache (and the push state kept beside it: blobs.json, uploads/) writes in `dir`: the

@@ -13,6 +13,14 @@ import { Digest, hashFileSync, isDigest } from './digest.js';
 type Row = [string, string, number, string, string, Digest, string?];
 
 const RACY_NS = 2_000_000_000n;
+
+/**
+ * Whether a file's stat is old enough to key a record on (neither mtime nor ctime within the last two seconds): a file
+ * written in the same clock tick as a later write would keep its stamp ("racily clean", in git's words).
+ */
+export function settled(st: BigIntStats, nowNs = BigInt(Date.now()) * 1_000_000n): boolean {
+  return nowNs - st.mtimeNs > RACY_NS && nowNs - st.ctimeNs > RACY_NS;
+}
 /** Rows kept at most; when over, only the rows this process used are kept. */
 const MAX_ROWS = 200_000;
 
@@ -91,8 +99,7 @@ export class FileDigests {
     if (stampOf(statSync(path, { bigint: true })) !== stamp || size !== Number(st.size)) return { ...h, stamp: 'changed' };
     // A file written in the last seconds may be written again within the same clock tick (same stamp, other bytes):
     // it is read again whenever asked, as git does with racily clean entries.
-    const now = BigInt(Date.now()) * 1_000_000n;
-    if (now - st.mtimeNs > RACY_NS && now - st.ctimeNs > RACY_NS) {
+    if (settled(st)) {
       this.seen.set(path, h);
       this.rows[path] = [String(st.dev), String(st.ino), Number(st.size), String(st.mtimeNs), String(st.ctimeNs), h.digest, ...(h.md5 ? [h.md5] : [])] as Row;
       this.changed = true;

@@ -1,8 +1,5 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { writeFileAtomic } from '../oci/atomic.js';
-import { STATUS_INDEX_DIR } from '../oci/cache.js';
+import { readFileSync } from 'node:fs';
+import { indexRecordPath, writeIndexRecord } from '../oci/cache.js';
 
 /**
  * Which packages' file lists (info/NAME.list) hold a path of a given last component, kept across runs in the cache
@@ -43,7 +40,7 @@ export function nameHash(b: Uint8Array, from = 0, to = b.length): number {
 }
 
 function recordPath(cacheDir: string, infoHost: string): string {
-  return join(cacheDir, STATUS_INDEX_DIR, `names-${createHash('sha256').update(infoHost).digest('hex').slice(0, 32)}.json`);
+  return indexRecordPath(cacheDir, 'names-', infoHost);
 }
 
 export interface ListNames {
@@ -114,10 +111,5 @@ export function saveListNames(cacheDir: string, key: ListNamesKey, lists: [strin
     ends.push(at);
   }
   const rec: Record = { v: FORMAT, path: key.statusHost, stamp: key.statusStamp, info: key.infoStamp, packages, ends, hashes: Buffer.from(hashes.buffer, 0, at * 4).toString('base64') };
-  try {
-    mkdirSync(join(cacheDir, STATUS_INDEX_DIR), { recursive: true });
-    writeFileAtomic(recordPath(cacheDir, key.infoHost), JSON.stringify(rec));
-  } catch {
-    /* read-only cache */
-  }
+  writeIndexRecord(recordPath(cacheDir, key.infoHost), rec);
 }

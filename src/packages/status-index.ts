@@ -1,9 +1,6 @@
-import { createHash } from 'node:crypto';
-import { BigIntStats, closeSync, fstatSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { writeFileAtomic } from '../oci/atomic.js';
-import { STATUS_INDEX_DIR } from '../oci/cache.js';
-import { stampOf } from '../oci/file-digests.js';
+import { BigIntStats, closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { indexRecordPath, writeIndexRecord } from '../oci/cache.js';
+import { settled, stampOf } from '../oci/file-digests.js';
 
 /**
  * A compact index of a dpkg status file, kept across runs in the cache directory: each package as the stanza reader
@@ -21,7 +18,6 @@ import { stampOf } from '../oci/file-digests.js';
 
 /** Bump when what a record holds changes. */
 const INDEX_FORMAT = 4;
-const RACY_NS = 2_000_000_000n;
 
 /**
  * One stanza as its reader made it (valid: rows are only written for stanzas read without error): name,
@@ -40,7 +36,7 @@ interface IndexRecord {
 }
 
 function recordPath(cacheDir: string, host: string): string {
-  return join(cacheDir, STATUS_INDEX_DIR, `${createHash('sha256').update(host).digest('hex').slice(0, 32)}.json`);
+  return indexRecordPath(cacheDir, '', host);
 }
 
 /** The stat identity of a status file (null: it cannot be stat'ed). */
@@ -73,15 +69,8 @@ export function loadStatusIndex(cacheDir: string, host: string, stamp: string): 
 
 /** Keeps the index of a status file read under `stamp` (atomically; an unwritable cache only costs the next run). */
 export function saveStatusIndex(cacheDir: string, host: string, stat: { stamp: string; st: BigIntStats }, rows: IndexRow[]): void {
-  const now = BigInt(Date.now()) * 1_000_000n;
-  if (!(now - stat.st.mtimeNs > RACY_NS && now - stat.st.ctimeNs > RACY_NS)) return;
-  const rec: IndexRecord = { v: INDEX_FORMAT, path: host, stamp: stat.stamp, rows };
-  try {
-    mkdirSync(join(cacheDir, STATUS_INDEX_DIR), { recursive: true });
-    writeFileAtomic(recordPath(cacheDir, host), JSON.stringify(rec));
-  } catch {
-    /* read-only cache */
-  }
+  if (!settled(stat.st)) return;
+  writeIndexRecord(recordPath(cacheDir, host), { v: INDEX_FORMAT, path: host, stamp: stat.stamp, rows } satisfies IndexRecord);
 }
 
 /**

@@ -1,9 +1,6 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { writeFileAtomic } from '../../oci/atomic.js';
-import { STATUS_INDEX_DIR } from '../../oci/cache.js';
-import { stampOf } from '../../oci/file-digests.js';
+import { readFileSync, statSync } from 'node:fs';
+import { indexRecordPath, writeIndexRecord } from '../../oci/cache.js';
+import { settled, stampOf } from '../../oci/file-digests.js';
 
 /**
  * The absolute paths a file names (runtime.ts absolutePaths), kept across runs in the cache directory: the runtime
@@ -20,7 +17,6 @@ import { stampOf } from '../../oci/file-digests.js';
 
 /** Bump when what absolutePaths finds changes. */
 const FORMAT = 1;
-const RACY_NS = 2_000_000_000n;
 
 interface PathsRecord {
   v: number;
@@ -30,7 +26,7 @@ interface PathsRecord {
 }
 
 function recordPath(cacheDir: string, host: string): string {
-  return join(cacheDir, STATUS_INDEX_DIR, `paths-${createHash('sha256').update(host).digest('hex').slice(0, 32)}.json`);
+  return indexRecordPath(cacheDir, 'paths-', host);
 }
 
 /** `scan(host)`, or what it gave for the file with this very stat identity in an earlier run (no cache dir: scan). */
@@ -51,7 +47,6 @@ export function memoPaths(host: string, cacheDir: string | undefined, scan: (hos
     /* none yet, or unreadable: scanned below */
   }
   const paths = scan(host);
-  const now = BigInt(Date.now()) * 1_000_000n;
   // Kept only for bytes read under the stamp taken before (a file changed meanwhile is scanned again next time).
   let after: string | null = null;
   try {
@@ -59,13 +54,6 @@ export function memoPaths(host: string, cacheDir: string | undefined, scan: (hos
   } catch {
     /* gone */
   }
-  if (after === stamp && now - st.mtimeNs > RACY_NS && now - st.ctimeNs > RACY_NS) {
-    try {
-      mkdirSync(join(cacheDir, STATUS_INDEX_DIR), { recursive: true });
-      writeFileAtomic(at, JSON.stringify({ v: FORMAT, path: host, stamp, paths } satisfies PathsRecord));
-    } catch {
-      /* read-only cache: the next run scans again */
-    }
-  }
+  if (after === stamp && settled(st)) writeIndexRecord(at, { v: FORMAT, path: host, stamp, paths } satisfies PathsRecord);
   return paths;
 }
