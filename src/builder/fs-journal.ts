@@ -18,6 +18,9 @@ import { createHash } from 'node:crypto';
  *        their listing is asked separately); ENOENT and other errors by code. A file's content is covered by its
  *        stat, as in git's index: ctime changes on every write, rename, chmod, chown and xattr change, and cannot be
  *        set by a user.
+ *   t/m  stat / lstat of a directory asked for as bigint: a stamp (what an index of the directory's files is keyed
+ *        on, packages/dpkg.ts), so its size and times are kept too; they change whenever an entry is added, removed
+ *        or renamed in it. (Such a stat of anything else is an s/l.)
  *   d    readdir with file types: a hash of the names and entry types, in the order the kernel gives them
  *   n    readdir of names only: a hash of the names, in that order (the work learnt no types from it)
  *   k    readlink, r realpath: the string
@@ -28,7 +31,7 @@ import { createHash } from 'node:crypto';
  */
 
 export type Observation = [kind: Kind, path: string, fingerprint: string];
-type Kind = 's' | 'l' | 'd' | 'n' | 'k' | 'r' | 'c';
+type Kind = 's' | 'l' | 't' | 'm' | 'd' | 'n' | 'k' | 'r' | 'c';
 
 /** Kernel file systems (/proc, /sys): their stat says nothing of their content (and their times are made up on each look). */
 function isVirtual(path: string): boolean {
@@ -44,6 +47,11 @@ function isRacy(mtimeMs: number, ctimeMs: number): boolean {
 }
 
 const O_ACCMODE = 3;
+
+/** The stamp kind of a stat kind (a bigint stat: see 't'/'m'). */
+function stampKind(kind: Kind): Kind {
+  return kind === 'l' ? 'm' : 't';
+}
 
 /** The original functions, for fingerprints and replays (never the hooked ones). */
 const real = {
@@ -65,10 +73,11 @@ function errCode(e: unknown): string {
  * kept when every file it saw is two seconds old, so any later change moves a time by more than that. (Number
  * stats are several times cheaper than bigint ones, and a replay makes thousands.)
  */
-function statPrint(st: fs.Stats, virtual = false): string {
+function statPrint(st: fs.Stats, virtual = false, stamp = false): string {
   if (virtual) return `v:${st.mode}:${st.uid}:${st.gid}`;
   const base = `${st.dev}:${st.ino}:${st.mode}:${st.uid}:${st.gid}`;
-  return st.isDirectory() ? `d:${base}` : `${base}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  if (!st.isDirectory()) return `${base}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  return stamp ? `D:${base}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : `d:${base}`;
 }
 
 function listPrint(path: string): string {
@@ -93,10 +102,12 @@ export function fingerprint(kind: Kind, path: string): string {
   try {
     switch (kind) {
       case 's':
-      case 'l': {
+      case 'l':
+      case 't':
+      case 'm': {
         // No exception for the common absent path (an exception costs more than the stat).
-        const st = (kind === 's' ? real.statSync : real.lstatSync)(path, { throwIfNoEntry: false });
-        return st ? statPrint(st, isVirtual(path)) : 'E:ENOENT';
+        const st = (kind === 's' || kind === 't' ? real.statSync : real.lstatSync)(path, { throwIfNoEntry: false });
+        return st ? statPrint(st, isVirtual(path), kind === 't' || kind === 'm') : 'E:ENOENT';
       }
       case 'c':
         return createHash('sha256').update(real.readFileSync(path)).digest('base64');
@@ -177,6 +188,20 @@ export class FsJournal {
       }
       if (!isVirtual(path)) kind = 's';
     }
+    if (kind === 't' || kind === 'm') {
+      // A stamp: kept as one only for a directory (anything else's stat has its times anyway).
+      const f = answer ?? fingerprint(kind, path);
+      if (!(typeof f === 'string' ? f.startsWith('D:') : f.isDirectory())) {
+        this.note(kind === 't' ? 's' : 'l', path, f);
+        return;
+      }
+      const key = kind + path;
+      if (this.seen.has(key)) return;
+      const print = typeof f === 'string' ? f : statPrint(f, false, true);
+      this.seen.set(key, [kind, path, print]);
+      this.checkRacy(print);
+      return;
+    }
     const key = kind + path;
     if (this.seen.has(key)) return;
     if (answer !== undefined && typeof answer !== 'string') {
@@ -255,13 +280,20 @@ function hook(j: FsJournal): () => void {
       }
       if (r === undefined) j.note(kind, p, 'E:ENOENT');
       else if (typeof r.mtimeMs === 'number') j.note(kind, p, r as fs.Stats);
-      else j.note(kind, p);
+      else j.note(stampKind(kind), p);
       return r;
     };
   for (const name of ['statSync', 'lstatSync']) wrap(fs, name, statSync(statKind(name)));
+  // A bigint stat is a stamp (see Kind 't'/'m').
+  const stat = (kind: Kind) => (orig: AnyFn) =>
+    function (this: unknown, p: unknown, ...rest: unknown[]) {
+      const o = rest[0] as { bigint?: boolean } | undefined;
+      j.note(typeof o === 'object' && o !== null && o.bigint ? stampKind(kind) : kind, p);
+      return orig.call(this, p, ...rest);
+    };
   for (const name of ['stat', 'lstat']) {
-    wrap(fs, name, before(statKind(name)));
-    wrap(P, name, before(statKind(name)));
+    wrap(fs, name, stat(statKind(name)));
+    wrap(P, name, stat(statKind(name)));
   }
   // exists and access answer from the stat (type, mode and owner decide access).
   for (const name of ['existsSync', 'accessSync', 'exists', 'access']) wrap(fs, name, before('s'));

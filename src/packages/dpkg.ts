@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
-import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, readlinkSync, statSync, Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync, readlinkSync, Stats } from 'node:fs';
 import { posix } from 'node:path';
 import { cleanPath, RootFs } from '../elf/rootfs.js';
-import { stampOf } from '../oci/file-digests.js';
+import { settled, stampOf } from '../oci/file-digests.js';
 import { ControlFileError, field, parseStanzas, quickScan, scanStanzas } from './deb822.js';
 import { IndexRow, loadStatusIndex, readStamped, saveStatusIndex, statusStamp } from './status-index.js';
 import { ListNamesKey, loadListNames, saveListNames } from './list-names.js';
@@ -48,8 +47,6 @@ export interface AlternativeLink {
 const DB = '/var/lib/dpkg';
 /** Above this many files that no likely package explains, every list is indexed instead of searched per name. */
 const MAX_TARGETED = 24;
-/** Files changed this recently may change again within the same clock tick: no index is made of them. */
-const RACY_MS = 2000;
 /** What follows a library's stem in its package's name: a version, maybe t64, maybe "-N" (libssl3, liblua5.1-0, libfoo3t64). */
 const LIBRARY_SUFFIX = /^-?\d[\d.]*[a-z]?(t64)?(-\d+)?$/;
 /** open(2) flags for reading a file that must not be a symlink (fs accepts numbers; its types say string). */
@@ -390,9 +387,12 @@ export class DpkgDatabase {
   }
 
   /**
-   * What the index of the lists' names is valid for (list-names.ts): the stat identities of the status file, the
-   * info directory and every list (a stat each, not a read: a list edited in place changes its ctime), none changed
-   * in the last two seconds; null without a cache directory or a status file.
+   * What the index of the lists' names is valid for (list-names.ts): the stat identities of the status file and of
+   * the info directory, neither changed in the last two seconds; null without a cache directory or a status file.
+   * dpkg never writes a list in place: it writes NAME.list.new and renames it over NAME.list (lib/dpkg/atomic-file.c,
+   * used by write_filelist_except in db-fsys-files.c), renames a new package's control files into info/, and
+   * unlinks a removed package's; each of these changes the directory's mtime and ctime, and every install, upgrade
+   * or removal rewrites the status file. Two stats, then, instead of one per list.
    */
   private listNamesKey(): ListNamesKey | null {
     if (!this.cacheDir) return null;
@@ -401,24 +401,10 @@ export class DpkgDatabase {
     if (!infoHost || !status) return null;
     const statusHost = this.fs.hostReal(status);
     const s = statusStamp(statusHost);
+    // A bigint stat of the directory: the build's journal (builder/fs-journal.ts) keeps its times too.
     const i = statusStamp(infoHost);
-    if (!s || !i) return null;
-    const now = Date.now();
-    const racy = (mtimeMs: number, ctimeMs: number) => now - mtimeMs < RACY_MS || now - ctimeMs < RACY_MS;
-    if (racy(Number(s.st.mtimeNs / 1_000_000n), Number(s.st.ctimeNs / 1_000_000n)) || racy(Number(i.st.mtimeNs / 1_000_000n), Number(i.st.ctimeNs / 1_000_000n))) return null;
-    const h = createHash('sha256').update(i.stamp);
-    const dir = infoHost === '/' ? '' : infoHost;
-    for (const p of this.present) {
-      if (this.distroless.has(p)) continue;
-      for (const n of infoNames(p, 'list')) {
-        const st = statSync(`${dir}/${n}`, { throwIfNoEntry: false });
-        if (!st) continue;
-        if (racy(st.mtimeMs, st.ctimeMs)) return null;
-        h.update(`${n} ${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}\n`);
-        break;
-      }
-    }
-    return { infoHost, statusHost, statusStamp: s.stamp, infoStamp: h.digest('hex') };
+    if (!s || !i || !i.st.isDirectory() || !settled(s.st) || !settled(i.st)) return null;
+    return { infoHost, statusHost, statusStamp: s.stamp, infoStamp: i.stamp };
   }
 
   /** Diversions (/var/lib/dpkg/diversions), by the diverted path. */

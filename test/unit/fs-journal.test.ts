@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import fs, { chmodSync, closeSync, existsSync, mkdirSync, openSync, opendirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import fs, { chmodSync, closeSync, existsSync, mkdirSync, openSync, opendirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ const OLD = new Date('2020-01-01T00:00:00Z');
 let root: string;
 /** The fixture the current test works on (each change gets its own: a change leaves a fresh ctime behind). */
 let dir: string;
-const FIXTURES = 7;
+const FIXTURES = 9;
 
 const dir0 = () => join(root, 'f0');
 
@@ -98,6 +98,30 @@ describe('the file-system journal (src/builder/fs-journal.ts)', () => {
       assert.equal(stillHolds(obs), false);
     });
   }
+
+  it('a bigint stat of a directory is a stamp: an entry renamed into it or removed from it is seen, as a plain stat of it does not', async () => {
+    for (const [i, change] of [
+      (d: string) => (writeFileSync(join(d, 'lib', 'a.so.new'), 'BBBB'), renameSync(join(d, 'lib', 'a.so.new'), join(d, 'lib', 'a.so'))),
+      (d: string) => unlinkSync(join(d, 'lib', 'a.so.1')),
+    ].entries()) {
+      dir = join(root, `f${7 + i}`);
+      const lib = join(dir, 'lib');
+      const { journal } = await journaled([], async () => [statSync(lib, { bigint: true }), await fs.promises.lstat(lib, { bigint: true }), statSync(join(lib, 'a.so'), { bigint: true }), statSync(dir)]);
+      const obs = journal.observations;
+      assert.ok(obs.some(([k, p, f]) => k === 't' && p === lib && f.startsWith('D:')), JSON.stringify(obs));
+      assert.ok(obs.some(([k, p, f]) => k === 'm' && p === lib && f.startsWith('D:')), 'the promise form of lstat too');
+      assert.ok(obs.some(([k, p]) => k === 's' && p === join(lib, 'a.so')), "a file's bigint stat is a plain stat (its times are in it)");
+      assert.equal(journal.racy, false);
+      assert.ok(stillHolds(obs));
+      // Only the plain stat of `dir` saw it: no change of its entries moves that.
+      writeFileSync(join(dir, 'new'), '');
+      assert.ok(stillHolds(obs));
+      change(dir);
+      assert.equal(stillHolds(obs), false);
+      assert.equal((await journaled([], async () => statSync(lib, { bigint: true }))).journal.racy, true, 'a directory changed in the last two seconds is racy as a stamp');
+      assert.equal((await journaled([], async () => statSync(lib))).journal.racy, false, 'and not as a plain stat');
+    }
+  });
 
   it('kernel files are fingerprinted by their content, not their made-up stat; a device read is not modelled', async () => {
     const { journal } = await journaled([], async () => (statSync('/proc/version'), readFileSync('/proc/version')));

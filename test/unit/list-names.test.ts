@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import fs, { mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import fs, { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DpkgDatabase } from '../../src/packages/dpkg.js';
-import { removeDir, tempDir } from '../helpers/sh.js';
+import { has, removeDir, sh, tempDir } from '../helpers/sh.js';
 
 let dir: string;
 let root: string;
@@ -73,7 +73,7 @@ describe('the index of the lists names (list-names.ts)', () => {
     assert.deepEqual(owned.owners, [['beta'], ['gamma']]);
   });
 
-  it('is not used once the status file changed (dpkg rewrites it on every change), nor once a list was edited in place', async () => {
+  it('is not used once the status file changed (dpkg rewrites it on every change), nor once a list was renamed over (as dpkg writes lists)', async () => {
     const statusRoot = join(dir, 'r-status');
     const listRoot = join(dir, 'r-list');
     await owners(join(dir, 'c2'), ['/home/u/app'], statusRoot);
@@ -81,15 +81,43 @@ describe('the index of the lists names (list-names.ts)', () => {
     // Each index holds no "app" for gamma: used after these changes, it would make /usr/bin/app nobody's.
     writeFileSync(join(statusRoot, 'var/lib/dpkg/info/gamma.list'), LISTS.gamma + '/usr/bin/app\n');
     writeFileSync(join(statusRoot, 'var/lib/dpkg/status'), STATUS + '\n');
-    // The same size, the mtime put back: only the list's ctime tells.
-    const list = join(listRoot, 'var/lib/dpkg/info/gamma.list');
-    const st = statSync(list);
-    writeFileSync(list, LISTS.gamma.replace('/usr/share/gamma/data', '/usr/share/gamma/app_'));
-    utimesSync(list, st.atime, st.mtime);
-    assert.equal(statSync(list).size, st.size);
+    // dpkg's way (write_filelist_except): NAME.list.new, renamed over NAME.list; the same size, the status untouched.
+    const info = join(listRoot, 'var/lib/dpkg/info');
+    writeFileSync(join(info, 'gamma.list.new'), LISTS.gamma.replace('/usr/share/gamma/data', '/usr/share/gamma/app_'));
+    renameSync(join(info, 'gamma.list.new'), join(info, 'gamma.list'));
     // Older than two seconds (a fresher file is never indexed, nor an index used for it): only the stamps tell.
     await new Promise((r) => setTimeout(r, 2100));
     assert.deepEqual((await owners(join(dir, 'c2'), ['/usr/bin/app'], statusRoot)).owners, [['gamma']]);
     assert.deepEqual((await owners(join(dir, 'c3'), ['/usr/share/gamma/app_'], listRoot)).owners, [['gamma']]);
+  });
+
+  it('sees what the real dpkg installs, upgrades and removes after it was made', { skip: !has('dpkg') || !has('dpkg-deb') }, async () => {
+    const r = join(dir, 'r-dpkg');
+    const cache = join(dir, 'c4');
+    // A package built with dpkg-deb, installed into an empty database under a temporary root by dpkg itself.
+    const deb = (name: string, version: string, files: string[]) => {
+      const d = join(dir, `${name}-${version}`);
+      sh(`mkdir -p ${d}/DEBIAN && printf 'Package: ${name}\nVersion: ${version}\nArchitecture: all\nMaintainer: t <t@example.org>\nDescription: t\n' > ${d}/DEBIAN/control
+        for f in ${files.join(' ')}; do mkdir -p ${d}$(dirname $f) && echo ${name} > ${d}$f; done
+        dpkg-deb --root-owner-group -Zgzip -b ${d} ${d}.deb >/dev/null`);
+      return `${d}.deb`;
+    };
+    const dpkg = (args: string) => sh(`dpkg --root=${r} --force-not-root --force-script-chrootless ${args} >/dev/null`);
+    const settle = () => new Promise((res) => setTimeout(res, 2100));
+    sh(`mkdir -p ${r}/var/lib/dpkg/info ${r}/var/lib/dpkg/updates && touch ${r}/var/lib/dpkg/status`);
+    dpkg(`-i ${deb('alpha', '1.0', ['/usr/bin/tool'])}`);
+    await settle();
+    assert.deepEqual((await owners(cache, ['/home/u/app'], r)).owners, [[]]);
+    assert.deepEqual((await owners(cache, ['/home/u/app'], r)).read, [], 'the index is made and used');
+    dpkg(`-i ${deb('delta', '1.0', ['/usr/bin/app'])}`);
+    await settle();
+    assert.deepEqual((await owners(cache, ['/home/u/app', '/usr/bin/app'], r)).owners, [[], ['delta']], 'installed after the index was made');
+    dpkg(`-i ${deb('alpha', '2.0', ['/usr/bin/tool', '/usr/sbin/app'])}`);
+    dpkg('-r delta');
+    await settle();
+    assert.deepEqual((await owners(cache, ['/usr/bin/app', '/usr/sbin/app'], r)).owners, [[], ['alpha']], 'an upgrade and a removal after it');
+    const last = await owners(cache, ['/home/u/app', '/home/u/other'], r);
+    assert.deepEqual(last.owners, [[], []]);
+    assert.deepEqual(last.read, ['alpha.list'], 'and made again for the new database: only the list that names an "app" is read');
   });
 });
