@@ -7,7 +7,8 @@ import { Resolver } from '../elf/resolve.js';
 import { readElfFile } from '../elf/reader.js';
 import { formatPlatform, hostPlatform, Platform, platformMatches } from '../oci/platform.js';
 import { HistoryEntry, Image, platformOfConfig } from '../oci/image.js';
-import { LayerBlob, LayerEntry, LayerStream, writeLayer } from '../oci/layer.js';
+import { DEFAULT_GZIP_LEVEL, LayerBlob, LayerEntry, LayerStream, writeLayer } from '../oci/layer.js';
+import { Preread, prereadFiles } from '../oci/preread.js';
 import { hexOf } from '../oci/digest.js';
 import { Cache } from '../oci/cache.js';
 import { FileDigests } from '../oci/file-digests.js';
@@ -245,6 +246,17 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
   let base = spec.context && loadBase ? await loadBase(dockerfileBasePlatform(spec)) : null;
   const plan = planned ?? (await planBuild(spec, join(workDir, 'stage'), base ? await baseTreeOf(base.image) : null, images));
   const platform = base && !plan.platform && !spec.platform ? platformOfConfig(base.image.config) : checkPlatform(plan, spec);
+  // One reader of file contents for the whole build: the inventory's md5s and the layer cache's sha256s come from one
+  // read of each file.
+  const cache = openCache(spec.cacheDir, log);
+  const files = cache?.files ?? new FileDigests(null);
+  const wantInventory = !(spec.sbom === false && !spec.sbomDocument);
+  // The large files the plan holds so far are read now and their blocks deflated on the other core while the rules
+  // and the package records run (preread.ts). Not with a base image (paths may move onto its links) or zstd.
+  const preread: Preread | undefined =
+    !spec.from && !base && spec.compression !== 'zstd'
+      ? prereadFiles(plan.entries.values(), { mtime: spec.epoch, level: spec.gzipLevel ?? DEFAULT_GZIP_LEVEL, files, want: { md5: wantInventory, sha1: !!spec.sbomDocument }, blocks: cache?.cache.blocks ?? null })
+      : undefined;
   const added = applyRules(plan, {
     scaffold: spec.scaffold ?? { passwd: true, tmp: true, certs: true, tz: true, locale: true },
     force: spec.scaffoldForce,
@@ -276,11 +288,7 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     }
   }
   for (const a of [...plan.notes, ...added]) log.info(a);
-  // One reader of file contents for the whole build: the inventory's md5s and the layer cache's sha256s come from one
-  // read of each file.
-  const cache = openCache(spec.cacheDir, log);
-  const files = cache?.files ?? new FileDigests(null);
-  const inventory = spec.sbom === false && !spec.sbomDocument ? null : packageRecords(plan, spec, log, files);
+  const inventory = wantInventory ? packageRecords(plan, spec, log, files) : null;
   const { kernelFloor } = checkVersions(plan);
   if (kernelFloor) log.info(`needs Linux ${kernelFloor} or newer (ELF ABI note)`);
   if (spec.maxSize !== undefined) {
@@ -311,7 +319,7 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
   }
   // Layers compress concurrently: gzip runs on libuv's thread pool, so each layer gets a core.
   const blobs: LayerBlob[] = await Promise.all(
-    jobs.map(({ entries, comment }) => writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: layerType, mtime: spec.epoch, comment, compression: spec.compression, gzipLevel: spec.gzipLevel, log, cache: cache ?? undefined, stream: layerStream })),
+    jobs.map(({ entries, comment }) => writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: layerType, mtime: spec.epoch, comment, compression: spec.compression, gzipLevel: spec.gzipLevel, log, cache: cache ?? undefined, stream: layerStream, preread })),
   );
   if (cache) {
     cache.files.save();

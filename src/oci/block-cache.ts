@@ -71,6 +71,16 @@ export class BlockCache {
     return index;
   }
 
+  /** Whether a record names block `id` (its bytes are checked only when copied: see lookup). */
+  has(id: string): boolean {
+    return this.load().has(id);
+  }
+
+  /** How many blocks have records. */
+  get size(): number {
+    return this.load().size;
+  }
+
   /** The compressed bytes of block `id`, when a cached blob still holds them intact; else null. */
   lookup(id: string): Buffer | null {
     const r = this.load().get(id);

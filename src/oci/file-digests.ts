@@ -77,6 +77,21 @@ export class FileDigests {
    */
   hashes(path: string, want: { md5?: boolean; sha1?: boolean } = {}): FileHashes {
     const st = statSync(path, { bigint: true });
+    const known = this.known(path, st, want);
+    if (known) return known;
+    const algs = ['sha256', ...(want.md5 ? ['md5'] : []), ...(want.sha1 ? ['sha1'] : [])];
+    const { hex, size } = hashFileSync(path, algs);
+    const h: FileHashes = { digest: 'sha256:' + hex[0], stamp: stampOf(st), size };
+    if (want.md5) h.md5 = hex[1];
+    if (want.sha1) h.sha1 = hex[algs.indexOf('sha1')];
+    return this.keep(path, st, h);
+  }
+
+  /**
+   * The hashes of a file whose stat is `st`, when this process took them before or the memo holds them (under the
+   * same identity, with md5 and sha1 when asked for); else null (the file must be read).
+   */
+  known(path: string, st: BigIntStats, want: { md5?: boolean; sha1?: boolean } = {}): FileHashes | null {
     const stamp = stampOf(st);
     this.used.add(path);
     const had = this.seen.get(path);
@@ -90,13 +105,17 @@ export class FileDigests {
         return h;
       }
     }
-    const algs = ['sha256', ...(want.md5 ? ['md5'] : []), ...(want.sha1 ? ['sha1'] : [])];
-    const { hex, size } = hashFileSync(path, algs);
-    const h: FileHashes = { digest: 'sha256:' + hex[0], stamp, size };
-    if (want.md5) h.md5 = hex[1];
-    if (want.sha1) h.sha1 = hex[algs.indexOf('sha1')];
+    return null;
+  }
+
+  /**
+   * Hashes taken by reading the file whose stat was `st` before the read (`h.stamp` is its stamp): kept, unless the
+   * file changed while being read (then they come back with the stamp "changed" and are remembered nowhere).
+   */
+  keep(path: string, st: BigIntStats, h: FileHashes): FileHashes {
     // Changed while being read: usable for nothing (the caller sees the stamp differ later and skips the cache).
-    if (stampOf(statSync(path, { bigint: true })) !== stamp || size !== Number(st.size)) return { ...h, stamp: 'changed' };
+    if (stampOf(statSync(path, { bigint: true })) !== h.stamp || h.size !== Number(st.size)) return { ...h, stamp: 'changed' };
+    this.used.add(path);
     // A file written in the last seconds may be written again within the same clock tick (same stamp, other bytes):
     // it is read again whenever asked, as git does with racily clean entries.
     if (settled(st)) {

@@ -11,6 +11,7 @@ import { ZSTD_BLOCK, zstdParallel } from './zstd.js';
 import { Entry } from './entry.js';
 import { encodeHeader, END_OF_ARCHIVE } from './tar.js';
 import { Log, silentLog, Task } from '../log.js';
+import type { Preread } from './preread.js';
 
 /** One file of a layer to write: the entry (oci/entry.ts) and where its bytes come from. */
 export interface LayerEntry extends Entry {
@@ -56,6 +57,8 @@ export interface WriteLayerOptions {
   cache?: { cache: Cache; files: FileDigests };
   /** A sink for the compressed bytes as they are made (an upload while compressing); not asked for cached layers. */
   stream?: () => LayerStream | null;
+  /** Large files read (and deflated) ahead of the layer, while the build was still planning (preread.ts). */
+  preread?: Preread;
 }
 
 /** Sees a layer's compressed bytes as they are written, in order: a registry upload that overlaps compression. */
@@ -131,6 +134,49 @@ function tarName(path: string): string {
   return path.replace(/^\/+/, '');
 }
 
+/** The tar header of an entry whose content is `size` bytes. */
+export function entryHeader(e: LayerEntry, mtime: number, size: number): Buffer {
+  return encodeHeader({
+    path: tarName(e.path),
+    type: e.type,
+    mode: e.mode,
+    uid: e.uid,
+    gid: e.gid,
+    size,
+    mtime,
+    linkname: e.type === 'hardlink' ? tarName(e.linkname ?? '') : e.linkname,
+    xattrs: e.xattrs,
+  });
+}
+
+/** The settings part of every block name (BlockNames.settings) for gzip at `level`. */
+export function blockNaming(level: number): string {
+  return `${BLOCK_NAMING}\n${deflateSettings(level)}\n`;
+}
+
+/**
+ * The name of one block of a large file (LARGE_FILE or more: its blocks hold nothing else): the file's header in its
+ * first block, `len` bytes of its content from `pos`, `tail` bytes of padding in its last.
+ */
+export function largeBlockName(settings: string, header: Buffer | null, digest: Digest, pos: number, len: number, tail: number): string {
+  const h = createHash('sha256').update(settings);
+  if (header) h.update(`H${header.length}:`).update(header);
+  h.update(`C${digest}:${pos}:${len}`);
+  if (tail) h.update(`P${tail}`);
+  return h.digest('hex');
+}
+
+/** The names of a large file's blocks, in order. */
+export function largeBlockNames(settings: string, header: Buffer, digest: Digest, size: number): string[] {
+  const out: string[] = [];
+  const pad = (512 - (size % 512)) % 512;
+  for (let pos = 0; pos < size; pos += BLOCK_SIZE) {
+    const len = Math.min(BLOCK_SIZE, size - pos);
+    out.push(largeBlockName(settings, pos === 0 ? header : null, digest, pos, len, pos + len === size ? pad : 0));
+  }
+  return out;
+}
+
 /**
  * The cache key of a layer: everything its bytes depend on. Entries (sorted and normalised) with their paths, types,
  * modes, owners, link targets, extended attributes and content digests; the writer's format, media type,
@@ -178,6 +224,8 @@ async function contentIdentities(sorted: LayerEntry[], files: FileDigests): Prom
   return ids.some((x) => x?.stamp === 'changed') ? null : ids;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /** A regular file at least this large starts its own blocks: cut every BLOCK_SIZE bytes from its first byte. */
 export const LARGE_FILE = 64 << 10;
 /** Smaller entries run together; a run's block may end after an entry whose path is a cut point once it holds this. */
@@ -211,7 +259,7 @@ export interface BlockNames {
  * (for the block cache). File bytes are read straight into the block, with no copy in between. Reads are
  * synchronous: the thread pool is busy compressing, and a read queued behind a deflate job would stall the layer.
  */
-async function* layerBlocks(entries: LayerEntry[], mtime: number, task: Task, names: BlockNames | null, stamps?: (string | null)[], onChanged?: () => void): AsyncGenerator<RawBlock> {
+async function* layerBlocks(entries: LayerEntry[], mtime: number, task: Task, names: BlockNames | null, stamps?: (string | null)[], onChanged?: () => void, preread?: Preread): AsyncGenerator<RawBlock> {
   const probe = Buffer.allocUnsafe(1);
   const newName = () => (names ? createHash('sha256').update(names.settings) : null);
   // The run being filled.
@@ -256,45 +304,38 @@ async function* layerBlocks(entries: LayerEntry[], mtime: number, task: Task, na
   for (const e of entries) {
     i++;
     const size = e.type === 'file' ? (e.content ? e.content.length : (e.size ?? 0)) : 0;
-    const header = encodeHeader({
-      path: tarName(e.path),
-      type: e.type,
-      mode: e.mode,
-      uid: e.uid,
-      gid: e.gid,
-      size,
-      mtime,
-      linkname: e.type === 'hardlink' ? tarName(e.linkname ?? '') : e.linkname,
-      xattrs: e.xattrs,
-    });
+    const header = entryHeader(e, mtime, size);
     const pad = (512 - (size % 512)) % 512;
     const digest = names?.digests[i] ?? null;
-    const fd = size > 0 && !e.content ? openSync(e.source!, 'r') : -1;
+    let fd = -1;
     try {
       if (size >= LARGE_FILE) {
         if (off) yield take();
-        for (let pos = 0; pos < size; ) {
+        // Read ahead (and maybe deflated already) under the identity its digest was taken under: those bytes.
+        const ahead = e.source && !e.content ? (preread?.take(e.source, header, size, stamps?.[i] ?? undefined) ?? null) : null;
+        if (!ahead && !e.content) fd = openSync(e.source!, 'r');
+        for (let pos = 0, k = 0; pos < size; k++) {
           const len = Math.min(BLOCK_SIZE, size - pos);
           const head = pos === 0 ? header.length : 0;
           const tail = pos + len === size ? pad : 0;
-          const block = Buffer.allocUnsafe(head + len + tail);
-          const h = newName();
-          if (head) {
-            header.copy(block, 0);
-            h?.update(`H${header.length}:`).update(header);
-          }
-          fill(e, fd, block, head, pos, len);
-          h?.update(`C${digest}:${pos}:${len}`);
-          if (tail) {
-            block.fill(0, head + len);
-            h?.update(`P${tail}`);
-          }
+          const id = names && digest ? largeBlockName(names.settings, head ? header : null, digest, pos, len, tail) : null;
           pos += len;
+          if (ahead) {
+            task.add(len);
+            yield { id, ...ahead[k] };
+            ahead[k] = { data: EMPTY }; // yielded: the layer holds it no longer than any other block
+            continue;
+          }
+          const block = Buffer.allocUnsafe(head + len + tail);
+          if (head) header.copy(block, 0);
+          fill(e, fd, block, head, pos - len, len);
+          if (tail) block.fill(0, head + len);
           if (pos === size) finish(e, fd, i);
-          yield { data: block, id: h && digest ? h.digest('hex') : null };
+          yield { data: block, id };
         }
         continue;
       }
+      if (size > 0 && !e.content) fd = openSync(e.source!, 'r');
       const need = header.length + size + pad;
       if (off && off + need > RUN_CAP) yield take();
       if (need > buf.length - off) buf = Buffer.allocUnsafe(need); // a header of many extended attributes
@@ -354,7 +395,7 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
         (opts.log ?? silentLog).info(cachedLayerNote(opts.comment));
         return { digest: hit.digest, diffId: hit.diffId, size: hit.size, uncompressedSize: hit.uncompressedSize, mediaType: hit.mediaType, path: hit.path, comment: opts.comment, entries: sorted.length, cached: true };
       }
-      if (compression === 'gzip') names = { settings: `${BLOCK_NAMING}\n${deflateSettings(level)}\n`, digests };
+      if (compression === 'gzip') names = { settings: blockNaming(level), digests };
     }
   }
   // With a cache, the blob is written straight into it (no copy afterwards).
@@ -394,7 +435,7 @@ async function writeOnce(sorted: LayerEntry[], opts: WriteLayerOptions, dir: str
   const fd = openSync(tmp, 'w');
   const sink = opts.stream?.() ?? null;
   try {
-    const tar = layerBlocks(sorted, opts.mtime, task, names, stamps, () => (changed = true));
+    const tar = layerBlocks(sorted, opts.mtime, task, names, stamps, () => (changed = true), opts.preread);
     async function* hashed(): AsyncGenerator<RawBlock> {
       for await (const b of tar) {
         raw.update(b.data);

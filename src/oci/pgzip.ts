@@ -14,6 +14,8 @@ import * as zlib from 'node:zlib';
 export interface RawBlock {
   data: Buffer;
   id: string | null;
+  /** Its deflate, already started (deflateBlock at the stream's level): taken as it is, not deflated again. */
+  deflated?: Promise<Buffer[]>;
 }
 
 /** Where a block went in the gzip stream (offsets count from the stream's first byte). */
@@ -40,7 +42,7 @@ export interface GzipBlockOptions {
  * Deflates one block on the thread pool, on its own, ending on a byte boundary (Z_SYNC_FLUSH), in one zlib call; its
  * output is yielded as zlib wrote it (one piece: the output buffer holds a whole block's worth).
  */
-function deflateBlock(block: Buffer, level: number): Promise<Buffer[]> {
+export function deflateBlock(block: Buffer, level: number): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const flush = zlib.constants.Z_SYNC_FLUSH;
     const d = zlib.createDeflateRaw({ level, memLevel: MEM_LEVEL, chunkSize: block.length + (block.length >> 8) + 1024, flush, finishFlush: flush });
@@ -124,10 +126,10 @@ export async function* gzipBlocks(input: AsyncIterable<RawBlock>, level = 6, opt
     if (!data.length) continue;
     crc = crc32(data, crc);
     total += data.length;
-    const copied = block.id !== null && opts.reuse ? opts.reuse(block.id, data.length) : null;
+    const copied = !block.deflated && block.id !== null && opts.reuse ? opts.reuse(block.id, data.length) : null;
     if (copied) inflight.push({ id: block.id, reused: true, out: [copied] });
     else {
-      const out = deflateBlock(data, level);
+      const out = block.deflated ?? deflateBlock(data, level);
       out.catch(() => {}); // awaited in order below; this only keeps an early failure from counting as unhandled
       inflight.push({ id: block.id, reused: false, out });
     }
