@@ -4,7 +4,7 @@ import { cleanPath, RootFs } from '../elf/rootfs.js';
 import { settled, stampOf } from '../oci/file-digests.js';
 import { ControlFileError, field, parseStanzas, quickScan, scanStanzas } from './deb822.js';
 import { IndexRow, loadStatusIndex, readStamped, saveStatusIndex, statusStamp } from './status-index.js';
-import { ListNamesKey, loadListNames, saveListNames } from './list-names.js';
+import { ListNamesKey, listNamesCandidates, saveListNames } from './list-names.js';
 
 export { ControlFileError } from './deb822.js';
 
@@ -351,10 +351,9 @@ export class DpkgDatabase {
       for (const d of div.values()) if (this.physical(d.to) === ph) names.add(posix.basename(d.from));
     }
     const key = this.listNamesKey();
-    const known = key && loadListNames(this.cacheDir!, key);
-    if (known) {
-      // The lists that may name them, from the index of every list's names: only those are read.
-      const keys = known.candidates(names);
+    // The lists that may name them, from the index of every list's names: only those are read.
+    const keys = key && listNamesCandidates(this.cacheDir!, key, names);
+    if (keys) {
       for (const p of this.present) if (!this.indexed.has(p) && (this.distroless.has(p) || keys.has(`${p.name}:${p.arch}`))) this.indexPackage(p);
       return;
     }

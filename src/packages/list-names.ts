@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { indexRecordPath, writeIndexRecord } from '../oci/cache.js';
 
 /**
@@ -15,10 +15,19 @@ import { indexRecordPath, writeIndexRecord } from '../oci/cache.js';
  * (865 here) cost about 10 ms; it is made only while neither changed in the last two seconds. (A list edited in
  * place by hand, with neither the status file nor the directory changed, is not noticed.)
  *
- *   CACHE/dpkg/HEX.json   sha256 of the info directory's host path → { v, path, stamp, info, packages, hashes }
+ *   CACHE/dpkg/namesS-HEX.json   shard S (0-f) of the index; HEX: sha256 of the info directory's host path
+ *                                → { v, path, stamp, info, shard, packages, hashes, owners }
  */
 
-const FORMAT = 2;
+const FORMAT = 3;
+
+/**
+ * The index is kept in SHARDS records, by the top bits of the names' hashes: a lookup of a few names reads one or two
+ * records of some 50 KB, not the whole index (about 800 KB of JSON for 865 lists, 5 ms to read and decode). Each
+ * record holds the key it was made under, so records of different makings are never mixed.
+ */
+const SHARD_BITS = 4;
+const SHARDS = 1 << SHARD_BITS;
 
 interface Record {
   v: number;
@@ -27,11 +36,14 @@ interface Record {
   stamp: string;
   /** The info directory's stat identity. */
   info: string;
-  /** Package keys (name:arch), and where each one's hashes end in `hashes`. */
+  /** Which shard this is (the top SHARD_BITS bits of its hashes). */
+  shard: number;
+  /** Package keys (name:arch) this shard names. */
   packages: string[];
-  ends: number[];
-  /** Little-endian uint32 hashes, base64. */
+  /** Little-endian uint32 hashes in ascending order, base64, each with the index in `packages` of a list naming it. */
   hashes: string;
+  /** Little-endian uint16 indexes into `packages`, base64, one per hash. */
+  owners: string;
 }
 
 /** FNV-1a over the bytes (UTF-8, as lists hold them) of a path's last component. */
@@ -41,13 +53,8 @@ export function nameHash(b: Uint8Array, from = 0, to = b.length): number {
   return h >>> 0;
 }
 
-function recordPath(cacheDir: string, infoHost: string): string {
-  return indexRecordPath(cacheDir, 'names-', infoHost);
-}
-
-export interface ListNames {
-  /** Keys (name:arch) of the packages whose lists may hold a path whose last component is one of `names`. */
-  candidates(names: Iterable<string>): Set<string>;
+function recordPath(cacheDir: string, infoHost: string, shard: number): string {
+  return indexRecordPath(cacheDir, `names${shard.toString(16)}-`, infoHost);
 }
 
 export interface ListNamesKey {
@@ -57,61 +64,109 @@ export interface ListNamesKey {
   infoStamp: string;
 }
 
-/** The index made under this very key, else null. */
-export function loadListNames(cacheDir: string, key: ListNamesKey): ListNames | null {
-  let rec: Record;
-  try {
-    rec = JSON.parse(readFileSync(recordPath(cacheDir, key.infoHost), 'utf8')) as Record;
-  } catch {
-    return null;
+/** The typed array a base64 string holds, or null when its length does not fit. */
+function decode<T>(b64: string, width: number, make: (b: ArrayBuffer, n: number) => T): T | null {
+  const b = Buffer.from(b64, 'base64');
+  if (b.length % width) return null;
+  return make(b.buffer.slice(b.byteOffset, b.byteOffset + b.length), b.length / width);
+}
+
+/**
+ * Keys (name:arch) of the packages whose lists may hold a path whose last component is one of `names`, from the
+ * index made under this very key; null when there is none (or a record of it is missing or damaged).
+ */
+export function listNamesCandidates(cacheDir: string, key: ListNamesKey, names: Iterable<string>): Set<string> | null {
+  const want = new Map<number, number[]>();
+  for (const n of names) {
+    const h = nameHash(Buffer.from(n, 'utf8'));
+    const shard = h >>> (32 - SHARD_BITS);
+    const l = want.get(shard);
+    if (l) l.push(h);
+    else want.set(shard, [h]);
   }
-  if (!rec || rec.v !== FORMAT || rec.path !== key.statusHost || rec.stamp !== key.statusStamp || rec.info !== key.infoStamp) return null;
-  if (!Array.isArray(rec.packages) || !Array.isArray(rec.ends) || rec.ends.length !== rec.packages.length || typeof rec.hashes !== 'string') return null;
-  const bytes = Buffer.from(rec.hashes, 'base64');
-  if (bytes.length % 4 || rec.ends[rec.ends.length - 1] !== bytes.length / 4) return null;
-  const hashes = new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length));
-  return {
-    candidates(names) {
-      const want = new Set<number>();
-      for (const n of names) want.add(nameHash(Buffer.from(n, 'utf8')));
-      const out = new Set<string>();
-      let start = 0;
-      for (let k = 0; k < rec.packages.length; k++) {
-        const end = rec.ends[k];
-        for (let i = start; i < end; i++) {
-          if (want.has(hashes[i])) {
-            out.add(rec.packages[k]);
-            break;
-          }
-        }
-        start = end;
+  const out = new Set<string>();
+  for (const [shard, hs] of want) {
+    let rec: Record;
+    try {
+      rec = JSON.parse(readFileSync(recordPath(cacheDir, key.infoHost, shard), 'utf8')) as Record;
+    } catch {
+      return null;
+    }
+    if (!rec || rec.v !== FORMAT || rec.shard !== shard || rec.path !== key.statusHost || rec.stamp !== key.statusStamp || rec.info !== key.infoStamp) return null;
+    if (!Array.isArray(rec.packages) || typeof rec.hashes !== 'string' || typeof rec.owners !== 'string') return null;
+    const hashes = decode(rec.hashes, 4, (b, n) => new Uint32Array(b, 0, n));
+    const owners = decode(rec.owners, 2, (b, n) => new Uint16Array(b, 0, n));
+    if (!hashes || !owners || hashes.length !== owners.length) return null;
+    for (const h of hs) {
+      // The first entry of hash h (ascending order), then every entry of it.
+      let lo = 0;
+      let hi = hashes.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (hashes[mid] < h) lo = mid + 1;
+        else hi = mid;
       }
-      return out;
-    },
-  };
+      for (let i = lo; i < hashes.length && hashes[i] === h; i++) {
+        const pkg = rec.packages[owners[i]];
+        if (typeof pkg !== 'string') return null;
+        out.add(pkg);
+      }
+    }
+  }
+  return out;
 }
 
 /** Makes and keeps the index from every list (package key → the list's bytes). An unwritable cache only costs time. */
 export function saveListNames(cacheDir: string, key: ListNamesKey, lists: [string, Buffer][]): void {
-  let n = 0;
-  for (const [, b] of lists) for (let i = 0; i < b.length; i++) if (b[i] === 10) n++;
-  const hashes = new Uint32Array(n + lists.length);
-  const packages: string[] = [];
-  const ends: number[] = [];
-  let at = 0;
-  for (const [pkg, b] of lists) {
+  if (lists.length > 65536) return;
+  // Per shard: every (hash, list) pair once, as hash * 2^16 + list (exact in a double: 48 bits), sorted.
+  const pairs: Set<number>[] = Array.from({ length: SHARDS }, () => new Set<number>());
+  lists.forEach(([, b], k) => {
     let slash = -1;
     for (let i = 0; i <= b.length; i++) {
       const c = i < b.length ? b[i] : 10;
       if (c === 47) slash = i;
       else if (c === 10) {
-        if (slash >= 0 && slash < i - 1) hashes[at++] = nameHash(b, slash + 1, i);
+        if (slash >= 0 && slash < i - 1) {
+          const h = nameHash(b, slash + 1, i);
+          pairs[h >>> (32 - SHARD_BITS)].add(h * 65536 + k);
+        }
         slash = -1;
       }
     }
-    packages.push(pkg);
-    ends.push(at);
+  });
+  for (let shard = 0; shard < SHARDS; shard++) {
+    const sorted = Float64Array.from(pairs[shard]).sort();
+    const packages: string[] = [];
+    const local = new Map<number, number>();
+    const hashes = new Uint32Array(sorted.length);
+    const owners = new Uint16Array(sorted.length);
+    for (let i = 0; i < sorted.length; i++) {
+      const k = sorted[i] % 65536;
+      hashes[i] = (sorted[i] - k) / 65536;
+      let at = local.get(k);
+      if (at === undefined) {
+        at = packages.push(lists[k][0]) - 1;
+        local.set(k, at);
+      }
+      owners[i] = at;
+    }
+    const rec: Record = {
+      v: FORMAT,
+      path: key.statusHost,
+      stamp: key.statusStamp,
+      info: key.infoStamp,
+      shard,
+      packages,
+      hashes: Buffer.from(hashes.buffer).toString('base64'),
+      owners: Buffer.from(owners.buffer).toString('base64'),
+    };
+    writeIndexRecord(recordPath(cacheDir, key.infoHost, shard), rec);
   }
-  const rec: Record = { v: FORMAT, path: key.statusHost, stamp: key.statusStamp, info: key.infoStamp, packages, ends, hashes: Buffer.from(hashes.buffer, 0, at * 4).toString('base64') };
-  writeIndexRecord(recordPath(cacheDir, key.infoHost), rec);
+  // The single record of the index's earlier format, if any.
+  try {
+    rmSync(indexRecordPath(cacheDir, 'names-', key.infoHost), { force: true });
+  } catch {
+    /* read-only cache */
+  }
 }

@@ -59,7 +59,7 @@ describe('the index of the lists names (list-names.ts)', () => {
     const first = await owners(cache, ['/home/u/app']);
     assert.deepEqual(first.owners, [[]]);
     assert.deepEqual(first.read, ['alpha.list', 'beta.list', 'gamma.list'], 'no index yet: every list is read');
-    assert.ok(readdirSync(join(cache, 'dpkg')).some((n) => n.startsWith('names-')), 'the index was kept');
+    assert.equal(readdirSync(join(cache, 'dpkg')).filter((n) => /^names[0-9a-f]-/.test(n)).length, 16, 'the index was kept, in 16 shards');
 
     const again = await owners(cache, ['/home/u/app']);
     assert.deepEqual(again.owners, [[]]);
@@ -71,6 +71,12 @@ describe('the index of the lists names (list-names.ts)', () => {
     // And owned paths are still found through it (UTF-8 names too).
     const owned = await owners(cache, ['/usr/share/doc/beta/café', '/usr/share/gamma/data']);
     assert.deepEqual(owned.owners, [['beta'], ['gamma']]);
+    // A shard missing or damaged: every list is read again (and the index made again).
+    for (const n of readdirSync(join(cache, 'dpkg')).filter((n) => /^names[0-9a-f]-/.test(n))) writeFileSync(join(cache, 'dpkg', n), '{"v":3}');
+    const damaged = await owners(cache, ['/usr/share/gamma/data', '/opt/x/tool']);
+    assert.deepEqual(damaged.owners, [['gamma'], []]);
+    assert.deepEqual([...new Set(damaged.read)], ['alpha.list', 'beta.list', 'gamma.list']);
+    assert.deepEqual((await owners(cache, ['/opt/x/tool'])).read, ['alpha.list']);
   });
 
   it('is not used once the status file changed (dpkg rewrites it on every change), nor once a list was renamed over (as dpkg writes lists)', async () => {
