@@ -689,7 +689,8 @@ const INSTALLED_WORDS = INSTALLED.split(' ');
 
 /**
  * A control file's bytes: read already, or (the file's index said where its stanzas are) read when first asked for,
- * at most once, and only while the file keeps the stamp the index was made under.
+ * and only while the file keeps the stamp the index was made under: the stanzas asked for each on its own (a build
+ * wants a few dozen of the status file's thousand: a few KB, not the 800 KB file), the whole file at most once.
  */
 class FileBytes {
   constructor(
@@ -698,12 +699,20 @@ class FileBytes {
   ) {}
 
   get(): Buffer {
-    if (this.buf === null) {
-      const { host, stamp, file } = this.from!;
-      this.buf = readStamped(host, stamp);
-      if (this.buf === null) throw new ControlFileError(file, 0, 'changed while it was being read (did dpkg run meanwhile?): run again');
-    }
+    if (this.buf === null) this.buf = this.read();
     return this.buf;
+  }
+
+  /** The bytes from `start` to `end`. */
+  range(start: number, end: number): Buffer {
+    return this.buf ? this.buf.subarray(start, end) : this.read({ start, end });
+  }
+
+  private read(range?: { start: number; end: number }): Buffer {
+    const { host, stamp, file } = this.from!;
+    const b = readStamped(host, stamp, range);
+    if (b === null) throw new ControlFileError(file, 0, 'changed while it was being read (did dpkg run meanwhile?): run again');
+    return b;
   }
 }
 
@@ -797,7 +806,7 @@ class StatusEntry implements DpkgPackage {
   get stanza(): string {
     if (this.text === null) {
       const { bytes, start, end } = this.at as { bytes: FileBytes; start: number; end: number };
-      const t = bytes.get().toString('utf8', start, end);
+      const t = bytes.range(start, end).toString('utf8');
       this.text = t.endsWith('\n') ? t : t + '\n';
     }
     return this.text;

@@ -1,4 +1,4 @@
-import { BigIntStats, closeSync, fstatSync, openSync, readFileSync, statSync } from 'node:fs';
+import { BigIntStats, closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { indexRecordPath, writeIndexRecord } from '../oci/cache.js';
 import { settled, stampOf } from '../oci/file-digests.js';
 
@@ -74,10 +74,10 @@ export function saveStatusIndex(cacheDir: string, host: string, stat: { stamp: s
 }
 
 /**
- * A file's bytes, read only while it is the file with `stamp` (the descriptor's own stat is compared, so a file
+ * A file's bytes (or those from `range.start` to `range.end`), read only while it is the file with `stamp` (the descriptor's own stat is compared, so a file
  * replaced meanwhile is noticed); null when it is not (changed, gone).
  */
-export function readStamped(host: string, stamp: string): Buffer | null {
+export function readStamped(host: string, stamp: string, range?: { start: number; end: number }): Buffer | null {
   let fd: number;
   try {
     fd = openSync(host, 'r');
@@ -86,7 +86,15 @@ export function readStamped(host: string, stamp: string): Buffer | null {
   }
   try {
     if (stampOf(fstatSync(fd, { bigint: true })) !== stamp) return null;
-    const b = readFileSync(fd);
+    let b: Buffer;
+    if (range) {
+      b = Buffer.alloc(range.end - range.start);
+      for (let at = 0; at < b.length; ) {
+        const n = readSync(fd, b, at, b.length - at, range.start + at);
+        if (n <= 0) return null;
+        at += n;
+      }
+    } else b = readFileSync(fd);
     return stampOf(fstatSync(fd, { bigint: true })) === stamp ? b : null;
   } catch {
     return null;
