@@ -17,11 +17,11 @@ import { BLOCK_SIZE, deflateBlock } from './pgzip.js';
  *
  * Only work no cache can save is started: a file whose every block the block cache holds is not read here (the layer
  * writer copies them), and with a non-empty block cache a block is deflated only once the file's digest shows the
- * cache lacks it. At most PREREAD_BYTES of file bytes are held (a larger file is left to the layer writer, which
- * streams it), so memory stays bounded whatever the image holds.
+ * cache lacks it. Only a plan whose files add up to at most PREREAD_BYTES is read ahead: a larger image is left to
+ * the layer writer, which streams it a few blocks at a time (an image holding a 2 GiB file keeps the memory it had).
  */
 
-/** File bytes held at most by a read-ahead (plus their compressed form). */
+/** The largest plan read ahead, in bytes of its files (held, with their compressed form, until the layers take them). */
 export const PREREAD_BYTES = 32 << 20;
 
 export interface PrereadBlock {
@@ -93,10 +93,14 @@ export function prereadFiles(entries: Iterable<LayerEntry>, opts: PrereadOptions
   const settings = blockNaming(opts.level);
   // Nothing could be copied from the cache: each block is deflated as soon as it is read.
   const eager = !opts.blocks || opts.blocks.size === 0;
-  for (const e of entries) {
+  const list = [...entries];
+  let total = 0;
+  for (const e of list) if (e.type === 'file') total += e.content ? e.content.length : (e.size ?? 0);
+  if (total > budget) return pre;
+  for (const e of list) {
     if (e.type !== 'file' || e.content || !e.source) continue;
     const size = e.size ?? 0;
-    if (size < LARGE_FILE || size > budget - pre.stats.bytes || pre.has(e.source)) continue;
+    if (size < LARGE_FILE || pre.has(e.source)) continue;
     try {
       const f = readAhead(e, size, opts, settings, eager, pre);
       if (f) pre.put(e.source, f);
