@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { importsMatch, T } from '../../src/builder/rules/symbols.js';
+import { importsMatch, literalNames, T } from '../../src/builder/rules/symbols.js';
 
 describe('importsMatch', () => {
   it('answers per import list and pattern, the same when asked again', () => {
@@ -22,5 +22,18 @@ describe('importsMatch', () => {
     assert.equal(importsMatch(list, re), true); // lastIndex moves on
     assert.equal(importsMatch(list, re), false); // as RegExp.test itself answers: not remembered
     assert.equal(importsMatch(list, re), true);
+  });
+  it("answers a pattern of literal names from its names, as the pattern itself would", () => {
+    assert.deepEqual([...literalNames(T.hosts)!].sort(), ['getaddrinfo', 'gethostbyaddr', 'gethostbyaddr_r', 'gethostbyname', 'gethostbyname2', 'gethostbyname2_r', 'gethostbyname_r', 'getnameinfo']);
+    assert.deepEqual([...literalNames(/^a(b|c?)d?$/)!].sort(), ['a', 'ab', 'abd', 'ac', 'acd', 'ad']);
+    // Anything else is tested as a pattern.
+    for (const re of [/^(?:tzset)$/, /^tz.*$/, /tzset/, /^tzset$/i, /^[a-z]+$/, /^a\d$/, /^a|b$/, /^(a)|b$/, /^a??$/, /^a*$/, /^a$|^b$/]) assert.equal(literalNames(re), null, re.source);
+    // Every pattern of T, against names around its own: the same answers as RegExp.test gives.
+    const names = Object.values(T).flatMap((re) => [...literalNames(re)!]);
+    const near = names.flatMap((n) => [n, n + '_r', n.slice(0, -1), 'x' + n, n.toUpperCase()]);
+    for (const re of Object.values(T)) {
+      for (const n of near) assert.equal(importsMatch([n], re), re.test(n), `${re.source} ${n}`);
+      assert.equal(importsMatch(['malloc', 'free'], re), false);
+    }
   });
 });

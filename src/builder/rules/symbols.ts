@@ -37,18 +37,86 @@ export function objects(closures: Closure[], statics: ElfObject[] = []): ElfObje
 }
 
 /**
+ * The names a pattern of literal names matches, when it is one: ^SEQUENCE$ of letters, digits, underscores and
+ * groups of alternatives ("|"), each maybe optional ("?"), without flags (every pattern of T); null for any other pattern. The answer is
+ * the pattern's whole language, so testing each of these names against a list's names answers as the pattern would.
+ */
+export function literalNames(re: RegExp): Set<string> | null {
+  if (re.flags !== '') return null;
+  const src = re.source;
+  if (src.length < 3 || src[0] !== '^' || src[src.length - 1] !== '$') return null;
+  const end = src.length - 1;
+  let i = 1;
+  const literal = /^[A-Za-z0-9_]$/;
+  const alternatives = (): string[] | null => {
+    let out = sequence();
+    while (out && i < end && src[i] === '|') {
+      i++;
+      const next = sequence();
+      out = next && out.concat(next);
+    }
+    return out;
+  };
+  const sequence = (): string[] | null => {
+    let acc = [''];
+    while (i < end && src[i] !== '|' && src[i] !== ')') {
+      let atom: string[] | null;
+      if (src[i] === '(') {
+        i++;
+        atom = alternatives();
+        if (!atom || src[i] !== ')') return null;
+        i++;
+      } else if (literal.test(src[i])) atom = [src[i++]];
+      else return null;
+      if (src[i] === '?') {
+        i++;
+        atom = ['', ...atom];
+      }
+      const next: string[] = [];
+      for (const a of acc) for (const b of atom) next.push(a + b);
+      if (next.length > 4096) return null;
+      acc = next;
+    }
+    return acc;
+  };
+  // A "|" at the top would bind looser than the anchors (^a|b$ is "starts with a, or ends with b"): none there.
+  const names = sequence();
+  return names && i === end ? new Set(names) : null;
+}
+
+/**
  * Whether an import list holds a symbol matching `re`. The rules ask the same questions of the same objects several
  * times (hosts, users, unwinder, ...) over lists of hundreds of names: each answer is kept with the list (the parsed
- * ELF's, never changed once read). A stateful pattern (g, y) is asked afresh every time.
+ * ELF's, never changed once read). A pattern of literal names (literalNames) is answered by looking its few names up
+ * in a set of the list's names, made once per list, instead of testing the pattern against every name of every list
+ * (a dozen patterns, some twenty objects, hundreds of names each). A stateful pattern (g, y) is asked afresh every
+ * time.
  */
 const matchMemo = new WeakMap<readonly string[], Map<RegExp, boolean>>();
+const importSets = new WeakMap<readonly string[], Set<string>>();
+const literalMemo = new WeakMap<RegExp, Set<string> | null>();
 export function importsMatch(imports: readonly string[] | undefined, re: RegExp): boolean {
   if (!imports) return false;
   if (re.global || re.sticky) return imports.some((s) => re.test(s));
   let m = matchMemo.get(imports);
   if (!m) matchMemo.set(imports, (m = new Map()));
   let r = m.get(re);
-  if (r === undefined) m.set(re, (r = imports.some((s) => re.test(s))));
+  if (r === undefined) {
+    let names = literalMemo.get(re);
+    if (names === undefined) literalMemo.set(re, (names = literalNames(re)));
+    if (names) {
+      let set = importSets.get(imports);
+      if (!set) importSets.set(imports, (set = new Set(imports)));
+      r = false;
+      for (const n of names) {
+        if (set.has(n)) {
+          r = true;
+          break;
+        }
+      }
+    } else r = imports.some((s) => re.test(s));
+    m.set(re, r);
+  }
   return r;
 }
 
