@@ -4,6 +4,7 @@ import { ElfError } from '../elf/errors.js';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Resolver } from '../elf/resolve.js';
+import { memoElfReader } from './elf-memo.js';
 import { readElfFile } from '../elf/reader.js';
 import { formatPlatform, hostPlatform, Platform, platformMatches } from '../oci/platform.js';
 import { HistoryEntry, Image, platformOfConfig } from '../oci/image.js';
@@ -94,7 +95,8 @@ export type ImageLoader = (ref: string, platform: Platform) => Promise<Image>;
 
 /** Inputs → plan: every file the image will hold. */
 export async function planBuild(spec: BuildSpec, stage: string, baseTree: FsTree | null = null, images?: ImageLoader): Promise<Plan> {
-  const plan = new Plan(new Resolver(spec.root, { symbols: true }));
+  // Libraries parsed in an earlier build are read from the cache (elf-memo.ts).
+  const plan = new Plan(new Resolver(spec.root, { symbols: true, ...(spec.cacheDir ? { readElf: memoElfReader(spec.cacheDir) } : {}) }));
   plan.dpkgCacheDir = spec.cacheDir;
   plan.stage = stage;
   for (const input of spec.inputs) plan.addInput(input);

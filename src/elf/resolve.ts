@@ -6,7 +6,7 @@ import { Flavour, LoaderModel, loaderModel } from './loader.js';
 import { readLdSoConf } from './ldconfig.js';
 import { compatible } from './platform.js';
 import type { Platform } from '../oci/platform.js';
-import { ElfFile, ElfKind, readElfFile } from './reader.js';
+import { ElfFile, ElfKind, ReadOptions, readElfFile } from './reader.js';
 import { cleanPath, Kind, Located, RootFs } from './rootfs.js';
 
 export interface ResolveOptions {
@@ -25,6 +25,11 @@ export interface ResolveOptions {
    * is found where the program will find it at run time, and a root's copy earlier in the search does not shadow it.
    */
   image?: (path: string) => string | null;
+  /**
+   * How an object is read (default readElfFile): a caller may answer from what it kept of an earlier read of the
+   * same file (builder/elf-memo.ts), which must be what readElfFile would give.
+   */
+  readElf?: (hostPath: string, opts: ReadOptions, name: string) => ElfFile;
 }
 
 /** One object of the closure. */
@@ -154,7 +159,7 @@ export class Resolver {
     let e = this.elfCache.get(key);
     if (e === undefined) {
       try {
-        e = readElfFile(located.host ?? this.fs.hostReal(located), { symbols: this.opts.symbols, versions: this.opts.versions }, located.path);
+        e = (this.opts.readElf ?? readElfFile)(located.host ?? this.fs.hostReal(located), { symbols: this.opts.symbols, versions: this.opts.versions }, located.path);
       } catch (err) {
         if (!(err instanceof ElfError)) throw err;
         e = err;
@@ -190,7 +195,7 @@ export class Resolver {
    */
   resolveExternal(hostFile: string, imagePath: string): Closure {
     const located: Located = { path: imagePath, realPath: imagePath, links: [], host: hostFile };
-    return this.closureOf(located, readElfFile(hostFile, { symbols: this.opts.symbols, versions: this.opts.versions }, imagePath));
+    return this.closureOf(located, (this.opts.readElf ?? readElfFile)(hostFile, { symbols: this.opts.symbols, versions: this.opts.versions }, imagePath));
   }
 
   private closureOf(located: Located, elf: ElfFile): Closure {
