@@ -27,9 +27,10 @@ export interface ResolveOptions {
   image?: (path: string) => string | null;
   /**
    * How an object is read (default readElfFile): a caller may answer from what it kept of an earlier read of the
-   * same file (builder/elf-memo.ts), which must be what readElfFile would give.
+   * same file (builder/elf-memo.ts), which must be what readElfFile would give. `found`: the file was found by the
+   * loader's search (a library, the interpreter), not given (a program, which changes more often than its libraries).
    */
-  readElf?: (hostPath: string, opts: ReadOptions, name: string) => ElfFile;
+  readElf?: (hostPath: string, opts: ReadOptions, name: string, found: boolean) => ElfFile;
 }
 
 /** One object of the closure. */
@@ -153,13 +154,16 @@ export class Resolver {
     this.fs = typeof root === 'string' ? new RootFs(root) : root;
   }
 
-  /** Parses an in-root path (cached by real path). Throws ElfError. */
-  readElf(located: Located): ElfFile {
+  /** Parses an in-root path (cached by real path); `found`: by the loader's search (see ResolveOptions.readElf). Throws ElfError. */
+  readElf(located: Located, found = false): ElfFile {
     const key = located.host === undefined ? located.realPath : `image:${located.realPath}`;
     let e = this.elfCache.get(key);
     if (e === undefined) {
       try {
-        e = (this.opts.readElf ?? readElfFile)(located.host ?? this.fs.hostReal(located), { symbols: this.opts.symbols, versions: this.opts.versions }, located.path);
+        const host = located.host ?? this.fs.hostReal(located);
+        const opts = { symbols: this.opts.symbols, versions: this.opts.versions };
+        // A file the image holds (staged from an archive or a COPY: a scratch path) counts as given.
+        e = this.opts.readElf ? this.opts.readElf(host, opts, located.path, found && located.host === undefined) : readElfFile(host, opts, located.path);
       } catch (err) {
         if (!(err instanceof ElfError)) throw err;
         e = err;
@@ -195,7 +199,7 @@ export class Resolver {
    */
   resolveExternal(hostFile: string, imagePath: string): Closure {
     const located: Located = { path: imagePath, realPath: imagePath, links: [], host: hostFile };
-    return this.closureOf(located, (this.opts.readElf ?? readElfFile)(hostFile, { symbols: this.opts.symbols, versions: this.opts.versions }, imagePath));
+    return this.closureOf(located, readElfFile(hostFile, { symbols: this.opts.symbols, versions: this.opts.versions }, imagePath));
   }
 
   private closureOf(located: Located, elf: ElfFile): Closure {
@@ -270,7 +274,7 @@ export class Resolver {
       missing = 'interpreter not found in the root';
     } else {
       try {
-        const ielf = this.readElf(located);
+        const ielf = this.readElf(located, true);
         if (!compatible(elf, ielf)) missing = 'interpreter is for another architecture';
         else node = { path: located.path, located, elf: ielf, origin: posix.dirname(located.path), loader: null };
       } catch (e) {
@@ -407,7 +411,7 @@ export class Resolver {
         const loc = this.fs.locate(`${d}/${n}`);
         if (!loc) continue;
         try {
-          if (compatible(elf, this.readElf(loc))) return loc.path;
+          if (compatible(elf, this.readElf(loc, true))) return loc.path;
         } catch {
           /* not a loader */
         }
@@ -469,7 +473,7 @@ export class Resolver {
     }
     let elf: ElfFile;
     try {
-      elf = this.readElf(located);
+      elf = this.readElf(located, true);
     } catch (e) {
       if (!(e instanceof ElfError)) throw e;
       return { error: e.message };
