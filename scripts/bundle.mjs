@@ -104,6 +104,10 @@ async function bundle(entry, name, warmUp) {
     define: { 'import.meta.url': '__ocislim_url' },
     banner: { js: "const __ocislim_url = require('node:url').pathToFileURL(__filename).href;" },
   });
+  // One character outside ASCII (esbuild escapes those of strings, not of regular expression literals) makes V8 hold the
+  // whole source as a two-byte string: decoded, flattened and hashed at twice the size at every start.
+  const nonAscii = readFileSync(out + '.tmp', 'latin1').match(/[^\x00-\x7f].{0,40}/);
+  if (nonAscii && !process.env.NOMIN) process.stderr.write(`scripts/bundle.mjs: ${name}.cjs is not ASCII (escape it in the source: ${JSON.stringify(nonAscii[0])}); every start decodes it slower\n`);
   renameSync(out + '.tmp', out);
   // What the bundle was made from: bin/ocislim.js falls back to dist/src when any of these changed since (a `tsc -p .`
   // without a re-bundle), so a stale bundle never runs. mtime and size first; the content hash settles a changed mtime

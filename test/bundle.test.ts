@@ -78,6 +78,24 @@ describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, (
     }
   });
 
+  it('the bundles are ASCII (one other character makes V8 hold, decode and hash the whole source as two-byte text at every start)', () => {
+    for (const name of ['ocislim.cjs', 'ocislim-ldd.cjs']) {
+      const text = readFileSync(join(dir, 'dist', 'src', 'cli', name), 'latin1');
+      assert.doesNotMatch(text, /[^\x00-\x7f]/, name);
+    }
+  });
+
+  it('a build from the bundle does not load node:child_process (only a build that starts a process does: --trace, a compressed archive)', () => {
+    const hook = join(dir, 'modules-hook.cjs');
+    writeFileSync(hook, "process.on('exit', () => require('node:fs').writeSync(2, '\\nMODULES ' + process.moduleLoadList.filter((m) => /child_process/.test(m)).join(',') + '\\n'));\n");
+    const r = run(process.execPath, ['--require', hook, join(dir, 'bin', 'ocislim.js'), 'build', '/bin/true', '-o', `oci:${join(dir, 'child-process-image')}`], { env: { OCISLIM_CACHE: join(dir, 'child-process-cache') } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /\nMODULES \n/, r.stderr);
+    // (the hook does see it when it is loaded)
+    const loaded = run(process.execPath, ['--require', hook, '-e', "require('node:child_process')"]);
+    assert.match(loaded.stderr, /\nMODULES .*child_process/);
+  });
+
   it("V8 accepts the code cache (one made after a flag change, e.g. ldd's JIT setting, would be refused in every run)", () => {
     const file = join(dir, 'dist', 'src', 'cli', 'ocislim.cjs');
     const check = `const vm = require('node:vm'); const { Module } = require('node:module'); const fs = require('node:fs');

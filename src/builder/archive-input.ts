@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { childProcess } from '../child-process.js';
 import { closeSync, createReadStream, mkdirSync, openSync, readSync, writeSync } from 'node:fs';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
@@ -35,7 +35,7 @@ function decompressed(path: string, kind: Compression): Readable {
   if (kind === 'none') return src;
   if (kind === 'gzip') return src.pipe(createGunzip({ chunkSize: CHUNK }));
   const tool = kind === 'bzip2' ? 'bzip2' : 'xz';
-  const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = childProcess().spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const out = child.stdout;

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { childProcess } from '../child-process.js';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -16,7 +16,7 @@ const SKIP = /^\/(proc|sys|dev|run|tmp|var\/tmp|home|root|var\/log|var\/cache)(\
 function findStrace(): string {
   for (const d of (process.env.PATH ?? '').split(':').filter(Boolean)) {
     const p = join(d, 'strace');
-    const r = spawnSync(p, ['-V'], { stdio: 'ignore' });
+    const r = childProcess().spawnSync(p, ['-V'], { stdio: 'ignore' });
     if (r.status === 0) return p;
   }
   throw new OptionError('trace', undefined, 'strace is not installed: install the Debian package strace (apt-get install strace)');
@@ -48,7 +48,7 @@ export function addTraced(plan: Plan, command: string, names: OptionNamer = fiel
   const dir = mkdtempSync(join(tmpdir(), 'ocislim-trace-'));
   try {
     const log = join(dir, 'strace.log');
-    const r = spawnSync(strace, ['-f', '-qq', '-z', '-s', '4096', '-e', 'trace=open,openat,openat2,execve,execveat,creat', '-e', 'signal=none', '-o', log, '--', ...argv], {
+    const r = childProcess().spawnSync(strace, ['-f', '-qq', '-z', '-s', '4096', '-e', 'trace=open,openat,openat2,execve,execveat,creat', '-e', 'signal=none', '-o', log, '--', ...argv], {
       stdio: ['ignore', 'ignore', 'pipe'],
       timeout: 10 * 60 * 1000,
     });

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { childProcess } from '../child-process.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -71,7 +71,7 @@ function readConfig(path: string): DockerConfig | null {
 /** Runs the docker-credential-* protocol's "get"; null when the helper has no credentials for the server. */
 export function helperGet(helper: string, serverUrl: string, env: NodeJS.ProcessEnv = process.env): Credential | null {
   const bin = `docker-credential-${helper}`;
-  const r = spawnSync(bin, ['get'], { input: serverUrl, encoding: 'utf8', env, timeout: 30_000 });
+  const r = childProcess().spawnSync(bin, ['get'], { input: serverUrl, encoding: 'utf8', env, timeout: 30_000 });
   if (r.error) throw new RegistryError(`credential helper ${bin}: ${(r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not installed' : r.error.message}`);
   if (r.status !== 0) {
     if (/credentials not found/i.test(r.stdout + r.stderr)) return null;
@@ -145,7 +145,7 @@ export function storeCredentials(registry: string, username: string, password: s
   const helper = cfg.credHelpers?.[registry] ?? cfg.credsStore;
   if (helper) {
     const bin = `docker-credential-${helper}`;
-    const r = spawnSync(bin, ['store'], { input: JSON.stringify({ ServerURL: configKey(registry), Username: username, Secret: password }), encoding: 'utf8', env });
+    const r = childProcess().spawnSync(bin, ['store'], { input: JSON.stringify({ ServerURL: configKey(registry), Username: username, Secret: password }), encoding: 'utf8', env });
     if (r.error || r.status !== 0) throw new RegistryError(`credential helper ${bin} could not store credentials for ${registry}`);
     return bin;
   }

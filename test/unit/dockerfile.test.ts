@@ -64,6 +64,11 @@ describe('builder/dockerfile.ts parseDockerfile', () => {
     assert.deepEqual(df.config.Healthcheck, { Test: ['CMD-SHELL', 'curl -f http://x/ || exit 1'], Interval: 90e9, Retries: 2 });
   });
 
+  it("HEALTHCHECK durations take Go's units, the micro sign too (µs)", async () => {
+    const df = await parseDockerfile('FROM scratch\nHEALTHCHECK --interval=1.5ms --timeout=2500\u00b5s --start-period=3000us CMD true\n', opts());
+    assert.deepEqual(df.config.Healthcheck, { Test: ['CMD-SHELL', 'true'], Interval: 1.5e6, Timeout: 2.5e6, StartPeriod: 3e6 });
+  });
+
   it('ENV sees the values from before the instruction; single quotes and \\$ are literal; legacy ENV K V keeps spaces', async () => {
     const df = await parseDockerfile('FROM scratch\nENV A=1 B=$A C=\'$A\' D=\\$A E="x\\"y"\nENV F=$A$B\nENV LEG  a   b  "c d"  \nMAINTAINER Jane <j@x>\n', opts());
     assert.deepEqual(df.config.Env?.slice(1), ['A=1', 'B=', 'C=$A', 'D=$A', 'E=x"y', 'F=1', 'LEG=a   b  c d']);
