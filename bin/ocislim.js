@@ -9,6 +9,12 @@ const { Module, createRequire } = require('node:module');
 const { dirname, join } = require('node:path');
 const vm = require('node:vm');
 
+// libuv's thread pool runs the layers' deflate (4 threads unless told): one thread a core (at least 2), as many blocks
+// as the layer writer deflates at once. More threads than cores time-slice with the main thread, which plans, reads
+// and hashes meanwhile and is what a cold build waits for (README, Performance). Read by libuv when the pool starts,
+// after this line; a size the user set stays.
+if (process.env.UV_THREADPOOL_SIZE === undefined) process.env.UV_THREADPOOL_SIZE = String(Math.max(2, require('node:os').availableParallelism()));
+
 const dist = join(__dirname, '..', 'dist', 'src', 'cli') + '/';
 
 /**

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, cpSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
@@ -94,6 +96,18 @@ describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, (
     // (the hook does see it when it is loaded)
     const loaded = run(process.execPath, ['--require', hook, '-e', "require('node:child_process')"]);
     assert.match(loaded.stderr, /\nMODULES .*child_process/);
+  });
+
+  it("libuv's thread pool gets one thread a core (at least 2) unless UV_THREADPOOL_SIZE is set", () => {
+    const hook = join(dir, 'pool-hook.cjs');
+    writeFileSync(hook, "process.on('exit', () => require('node:fs').writeSync(2, '\\nPOOL ' + process.env.UV_THREADPOOL_SIZE + '\\n'));\n");
+    const cores = Math.max(2, availableParallelism());
+    const env = { ...process.env };
+    delete env.UV_THREADPOOL_SIZE;
+    const r = spawnSync(process.execPath, ['--require', hook, join(dir, 'bin', 'ocislim.js'), '--version'], { env, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`\\nPOOL ${cores}\\n`));
+    assert.match(run(process.execPath, ['--require', hook, join(dir, 'bin', 'ocislim.js'), '--version'], { env: { UV_THREADPOOL_SIZE: '7' } }).stderr, /\nPOOL 7\n/);
   });
 
   it("V8 accepts the code cache (one made after a flag change, e.g. ldd's JIT setting, would be refused in every run)", () => {
