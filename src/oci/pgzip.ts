@@ -107,7 +107,8 @@ export async function* gzipBlocks(input: AsyncIterable<RawBlock>, level = 6, opt
   let offset = HEADER.length;
   let crc = 0;
   let total = 0;
-  const inflight: { id: string | null; reused: boolean; out: Promise<Buffer[]> | Buffer[] }[] = [];
+  // `ahead`: deflated before it came here (block.deflated); `done`: its deflate has finished.
+  const inflight: { id: string | null; reused: boolean; out: Promise<Buffer[]> | Buffer[]; ahead: boolean; done: boolean }[] = [];
   async function* drainOne(): AsyncGenerator<Buffer> {
     const job = inflight.shift()!;
     const out = Array.isArray(job.out) ? job.out : await job.out;
@@ -127,15 +128,37 @@ export async function* gzipBlocks(input: AsyncIterable<RawBlock>, level = 6, opt
     crc = crc32(data, crc);
     total += data.length;
     const copied = !block.deflated && block.id !== null && opts.reuse ? opts.reuse(block.id, data.length) : null;
-    if (copied) inflight.push({ id: block.id, reused: true, out: [copied] });
+    if (copied) inflight.push({ id: block.id, reused: true, out: [copied], ahead: false, done: true });
     else {
       const out = block.deflated ?? deflateBlock(data, level);
-      out.catch(() => {}); // awaited in order below; this only keeps an early failure from counting as unhandled
-      inflight.push({ id: block.id, reused: false, out });
+      const job = { id: block.id, reused: false, out, ahead: !!block.deflated, done: false };
+      // (awaited in order below; the catch only keeps an early failure from counting as unhandled)
+      out.then(
+        () => (job.done = true),
+        () => (job.done = true),
+      );
+      inflight.push(job);
     }
-    // Copied blocks take no thread: only deflate jobs count against `parallel`. Copies waiting behind a deflate job
-    // are bounded too (memory stays near a few blocks whatever the layer holds).
-    while (inflight.length && (Array.isArray(inflight[0].out) || inflight.length >= parallel + MAX_WAITING || inflight.filter((j) => !Array.isArray(j.out)).length >= parallel)) yield* drainOne();
+    // Copied blocks take no thread: only the deflate jobs started here count against `parallel`. Copies waiting behind
+    // a deflate job are bounded too (memory stays near a few blocks whatever the layer holds). Blocks deflated ahead
+    // (preread.ts) run on the thread pool already and are held by the read-ahead anyway: the next blocks are taken
+    // (and hashed, by the caller and here) without waiting for them, so that work is done while the threads deflate
+    // rather than after them. A finished block at the head is written out at once.
+    let waiting = 0;
+    let started = 0;
+    for (const j of inflight) {
+      if (j.ahead) continue;
+      waiting++;
+      if (!Array.isArray(j.out)) started++;
+    }
+    while (inflight.length && (inflight[0].done || waiting >= parallel + MAX_WAITING || started >= parallel)) {
+      const head = inflight[0];
+      if (!head.ahead) {
+        waiting--;
+        if (!Array.isArray(head.out)) started--;
+      }
+      yield* drainOne();
+    }
   }
   while (inflight.length) yield* drainOne();
   const trailer = Buffer.alloc(8);

@@ -79,6 +79,40 @@ describe('independent gzip blocks', () => {
   });
 });
 
+describe('blocks deflated ahead', () => {
+  it('are taken without waiting for their deflate (the hashing of the next ones is not held up), and the stream is the same', async () => {
+    const data = [sample(BLOCK_SIZE, 4), sample(BLOCK_SIZE, 5), sample(BLOCK_SIZE, 6), sample(70_000, 7)];
+    const plain = await gz(data.map((d) => ({ data: d, id: null })));
+    // The deflates of the first three finish only once the input has given its last block: a writer that waited for
+    // them before taking the next block would never finish.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let taken = 0;
+    async function* input(): AsyncGenerator<RawBlock> {
+      for (const [i, d] of data.entries()) {
+        taken++;
+        if (i === data.length - 1) {
+          release();
+          yield { data: d, id: null };
+        } else yield { data: d, id: null, deflated: gate.then(() => [deflateRawSync(d, { level: 4, memLevel: MEM_LEVEL, finishFlush: constants.Z_SYNC_FLUSH })]) };
+      }
+    }
+    const out: Buffer[] = [];
+    let takenAtFirstBlock = -1;
+    const timeout = setTimeout(() => release(), 1000); // (a writer that waits: it ends, and the check below fails)
+    try {
+      for await (const c of gzipBlocks(input(), 4, { parallel: 1 })) {
+        out.push(c);
+        if (out.length === 2) takenAtFirstBlock = taken; // (the first piece is the gzip header)
+      }
+    } finally {
+      clearTimeout(timeout);
+    }
+    assert.equal(takenAtFirstBlock, data.length);
+    assert.ok(Buffer.concat(out).equals(plain));
+  });
+});
+
 describe('block cache', () => {
   it('a layer in which one file changed copies the blocks of the others, and is byte for byte the layer an uncached writer makes', async () => {
     const cacheDir = join(dir, 'c1');
