@@ -396,6 +396,24 @@ describe('the status index kept in the cache, and what the database costs a buil
     assert.equal(DpkgDatabase.open(root, undefined, { cacheDir: cache })!.get('footool')!.fields.Version, '1:1.0-1');
   });
 
+  it('a file of a non-ASCII name is found in the lists (UTF-8, as dpkg writes them) with or without the index of their names', async () => {
+    const root = fixture('utf8-names', {
+      'var/lib/dpkg/status': 'Package: uni\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\nPackage: other\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n',
+      'var/lib/dpkg/info/uni.list': '/.\n/usr\n/usr/bin\n/usr/bin/tööl\n',
+      'var/lib/dpkg/info/other.list': '/.\n/usr\n/usr/bin\n/usr/bin/tøøl\n',
+      'usr/bin/tööl': 'x',
+      'usr/bin/tøøl': 'x',
+    });
+    const cache = join(dir, 'utf8-names-cache');
+    await new Promise((r) => setTimeout(r, 2100));
+    // Without a cache (the lists searched), then with one (the first run makes the index, the second asks it).
+    for (const cacheDir of [undefined, cache, cache]) {
+      const db = DpkgDatabase.open(root, undefined, cacheDir ? { cacheDir } : undefined)!;
+      assert.equal(db.ownerOf('/usr/bin/tööl')?.name, 'uni', String(cacheDir));
+      assert.equal(db.ownerOf('/usr/bin/tøøl')?.name, 'other', String(cacheDir));
+    }
+  });
+
   it('an info/ file that is a symlink is followed inside the root, not on the host', () => {
     const root = fixture('info-link', {
       'var/lib/dpkg/status': STATUS,

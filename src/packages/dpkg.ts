@@ -357,7 +357,10 @@ export class DpkgDatabase {
       for (const p of this.present) if (!this.indexed.has(p) && (this.distroless.has(p) || keys.has(`${p.name}:${p.arch}`))) this.indexPackage(p);
       return;
     }
-    const needles = [...names].map((n) => Buffer.from(`/${n}\n`, 'latin1'));
+    // The lists' bytes are UTF-8 (they are decoded so everywhere else): a name searched for in another encoding
+    // misses every non-ASCII one, which the index of their names (hashed as UTF-8) then finds: cached and --no-cache
+    // builds differed.
+    const needles = [...names].map((n) => Buffer.from(`/${n}\n`, 'utf8'));
     for (const p of this.present) {
       if (this.indexed.has(p)) continue;
       if (this.distroless.has(p)) {
