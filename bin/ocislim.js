@@ -11,9 +11,15 @@ const vm = require('node:vm');
 
 // libuv's thread pool runs the layers' deflate (4 threads unless told): one thread a core (at least 2), as many blocks
 // as the layer writer deflates at once. More threads than cores time-slice with the main thread, which plans, reads
-// and hashes meanwhile and is what a cold build waits for (README, Performance). Read by libuv when the pool starts,
-// after this line; a size the user set stays.
-if (process.env.UV_THREADPOOL_SIZE === undefined) process.env.UV_THREADPOOL_SIZE = String(Math.max(2, require('node:os').availableParallelism()));
+// and hashes meanwhile and is what a cold build waits for (README, Performance). libuv reads the variable once, when
+// the pool starts: it is started here (one access(2) queued) and the variable taken away again, so that the programs
+// this process starts (--trace's program, credential helpers, decompressors) see the environment the user gave. A
+// size the user set stays.
+if (process.env.UV_THREADPOOL_SIZE === undefined) {
+  process.env.UV_THREADPOOL_SIZE = String(Math.max(2, require('node:os').availableParallelism()));
+  require('node:fs').access(__filename, () => {});
+  delete process.env.UV_THREADPOOL_SIZE;
+}
 
 const dist = join(__dirname, '..', 'dist', 'src', 'cli') + '/';
 

@@ -98,16 +98,32 @@ describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, (
     assert.match(loaded.stderr, /\nMODULES .*child_process/);
   });
 
-  it("libuv's thread pool gets one thread a core (at least 2) unless UV_THREADPOOL_SIZE is set", () => {
+  it("libuv's thread pool gets one thread a core (at least 2) unless UV_THREADPOOL_SIZE is set, and the programs it starts see the user's environment", () => {
+    // The hook reports, at exit, the variable as the process holds it (what a program it starts would inherit) and its
+    // thread count, libuv's pool threads among them (it queues an access(2) first: the pool starts then, if it had not).
     const hook = join(dir, 'pool-hook.cjs');
-    writeFileSync(hook, "process.on('exit', () => require('node:fs').writeSync(2, '\\nPOOL ' + process.env.UV_THREADPOOL_SIZE + '\\n'));\n");
+    writeFileSync(hook, "process.on('exit', () => { const fs = require('node:fs'); fs.access('.', () => {}); fs.writeSync(2, '\\nPOOL ' + process.env.UV_THREADPOOL_SIZE + ' THREADS ' + fs.readdirSync('/proc/self/task').length + '\\n'); });\n");
     const cores = Math.max(2, availableParallelism());
-    const env = { ...process.env };
-    delete env.UV_THREADPOOL_SIZE;
-    const r = spawnSync(process.execPath, ['--require', hook, join(dir, 'bin', 'ocislim.js'), '--version'], { env, encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, new RegExp(`\\nPOOL ${cores}\\n`));
-    assert.match(run(process.execPath, ['--require', hook, join(dir, 'bin', 'ocislim.js'), '--version'], { env: { UV_THREADPOOL_SIZE: '7' } }).stderr, /\nPOOL 7\n/);
+    const pool = (size?: string) => {
+      const env = { ...process.env };
+      delete env.UV_THREADPOOL_SIZE;
+      if (size !== undefined) env.UV_THREADPOOL_SIZE = size;
+      const r = spawnSync(process.execPath, ['--require', hook, join(dir, 'bin', 'ocislim.js'), '--version'], { env, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      const m = /\nPOOL (\S+) THREADS (\d+)\n/.exec(r.stderr);
+      assert.ok(m, r.stderr);
+      return { env: m[1], threads: Number(m[2]) };
+    };
+    const unset = pool();
+    const asCores = pool(String(cores));
+    const more = pool(String(cores + 3));
+    // Unset: the pool has a thread a core, as when the user asks for that many; the variable is not passed on.
+    assert.equal(unset.threads, asCores.threads);
+    assert.equal(more.threads, asCores.threads + 3);
+    assert.equal(unset.env, 'undefined');
+    // A size the user set is kept, and passed on as given.
+    assert.equal(asCores.env, String(cores));
+    assert.equal(more.env, String(cores + 3));
   });
 
   it("V8 accepts the code cache (one made after a flag change, e.g. ldd's JIT setting, would be refused in every run)", () => {
