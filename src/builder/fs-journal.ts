@@ -80,6 +80,32 @@ function statPrint(st: fs.Stats, virtual = false, stamp = false): string {
   return stamp ? `D:${base}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : `d:${base}`;
 }
 
+const NS_PER_S = 1_000_000_000n;
+
+/**
+ * A time in ms as a number stat gives it, from a bigint stat's ns: Node computes it from the same seconds and
+ * nanoseconds (sec * 1e3 + nsec / 1e6), so the print is the same. Null for a time before 1970, where the bigint
+ * division would not split it as the kernel's timespec does.
+ */
+function msOf(ns: bigint): number | null {
+  return ns < 0n ? null : Number(ns / NS_PER_S) * 1e3 + Number(ns % NS_PER_S) / 1e6;
+}
+
+/**
+ * The stamp print (statPrint with `stamp`) of a bigint stat: the string statPrint gives for a number stat of the same
+ * file (so the work's own bigint stat need not be asked again as a number); null where the two could differ (a device or inode number
+ * beyond 2^53, which a number stat rounds, or a time before 1970): then the file is stat'ed again.
+ */
+function stampPrintBig(st: fs.BigIntStats): string | null {
+  if (st.dev > MAX_EXACT || st.ino > MAX_EXACT || st.size > MAX_EXACT) return null;
+  const base = `${st.dev}:${st.ino}:${st.mode}:${st.uid}:${st.gid}`;
+  const m = msOf(st.mtimeNs);
+  const c = msOf(st.ctimeNs);
+  if (m === null || c === null) return null;
+  return `${st.isDirectory() ? 'D:' : ''}${base}:${st.size}:${m}:${c}`;
+}
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+
 function listPrint(path: string): string {
   return direntsPrint(real.readdirSync(path, { withFileTypes: true }));
 }
@@ -175,7 +201,7 @@ export class FsJournal {
   }
 
   /** `answer`: the answer the work itself got (a stat, or an error code), when it is the one the replay will see. */
-  note(kind: Kind, p: unknown, answer?: string | fs.Stats): void {
+  note(kind: Kind, p: unknown, answer?: string | fs.Stats | fs.BigIntStats): void {
     // A journal that will not be kept need not be written on (a build of a just-compiled program stops here early).
     if (this.racy || this.unusable) return;
     const path = this.wanted(p);
@@ -189,8 +215,13 @@ export class FsJournal {
       if (!isVirtual(path)) kind = 's';
     }
     if (kind === 't' || kind === 'm') {
-      // A stamp: kept as one only for a directory (anything else's stat has its times anyway).
-      const f = answer ?? fingerprint(kind, path);
+      // A stamp: kept as one only for a directory (anything else's stat has its times anyway). The work's own bigint
+      // stat answers it when it prints as a number stat would (not below /proc and /sys: their print differs).
+      let f: string | fs.Stats | undefined;
+      if (typeof answer === 'object' && typeof answer.mtimeMs === 'bigint') {
+        if (!isVirtual(path)) f = stampPrintBig(answer as fs.BigIntStats) ?? undefined;
+      } else f = answer as string | fs.Stats | undefined;
+      f ??= fingerprint(kind, path);
       if (!(typeof f === 'string' ? f.startsWith('D:') : f.isDirectory())) {
         this.note(kind === 't' ? 's' : 'l', path, f);
         return;
@@ -205,6 +236,7 @@ export class FsJournal {
     const key = kind + path;
     if (this.seen.has(key)) return;
     if (answer !== undefined && typeof answer !== 'string') {
+      answer = answer as fs.Stats; // (a bigint stat is always a stamp's answer, above)
       // The work's own stat: its times are checked as numbers (the same numbers the fingerprint prints).
       const virtual = isVirtual(path);
       this.seen.set(key, [kind, path, statPrint(answer, virtual)]);
@@ -280,7 +312,7 @@ function hook(j: FsJournal): () => void {
       }
       if (r === undefined) j.note(kind, p, 'E:ENOENT');
       else if (typeof r.mtimeMs === 'number') j.note(kind, p, r as fs.Stats);
-      else j.note(stampKind(kind), p);
+      else j.note(stampKind(kind), p, r as fs.BigIntStats);
       return r;
     };
   for (const name of ['statSync', 'lstatSync']) wrap(fs, name, statSync(statKind(name)));
@@ -319,7 +351,21 @@ function hook(j: FsJournal): () => void {
   );
   wrap(fs, 'readdir', before('d'));
   wrap(P, 'readdir', before('d'));
-  for (const name of ['readlinkSync', 'readlink']) wrap(fs, name, before('k'));
+  // A link's target is the one the work got (no second readlink), when it asked for it as a string.
+  wrap(fs, 'readlinkSync', (orig) =>
+    function (this: unknown, p: unknown, opts?: unknown, ...rest: unknown[]) {
+      let r: unknown;
+      try {
+        r = orig.call(this, p, opts, ...rest);
+      } catch (e) {
+        j.note('k', p, errCode(e));
+        throw e;
+      }
+      j.note('k', p, typeof r === 'string' && (opts === undefined || opts === null || opts === 'utf8' || (typeof opts === 'object' && ((opts as { encoding?: unknown }).encoding ?? 'utf8') === 'utf8')) ? r : undefined);
+      return r;
+    },
+  );
+  wrap(fs, 'readlink', before('k'));
   wrap(P, 'readlink', before('k'));
   for (const name of ['realpathSync', 'realpath']) wrap(fs, name, before('r'));
   wrap(P, 'realpath', before('r'));

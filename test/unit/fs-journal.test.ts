@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import fs, { chmodSync, closeSync, existsSync, mkdirSync, openSync, opendirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import fs, { lstatSync, chmodSync, closeSync, existsSync, mkdirSync, openSync, opendirSync, readdirSync, readFileSync, readlinkSync, readSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FsJournal, journaled, Observation, stillHolds } from '../../src/builder/fs-journal.js';
+import { fingerprint, FsJournal, journaled, Observation, stillHolds } from '../../src/builder/fs-journal.js';
+type Kind = Observation[0];
 
 const OLD = new Date('2020-01-01T00:00:00Z');
 let root: string;
@@ -28,6 +29,12 @@ before(async () => {
     mkdirSync(join(d, 'scratch'));
     for (const f of ['lib/a.so', 'conf', 'stream']) utimesSync(join(d, f), OLD, OLD);
   }
+  // Times with fractions of a millisecond (and a ctime of now's, which has them too).
+  mkdirSync(join(root, 'times', 'sub'), { recursive: true });
+  writeFileSync(join(root, 'times', 'frac'), 'f');
+  utimesSync(join(root, 'times', 'frac'), 1577836800.123456, 1577836800.987654);
+  symlinkSync('frac', join(root, 'times', 'link'));
+  utimesSync(join(root, 'times', 'sub'), 1577836800.5, 1577836800.000001);
   await new Promise((r) => setTimeout(r, 2100));
 });
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -121,6 +128,28 @@ describe('the file-system journal (src/builder/fs-journal.ts)', () => {
       assert.equal((await journaled([], async () => statSync(lib, { bigint: true }))).journal.racy, true, 'a directory changed in the last two seconds is racy as a stamp');
       assert.equal((await journaled([], async () => statSync(lib))).journal.racy, false, 'and not as a plain stat');
     }
+  });
+
+  it("the work's own bigint stat and readlink are recorded as the replay will print them (times in fractions of a millisecond too)", async () => {
+    const t = join(root, 'times');
+    const asked: [Kind, string][] = [['s', join(t, 'frac')], ['l', join(t, 'link')], ['s', join(t, 'link')], ['t', join(t, 'sub')], ['m', t], ['t', join(t, 'absent')]];
+    const { journal } = await journaled([], async () => {
+      for (const [k, p] of asked) (k === 'l' || k === 'm' ? lstatSync : statSync)(p, { bigint: true, throwIfNoEntry: false });
+      readlinkSync(join(t, 'link'));
+      assert.throws(() => readlinkSync(join(t, 'frac'), 'utf8'));
+    });
+    asked.push(['k', join(t, 'link')], ['k', join(t, 'frac')]);
+    assert.equal(journal.racy, false);
+    const obs = journal.observations;
+    for (const [k, p] of asked) {
+      const o = obs.find(([ok, op]) => op === p && (ok === k || (k === 't' && ok === 's') || (k === 'm' && ok === 'l')));
+      assert.ok(o, `${k} ${p}: ${JSON.stringify(obs)}`);
+      assert.equal(o[2], fingerprint(o[0], p), `${k} ${p}`);
+    }
+    assert.ok(obs.some(([k, p, f]) => k === 't' && p === join(t, 'sub') && f.startsWith('D:')), 'a directory is a stamp');
+    assert.ok(stillHolds(obs));
+    utimesSync(join(t, 'frac'), 1577836800.123456, 1577836800.987655);
+    assert.equal(stillHolds(obs), false, 'a microsecond later is another time');
   });
 
   it('kernel files are fingerprinted by their content, not their made-up stat; a device read is not modelled', async () => {
