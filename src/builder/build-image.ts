@@ -259,6 +259,7 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
     !spec.from && !base && spec.compression !== 'zstd'
       ? prereadFiles(plan.entries.values(), { mtime: spec.epoch, level: spec.gzipLevel ?? DEFAULT_GZIP_LEVEL, files, want: { md5: wantInventory, sha1: !!spec.sbomDocument }, blocks: cache?.cache.blocks ?? null })
       : undefined;
+  if (preread) plan.held = (p) => preread.content(p);
   const added = applyRules(plan, {
     scaffold: spec.scaffold ?? { passwd: true, tmp: true, certs: true, tz: true, locale: true },
     force: spec.scaffoldForce,

@@ -74,6 +74,11 @@ export class Plan {
   dpkg: DpkgDatabase | null | undefined;
   /** Where the database's status index is kept across builds (the cache directory); undefined: nowhere. */
   dpkgCacheDir: string | undefined;
+  /**
+   * The bytes of a file read ahead of its layer (oci/preread.ts), by host path, when they are held: the rules that
+   * search a file's bytes take them instead of reading the file again. Unset: every file is read.
+   */
+  held: ((hostPath: string) => Buffer[] | null) | undefined;
   /** The build's own scratch directory (archive members and other staged files): nothing in it is the root's. */
   stage: string | undefined;
   /** Image paths whose ELF closure has been taken (or that are no ELF file). */

@@ -46,6 +46,25 @@ export class Preread {
     return this.files.has(source);
   }
 
+  /**
+   * The bytes of `source` as read ahead (views of the held blocks, in order, without the tar header and padding),
+   * while it is held; else null. For the build's own searches of a file's bytes (run-time rules), which would
+   * otherwise read the file again.
+   */
+  content(source: string): Buffer[] | null {
+    const f = this.files.get(source);
+    if (!f) return null;
+    const out: Buffer[] = [];
+    let pos = 0;
+    f.blocks.forEach((b, k) => {
+      const head = k === 0 ? f.header.length : 0;
+      const len = Math.min(BLOCK_SIZE, f.size - pos);
+      out.push(b.data.subarray(head, head + len));
+      pos += len;
+    });
+    return out;
+  }
+
   /** Stores a file's blocks (internal to prereadFiles). */
   put(source: string, f: PrereadFile): void {
     this.files.set(source, f);

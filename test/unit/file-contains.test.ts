@@ -28,6 +28,21 @@ describe('fileContains: any of several byte strings, in 1 MiB slices', () => {
     assert.equal(fileContains(file('none', '/etc/ssl/cert', 777), CA), false, 'a prefix of a needle is not the needle');
     assert.equal(fileContains(file('other', '/etc/pki/nss', MiB - 3), CA), false);
   });
+  it("the bytes the build holds are searched instead of the file's, across their seams too", () => {
+    const empty = file('held', '', 0);
+    const text = Buffer.from('..../etc/ssl/certs....');
+    // Every cut of the text into three pieces, some shorter than the needle (a needle spans several of them).
+    for (let i = 0; i <= text.length; i++) {
+      for (let j = i; j <= text.length; j++) {
+        const held = [text.subarray(0, i), text.subarray(i, j), text.subarray(j)];
+        assert.equal(fileContains(empty, CA, held), true, `cut at ${i}, ${j}`);
+      }
+    }
+    const near = Buffer.from('..../etc/ssl/cert..../etc/pki/tls/cert');
+    for (let i = 0; i <= near.length; i++) assert.equal(fileContains(empty, CA, [near.subarray(0, i), near.subarray(i)]), false, `near miss cut at ${i}`);
+    assert.equal(fileContains(file('on-disk', '/etc/ssl/certs', 99), CA, [Buffer.from('nothing')]), false, 'the held bytes, not the file, are searched');
+    assert.equal(fileContains(empty, CA, null), false, 'nothing held: the file is read');
+  });
   it('needles without a common prefix', () => {
     const n = ['alpha-needle', 'beta-needle'].map((s) => Buffer.from(s));
     assert.equal(fileContains(file('c', 'beta-needle', MiB - 6), n), true);

@@ -53,6 +53,17 @@ describe('read-ahead of large files', () => {
     assert.equal(ahead.diffId, plain.diffId);
   });
 
+  it("a held file's content is its bytes, without the tar header and padding; none once the layer took it", async () => {
+    const entries = [sys(LIBC)];
+    const pre = prereadFiles(entries, opts(new FileDigests(null)));
+    const held = pre.content(LIBC)!;
+    assert.equal(held.length, Math.ceil(statSync(LIBC).size / BLOCK_SIZE));
+    assert.ok(Buffer.concat(held).equals(readFileSync(LIBC)));
+    assert.equal(pre.content(LIBM), null, 'not read ahead');
+    await writeLayer(entries, { dir: join(dir, 'h'), mediaType: GZ, mtime: 0, comment: 't', preread: pre });
+    assert.equal(pre.content(LIBC), null);
+  });
+
   it('blocks read under another header (mode) are not taken: the layer reads the file itself', async () => {
     const pre = prereadFiles([sys(LIBM, 0o755)], opts(new FileDigests(null)));
     const blob = await writeLayer([sys(LIBM, 0o644)], { dir: join(dir, 'c'), mediaType: GZ, mtime: 0, comment: 't', preread: pre });

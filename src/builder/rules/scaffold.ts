@@ -77,7 +77,7 @@ function trustReason(x: RuleContext): string | null {
   if (x.opts.force?.certs) return x.opt('scaffold', 'certs');
   const trust = importers(x.closures, T.trust, new RegExp(`${SYSTEM_LIB.source}|${TLS_LIB.source}`));
   if (trust.length) return `${names(trust)} reads the system trust store`;
-  const named = namesTrustStore(x.closures, x.plan.statics.map((s) => ({ path: s.path, host: s.realPath, elf: s.elf, hostPath: s.hostPath })), x.plan.fs);
+  const named = namesTrustStore(x.closures, x.plan.statics.map((s) => ({ path: s.path, host: s.realPath, elf: s.elf, hostPath: s.hostPath })), x.plan.fs, x.plan.held);
   return named ? `${posix.basename(named)} names a system CA path` : null;
 }
 

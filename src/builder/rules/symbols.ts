@@ -148,11 +148,12 @@ function commonPrefix(needles: Buffer[]): Buffer {
 }
 
 /**
- * Whether a host file contains any of `needles`, read in 1 MiB slices. Needles that share a prefix (the CA paths all
- * start with "/etc/") are looked for in one pass: each place the prefix occurs is checked against every needle,
- * instead of a pass over the slice per needle.
+ * Whether a host file contains any of `needles`, read in 1 MiB slices, or searched in `held`, the file's bytes in
+ * order when the build holds them already (Plan.held). Needles that share a prefix (the CA paths all start with
+ * "/etc/") are looked for in one pass: each place the prefix occurs is checked against every needle, instead of a
+ * pass over the slice per needle.
  */
-export function fileContains(hostPath: string, needles: Buffer[]): boolean {
+export function fileContains(hostPath: string, needles: Buffer[], held?: Buffer[] | null): boolean {
   if (!needles.length) return false;
   const overlap = Math.max(...needles.map((n) => n.length));
   const prefix = commonPrefix(needles);
@@ -163,6 +164,7 @@ export function fileContains(hostPath: string, needles: Buffer[]): boolean {
     }
     return false;
   };
+  if (held) return chunksContain(held, overlap, found);
   const fd = openSync(hostPath, 'r');
   try {
     if (!sliceBuffer || sliceBuffer.length < (1 << 20) + overlap) sliceBuffer = Buffer.allocUnsafeSlow((1 << 20) + overlap);
@@ -185,16 +187,34 @@ export function fileContains(hostPath: string, needles: Buffer[]): boolean {
 }
 
 /**
+ * Whether `found` holds in the bytes `chunks` make in order: in each chunk, and across each seam in the bytes on
+ * either side of it that a needle of at most `overlap` bytes can span (the last overlap - 1 bytes before it, which
+ * may cover several short chunks, and the first overlap - 1 after).
+ */
+function chunksContain(chunks: Buffer[], overlap: number, found: (view: Buffer) => boolean): boolean {
+  const keep = overlap - 1;
+  let carry: Buffer = Buffer.alloc(0);
+  for (const c of chunks) {
+    if (keep > 0 && carry.length && found(Buffer.concat([carry, c.subarray(0, keep)]))) return true;
+    if (found(c)) return true;
+    if (keep <= 0) continue;
+    carry = c.length >= keep ? c.subarray(c.length - keep) : Buffer.concat([carry, c]).subarray(-keep);
+  }
+  return false;
+}
+
+/**
  * The first program, or library using a TLS API (not libc, not a TLS library itself), whose bytes name a system CA
  * path.
  */
-export function namesTrustStore(closures: Closure[], statics: ElfObject[], fs: { host(p: string): string }): string | null {
+export function namesTrustStore(closures: Closure[], statics: ElfObject[], fs: { host(p: string): string }, held?: (hostPath: string) => Buffer[] | null): string | null {
   const programs = new Set([...statics.map((s) => s.path), ...closures.map((c) => c.file.path)]);
   for (const o of objects(closures, statics)) {
     const base = posix.basename(o.path);
     if (SYSTEM_LIB.test(base) || TLS_LIB.test(base)) continue;
     if (!programs.has(o.path) && !o.elf.imports?.some((s) => TLS_API.test(s))) continue;
-    if (fileContains(o.hostPath ?? fs.host(o.host), TRUST_PATHS)) return o.path;
+    const host = o.hostPath ?? fs.host(o.host);
+    if (fileContains(host, TRUST_PATHS, held?.(host))) return o.path;
   }
   return null;
 }
