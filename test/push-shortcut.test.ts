@@ -85,6 +85,21 @@ describe('push of an image the registry already has', () => {
     assert.equal(tagDigest('t1'), a);
   });
 
+  it('a build --push whose layers were uploaded while compressed asks nothing of the manifest before putting it', async () => {
+    for (const cache of ['cold-1', 'cold-2']) {
+      // An empty cache each time: the second build finds the registry holding the image already, and puts it again.
+      proxy.seen.length = 0;
+      const r = await ocislimAsync(['build', '/bin/busybox', '-o', `oci:${join(dir, cache)}`, '--push', `${proxy.host}/app:built`], { env: { OCISLIM_CACHE: join(dir, cache + '-cache') } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /uploaded while it was compressed/);
+      assert.ok(!proxy.seen.some((q) => q.startsWith('HEAD /v2/app/manifests/')), proxy.seen.join('\n'));
+      assert.ok(proxy.seen.includes('PUT /v2/app/manifests/built'), proxy.seen.join('\n'));
+      assert.equal(tagDigest('built'), JSON.parse(readFileSync(join(dir, cache, 'index.json'), 'utf8')).manifests[0].digest);
+    }
+    const pulled = run('skopeo', ['copy', '--src-tls-verify=false', `docker://${reg.host}/app:built`, `oci:${join(dir, 'pulled-built')}:x`]);
+    assert.equal(pulled.status, 0, pulled.stderr);
+  });
+
   it('a manifest whose blob the registry lost (deleted through the API) is pushed again, blob included', async () => {
     const first = await push('a', 'lost');
     assert.equal(tagDigest('lost'), a);

@@ -115,8 +115,11 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
   const unique = blobs.filter((b) => !seen.has(b.descriptor.digest) && seen.add(b.descriptor.digest));
   const tags = targets.map((t) => t.tag).filter((t): t is string => !!t);
   // The same image pushed again (the CI case): when the registry already serves this very manifest and every blob
-  // it names, nothing is sent; only tags that do not point to it yet are put.
-  if (!opts.noShortcut && (await shortcut(client, img, unique.map((b) => b.descriptor.digest), targets[0], tags, log))) {
+  // it names, nothing is sent; only tags that do not point to it yet are put. Not asked when a layer was just
+  // uploaded here while it was compressed (a cold build --push): its bytes are sent already, and what is left (the
+  // config, the manifest) costs about what the questions would (two HEADs of the manifest, serial, after the build).
+  const streamed = img.layers.some((l) => l.uploaded && l.uploaded.registry === client.registry && l.uploaded.repository === repo);
+  if (!opts.noShortcut && !streamed && (await shortcut(client, img, unique.map((b) => b.descriptor.digest), targets[0], tags, log))) {
     stats.existing = unique.length;
     return stats;
   }
