@@ -163,7 +163,12 @@ export function stillHolds(obs: Observation[]): boolean {
 }
 
 export class FsJournal {
-  private readonly seen = new Map<string, Observation>();
+  /**
+   * Each question once: a map per kind, keyed by the path itself (a key of kind + path was a new string to hash for
+   * every file system call), and the questions in the order they were asked.
+   */
+  private readonly seen: Record<Kind, Map<string, Observation>> = { s: new Map(), l: new Map(), t: new Map(), m: new Map(), d: new Map(), n: new Map(), k: new Map(), r: new Map(), c: new Map() };
+  private readonly asked: Observation[] = [];
   /** A file changed within the last two seconds was observed. */
   racy = false;
   /** Why the journal cannot stand for the work (an unmodelled reading call), or null. */
@@ -184,7 +189,8 @@ export class FsJournal {
    */
   get observations(): Observation[] {
     const out: Observation[] = [];
-    for (const o of this.seen.values()) if (!(o[0] === 's' && this.seen.get('l' + o[1])?.[2] === o[2])) out.push(o);
+    const lstats = this.seen.l;
+    for (const o of this.asked) if (!(o[0] === 's' && lstats.get(o[1])?.[2] === o[2])) out.push(o);
     return out;
   }
 
@@ -203,7 +209,7 @@ export class FsJournal {
   /** `answer`: the answer the work itself got (a stat, or an error code), when it is the one the replay will see. */
   note(kind: Kind, p: unknown, answer?: string | fs.Stats | fs.BigIntStats): void {
     // A journal that will not be kept need not be written on (a build of a just-compiled program stops here early).
-    if (this.racy || this.unusable) return;
+    if (this.racy || this.unusable || this.busy) return;
     const path = this.wanted(p);
     if (path === null) return;
     if (kind === 'c') {
@@ -214,6 +220,8 @@ export class FsJournal {
       }
       if (!isVirtual(path)) kind = 's';
     }
+    const seen = this.seen[kind];
+    if (seen.has(path)) return;
     if (kind === 't' || kind === 'm') {
       // A stamp: kept as one only for a directory (anything else's stat has its times anyway). The work's own bigint
       // stat answers it when it prints as a number stat would (not below /proc and /sys: their print differs).
@@ -221,36 +229,53 @@ export class FsJournal {
       if (typeof answer === 'object' && typeof answer.mtimeMs === 'bigint') {
         if (!isVirtual(path)) f = stampPrintBig(answer as fs.BigIntStats) ?? undefined;
       } else f = answer as string | fs.Stats | undefined;
-      f ??= fingerprint(kind, path);
+      f ??= this.print(kind, path);
       if (!(typeof f === 'string' ? f.startsWith('D:') : f.isDirectory())) {
         this.note(kind === 't' ? 's' : 'l', path, f);
         return;
       }
-      const key = kind + path;
-      if (this.seen.has(key)) return;
       const print = typeof f === 'string' ? f : statPrint(f, false, true);
-      this.seen.set(key, [kind, path, print]);
+      this.add(seen, [kind, path, print]);
       this.checkRacy(print);
       return;
     }
-    const key = kind + path;
-    if (this.seen.has(key)) return;
     if (answer !== undefined && typeof answer !== 'string') {
       answer = answer as fs.Stats; // (a bigint stat is always a stamp's answer, above)
       // The work's own stat: its times are checked as numbers (the same numbers the fingerprint prints).
       const virtual = isVirtual(path);
-      this.seen.set(key, [kind, path, statPrint(answer, virtual)]);
+      this.add(seen, [kind, path, statPrint(answer, virtual)]);
       if ((kind === 's' || kind === 'l') && !virtual && !answer.isDirectory() && isRacy(answer.mtimeMs, answer.ctimeMs)) this.racy = true;
       return;
     }
-    const f = answer === undefined ? fingerprint(kind, path) : answer;
-    this.seen.set(key, [kind, path, f]);
+    const f = answer === undefined ? this.print(kind, path) : answer;
+    this.add(seen, [kind, path, f]);
     if ((kind === 's' || kind === 'l') && !f.startsWith('d:') && !f.startsWith('E:') && !f.startsWith('v:')) this.checkRacy(f);
+  }
+
+  /**
+   * The journal's own look at a path. What it reads meanwhile is not the work's: Node's readFileSync opens a file
+   * through fs.openSync, the hooked one, which noted the same content read again, and again, until the stack
+   * overflowed (a kernel file's content print).
+   */
+  private print(kind: Kind, path: string): string {
+    this.busy = true;
+    try {
+      return fingerprint(kind, path);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private busy = false;
+
+  private add(seen: Map<string, Observation>, o: Observation): void {
+    seen.set(o[1], o);
+    this.asked.push(o);
   }
 
   /** An open file descriptor's stat stands for the path it was opened from. */
   noteFd(p: unknown, fd: number): void {
-    if (this.racy || this.unusable) return;
+    if (this.racy || this.unusable || this.busy) return;
     const path = this.wanted(p);
     if (path === null) return;
     if (path.startsWith('/dev/') || isVirtual(path)) return this.note('c', path);

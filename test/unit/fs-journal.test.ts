@@ -157,6 +157,9 @@ describe('the file-system journal (src/builder/fs-journal.ts)', () => {
     const obs = journal.observations;
     assert.ok(obs.some(([k, p, f]) => k === 'c' && p === '/proc/version' && !f.startsWith('E:')), JSON.stringify(obs));
     assert.ok(obs.some(([k, p, f]) => k === 's' && p === '/proc/version' && f.startsWith('v:')), JSON.stringify(obs));
+    // Once each, and only the work's reads: the journal's own read of the content (through the hooked fs.openSync,
+    // inside readFileSync) is not noted.
+    assert.deepEqual(obs.filter(([, p]) => p === '/proc/version').map(([k]) => k), ['s', 'c'], JSON.stringify(obs).slice(0, 300));
     assert.ok(stillHolds(obs));
     const dev = await journaled([], async () => readFileSync('/dev/null'));
     assert.match(dev.journal.unusable ?? '', /\/dev\/null/);
