@@ -324,24 +324,30 @@ function hook(j: FsJournal): () => void {
     };
   const statKind = (name: string): Kind => (name.startsWith('l') ? 'l' : 's');
   const P = fs.promises as any;
-  // The stat the work asked for is the journal's answer too (one syscall, not two); bigint stats are asked again in
-  // the replay's form.
-  const statSync = (kind: Kind) => (orig: AnyFn) =>
+  // The answer the work got is the journal's too (one syscall, not two): `noteAnswer` notes it; an error is noted by
+  // its code.
+  const answered = (kind: Kind, noteAnswer: (p: unknown, r: any, opts: unknown) => void) => (orig: AnyFn) =>
     function (this: unknown, p: unknown, ...rest: unknown[]) {
-      let r: fs.Stats | fs.BigIntStats | undefined;
+      let r: unknown;
       try {
         r = orig.call(this, p, ...rest);
       } catch (e) {
         j.note(kind, p, errCode(e));
         throw e;
       }
+      noteAnswer(p, r, rest[0]);
+      return r;
+    };
+  /** Whether a call's options ask for strings in UTF-8 (what the prints are made of). */
+  const utf8 = (opts: unknown) => opts === undefined || opts === null || opts === 'utf8' || (typeof opts === 'object' && ((opts as { encoding?: unknown }).encoding === undefined || (opts as { encoding?: unknown }).encoding === 'utf8'));
+  // A stat: a bigint one is a stamp (see Kind 't'/'m').
+  const statSync = (kind: Kind) =>
+    answered(kind, (p, r: fs.Stats | fs.BigIntStats | undefined) => {
       if (r === undefined) j.note(kind, p, 'E:ENOENT');
       else if (typeof r.mtimeMs === 'number') j.note(kind, p, r as fs.Stats);
       else j.note(stampKind(kind), p, r as fs.BigIntStats);
-      return r;
-    };
+    });
   for (const name of ['statSync', 'lstatSync']) wrap(fs, name, statSync(statKind(name)));
-  // A bigint stat is a stamp (see Kind 't'/'m').
   const stat = (kind: Kind) => (orig: AnyFn) =>
     function (this: unknown, p: unknown, ...rest: unknown[]) {
       const o = rest[0] as { bigint?: boolean } | undefined;
@@ -357,38 +363,23 @@ function hook(j: FsJournal): () => void {
   wrap(P, 'access', before('s'));
   // A listing's fingerprint is made from the listing the work got (no second readdir): with file types, or of the
   // names alone when that is all the work asked for.
-  wrap(fs, 'readdirSync', (orig) =>
-    function (this: unknown, p: unknown, opts?: unknown, ...rest: unknown[]) {
-      let r: unknown;
-      try {
-        r = orig.call(this, p, opts, ...rest);
-      } catch (e) {
-        j.note('d', p, errCode(e));
-        throw e;
-      }
-      const o = typeof opts === 'object' && opts !== null ? (opts as { withFileTypes?: boolean; encoding?: unknown; recursive?: boolean }) : null;
-      const plainEncoding = opts === undefined || opts === null || opts === 'utf8' || (o && (o.encoding === undefined || o.encoding === 'utf8'));
-      if (!plainEncoding || o?.recursive) j.note('d', p);
+  wrap(
+    fs,
+    'readdirSync',
+    answered('d', (p, r, opts) => {
+      const o = typeof opts === 'object' && opts !== null ? (opts as { withFileTypes?: boolean; recursive?: boolean }) : null;
+      if (!utf8(opts) || o?.recursive) j.note('d', p);
       else if (o?.withFileTypes) j.note('d', p, direntsPrint(r as fs.Dirent[]));
       else j.note('n', p, namesPrint(r as string[]));
-      return r;
-    },
+    }),
   );
   wrap(fs, 'readdir', before('d'));
   wrap(P, 'readdir', before('d'));
   // A link's target is the one the work got (no second readlink), when it asked for it as a string.
-  wrap(fs, 'readlinkSync', (orig) =>
-    function (this: unknown, p: unknown, opts?: unknown, ...rest: unknown[]) {
-      let r: unknown;
-      try {
-        r = orig.call(this, p, opts, ...rest);
-      } catch (e) {
-        j.note('k', p, errCode(e));
-        throw e;
-      }
-      j.note('k', p, typeof r === 'string' && (opts === undefined || opts === null || opts === 'utf8' || (typeof opts === 'object' && ((opts as { encoding?: unknown }).encoding ?? 'utf8') === 'utf8')) ? r : undefined);
-      return r;
-    },
+  wrap(
+    fs,
+    'readlinkSync',
+    answered('k', (p, r, opts) => j.note('k', p, typeof r === 'string' && utf8(opts) ? r : undefined)),
   );
   wrap(fs, 'readlink', before('k'));
   wrap(P, 'readlink', before('k'));
