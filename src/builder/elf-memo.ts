@@ -1,7 +1,5 @@
-import { readFileSync, statSync } from 'node:fs';
 import { ElfFile, ReadOptions, readElfFile } from '../elf/reader.js';
-import { indexRecordPath, writeIndexRecord } from '../oci/cache.js';
-import { settled, stampOf } from '../oci/file-digests.js';
+import { indexRecordPath, memoByStat } from '../oci/cache.js';
 import { codeStamp } from './build-memo.js';
 
 /**
@@ -22,14 +20,6 @@ import { codeStamp } from './build-memo.js';
 /** Bump when what readElfFile gives changes in a way the code stamp would not show. */
 const FORMAT = 1;
 
-interface ElfRecord {
-  v: number;
-  code: string;
-  path: string;
-  stamp: string;
-  elf: ElfFile;
-}
-
 function recordPath(cacheDir: string, host: string, opts: ReadOptions): string {
   return indexRecordPath(cacheDir, `elf${opts.symbols ? 1 : 0}${opts.versions === false ? 0 : 1}-`, host);
 }
@@ -40,33 +30,10 @@ function recordPath(cacheDir: string, host: string, opts: ReadOptions): string {
  * is parsed, and no record of it is kept.
  */
 export function memoElfReader(cacheDir: string): (hostPath: string, opts: ReadOptions, name: string, found: boolean) => ElfFile {
+  const valid = (v: unknown): v is ElfFile => !!v && typeof v === 'object';
   return (host, opts, name, found) => {
     if (!found) return readElfFile(host, opts, name);
-    let stamp: string;
-    let st;
-    try {
-      st = statSync(host, { bigint: true });
-      stamp = stampOf(st);
-    } catch {
-      return readElfFile(host, opts, name);
-    }
-    const at = recordPath(cacheDir, host, opts);
-    const code = codeStamp();
-    try {
-      const rec = JSON.parse(readFileSync(at, 'utf8')) as ElfRecord;
-      if (rec && rec.v === FORMAT && rec.code === code && rec.path === host && rec.stamp === stamp && rec.elf && typeof rec.elf === 'object') return { ...rec.elf, name };
-    } catch {
-      /* none yet, or unreadable: parsed below */
-    }
-    const elf = readElfFile(host, opts, name);
-    // Kept only for bytes read under the stamp taken before (a file changed meanwhile is parsed again next time).
-    let after: string | null = null;
-    try {
-      after = stampOf(statSync(host, { bigint: true }));
-    } catch {
-      /* gone */
-    }
-    if (after === stamp && settled(st)) writeIndexRecord(at, { v: FORMAT, code, path: host, stamp, elf } satisfies ElfRecord);
-    return elf;
+    const elf = memoByStat(recordPath(cacheDir, host, opts), host, { v: FORMAT, code: codeStamp() }, 'elf', valid, () => readElfFile(host, opts, name));
+    return { ...elf, name };
   };
 }

@@ -8,7 +8,7 @@ import { tempSibling, writeFileAtomic } from './atomic.js';
 import { Digest, hexOf, isDigest } from './digest.js';
 import { BlobReader, Descriptor } from './image.js';
 import { BlockCache } from './block-cache.js';
-import { stampOf } from './file-digests.js';
+import { settled, stampOf } from './file-digests.js';
 
 /**
  * The persistent cache: compressed layers by the content of their entries, and blobs by digest (layers built here,
@@ -32,6 +32,38 @@ export const STATUS_INDEX_DIR = 'dpkg';
 /** Where the index of kind `prefix` derived from the host file (or directory) `host` is kept. */
 export function indexRecordPath(cacheDir: string, prefix: string, host: string): string {
   return join(cacheDir, STATUS_INDEX_DIR, `${prefix}${createHash('sha256').update(host).digest('hex').slice(0, 32)}.json`);
+}
+
+/**
+ * `compute()` of the file `host`, or what it gave in an earlier run for the file with this very stat identity: kept at
+ * `at` as a record of `key`'s fields (a format number, the code's stamp: whatever else the answer depends on), the
+ * path, the stamp and the answer under `field`. Kept only for bytes read under the stamp taken before (a file changed
+ * meanwhile is computed again next time) and once the file is settled (two seconds old: a file written again within
+ * the same clock tick could have other bytes under the same stamp). A file that cannot be stat'ed is computed each time.
+ */
+export function memoByStat<T>(at: string, host: string, key: Record<string, string | number>, field: string, valid: (v: unknown) => v is T, compute: () => T): T {
+  let st;
+  try {
+    st = statSync(host, { bigint: true });
+  } catch {
+    return compute();
+  }
+  const stamp = stampOf(st);
+  try {
+    const rec = JSON.parse(readFileSync(at, 'utf8')) as Record<string, unknown>;
+    if (rec && rec.path === host && rec.stamp === stamp && Object.entries(key).every(([k, v]) => rec[k] === v) && valid(rec[field])) return rec[field];
+  } catch {
+    /* none yet, or unreadable: computed below */
+  }
+  const value = compute();
+  let after: string | null = null;
+  try {
+    after = stampOf(statSync(host, { bigint: true }));
+  } catch {
+    /* gone */
+  }
+  if (after === stamp && settled(st)) writeIndexRecord(at, { ...key, path: host, stamp, [field]: value });
+  return value;
 }
 
 /** Keeps an index record (atomically); an unwritable cache only costs the next run its time. */

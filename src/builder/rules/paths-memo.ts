@@ -1,6 +1,4 @@
-import { readFileSync, statSync } from 'node:fs';
-import { indexRecordPath, writeIndexRecord } from '../../oci/cache.js';
-import { settled, stampOf } from '../../oci/file-digests.js';
+import { indexRecordPath, memoByStat } from '../../oci/cache.js';
 
 /**
  * The absolute paths a file names (runtime.ts absolutePaths), kept across runs in the cache directory: the runtime
@@ -18,13 +16,6 @@ import { settled, stampOf } from '../../oci/file-digests.js';
 /** Bump when what absolutePaths finds changes. */
 const FORMAT = 1;
 
-interface PathsRecord {
-  v: number;
-  path: string;
-  stamp: string;
-  paths: string[];
-}
-
 function recordPath(cacheDir: string, host: string): string {
   return indexRecordPath(cacheDir, 'paths-', host);
 }
@@ -32,28 +23,6 @@ function recordPath(cacheDir: string, host: string): string {
 /** `scan(host)`, or what it gave for the file with this very stat identity in an earlier run (no cache dir: scan). */
 export function memoPaths(host: string, cacheDir: string | undefined, scan: (host: string) => string[]): string[] {
   if (!cacheDir) return scan(host);
-  let st;
-  try {
-    st = statSync(host, { bigint: true });
-  } catch {
-    return scan(host);
-  }
-  const stamp = stampOf(st);
-  const at = recordPath(cacheDir, host);
-  try {
-    const rec = JSON.parse(readFileSync(at, 'utf8')) as PathsRecord;
-    if (rec && rec.v === FORMAT && rec.path === host && rec.stamp === stamp && Array.isArray(rec.paths) && rec.paths.every((p) => typeof p === 'string')) return rec.paths;
-  } catch {
-    /* none yet, or unreadable: scanned below */
-  }
-  const paths = scan(host);
-  // Kept only for bytes read under the stamp taken before (a file changed meanwhile is scanned again next time).
-  let after: string | null = null;
-  try {
-    after = stampOf(statSync(host, { bigint: true }));
-  } catch {
-    /* gone */
-  }
-  if (after === stamp && settled(st)) writeIndexRecord(at, { v: FORMAT, path: host, stamp, paths } satisfies PathsRecord);
-  return paths;
+  const valid = (v: unknown): v is string[] => Array.isArray(v) && v.every((p) => typeof p === 'string');
+  return memoByStat(recordPath(cacheDir, host), host, { v: FORMAT }, 'paths', valid, () => scan(host));
 }
