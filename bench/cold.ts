@@ -4,8 +4,9 @@
 //     build --push` vs lddtree + umoci + skopeo copy.
 // Each round runs every job once, in turn; medians of ROUNDS after one warm-up round (page cache, the registry).
 // Wall and CPU (user + sys of the whole process tree, /usr/bin/time); the load average before and after is printed,
-// since the machine is shared. The compressed size of the layout is compared with umoci's. When NODE_EXTRA_CA_CERTS is
-// set, the layout build runs once more without it (Node parses that file at every start).
+// since the machine is shared. The compressed size of the layout is compared with umoci's. ocislim runs as a program,
+// as npx and a PATH lookup start it; when NODE_EXTRA_CA_CERTS is set (Node 20 parses that file at start; the launcher,
+// bin/ocislim.js, keeps it from Node), the layout build runs once more without it.
 // Run: npm run build && node dist/bench/cold.js [ROUNDS]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -31,14 +32,14 @@ const manual = `rm -rf tree u && /usr/bin/python3 /usr/bin/lddtree --copy-to-tre
 const cold = { OCISLIM_CACHE: join(work, 'cache') };
 try {
   const jobs: { name: string; peer?: string; run: (i: number) => { wall: number; cpu: number } }[] = [
-    { name: 'ocislim build redis -o oci: (empty cache)', peer: 'lddtree + umoci', run: () => timed(`rm -rf cache o && node ${BIN} build /usr/bin/redis-server --expose 6379 -o oci:o >/dev/null 2>&1`, cold) },
+    { name: 'ocislim build redis -o oci: (empty cache)', peer: 'lddtree + umoci', run: () => timed(`rm -rf cache o && ${BIN} build /usr/bin/redis-server --expose 6379 -o oci:o >/dev/null 2>&1`, cold) },
     { name: 'lddtree + umoci', run: () => timed(manual) },
     // Node reads and parses every certificate of NODE_EXTRA_CA_CERTS when it starts, before any line of ocislim runs
     // (set to the system's whole bundle, about 40 ms of CPU): the same build without it, when it is set here.
     ...(process.env.NODE_EXTRA_CA_CERTS
-      ? [{ name: 'ocislim build redis -o oci: (empty cache; NODE_EXTRA_CA_CERTS unset)', peer: 'lddtree + umoci', run: () => timed(`rm -rf cache o && env -u NODE_EXTRA_CA_CERTS node ${BIN} build /usr/bin/redis-server --expose 6379 -o oci:o >/dev/null 2>&1`, cold) }]
+      ? [{ name: 'ocislim build redis -o oci: (empty cache; NODE_EXTRA_CA_CERTS unset)', peer: 'lddtree + umoci', run: () => timed(`rm -rf cache o && env -u NODE_EXTRA_CA_CERTS ${BIN} build /usr/bin/redis-server --expose 6379 -o oci:o >/dev/null 2>&1`, cold) }]
       : []),
-    { name: 'ocislim build redis --push (empty cache, new repository)', peer: 'lddtree + umoci + skopeo copy', run: (i) => timed(`rm -rf cache && node ${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/o${i}:latest >/dev/null 2>&1`, cold) },
+    { name: 'ocislim build redis --push (empty cache, new repository)', peer: 'lddtree + umoci + skopeo copy', run: (i) => timed(`rm -rf cache && ${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/o${i}:latest >/dev/null 2>&1`, cold) },
     { name: 'lddtree + umoci + skopeo copy', run: (i) => timed(`${manual}\n skopeo copy -q --dest-tls-verify=false oci:u:latest docker://${reg.host}/m${i}:latest >/dev/null`) },
   ];
   const before = load();

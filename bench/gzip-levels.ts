@@ -34,11 +34,11 @@ try {
   const umoci = has('lddtree') && has('umoci');
   for (let i = 0; i < rounds; i++) {
     for (const l of levels) {
-      const t = timed(`rm -rf o${l} && node ${BIN} build /usr/bin/redis-server --expose 6379 --no-cache --compression-level ${l} -o oci:o${l} >/dev/null 2>&1`);
+      const t = timed(`rm -rf o${l} && ${BIN} build /usr/bin/redis-server --expose 6379 --no-cache --compression-level ${l} -o oci:o${l} >/dev/null 2>&1`);
       add(`ocislim level ${l}`, t, blobBytes(`o${l}`));
       if (l === 1 || l === 3 || l === 9) {
         const z = l === 9 ? 19 : l;
-        const t2 = timed(`rm -rf z${z} && node ${BIN} build /usr/bin/redis-server --expose 6379 --no-cache --compression zstd --compression-level ${z} -o oci:z${z} >/dev/null 2>&1`);
+        const t2 = timed(`rm -rf z${z} && ${BIN} build /usr/bin/redis-server --expose 6379 --no-cache --compression zstd --compression-level ${z} -o oci:z${z} >/dev/null 2>&1`);
         add(`ocislim --compression zstd, level ${z}`, t2, blobBytes(`z${z}`));
       }
       if (umoci && l % 3 === 0) {

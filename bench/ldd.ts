@@ -38,7 +38,7 @@ function inProcess(): { wall: number; cpu: number; edges: number } {
 }
 
 const jobs: { name: string; run: () => { wall: number; cpu: number } }[] = [
-  { name: '`ocislim ldd FILE...`, one CLI call, Node start-up included', run: () => timed(process.execPath, [BIN, 'ldd', ...files]) },
+  { name: '`ocislim ldd FILE...`, one CLI call, Node start-up included', run: () => timed(BIN, ['ldd', ...files]) },
   { name: '`ldd FILE`, once per file', run: () => timed('bash', ['-c', 'for f in "$@"; do ldd "$f"; done >/dev/null 2>&1', 'ldd-loop', ...files]) },
   { name: 'ocislim resolver in process (a fresh Resolver; JIT warm after round 1)', run: inProcess },
 ];

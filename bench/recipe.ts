@@ -18,7 +18,7 @@ const reg = await startRegistry(join(work, 'registry'));
 try {
   const runs = 3;
   const ours = time(() => {
-    for (let i = 0; i < runs; i++) sh(`node ${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/ours:${i} >/dev/null 2>&1`);
+    for (let i = 0; i < runs; i++) sh(`${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/ours:${i} >/dev/null 2>&1`);
   });
   const theirs = time(() => {
     for (let i = 0; i < runs; i++) {

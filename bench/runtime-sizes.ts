@@ -55,7 +55,7 @@ try {
   for (const line of PROGRAMS) {
     const [p, ...flags] = line.split(' ');
     const layout = join(work, p.replace(/\//g, '_'));
-    const r = spawnSync(process.execPath, [BIN, 'build', p, ...flags, '-o', `oci:${layout}`], { encoding: 'utf8' });
+    const r = spawnSync(BIN, ['build', p, ...flags, '-o', `oci:${layout}`], { encoding: 'utf8' });
     if (r.status !== 0) {
       console.log(`| ${p} | build failed: ${r.stderr.trim().split('\n').pop()} | | |`);
       continue;

@@ -36,16 +36,16 @@ const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
 try {
   writeFileSync(join(work, 'hello.go'), 'package main\n\nimport "fmt"\n\nfunc main() {\n\tfmt.Println("Hello World")\n}\n');
   sh('go build -o hello hello.go && mkdir ctx && cp hello ctx/ && printf "FROM scratch\\nCOPY hello /\\nENTRYPOINT [\\"/hello\\"]\\n" > ctx/Dockerfile');
-  sh(`node ${BIN} build /usr/bin/redis-server --expose 6379 -o oci:redis 2>/dev/null`);
+  sh(`${BIN} build /usr/bin/redis-server --expose 6379 -o oci:redis 2>/dev/null`);
   // The classic recipe verbatim: ldd + tar make rootfs.tar.gz, and its Dockerfile ADDs it to scratch.
   sh(`mkdir -p classic/rootfs/usr/bin && cp /usr/bin/redis-server classic/rootfs/usr/bin/
       for f in $(ldd /usr/bin/redis-server | grep -o '/[^ ]*'); do mkdir -p classic/rootfs$(dirname $f); cp -L $f classic/rootfs$f; done
       tar -C classic/rootfs -czf classic/rootfs.tar.gz . && rm -rf classic/rootfs
       printf 'bind 127.0.0.1\\n' > classic/redis.conf
       printf 'FROM scratch\\nADD rootfs.tar.gz /\\nCOPY redis.conf /etc/redis/redis.conf\\nEXPOSE 6379\\nCMD ["redis-server"]\\n' > classic/Dockerfile
-      node ${BIN} build -f classic/Dockerfile classic -o oci:classic-oci 2>/dev/null`);
-  sh(`node ${BIN} build /bin/busybox -o oci:busybox 2>/dev/null`);
-  sh(`node ${BIN} build -f ctx/Dockerfile ctx -o oci:go 2>/dev/null`);
+      ${BIN} build -f classic/Dockerfile classic -o oci:classic-oci 2>/dev/null`);
+  sh(`${BIN} build /bin/busybox -o oci:busybox 2>/dev/null`);
+  sh(`${BIN} build -f ctx/Dockerfile ctx -o oci:go 2>/dev/null`);
   const rows: string[][] = [];
   const add = async (image: string, base: string, lang: string, layout: string) => {
     const s = await sizes(join(work, layout));

@@ -9,6 +9,7 @@
 //     before the round, untimed): the same two tools as in 1;
 //  5. redis with an empty cache each time (the cold build) against the manual pipeline of 2.
 // Medians of ROUNDS after one warm-up round; wall and CPU (user + sys of the whole process tree, /usr/bin/time).
+// ocislim runs as a program (bin/ocislim.js), as npx and a PATH lookup start it.
 // Run: npm run build && node dist/bench/warm.js [ROUNDS]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -59,23 +60,23 @@ try {
     timed(`${buildah} bud -q --layers -t ${repo}:${i} ${dir} >/dev/null 2>&1 && ${buildah} push --tls-verify=false ${repo}:${i} docker://${reg.host}/${repo}:${i} >/dev/null 2>&1`);
   type Job = { name: string; peer?: string; run: (i: number) => { wall: number; cpu: number } };
   const jobs: Job[] = [
-    { name: 'same inputs: ocislim build -f Dockerfile --push', peer: 'same inputs: buildah bud + push', run: (i) => timed(`node ${BIN} build -f classic/Dockerfile classic --push ${reg.host}/df:${i} >/dev/null 2>last.err`, cache) },
+    { name: 'same inputs: ocislim build -f Dockerfile --push', peer: 'same inputs: buildah bud + push', run: (i) => timed(`${BIN} build -f classic/Dockerfile classic --push ${reg.host}/df:${i} >/dev/null 2>last.err`, cache) },
     ...(has('buildah') ? [{ name: 'same inputs: buildah bud + push', run: bud('classic', 'bh') }] : []),
-    { name: 'same inputs: ocislim build redis --push', peer: 'same inputs: lddtree + umoci + skopeo', run: (i) => timed(`node ${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/r:${i} >/dev/null 2>last.err`, cache) },
+    { name: 'same inputs: ocislim build redis --push', peer: 'same inputs: lddtree + umoci + skopeo', run: (i) => timed(`${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/r:${i} >/dev/null 2>last.err`, cache) },
     { name: 'same inputs: lddtree + umoci + skopeo', run: manual('/usr/bin/redis-server', 'm') },
     {
       name: 'binary changed: ocislim build --push',
       peer: 'binary changed: lddtree + umoci + skopeo',
-      run: (i) => timed(`node ${BIN} build app/redis-server:/usr/bin/redis-server --expose 6379 --push ${reg.host}/ra:${i} >/dev/null 2>last.err`, cache),
+      run: (i) => timed(`${BIN} build app/redis-server:/usr/bin/redis-server --expose 6379 --push ${reg.host}/ra:${i} >/dev/null 2>last.err`, cache),
     },
     { name: 'binary changed: lddtree + umoci + skopeo', run: manual(join(work, 'app/redis-server'), 'ma') },
     {
       name: 'binary changed: ocislim build -f Dockerfile --push',
       peer: 'binary changed: buildah bud + push',
-      run: (i) => timed(`node ${BIN} build -f classic-app/Dockerfile classic-app --push ${reg.host}/dfa:${i} >/dev/null 2>last.err`, cache),
+      run: (i) => timed(`${BIN} build -f classic-app/Dockerfile classic-app --push ${reg.host}/dfa:${i} >/dev/null 2>last.err`, cache),
     },
     ...(has('buildah') ? [{ name: 'binary changed: buildah bud + push', run: bud('classic-app', 'bha') }] : []),
-    { name: 'empty cache: ocislim build redis --push', peer: 'same inputs: lddtree + umoci + skopeo', run: (i) => timed(`rm -rf cold && node ${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/c:${i} >/dev/null 2>last.err`, { OCISLIM_CACHE: join(work, 'cold') }) },
+    { name: 'empty cache: ocislim build redis --push', peer: 'same inputs: lddtree + umoci + skopeo', run: (i) => timed(`rm -rf cold && ${BIN} build /usr/bin/redis-server --expose 6379 --push ${reg.host}/c:${i} >/dev/null 2>last.err`, { OCISLIM_CACHE: join(work, 'cold') }) },
   ];
   const results = new Map<string, { wall: number[]; cpu: number[] }>();
   const loads: number[] = [];

@@ -1,5 +1,11 @@
-#!/usr/bin/env node
+#!/bin/sh
+':' //; [ -z "$NODE_EXTRA_CA_CERTS" ] || { OCISLIM_DEFERRED_CA_CERTS=$NODE_EXTRA_CA_CERTS; export OCISLIM_DEFERRED_CA_CERTS; unset NODE_EXTRA_CA_CERTS; }; exec node "$0" "$@"
 'use strict';
+// Started as a program, this file is a shell script first (the line above; to JavaScript a string and a comment): it
+// keeps NODE_EXTRA_CA_CERTS from Node, which on Node 20 parses that whole file at start, registry or not (45 ms of CPU
+// for a system bundle; nodejs/node#40524), and runs itself with node. The variable is put back below, for the
+// programs ocislim starts, and the registry transport trusts the file from its first TLS connection on
+// (src/registry/extra-ca.ts). `node bin/ocislim.js` works too, with Node loading the file itself.
 // Launcher. `npm install` compiles the TypeScript and bundles the CLI into one file (scripts/bundle.mjs); the bundle
 // runs when it is current, else the compiled modules in dist/src do.
 // CommonJS (bin/package.json says so): an ES module entry point brings up Node's ES loader, which reads the file
@@ -19,6 +25,12 @@ if (process.env.UV_THREADPOOL_SIZE === undefined) {
   process.env.UV_THREADPOOL_SIZE = String(Math.max(2, require('node:os').availableParallelism()));
   require('node:fs').access(__filename, () => {});
   delete process.env.UV_THREADPOOL_SIZE;
+}
+
+const deferredCa = process.env.OCISLIM_DEFERRED_CA_CERTS;
+if (deferredCa !== undefined) {
+  delete process.env.OCISLIM_DEFERRED_CA_CERTS;
+  process.env.NODE_EXTRA_CA_CERTS = deferredCa;
 }
 
 const dist = join(__dirname, '..', 'dist', 'src', 'cli') + '/';
@@ -84,6 +96,7 @@ async function main() {
     }
     cli = await import(require('node:url').pathToFileURL(entry).href);
   }
+  if (deferredCa) cli.trustDeferredExtraCa(deferredCa);
   // Exits once stdout and stderr are flushed, without waiting for a registry's keep-alive socket to close.
   await cli.exitWhenFlushed(await cli.run(argv));
 }

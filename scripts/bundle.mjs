@@ -192,11 +192,11 @@ async function quietly(fns) {
 }
 
 /**
- * The parts of undici the registry transport loads (src/registry/transport.ts: the Agent and its request API), as
- * one file with its own code cache: dist/src/undici.cjs. Made from the undici installed now; the transport uses it
- * only while that version is the one installed. Its cache is made after a real request to a local server (so the
- * request path is compiled too) and with --liftoff-only set, as the transport sets it before loading undici: V8
- * refuses a cache made under other flags.
+ * The parts of undici the registry transport loads (src/registry/transport.ts: the Agent, its request API and the
+ * connector), as one file with its own code cache: dist/src/undici.cjs. Made from the undici installed now; the
+ * transport uses it only while that version is the one installed. Its cache is made after a real request to a local
+ * server (so the request path is compiled too) and with --liftoff-only set, as the transport sets it before loading
+ * undici: V8 refuses a cache made under other flags.
  */
 async function bundleUndici() {
   const file = join(root, 'dist/src/undici.cjs');
@@ -207,7 +207,8 @@ async function bundleUndici() {
         "const Agent = require('undici/lib/dispatcher/agent.js');",
         "const dispatcher = require('undici/lib/dispatcher/dispatcher.js');",
         "if (!('request' in dispatcher.prototype)) Object.assign(dispatcher.prototype, require('undici/lib/api/index.js'));",
-        'module.exports = { Agent };',
+        "const buildConnector = require('undici/lib/core/connect.js');",
+        'module.exports = { Agent, buildConnector };',
       ].join('\n'),
       resolveDir: root,
       loader: 'js',

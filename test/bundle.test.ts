@@ -126,6 +126,29 @@ describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, (
     assert.equal(more.env, String(cores + 3));
   });
 
+  it('started as a program, bin keeps NODE_EXTRA_CA_CERTS from Node\'s start and passes it on to the programs it starts', () => {
+    // Node 20 reads the file at start: a file it cannot read gets its warning. The hook reports, at exit, what a
+    // program ocislim starts would inherit.
+    const hook = join(dir, 'ca-hook.cjs');
+    writeFileSync(hook, "process.on('exit', () => require('node:fs').writeSync(2, '\\nCA ' + process.env.NODE_EXTRA_CA_CERTS + ' ' + process.env.OCISLIM_DEFERRED_CA_CERTS + '\\n'));\n");
+    const ca = join(dir, 'no-such-ca.pem');
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: ca, NODE_OPTIONS: `--require ${hook}` };
+    const direct = spawnSync(join(dir, 'bin', 'ocislim.js'), ['--version'], { env, encoding: 'utf8' });
+    assert.equal(direct.status, 0, direct.stderr);
+    assert.equal(direct.stdout.trim(), JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).version);
+    assert.doesNotMatch(direct.stderr, /Ignoring extra certs/);
+    assert.match(direct.stderr, new RegExp(`\\nCA ${ca} undefined\\n`));
+    // Through node, Node reads it itself (the warning); the environment passed on is the same.
+    const viaNode = spawnSync(process.execPath, [join(dir, 'bin', 'ocislim.js'), '--version'], { env, encoding: 'utf8' });
+    assert.equal(viaNode.status, 0, viaNode.stderr);
+    assert.match(viaNode.stderr, /Ignoring extra certs from `.*no-such-ca\.pem`/);
+    assert.match(viaNode.stderr, new RegExp(`\\nCA ${ca} undefined\\n`));
+    // Arguments reach the CLI as given (spaces, quotes, an empty one), and its exit code comes back.
+    const usage = spawnSync(join(dir, 'bin', 'ocislim.js'), ['ldd', "a b'c", ''], { env: { ...process.env, NODE_EXTRA_CA_CERTS: ca }, encoding: 'utf8' });
+    assert.notEqual(usage.status, 0);
+    assert.match(usage.stderr, /a b'c/);
+  });
+
   it("V8 accepts the code cache (one made after a flag change, e.g. ldd's JIT setting, would be refused in every run)", () => {
     const file = join(dir, 'dist', 'src', 'cli', 'ocislim.cjs');
     const check = `const vm = require('node:vm'); const { Module } = require('node:module'); const fs = require('node:fs');

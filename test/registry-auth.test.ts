@@ -78,6 +78,19 @@ describe('registry authentication, against the real registry', () => {
       assert.equal(good.status, 0, good.stderr);
       const env = await run(['push', `oci-archive:${image}`, `${reg.host}/tls:2`], { env: { NODE_EXTRA_CA_CERTS: join(dir, 'ca.crt') } });
       assert.equal(env.status, 0, env.stderr);
+      // Started as a program (as npx and a PATH lookup start it), bin keeps the file from Node's start and the
+      // transport trusts it itself, beside the bundled authorities, with --ca-file too.
+      const asProgram = { wrap: (argv: string[]) => argv.slice(1) };
+      const launched = await ocislimAsync(['push', `oci-archive:${image}`, `${reg.host}/tls:3`], { ...asProgram, env: { NODE_EXTRA_CA_CERTS: join(dir, 'ca.crt') } });
+      assert.equal(launched.status, 0, launched.stderr);
+      assert.equal(launched.stdout, good.stdout.replace('tls:1', 'tls:3'));
+      const both = await ocislimAsync(['push', `oci-archive:${image}`, `${reg.host}/tls:4`, '--ca-file', join(dir, 'ca.crt')], { ...asProgram, env: { NODE_EXTRA_CA_CERTS: join(dir, 'srv.crt') } });
+      assert.equal(both.status, 0, both.stderr);
+      // A file that cannot be read: Node's answer (a warning, the bundled authorities alone), so the registry's is refused.
+      const unreadable = await ocislimAsync(['push', `oci-archive:${image}`, `${reg.host}/tls:5`], { ...asProgram, env: { NODE_EXTRA_CA_CERTS: join(dir, 'no-such.crt') } });
+      assert.notEqual(unreadable.status, 0);
+      assert.match(unreadable.stderr, /NODE_EXTRA_CA_CERTS: CA file .*no-such\.crt: no such file; trusting the bundled certificate authorities only/);
+      assert.match(unreadable.stderr, /^ocislim: .*(certificate|self.signed|UNABLE_TO_VERIFY)/im);
       sh(`mkdir -p certs && cp ca.crt certs/`, dir);
       const info = JSON.parse(skopeo(['inspect', '--cert-dir', join(dir, 'certs'), `docker://${reg.host}/tls:1`]));
       assert.equal(info.Digest, good.stdout.trim().split('@')[1]);

@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { UsageError } from './errors.js';
 import { exitOnClosedPipe, report } from './exit.js';
 export { exitWhenFlushed } from './exit.js';
+export { trustDeferredExtraCa } from '../registry/extra-ca.js';
 // Command modules load on demand: undici, tar-stream and the builder cost start-up time that --help and ldd need not pay.
 import { cliLog } from './log.js';
 import { buildOptions, indexOptions, cacheOptions, inspectOptions, lddOptions, pullOptions, pushOptions, registryOptions, sbomOptions } from './options.js';

@@ -1,33 +1,39 @@
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import { Readable } from 'node:stream';
 import { createRequire, Module } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
-import type { Agent as AgentType, Dispatcher } from 'undici';
+import type { Agent as AgentType, buildConnector as buildConnectorType, Dispatcher } from 'undici';
 import { CaFileError, NetworkError, NetworkFailure, RegistryError, TooLargeError } from './errors.js';
 import type { Log } from '../log.js';
+import { deferredExtraCa } from './extra-ca.js';
+
+type Undici = { Agent: typeof AgentType; buildConnector: typeof buildConnectorType };
 
 /**
- * undici's Agent with the request API, without the rest of undici: its index also loads fetch, WebSocket, the
- * cache and the mocks, which doubles the start-up cost of every registry command (0.30 s vs 0.18 s to load here).
- * The index does the same prototype assignment; should the internal layout ever move, the whole package is loaded.
+ * undici's Agent with the request API, and its connector, without the rest of undici: its index also loads fetch,
+ * WebSocket, the cache and the mocks, which doubles the start-up cost of every registry command (0.30 s vs 0.18 s to
+ * load here). The index does the same prototype assignment; should the internal layout ever move, the whole package
+ * is loaded.
  */
-function loadAgent(): typeof AgentType {
+function loadUndici(): Undici {
   const require = createRequire(import.meta.url);
   baselineWasm(require);
-  const bundled = bundledAgent(require);
+  const bundled = bundledUndici(require);
   if (bundled) return bundled;
   try {
     const agent = require('undici/lib/dispatcher/agent.js') as typeof AgentType;
     const dispatcher = require('undici/lib/dispatcher/dispatcher.js') as { prototype: object };
     if (!('request' in dispatcher.prototype)) Object.assign(dispatcher.prototype, require('undici/lib/api/index.js'));
-    if (typeof agent === 'function' && typeof (agent.prototype as { request?: unknown }).request === 'function') return agent;
+    const buildConnector = require('undici/lib/core/connect.js') as typeof buildConnectorType;
+    if (typeof agent === 'function' && typeof (agent.prototype as { request?: unknown }).request === 'function' && typeof buildConnector === 'function') return { Agent: agent, buildConnector };
   } catch {
     // fall through
   }
-  return (require('undici') as typeof import('undici')).Agent;
+  const { Agent, buildConnector } = require('undici') as typeof import('undici');
+  return { Agent, buildConnector };
 }
 
 /**
@@ -36,7 +42,7 @@ function loadAgent(): typeof AgentType {
  * instead of 100-200 ms spent resolving its ~100 files, in every process that talks to a registry. Used only while
  * it was made from the undici installed beside it (its version); else null and the modules load one by one.
  */
-function bundledAgent(require: NodeJS.Require): typeof AgentType | null {
+function bundledUndici(require: NodeJS.Require): Undici | null {
   try {
     const file = fileURLToPath(new URL('../undici.cjs', import.meta.url));
     const made = JSON.parse(readFileSync(file + '.json', 'utf8')) as { version?: string };
@@ -48,9 +54,10 @@ function bundledAgent(require: NodeJS.Require): typeof AgentType | null {
       /* compiles without */
     }
     const script = new Script(Module.wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
-    const mod = { exports: {} as { Agent?: typeof AgentType } };
+    const mod = { exports: {} as Partial<Undici> };
     script.runInThisContext().call(mod.exports, mod.exports, createRequire(file), mod, file, dirname(file));
-    return typeof mod.exports.Agent === 'function' ? mod.exports.Agent : null;
+    const { Agent, buildConnector } = mod.exports;
+    return typeof Agent === 'function' && typeof buildConnector === 'function' ? { Agent, buildConnector } : null;
   } catch {
     return null;
   }
@@ -70,7 +77,7 @@ function baselineWasm(require: NodeJS.Require): void {
     /* a runtime without the flag: V8's default */
   }
 }
-const Agent = loadAgent();
+const { Agent, buildConnector } = loadUndici();
 
 export const USER_AGENT = 'ocislim/0.1 (+https://github.com/ocislim/ocislim)';
 
@@ -254,6 +261,66 @@ export function retryAfterMs(v: string | undefined, now = Date.now()): number | 
   return Number.isNaN(t) ? null : Math.max(0, t - now);
 }
 
+/** A PEM file of certificate authorities trusted beside Node's bundled ones. */
+interface Trusted {
+  file: string;
+  pem: string;
+}
+
+function readCaFile(file: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new CaFileError(file, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new CaFileError(file, 'no PEM certificate in it');
+  return pem;
+}
+
+/**
+ * NODE_EXTRA_CA_CERTS when the launcher kept it from Node (extra-ca.ts), read at the first TLS connection. A file
+ * that cannot be used is what Node makes of it: a warning, and the bundled authorities alone.
+ */
+function deferredExtra(log: Log | undefined): Trusted[] {
+  const file = deferredExtraCa();
+  if (!file) return [];
+  try {
+    return [{ file, pem: readCaFile(file) }];
+  } catch (e) {
+    const text = `NODE_EXTRA_CA_CERTS: ${(e as Error).message}; trusting the bundled certificate authorities only`;
+    if (log) log.warn(text);
+    else process.emitWarning(text);
+    return [];
+  }
+}
+
+type Connector = ReturnType<typeof buildConnectorType>;
+
+/**
+ * undici's connector, with the trusted authorities put together once, at the first TLS connection: one secure
+ * context for every connection (a `ca` option would have each connection parse every certificate again), and none
+ * for plain http, which a registry on loopback speaks.
+ */
+function connector(timeout: number, extra: () => Trusted[]): Connector {
+  let plain: Connector | undefined;
+  let secure: Connector | undefined;
+  return (opts, callback) => {
+    if (opts.protocol !== 'https:') return (plain ??= buildConnector({ timeout }))(opts, callback);
+    if (!secure) {
+      const trusted = extra();
+      let secureContext;
+      try {
+        if (trusted.length) secureContext = createSecureContext({ ca: [...rootCertificates, ...trusted.map((t) => t.pem)] });
+      } catch (e) {
+        return callback(new CaFileError(trusted.map((t) => t.file).join(', '), (e as Error).message), null);
+      }
+      secure = buildConnector({ timeout, ...(secureContext ? { secureContext } : {}) });
+    }
+    return secure(opts, callback);
+  };
+}
+
 /**
  * HTTP for registries on undici: one keep-alive agent, redirects followed by hand (credentials only to the same
  * origin, never https to http), retries with backoff on network errors, 408, 429 (honouring Retry-After) and 5xx.
@@ -269,23 +336,14 @@ export class Transport {
   private maxDelay: number;
 
   constructor(private readonly opts: TransportOptions = {}) {
-    let ca: string[] | undefined;
-    if (opts.caFile) {
-      let pem: string;
-      try {
-        pem = readFileSync(opts.caFile, 'utf8');
-      } catch (e) {
-        throw new CaFileError(opts.caFile, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message);
-      }
-      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new CaFileError(opts.caFile, 'no PEM certificate in it');
-      ca = [...rootCertificates, pem];
-    }
+    const caFile = opts.caFile ? { file: opts.caFile, pem: readCaFile(opts.caFile) } : null;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.deadlineMs = opts.deadlineMs ?? 2 * this.timeoutMs;
     this.retries = opts.retries ?? DEFAULT_RETRIES;
     this.timeoutRetries = Math.min(this.retries, opts.timeoutRetries ?? 1);
     const t = this.timeoutMs;
-    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 8, headersTimeout: t, bodyTimeout: t, connect: { timeout: t, ...(ca ? { ca } : {}) } });
+    const extra = (): Trusted[] => [...(caFile ? [caFile] : []), ...deferredExtra(opts.log)];
+    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 8, headersTimeout: t, bodyTimeout: t, connect: connector(t, extra) });
     this.backoff = opts.backoffMs ?? 250;
     this.maxDelay = opts.maxDelayMs ?? 30_000;
   }
