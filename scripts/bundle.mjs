@@ -192,6 +192,22 @@ async function quietly(fns) {
 }
 
 /**
+ * node:http2 stands in the undici bundle as undici's own fallback for a runtime without it ({ constants: {} }): the
+ * transport never offers HTTP/2 (allowH2 stays off), and loading node:http2 at start brings node:tls, node:http,
+ * fs/promises and readline with it, ~8 ms of CPU in every process that talks to a registry (node:tls is loaded on the
+ * first TLS connection, by undici's connector, as before).
+ */
+function withoutHttp2() {
+  return {
+    name: 'without-http2',
+    setup(b) {
+      b.onResolve({ filter: /^(node:)?http2$/ }, () => ({ path: 'http2', namespace: 'without-http2' }));
+      b.onLoad({ filter: /.*/, namespace: 'without-http2' }, () => ({ contents: 'module.exports = { constants: {} };', loader: 'js' }));
+    },
+  };
+}
+
+/**
  * The parts of undici the registry transport loads (src/registry/transport.ts: the Agent, its request API and the
  * connector), as one file with its own code cache: dist/src/undici.cjs. Made from the undici installed now; the
  * transport uses it only while that version is the one installed. Its cache is made after a real request to a local
@@ -220,6 +236,7 @@ async function bundleUndici() {
     minify: true,
     outfile: file + '.tmp',
     logLevel: 'warning',
+    plugins: [withoutHttp2()],
   });
   renameSync(file + '.tmp', file);
   (await import('node:v8')).setFlagsFromString('--liftoff-only');
