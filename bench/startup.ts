@@ -45,5 +45,6 @@ console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
 jobs.forEach((j, k) => {
   const w = median(samples[k].wall);
   const c = median(samples[k].cpu);
-  console.log(`| ${j.name} | ${w.toFixed(0)} ms | ${c.toFixed(0)} ms | ${k ? `+${(w - base.wall).toFixed(0)} ms` : ''} | ${k ? `+${(c - base.cpu).toFixed(0)} ms` : ''} | ${(c / base.cpu).toFixed(2)} |`);
+  const diff = (d: number) => (k ? `${d < 0 ? '−' : '+'}${Math.abs(d).toFixed(0)} ms` : '');
+  console.log(`| ${j.name} | ${w.toFixed(0)} ms | ${c.toFixed(0)} ms | ${diff(w - base.wall)} | ${diff(c - base.cpu)} | ${(c / base.cpu).toFixed(2)} |`);
 });
