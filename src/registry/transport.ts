@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createSecureContext, rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { Readable } from 'node:stream';
 import { createRequire, Module } from 'node:module';
 import { dirname } from 'node:path';
@@ -279,11 +279,12 @@ function readCaFile(file: string): string {
 }
 
 /**
- * NODE_EXTRA_CA_CERTS when the launcher kept it from Node (extra-ca.ts), read at the first TLS connection. A file
- * that cannot be used is what Node makes of it: a warning, and the bundled authorities alone.
+ * The NODE_EXTRA_CA_CERTS file the transport must trust itself: always when the launcher kept it from Node
+ * (extra-ca.ts); else only beside --ca-file, whose secure context replaces the store Node put it in. A file that
+ * cannot be used is what Node makes of it: a warning, and the bundled authorities alone.
  */
-function deferredExtra(log: Log | undefined): Trusted[] {
-  const file = deferredExtraCa();
+function extraFromEnv(withCaFile: boolean, log: Log | undefined): Trusted[] {
+  const file = deferredExtraCa() ?? (withCaFile ? process.env.NODE_EXTRA_CA_CERTS || undefined : undefined);
   if (!file) return [];
   try {
     return [{ file, pem: readCaFile(file) }];
@@ -297,10 +298,13 @@ function deferredExtra(log: Log | undefined): Trusted[] {
 
 type Connector = ReturnType<typeof buildConnectorType>;
 
+/** Secure contexts made, by the files they trust: every transport of the process to the same authorities shares one. */
+const secureContexts = new Map<string, SecureContext>();
+
 /**
- * undici's connector, with the trusted authorities put together once, at the first TLS connection: one secure
- * context for every connection (a `ca` option would have each connection parse every certificate again), and none
- * for plain http, which a registry on loopback speaks.
+ * undici's connector, with the trusted authorities put together at the first TLS connection: one secure context for
+ * every connection (a `ca` option would have each connection parse every certificate again), and none for plain
+ * http, which a registry on loopback speaks.
  */
 function connector(timeout: number, extra: () => Trusted[]): Connector {
   let plain: Connector | undefined;
@@ -309,11 +313,12 @@ function connector(timeout: number, extra: () => Trusted[]): Connector {
     if (opts.protocol !== 'https:') return (plain ??= buildConnector({ timeout }))(opts, callback);
     if (!secure) {
       const trusted = extra();
-      let secureContext;
+      const key = trusted.map((t) => t.file).join('\n');
+      let secureContext = secureContexts.get(key);
       try {
-        if (trusted.length) secureContext = createSecureContext({ ca: [...rootCertificates, ...trusted.map((t) => t.pem)] });
+        if (trusted.length && !secureContext) secureContexts.set(key, (secureContext = createSecureContext({ ca: [...rootCertificates, ...trusted.map((t) => t.pem)] })));
       } catch (e) {
-        return callback(new CaFileError(trusted.map((t) => t.file).join(', '), (e as Error).message), null);
+        return callback(new CaFileError(key.replace(/\n/g, ', '), (e as Error).message), null);
       }
       secure = buildConnector({ timeout, ...(secureContext ? { secureContext } : {}) });
     }
@@ -342,7 +347,7 @@ export class Transport {
     this.retries = opts.retries ?? DEFAULT_RETRIES;
     this.timeoutRetries = Math.min(this.retries, opts.timeoutRetries ?? 1);
     const t = this.timeoutMs;
-    const extra = (): Trusted[] => [...(caFile ? [caFile] : []), ...deferredExtra(opts.log)];
+    const extra = (): Trusted[] => [...(caFile ? [caFile] : []), ...extraFromEnv(!!caFile, opts.log)];
     this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 8, headersTimeout: t, bodyTimeout: t, connect: connector(t, extra) });
     this.backoff = opts.backoffMs ?? 250;
     this.maxDelay = opts.maxDelayMs ?? 30_000;
