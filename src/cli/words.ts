@@ -33,7 +33,20 @@ export function errorText(e: unknown): string {
   if (e instanceof CaFileError) return `--ca-file ${e.path}: ${e.reason}`;
   if (e instanceof CredentialsRefusedError && !e.credentials) return `${e.message}; run ocislim login ${e.registry}, or pass -u USER --password-stdin`;
   if (e instanceof PlainHttpError) return `${e.registry}: ${e.what} is not https (use --insecure to allow it)`;
-  return (e as Error)?.message ?? String(e);
+  return fsErrorText(e) ?? (e as Error)?.message ?? String(e);
+}
+
+/**
+ * A file system error as Node raised it ("ENOENT: no such file or directory, open '/app/prog'": a file removed while
+ * the image was being built), worded as the others: the file first, then what is wrong ("/app/prog: no such file or
+ * directory (open)"). Null for anything else.
+ */
+function fsErrorText(e: unknown): string | null {
+  const x = e as NodeJS.ErrnoException | null;
+  if (!(x instanceof Error) || typeof x.code !== 'string' || typeof x.path !== 'string' || typeof x.syscall !== 'string') return null;
+  const what = new RegExp(`^${x.code}: (.+?), ${x.syscall}\\b`).exec(x.message)?.[1] ?? x.code;
+  const dest = (x as { dest?: unknown }).dest;
+  return `${x.path}: ${what} (${x.syscall}${typeof dest === 'string' ? ` to ${dest}` : ''})`;
 }
 
 /** The exit status for an error: a usage error's 2, else 1. */

@@ -117,6 +117,21 @@ describe('typed errors below the CLI, worded by the CLI', () => {
     assert.equal((await parseDockerfile('FROM scratch\nSTOPSIGNAL term\n', opts)).config.StopSignal, 'term');
   });
 
+  it("a file system error Node raised as it is is worded with the file first (a file removed during a build)", () => {
+    const dir = tempDir('ocislim-unit-fserr-');
+    try {
+      const gone = join(dir, 'prog');
+      assert.equal(errorText(thrown(() => readFileSync(gone))), `${gone}: no such file or directory (open)`);
+      assert.equal(errorText(thrown(() => readdirSync(join(dir, 'x')))), `${join(dir, 'x')}: no such file or directory (scandir)`);
+      writeFileSync(gone, 'x');
+      assert.equal(errorText(thrown(() => readdirSync(gone))), `${gone}: not a directory (scandir)`);
+      // Not a file system error: the message as it is.
+      assert.equal(errorText(new Error('ENOENT: made up')), 'ENOENT: made up');
+    } finally {
+      removeDir(dir);
+    }
+  });
+
   it('registry errors carry the CA file and the plain-http origin; the CLI names --ca-file and --insecure', () => {
     const ca = thrown(() => new Transport({ caFile: '/nonexistent/ca.pem' }));
     assert.ok(ca instanceof CaFileError);
