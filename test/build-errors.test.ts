@@ -113,6 +113,27 @@ describe('ocislim build refuses bad input clearly and writes nothing', () => {
     fails(['/usr/bin/ls', '-o', `oci-archive:${join(dir, 'afile', 'x.tar')}`], join(dir, 'afile', 'x.tar'), /cannot write oci-archive:.*afile\/x\.tar(:latest)?: a path component is not a directory/);
   });
 
+  it('an archive output that is an existing directory: refused, the directory and what it holds left as they were', () => {
+    const d = join(dir, 'keep');
+    mkdirSync(d);
+    writeFileSync(join(d, 'k'), 'keep\n');
+    for (const kind of ['oci-archive', 'docker-archive']) {
+      const r = ocislim(['build', '/usr/bin/true', '-o', `${kind}:${d}`]);
+      assert.notEqual(r.status, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`^ocislim: ${d.replace(/[.]/g, '\\.')}: exists and is a directory \\(an archive is written as a file\\)$`, 'm'));
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+      assert.ok(statSync(d).isDirectory());
+      assert.deepEqual(readdirSync(d), ['k']);
+      assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.keep.tmp-')), [], 'no temporary file left');
+    }
+    // A file of that name is replaced.
+    const f = join(dir, 'replace.tar');
+    writeFileSync(f, 'old');
+    const r = ocislim(['build', '/usr/bin/true', '-o', `oci-archive:${f}`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(statSync(f).size > 1024);
+  });
+
   it('malformed flags and references, before any work', () => {
     for (const [args, msg] of [
       [['/usr/bin/ls', '--expose', '70000', '-o', 'oci:x'], /--expose "70000" must be PORT/],

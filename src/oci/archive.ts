@@ -1,4 +1,4 @@
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { blobName, indexEntry, Index } from './layout.js';
@@ -6,6 +6,7 @@ import { Artifact, imagesOf, isImageIndex } from './index.js';
 import { MT } from './mediatypes.js';
 import { encodeHeader, END_OF_ARCHIVE, padding } from './tar.js';
 import { withTempPath } from './atomic.js';
+import { ImageError } from './errors.js';
 
 export class DockerArchiveError extends Error {}
 
@@ -58,6 +59,8 @@ function layoutMembers(a: Artifact, tag: string | undefined, annotations?: Recor
 }
 
 async function writeTar(file: string, members: Member[], mtime: number): Promise<void> {
+  // An archive replaces a file of that name, never a directory (which would be removed with all it holds).
+  if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) throw new ImageError(file, 'exists and is a directory (an archive is written as a file)');
   await withTempPath(file, async (tmp) => {
     await pipeline(Readable.from(archiveChunks(members, mtime)), createWriteStream(tmp, { mode: 0o644 }));
   });

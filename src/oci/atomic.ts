@@ -18,13 +18,16 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, mode?: 
   }
 }
 
-/** Runs `fn` on a temporary path next to `target` and renames it to `target` only when `fn` succeeds. */
+/**
+ * Runs `fn` on a temporary path next to `target` and renames it to `target` only when `fn` succeeds. The rename
+ * replaces a file, or an empty directory with a directory, in one step; anything else at `target` makes it fail
+ * (the caller checks first what it may replace), and nothing there is ever removed.
+ */
 export async function withTempPath<T>(target: string, fn: (tmp: string) => Promise<T>): Promise<T> {
   mkdirSync(dirname(target), { recursive: true });
   const tmp = tempSibling(target);
   try {
     const r = await fn(tmp);
-    rmSync(target, { recursive: true, force: true });
     renameSync(tmp, target);
     return r;
   } catch (e) {
