@@ -1,5 +1,5 @@
 #!/bin/sh
-':' //; [ -z "$NODE_EXTRA_CA_CERTS" ] || { OCISLIM_DEFERRED_CA_CERTS=$NODE_EXTRA_CA_CERTS; export OCISLIM_DEFERRED_CA_CERTS; unset NODE_EXTRA_CA_CERTS; }; exec node "$0" "$@"
+':' //; unset OCISLIM_DEFERRED_CA_CERTS; [ -z "$NODE_EXTRA_CA_CERTS" ] || { OCISLIM_DEFERRED_CA_CERTS=$NODE_EXTRA_CA_CERTS; export OCISLIM_DEFERRED_CA_CERTS; unset NODE_EXTRA_CA_CERTS; }; exec node "$0" "$@"
 'use strict';
 // Started as a program, this file is a shell script first (the line above; to JavaScript a string and a comment): it
 // keeps NODE_EXTRA_CA_CERTS from Node, which on Node 20 parses that whole file at start, registry or not (45 ms of CPU
@@ -96,7 +96,14 @@ async function main() {
     }
     cli = await import(require('node:url').pathToFileURL(entry).href);
   }
-  if (deferredCa) cli.trustDeferredExtraCa(deferredCa);
+  if (deferredCa) {
+    if (typeof cli.trustDeferredExtraCa !== 'function') {
+      // dist/ older than this launcher (a pull without a rebuild): it would not trust the file the launcher kept from Node.
+      process.stderr.write('ocislim: dist/ is older than bin/ocislim.js; run "npm run build" in the checkout\n');
+      process.exit(2);
+    }
+    cli.trustDeferredExtraCa(deferredCa);
+  }
   // Exits once stdout and stderr are flushed, without waiting for a registry's keep-alive socket to close.
   await cli.exitWhenFlushed(await cli.run(argv));
 }

@@ -143,10 +143,19 @@ describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, (
     assert.equal(viaNode.status, 0, viaNode.stderr);
     assert.match(viaNode.stderr, /Ignoring extra certs from `.*no-such-ca\.pem`/);
     assert.match(viaNode.stderr, new RegExp(`\\nCA ${ca} undefined\\n`));
-    // Arguments reach the CLI as given (spaces, quotes, an empty one), and its exit code comes back.
-    const usage = spawnSync(join(dir, 'bin', 'ocislim.js'), ['ldd', "a b'c", ''], { env: { ...process.env, NODE_EXTRA_CA_CERTS: ca }, encoding: 'utf8' });
-    assert.notEqual(usage.status, 0);
-    assert.match(usage.stderr, /a b'c/);
+    // Arguments reach the CLI as given (spaces, quotes, a glob, a variable, a newline, empty values), and its exit code
+    // comes back.
+    const labels = ["a=x y'z \"q\" * $HOME", 'b=', 'c=line1\nline2'];
+    const out = join(dir, 'args-image');
+    const built = spawnSync(join(dir, 'bin', 'ocislim.js'), ['build', '/usr/bin/true', ...labels.flatMap((l) => ['--label', l]), '--env', 'E=', '-o', `oci:${out}`], { env: { ...process.env, NODE_EXTRA_CA_CERTS: ca }, encoding: 'utf8' });
+    assert.equal(built.status, 0, built.stderr);
+    const index = JSON.parse(readFileSync(join(out, 'index.json'), 'utf8'));
+    const blob = (d: string) => JSON.parse(readFileSync(join(out, 'blobs', ...d.split(':')), 'utf8'));
+    const config = blob(blob(index.manifests[0].digest).config.digest).config;
+    assert.deepEqual(config.Labels, { a: "x y'z \"q\" * $HOME", b: '', c: 'line1\nline2' });
+    assert.ok(config.Env.includes('E='));
+    const usage = spawnSync(join(dir, 'bin', 'ocislim.js'), ['build', '--no-such-flag'], { env: { ...process.env, NODE_EXTRA_CA_CERTS: ca }, encoding: 'utf8' });
+    assert.equal(usage.status, 2, usage.stderr);
   });
 
   it("V8 accepts the code cache (one made after a flag change, e.g. ldd's JIT setting, would be refused in every run)", () => {

@@ -90,10 +90,16 @@ describe('registry authentication, against the real registry', () => {
         const both = await ocislimAsync(['push', `oci-archive:${image}`, `${reg.host}/tls:4`, '--ca-file', join(dir, 'tok.crt')], { ...mode, env: { NODE_EXTRA_CA_CERTS: join(dir, 'ca.crt') } });
         assert.equal(both.status, 0, both.stderr);
       }
+      // The system store (--use-openssl-ca: OpenSSL's SSL_CERT_FILE, here the test CA) stays trusted beside the file.
+      for (const mode of [asProgram, {}]) {
+        const system = await ocislimAsync(['push', `oci-archive:${image}`, `${reg.host}/tls:6`], { ...mode, env: { NODE_OPTIONS: '--use-openssl-ca', SSL_CERT_FILE: join(dir, 'ca.crt'), SSL_CERT_DIR: join(dir, 'none'), NODE_EXTRA_CA_CERTS: join(dir, 'tok.crt') } });
+        assert.equal(system.status, 0, system.stderr);
+      }
       // A file that cannot be read: Node's answer (a warning, the bundled authorities alone), so the registry's is refused.
       const unreadable = await ocislimAsync(['push', `oci-archive:${image}`, `${reg.host}/tls:5`], { ...asProgram, env: { NODE_EXTRA_CA_CERTS: join(dir, 'no-such.crt') } });
       assert.notEqual(unreadable.status, 0);
-      assert.match(unreadable.stderr, /NODE_EXTRA_CA_CERTS: CA file .*no-such\.crt: no such file; trusting the bundled certificate authorities only/);
+      assert.match(unreadable.stderr, /NODE_EXTRA_CA_CERTS .*no-such\.crt: no such file; its certificates are not trusted/);
+      assert.equal(unreadable.stderr.match(/NODE_EXTRA_CA_CERTS/g)?.length, 1, unreadable.stderr);
       assert.match(unreadable.stderr, /^ocislim: .*(certificate|self.signed|UNABLE_TO_VERIFY)/im);
       sh(`mkdir -p certs && cp ca.crt certs/`, dir);
       const info = JSON.parse(skopeo(['inspect', '--cert-dir', join(dir, 'certs'), `docker://${reg.host}/tls:1`]));

@@ -44,7 +44,8 @@ export function errorText(e: unknown): string {
 function fsErrorText(e: unknown): string | null {
   const x = e as NodeJS.ErrnoException | null;
   if (!(x instanceof Error) || typeof x.code !== 'string' || typeof x.path !== 'string' || typeof x.syscall !== 'string') return null;
-  const what = new RegExp(`^${x.code}: (.+?), ${x.syscall}\\b`).exec(x.message)?.[1] ?? x.code;
+  const what = new RegExp(`^${x.code}: (.+?), ${x.syscall}\\b`).exec(x.message)?.[1];
+  if (!what) return null;
   const dest = (x as { dest?: unknown }).dest;
   return `${x.path}: ${what} (${x.syscall}${typeof dest === 'string' ? ` to ${dest}` : ''})`;
 }

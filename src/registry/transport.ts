@@ -1,14 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { Readable } from 'node:stream';
 import { createRequire, Module } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 import type { Agent as AgentType, buildConnector as buildConnectorType, Dispatcher } from 'undici';
-import { CaFileError, NetworkError, NetworkFailure, RegistryError, TooLargeError } from './errors.js';
+import { NetworkError, NetworkFailure, RegistryError, TooLargeError } from './errors.js';
 import type { Log } from '../log.js';
-import { deferredExtraCa } from './extra-ca.js';
+import { connector, extraFromEnv, readCaFile, Trusted } from './trust.js';
 
 type Undici = { Agent: typeof AgentType; buildConnector: typeof buildConnectorType };
 
@@ -261,71 +260,6 @@ export function retryAfterMs(v: string | undefined, now = Date.now()): number | 
   return Number.isNaN(t) ? null : Math.max(0, t - now);
 }
 
-/** A PEM file of certificate authorities trusted beside Node's bundled ones. */
-interface Trusted {
-  file: string;
-  pem: string;
-}
-
-function readCaFile(file: string): string {
-  let pem: string;
-  try {
-    pem = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new CaFileError(file, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message);
-  }
-  if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new CaFileError(file, 'no PEM certificate in it');
-  return pem;
-}
-
-/**
- * The NODE_EXTRA_CA_CERTS file the transport must trust itself: always when the launcher kept it from Node
- * (extra-ca.ts); else only beside --ca-file, whose secure context replaces the store Node put it in. A file that
- * cannot be used is what Node makes of it: a warning, and the bundled authorities alone.
- */
-function extraFromEnv(withCaFile: boolean, log: Log | undefined): Trusted[] {
-  const file = deferredExtraCa() ?? (withCaFile ? process.env.NODE_EXTRA_CA_CERTS || undefined : undefined);
-  if (!file) return [];
-  try {
-    return [{ file, pem: readCaFile(file) }];
-  } catch (e) {
-    const text = `NODE_EXTRA_CA_CERTS: ${(e as Error).message}; trusting the bundled certificate authorities only`;
-    if (log) log.warn(text);
-    else process.emitWarning(text);
-    return [];
-  }
-}
-
-type Connector = ReturnType<typeof buildConnectorType>;
-
-/** Secure contexts made, by the files they trust: every transport of the process to the same authorities shares one. */
-const secureContexts = new Map<string, SecureContext>();
-
-/**
- * undici's connector, with the trusted authorities put together at the first TLS connection: one secure context for
- * every connection (a `ca` option would have each connection parse every certificate again), and none for plain
- * http, which a registry on loopback speaks.
- */
-function connector(timeout: number, extra: () => Trusted[]): Connector {
-  let plain: Connector | undefined;
-  let secure: Connector | undefined;
-  return (opts, callback) => {
-    if (opts.protocol !== 'https:') return (plain ??= buildConnector({ timeout }))(opts, callback);
-    if (!secure) {
-      const trusted = extra();
-      const key = trusted.map((t) => t.file).join('\n');
-      let secureContext = secureContexts.get(key);
-      try {
-        if (trusted.length && !secureContext) secureContexts.set(key, (secureContext = createSecureContext({ ca: [...rootCertificates, ...trusted.map((t) => t.pem)] })));
-      } catch (e) {
-        return callback(new CaFileError(key.replace(/\n/g, ', '), (e as Error).message), null);
-      }
-      secure = buildConnector({ timeout, ...(secureContext ? { secureContext } : {}) });
-    }
-    return secure(opts, callback);
-  };
-}
-
 /**
  * HTTP for registries on undici: one keep-alive agent, redirects followed by hand (credentials only to the same
  * origin, never https to http), retries with backoff on network errors, 408, 429 (honouring Retry-After) and 5xx.
@@ -348,7 +282,7 @@ export class Transport {
     this.timeoutRetries = Math.min(this.retries, opts.timeoutRetries ?? 1);
     const t = this.timeoutMs;
     const extra = (): Trusted[] => [...(caFile ? [caFile] : []), ...extraFromEnv(!!caFile, opts.log)];
-    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 8, headersTimeout: t, bodyTimeout: t, connect: connector(t, extra) });
+    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 8, headersTimeout: t, bodyTimeout: t, connect: connector(buildConnector, t, extra) });
     this.backoff = opts.backoffMs ?? 250;
     this.maxDelay = opts.maxDelayMs ?? 30_000;
   }
