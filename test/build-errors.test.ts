@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ocislim } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, ocislim } from './helpers/cli.js';
 import { removeDir, sh, tempDir } from './helpers/sh.js';
 
 let dir: string;
@@ -132,6 +133,29 @@ describe('ocislim build refuses bad input clearly and writes nothing', () => {
     const r = ocislim(['build', '/usr/bin/true', '-o', `oci-archive:${f}`]);
     assert.equal(r.status, 0, r.stderr);
     assert.ok(statSync(f).size > 1024);
+  });
+
+  it('a build stopped by SIGINT or SIGTERM leaves no scratch directory, temporary blob or output behind', async () => {
+    const big = join(dir, 'big.bin');
+    sh(`head -c ${256 << 20} /dev/urandom > '${big}'`);
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      const tmp = join(dir, `tmp-${sig}`);
+      const cache = join(dir, `cache-${sig}`);
+      const out = join(dir, `stopped-${sig}.tar`);
+      mkdirSync(tmp);
+      const child = spawn(BIN, ['build', big, '-o', `oci-archive:${out}`], { env: { ...process.env, TMPDIR: tmp, OCISLIM_CACHE: cache }, stdio: 'ignore' });
+      const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+      // Stopped while the layer is being written: the scratch directory and the blob's temporary name exist then.
+      const blobs = join(cache, 'blobs', 'sha256');
+      for (let i = 0; i < 1500 && !(existsSync(blobs) && readdirSync(blobs).some((n) => n.startsWith('.layer-'))); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(readdirSync(tmp).length > 0 && readdirSync(blobs).some((n) => n.startsWith('.layer-')), 'the build did not get to its layer');
+      child.kill(sig);
+      const { code, signal } = await ended;
+      assert.equal(signal, sig, `ended by ${sig} (code ${code})`);
+      assert.deepEqual(readdirSync(tmp), [], 'no scratch directory left');
+      assert.deepEqual(readdirSync(blobs).filter((n) => n.startsWith('.')), [], 'no temporary blob left');
+      assert.deepEqual(readdirSync(dir).filter((n) => n.includes(`stopped-${sig}`)), [], 'no output, not even a temporary one');
+    }
   });
 
   it('malformed flags and references, before any work', () => {

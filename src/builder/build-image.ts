@@ -30,6 +30,7 @@ import { addTraced } from './trace.js';
 import { verifyRuns } from './verify.js';
 import { DEFAULT_PATH, envTarget, readShebang } from './shebang.js';
 import { Log, silentLog } from '../log.js';
+import { holdTemp } from '../temp-paths.js';
 import { ControlFileError, DpkgDatabase, readOsRelease } from '../packages/dpkg.js';
 import { hashFile, Inventory, takeInventory } from '../packages/inventory.js';
 import { statusDEntries } from '../packages/statusd.js';
@@ -49,10 +50,12 @@ export interface BuildResult {
  */
 export async function withWorkDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'ocislim-build-'));
+  const release = holdTemp(dir);
   try {
     return await fn(dir);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    release();
   }
 }
 

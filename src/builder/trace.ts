@@ -5,6 +5,7 @@ import { join, posix } from 'node:path';
 import { OptionError } from './errors.js';
 import { Plan } from './plan.js';
 import { fieldNames, OptionNamer, splitWords } from './spec.js';
+import { holdTemp } from '../temp-paths.js';
 
 /**
  * Paths a traced command touches that are not its runtime: kernel and device files, temporary and home
@@ -46,6 +47,7 @@ export function addTraced(plan: Plan, command: string, names: OptionNamer = fiel
   if (!argv.length) throw new OptionError('trace', undefined, `needs a command, e.g. "/usr/bin/python3 -c 'import ssl'"`);
   const strace = findStrace();
   const dir = mkdtempSync(join(tmpdir(), 'ocislim-trace-'));
+  const release = holdTemp(dir);
   try {
     const log = join(dir, 'strace.log');
     const r = childProcess().spawnSync(strace, ['-f', '-qq', '-z', '-s', '4096', '-e', 'trace=open,openat,openat2,execve,execveat,creat', '-e', 'signal=none', '-o', log, '--', ...argv], {
@@ -73,5 +75,6 @@ export function addTraced(plan: Plan, command: string, names: OptionNamer = fiel
     return said;
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    release();
   }
 }

@@ -1,5 +1,6 @@
 import { printable } from './format.js';
 import { errorText, exitCodeOf } from './words.js';
+import { removeHeldTemps } from '../temp-paths.js';
 
 /** An error as every command reports it: one line (names from files are escaped); --debug adds the stack. */
 export function report(e: unknown, debug: boolean): number {
@@ -40,3 +41,22 @@ export function exitOnClosedPipe(): void {
     });
   }
 }
+
+/**
+ * SIGINT (Ctrl-C), SIGTERM (a CI job cancelled) and SIGHUP stop a command as they would, after the temporary files
+ * and directories it holds are removed (temp-paths.ts): a stopped build leaves neither a scratch directory nor a
+ * half-written blob or output. The signal is raised again once its handler is gone, so the exit status is the
+ * signal's (130, 143, 129).
+ */
+let removingOnStop = false;
+export function removeTempsOnStop(): void {
+  if (removingOnStop) return;
+  removingOnStop = true;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      removeHeldTemps();
+      process.kill(process.pid, sig);
+    });
+  }
+}
+

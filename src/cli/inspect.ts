@@ -17,10 +17,12 @@ import { unpackImage } from '../oci/unpack.js';
 
 import type { InspectArgs } from './options.js';
 import { ImagePackage, imagePackages } from '../packages/image-packages.js';
+import { holdTemp } from '../temp-paths.js';
 
 /** Unpacks the image and explains its files from the closure of its entrypoint, computed inside it. */
 async function explainImage(img: Image): Promise<Explanation> {
   const dir = mkdtempSync(join(tmpdir(), 'ocislim-inspect-'));
+  const release = holdTemp(dir);
   try {
     await unpackImage(img, dir);
     const c = img.config.config;
@@ -50,6 +52,7 @@ async function explainImage(img: Image): Promise<Explanation> {
     return explainFiles(files, closures);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    release();
   }
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { UsageError } from './errors.js';
-import { exitOnClosedPipe, report } from './exit.js';
+import { exitOnClosedPipe, removeTempsOnStop, report } from './exit.js';
 export { exitWhenFlushed } from './exit.js';
 export { trustDeferredExtraCa } from '../registry/extra-ca.js';
 // Command modules load on demand: undici, tar-stream and the builder cost start-up time that --help and ldd need not pay.
@@ -118,6 +118,7 @@ function onceOnly(argv: string[]): void {
 /** Runs the CLI and returns the exit code. Errors print one line; --debug adds the stack. */
 export async function run(argv: string[]): Promise<number> {
   exitOnClosedPipe();
+  removeTempsOnStop();
   const debug = argv.includes('--debug');
   const many = lddManyFiles(argv);
   let picked: Picked | null = null;

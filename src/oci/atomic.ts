@@ -1,5 +1,6 @@
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { holdTemp } from '../temp-paths.js';
 
 /** A temporary name beside `target`, so the final rename stays on one filesystem. */
 export function tempSibling(target: string): string {
@@ -26,6 +27,7 @@ export function writeFileAtomic(path: string, data: Uint8Array | string, mode?: 
 export async function withTempPath<T>(target: string, fn: (tmp: string) => Promise<T>): Promise<T> {
   mkdirSync(dirname(target), { recursive: true });
   const tmp = tempSibling(target);
+  const release = holdTemp(tmp);
   try {
     const r = await fn(tmp);
     renameSync(tmp, target);
@@ -33,5 +35,7 @@ export async function withTempPath<T>(target: string, fn: (tmp: string) => Promi
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
+  } finally {
+    release();
   }
 }

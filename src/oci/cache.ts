@@ -5,6 +5,7 @@ import { dirname, join, sep } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { tempSibling, writeFileAtomic } from './atomic.js';
+import { holdTemp } from '../temp-paths.js';
 import { Digest, hexOf, isDigest } from './digest.js';
 import { BlobReader, Descriptor } from './image.js';
 import { BlockCache } from './block-cache.js';
@@ -215,12 +216,14 @@ export class Cache {
     } catch {
       return src; // an unwritable cache only costs the copy
     }
+    const release = holdTemp(tmp);
     let ok = true;
     const cleanup = () => {
       if (fd < 0) return;
       closeSync(fd);
       fd = -1;
       rmSync(tmp, { force: true });
+      release();
     };
     const tee = new Transform({
       highWaterMark: 1 << 20,
@@ -246,6 +249,7 @@ export class Cache {
         } catch {
           rmSync(tmp, { force: true });
         }
+        release();
         cb();
       },
     });
@@ -261,12 +265,15 @@ export class Cache {
   async putBlobFile(d: Digest, from: string): Promise<void> {
     mkdirSync(this.blobDir, { recursive: true });
     const tmp = tempSibling(this.blobPath(d));
+    const release = holdTemp(tmp);
     try {
       await pipeline(createReadStream(from), createWriteStream(tmp));
       renameSync(tmp, this.blobPath(d));
     } catch (e) {
       rmSync(tmp, { force: true });
       throw e;
+    } finally {
+      release();
     }
   }
 

@@ -11,6 +11,7 @@ import { ZSTD_BLOCK, zstdParallel } from './zstd.js';
 import { Entry } from './entry.js';
 import { encodeHeader, END_OF_ARCHIVE } from './tar.js';
 import { Log, silentLog, Task } from '../log.js';
+import { holdTemp } from '../temp-paths.js';
 import type { Preread } from './preread.js';
 
 /** One file of a layer to write: the entry (oci/entry.ts) and where its bytes come from. */
@@ -433,6 +434,7 @@ async function writeOnce(sorted: LayerEntry[], opts: WriteLayerOptions, dir: str
   let changed = false;
   const placements: BlockPlacement[] = [];
   const fd = openSync(tmp, 'w');
+  const release = holdTemp(tmp);
   const sink = opts.stream?.() ?? null;
   try {
     const tar = layerBlocks(sorted, opts.mtime, task, names, stamps, () => (changed = true), opts.preread);
@@ -464,6 +466,7 @@ async function writeOnce(sorted: LayerEntry[], opts: WriteLayerOptions, dir: str
       /* closed already */
     }
     rmSync(tmp, { force: true });
+    release();
     throw e;
   }
   const reused = placements.filter((p) => p.reused).length;
@@ -471,11 +474,13 @@ async function writeOnce(sorted: LayerEntry[], opts: WriteLayerOptions, dir: str
     // Not a layer: its compressed and uncompressed bytes may disagree. The caller writes it again.
     sink?.abort();
     rmSync(tmp, { force: true });
+    release();
     return { blob: null, changed, placements };
   }
   const digest = gz.digest();
   const path = join(dir, hexOf(digest));
   renameSync(tmp, path);
+  release();
   task.done(reused ? `compressed (${reused} of ${placements.length} blocks copied from the cache)` : 'compressed');
   const blob: LayerBlob = { digest, diffId: raw.digest(), size: gz.size, uncompressedSize: raw.size, mediaType: opts.mediaType, path, comment: opts.comment, entries: sorted.length };
   sink?.end(blob);

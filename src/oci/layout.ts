@@ -10,6 +10,7 @@ import { isIndexType, isManifestType, MT } from './mediatypes.js';
 import { Artifact, copyableEntries, imageEntries, imagesOf, ImageIndex, IndexDoc, isImageIndex, manifestDescriptor, parseIndex, platformList, selectPlatform } from './index.js';
 import { LayoutStore } from './store.js';
 import { tempSibling, withTempPath, writeFileAtomic } from './atomic.js';
+import { holdTemp } from '../temp-paths.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 
@@ -206,6 +207,7 @@ async function putBlob(dir: string, d: Descriptor, source: () => Readable, file?
   if (existsSync(path) && statSync(path).size === d.size) return;
   mkdirSync(join(dir, 'blobs', 'sha256'), { recursive: true });
   const tmp = tempSibling(path);
+  const release = holdTemp(tmp);
   try {
     if (!file || !linkOrCopy(file, tmp)) await pipeline(source(), createWriteStream(tmp));
     if (statSync(tmp).size !== d.size) throw new BlobMismatchError(dir, d.digest, `blob ${d.digest}: wrote ${statSync(tmp).size} bytes, expected ${d.size}`);
@@ -213,6 +215,8 @@ async function putBlob(dir: string, d: Descriptor, source: () => Readable, file?
   } catch (e) {
     rmSync(tmp, { force: true });
     throw e;
+  } finally {
+    release();
   }
 }
 

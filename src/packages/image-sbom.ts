@@ -9,6 +9,7 @@ import { VERSION } from '../version.js';
 import { DpkgDatabase, readOsRelease } from './dpkg.js';
 import { Inventory, PathEdge, takeInventory } from './inventory.js';
 import { sbomDocument, SbomFormat } from './sbom-documents.js';
+import { holdTemp } from '../temp-paths.js';
 
 /** The SBOM's creator tool. */
 export const SBOM_TOOL = { name: 'ocislim', version: VERSION };
@@ -32,6 +33,7 @@ export function sbomName(img: Image): string {
  */
 export async function sbomFromImage(img: Image, format: SbomFormat, note: (s: string) => void = () => {}): Promise<Buffer> {
   const dir = mkdtempSync(join(tmpdir(), 'ocislim-sbom-'));
+  const release = holdTemp(dir);
   try {
     await unpackImage(img, dir);
     const fs = new RootFs(dir);
@@ -67,5 +69,6 @@ export async function sbomFromImage(img: Image, format: SbomFormat, note: (s: st
     return sbomDocument(format, inv, { name: sbomName(img), digest: img.digest, created, tool: SBOM_TOOL });
   } finally {
     rmSync(dir, { recursive: true, force: true });
+    release();
   }
 }
