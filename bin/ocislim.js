@@ -4,8 +4,8 @@
 // Started as a program, this file is a shell script first (the line above; to JavaScript a string and a comment): it
 // keeps NODE_EXTRA_CA_CERTS from Node, which on Node 20 parses that whole file at start, registry or not (45 ms of CPU
 // for a system bundle; nodejs/node#40524), and runs itself with node. The variable is put back below, for the
-// programs ocislim starts, and the registry transport trusts the file from its first TLS connection on
-// (src/registry/extra-ca.ts). `node bin/ocislim.js` works too, with Node loading the file itself.
+// programs ocislim starts, and the registry client adds the file's certificates to Node's store at its first TLS
+// connection (src/registry/extra-ca.ts, trust.ts). `node bin/ocislim.js` works too, with Node loading the file itself.
 // Launcher. `npm install` compiles the TypeScript and bundles the CLI into one file (scripts/bundle.mjs); the bundle
 // runs when it is current, else the compiled modules in dist/src do.
 // CommonJS (bin/package.json says so): an ES module entry point brings up Node's ES loader, which reads the file

@@ -5,8 +5,8 @@
  * OpenSSL 3 that is ~45 ms of CPU for a system bundle of ~150 certificates (nodejs/node#40524; Node 23 moved it off
  * the main thread), more than a warm build spends planning. The launcher (bin/ocislim.js) keeps the variable from
  * Node, puts it back into the environment for the programs ocislim starts, and hands the file here; the registry
- * transport (transport.ts) trusts it from its first TLS connection on, beside Node's bundled authorities, as Node
- * would have. This module holds only the file's name: it is loaded at every start, node:tls is not.
+ * client (trust.ts) adds its certificates to Node's store at its first TLS connection, as Node would have at start.
+ * This module holds only the file's name: it is loaded at every start, node:tls is not.
  */
 let deferred: string | undefined;
 
