@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { has, removeDir, run, tempDir } from './helpers/sh.js';
+import { startRegistry } from './helpers/registry.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 let dir: string;
@@ -156,6 +157,22 @@ describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, (
     assert.ok(config.Env.includes('E='));
     const usage = spawnSync(join(dir, 'bin', 'ocislim.js'), ['build', '--no-such-flag'], { env: { ...process.env, NODE_EXTRA_CA_CERTS: ca }, encoding: 'utf8' });
     assert.equal(usage.status, 2, usage.stderr);
+  });
+
+  it('a push over plain http loads neither node:http2 (undici\'s fallback stands in) nor node:tls (loaded at a first TLS connection)', async () => {
+    const hook = join(dir, 'tls-hook.cjs');
+    writeFileSync(hook, "process.on('exit', () => require('node:fs').writeSync(2, '\\nMODULES ' + process.moduleLoadList.filter((m) => /^NativeModule (tls|http2)$/.test(m)).join(',') + '\\n'));\n");
+    const reg = await startRegistry(join(dir, 'plain-registry'));
+    try {
+      const r = run(process.execPath, ['--require', hook, join(dir, 'bin', 'ocislim.js'), 'build', '/bin/true', '--push', `${reg.host}/plain:1`], { env: { OCISLIM_CACHE: join(dir, 'plain-cache') } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^${reg.host}/plain@sha256:`));
+      assert.match(r.stderr, /\nMODULES \n/, r.stderr);
+    } finally {
+      await reg.stop();
+    }
+    // (the hook does see them when they are loaded)
+    assert.match(run(process.execPath, ['--require', hook, '-e', "require('node:http2')"]).stderr, /\nMODULES .*tls.*http2|\nMODULES .*http2.*tls/);
   });
 
   it("V8 accepts the code cache (one made after a flag change, e.g. ldd's JIT setting, would be refused in every run)", () => {

@@ -42,13 +42,14 @@ export function exitOnClosedPipe(): void {
   }
 }
 
+let removingOnStop = false;
+
 /**
  * SIGINT (Ctrl-C), SIGTERM (a CI job cancelled) and SIGHUP stop a command as they would, after the temporary files
  * and directories it holds are removed (temp-paths.ts): a stopped build leaves neither a scratch directory nor a
  * half-written blob or output. The signal is raised again once its handler is gone, so the exit status is the
- * signal's (130, 143, 129).
+ * signal's (130, 143, 129). Installed once per process.
  */
-let removingOnStop = false;
 export function removeTempsOnStop(): void {
   if (removingOnStop) return;
   removingOnStop = true;
@@ -59,4 +60,3 @@ export function removeTempsOnStop(): void {
     });
   }
 }
-

@@ -91,12 +91,12 @@ export function connector(buildConnector: typeof buildConnectorType, timeout: nu
     if (opts.protocol !== 'https:') return (plain ??= buildConnector({ timeout }))(opts, callback);
     if (!secure) {
       const trusted = extra();
-      const key = trusted.map((t) => t.file).join('\n');
-      let secureContext = secureContexts.get(key);
+      const files = trusted.map((t) => t.file).join(', ');
+      let secureContext = secureContexts.get(files);
       try {
-        if (trusted.length && !secureContext) secureContexts.set(key, (secureContext = contextTrusting(trusted)));
+        if (trusted.length && !secureContext) secureContexts.set(files, (secureContext = contextTrusting(trusted)));
       } catch (e) {
-        return callback(new CaFileError(trusted.map((t) => t.file).join(', '), (e as Error).message), null);
+        return callback(new CaFileError(files, (e as Error).message), null);
       }
       secure = buildConnector({ timeout, ...(secureContext ? { secureContext } : {}) });
     }
