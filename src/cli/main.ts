@@ -1,26 +1,36 @@
 import { readFileSync } from 'node:fs';
-import yargs from 'yargs';
+import type { Argv } from 'yargs';
 import { UsageError } from './errors.js';
 import { exitOnClosedPipe, removeTempsOnStop, report } from './exit.js';
 export { exitWhenFlushed } from './exit.js';
 export { trustDeferredExtraCa } from '../registry/extra-ca.js';
 // Command modules load on demand: undici, tar-stream and the builder cost start-up time that --help and ldd need not pay.
 import { cliLog } from './log.js';
-import { buildOptions, indexOptions, cacheOptions, inspectOptions, lddOptions, pullOptions, pushOptions, registryOptions, sbomOptions } from './options.js';
+import type { BuildArgs, CacheArgs, IndexArgs, InspectArgs, PullArgs, PushArgs, RegistryArgs, SbomArgs } from './options.js';
+import { commandShapes, globalOptions, lddOptions } from './options.js';
+import { flagNames, ParsedArgs, plainArgs } from './plain-args.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
 
+type Command = keyof typeof commandShapes;
+
 /**
- * The command yargs picked. Handlers only pick: the command runs once parsing is over, because right after a handler
- * returns, yargs renders and caches the whole help text (50–80 ms of string-width work for build's options).
+ * The command yargs picked, with its arguments. Handlers only pick: the command runs once parsing is over, because
+ * right after a handler returns, yargs renders and caches the whole help text (50–80 ms of string-width work for
+ * build's options).
  */
 class Picked {
-  constructor(readonly run: () => Promise<number>) {}
+  constructor(
+    readonly command: Command,
+    readonly args: ParsedArgs,
+  ) {}
 }
-const pick = (run: () => Promise<number>): never => {
-  throw new Picked(run);
-};
+const pick =
+  (command: Command) =>
+  (args: ParsedArgs): never => {
+    throw new Picked(command, args);
+  };
 
 /** The one sink for every layer's notes, warnings and progress, on stderr. */
 const logFor = (a: { quiet?: boolean }) => cliLog(process.stderr, { quiet: a.quiet, tty: process.stderr.isTTY });
@@ -68,19 +78,6 @@ function lddManyFiles(argv: string[]): { argv: string[]; files: string[] } | nul
   return files.length > 1 ? { argv: kept, files } : null;
 }
 
-/** Each command's options (what onceOnly checks). */
-const commandOptions: Record<string, Record<string, { type?: string; array?: boolean; alias?: string | readonly string[] }>> = {
-  ldd: lddOptions,
-  build: { ...buildOptions, ...registryOptions },
-  inspect: inspectOptions,
-  sbom: { ...sbomOptions, ...registryOptions },
-  push: { ...pushOptions, ...registryOptions },
-  pull: { ...pullOptions, ...registryOptions },
-  index: { ...indexOptions, ...registryOptions },
-  login: registryOptions,
-  cache: cacheOptions,
-};
-
 /**
  * A flag that takes one value must be given once. yargs collects a repeated one into a list, which the commands then
  * read as one odd value ("--workdir /a --workdir /b" failed with a TypeError), or, for a number, adds a repeated 1 to
@@ -89,13 +86,9 @@ const commandOptions: Record<string, Record<string, { type?: string; array?: boo
  * and switches are not counted.
  */
 function onceOnly(argv: string[]): void {
-  const schema = commandOptions[argv[0]];
-  if (!schema) return;
-  const names = new Map<string, string>();
-  for (const [k, o] of Object.entries(schema)) {
-    names.set(`--${k}`, k);
-    for (const a of ([] as string[]).concat(o.alias ?? [])) names.set(a.length === 1 ? `-${a}` : `--${a}`, k);
-  }
+  if (!Object.hasOwn(commandShapes, argv[0])) return;
+  const schema: Record<string, { type?: string; array?: boolean; alias?: string | readonly string[] }> = commandShapes[argv[0] as Command].options;
+  const names = flagNames(schema);
   const given = new Map<string, string[]>();
   for (let i = 1; i < argv.length; i++) {
     const t = argv[i];
@@ -115,169 +108,83 @@ function onceOnly(argv: string[]): void {
   for (const [k, values] of given) if (values.length > 1) throw new UsageError(`--${k} is given ${values.length} times (${values.join(', ')}); it takes one value`);
 }
 
-/** Runs the CLI and returns the exit code. Errors print one line; --debug adds the stack. */
-export async function run(argv: string[]): Promise<number> {
-  exitOnClosedPipe();
-  removeTempsOnStop();
-  const debug = argv.includes('--debug');
-  const many = lddManyFiles(argv);
-  let picked: Picked | null = null;
+/** Checked for every command, whether or not it reaches a registry: a flag must never be silently ignored. */
+function checkArgs(a: ParsedArgs): true {
+  if (a['password-stdin'] && !a.username) throw new UsageError('--password-stdin needs --username (-u)');
+  return true;
+}
+
+/** The command's positionals and options, as yargs takes them (commandShapes). */
+function shaped(y: Argv, command: Command): Argv {
+  for (const p of commandShapes[command].positionals) y = y.positional(p.name, p);
+  return y.options(commandShapes[command].options);
+}
+
+/**
+ * The command and arguments yargs reads from `argv`; null when it printed help or the version instead. A mistake in
+ * the command line throws a UsageError.
+ */
+export async function yargsArgs(argv: string[]): Promise<Picked | null> {
+  const { default: yargs } = await import('yargs');
   try {
-    onceOnly(argv);
-    await yargs(many?.argv ?? argv)
+    await yargs(argv)
       .scriptName('ocislim')
       .parserConfiguration({ 'boolean-negation': false })
       .usage('$0 <command> [options]\n\nBuild minimal OCI images from native binaries, without a Docker daemon.')
-      .option('debug', { type: 'boolean', describe: 'Print stack traces on errors' })
-      .option('quiet', { alias: 'q', type: 'boolean', describe: 'No notes or progress on stderr (warnings and errors still show)' })
-      .command(
-        'ldd <files..>',
-        'Print the shared libraries a program needs, computed statically (nothing is executed)',
-        (y) =>
-          y
-            .positional('files', { type: 'string', array: true, demandOption: true, describe: 'ELF programs or libraries (paths inside --root when it is given)' })
-            .options(lddOptions)
-            .example('$0 ldd /usr/bin/redis-server', 'like ldd, without running the loader')
-            .example('$0 ldd --tree /usr/bin/curl', 'who needs what')
-            .example('$0 ldd --root ./arm64-sysroot /usr/bin/openssl', 'inside a sysroot of another architecture'),
-        (a) =>
-          pick(async () => {
-            const { lddCommand } = await import('./ldd.js');
-            return lddCommand({ files: many?.files ?? (a.files as string[]), root: a.root, libraryPath: a.libraryPath?.flatMap((x) => x.split(':')), json: a.json, tree: a.tree }, out, err);
-          }),
+      .options(globalOptions)
+      .command('ldd <files..>', 'Print the shared libraries a program needs, computed statically (nothing is executed)', (y) =>
+        shaped(y, 'ldd')
+          .example('$0 ldd /usr/bin/redis-server', 'like ldd, without running the loader')
+          .example('$0 ldd --tree /usr/bin/curl', 'who needs what')
+          .example('$0 ldd --root ./arm64-sysroot /usr/bin/openssl', 'inside a sysroot of another architecture'),
+        pick('ldd'),
       )
-      .command(
-        'build [files..]',
-        'Build an image from native binaries (with their libraries), files and directories',
-        (y) =>
-          y
-            .positional('files', {
-              type: 'string',
-              array: true,
-              describe: 'Programs (each brings its libraries), files and directories: an absolute path lands at that path, a relative one under / (./app -> /app), SRC:DEST at DEST; with -f, the build context directory',
-            })
-            .options(buildOptions)
-            .options(registryOptions)
-            .example('$0 build /usr/bin/redis-server --expose 6379 -o oci:redis', 'to an OCI layout (prints the digest)')
-            .example('$0 build /usr/bin/redis-server --push registry.example.com/redis:slim', 'to a registry (prints REF@DIGEST)')
-            .example('$0 build -f Dockerfile . -o oci-archive:app.tar', 'a Dockerfile (no RUN), without Docker')
-            .example('$0 build ./app --from debian:12-slim --push registry.example.com/app:1', 'on top of a base image')
-            .example('$0 build /usr/bin/redis-server --root linux/amd64=/ --root linux/arm64=./sysroot-arm64 --push registry.example.com/redis:1', 'one tag for two platforms (an index)'),
-        (a) =>
-          pick(async () => {
-            const { buildCommand } = await import('./build.js');
-            return buildCommand({ ...a, files: (a.files as string[] | undefined) ?? [] }, out, logFor(a), err);
-          }),
+      .command('build [files..]', 'Build an image from native binaries (with their libraries), files and directories', (y) =>
+        shaped(y, 'build')
+          .example('$0 build /usr/bin/redis-server --expose 6379 -o oci:redis', 'to an OCI layout (prints the digest)')
+          .example('$0 build /usr/bin/redis-server --push registry.example.com/redis:slim', 'to a registry (prints REF@DIGEST)')
+          .example('$0 build -f Dockerfile . -o oci-archive:app.tar', 'a Dockerfile (no RUN), without Docker')
+          .example('$0 build ./app --from debian:12-slim --push registry.example.com/app:1', 'on top of a base image')
+          .example('$0 build /usr/bin/redis-server --root linux/amd64=/ --root linux/arm64=./sysroot-arm64 --push registry.example.com/redis:1', 'one tag for two platforms (an index)'),
+        pick('build'),
       )
-      .command(
-        'inspect <image>',
-        'Show an image: platform, config, layers; --files lists every file',
-        (y) =>
-          y
-            .positional('image', { type: 'string', demandOption: true, describe: 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE' })
-            .options(inspectOptions)
-            .example('$0 inspect oci:redis', 'platform, config and layers')
-            .example('$0 inspect --files --json oci-archive:redis.tar', 'every file, as JSON'),
-        (a) =>
-          pick(async () => {
-            const { inspectCommand } = await import('./inspect.js');
-            return inspectCommand({ ...a, image: a.image as string }, out);
-          }),
+      .command('inspect <image>', 'Show an image: platform, config, layers; --files lists every file', (y) =>
+        shaped(y, 'inspect')
+          .example('$0 inspect oci:redis', 'platform, config and layers')
+          .example('$0 inspect --files --json oci-archive:redis.tar', 'every file, as JSON'),
+        pick('inspect'),
       )
-      .command(
-        'sbom <image>',
-        'Print the SBOM of an image: the attached one (OCI referrer), else one built from its package records',
-        (y) =>
-          y
-            .positional('image', { type: 'string', demandOption: true, describe: 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE or a registry REF' })
-            .options(sbomOptions)
-            .options(registryOptions)
-            .example('$0 sbom oci:redis', 'the SBOM attached by build --sbom, or one from /var/lib/dpkg/status.d')
-            .example('$0 sbom registry.example.com/redis:slim --format cyclonedx', 'from a registry (referrers API or sha256-<hex> tag)'),
-        (a) =>
-          pick(async () => {
-            const { sbomCommand } = await import('./sbom.js');
-            return sbomCommand({ ...a, image: a.image as string }, out, logFor(a));
-          }),
+      .command('sbom <image>', 'Print the SBOM of an image: the attached one (OCI referrer), else one built from its package records', (y) =>
+        shaped(y, 'sbom')
+          .example('$0 sbom oci:redis', 'the SBOM attached by build --sbom, or one from /var/lib/dpkg/status.d')
+          .example('$0 sbom registry.example.com/redis:slim --format cyclonedx', 'from a registry (referrers API or sha256-<hex> tag)'),
+        pick('sbom'),
       )
-      .command(
-        'push <source> <target>',
-        'Push an image built earlier (oci:DIR, oci-archive:FILE, docker-archive:FILE or a registry REF) to a registry',
-        (y) =>
-          y
-            .positional('source', { type: 'string', demandOption: true, describe: 'The image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE, or a registry REF' })
-            .positional('target', { type: 'string', demandOption: true, describe: 'Registry reference to push to (REF or docker://REF)' })
-            .options(pushOptions)
-            .options(registryOptions)
-            .example('$0 push oci-archive:redis.tar registry.internal/redis:slim', 'prints REF@DIGEST')
-            .example('$0 push oci:redis registry.example.com/redis:1 --tag latest', 'two tags, one upload'),
-        (a) =>
-          pick(async () => {
-            const { pushCommand } = await import('./push.js');
-            return pushCommand({ ...a, source: a.source as string, target: a.target as string }, out, logFor(a));
-          }),
+      .command('push <source> <target>', 'Push an image built earlier (oci:DIR, oci-archive:FILE, docker-archive:FILE or a registry REF) to a registry', (y) =>
+        shaped(y, 'push')
+          .example('$0 push oci-archive:redis.tar registry.internal/redis:slim', 'prints REF@DIGEST')
+          .example('$0 push oci:redis registry.example.com/redis:1 --tag latest', 'two tags, one upload'),
+        pick('push'),
       )
-      .command(
-        'pull <source>',
-        'Copy an image from a registry (or another local location) to a local layout or archive',
-        (y) =>
-          y
-            .positional('source', { type: 'string', demandOption: true, describe: 'Registry reference (REF or docker://REF), or a local image' })
-            .options(pullOptions)
-            .options(registryOptions)
-            .example('$0 pull debian:12-slim -o oci:debian', 'to an OCI layout')
-            .example('$0 pull docker://registry.example.com/app:1 --platform linux/arm64 -o oci-archive:app.tar', 'one platform of a multi-platform image'),
-        (a) =>
-          pick(async () => {
-            const { pullCommand } = await import('./pull.js');
-            return pullCommand({ ...a, source: a.source as string }, out, logFor(a));
-          }),
+      .command('pull <source>', 'Copy an image from a registry (or another local location) to a local layout or archive', (y) =>
+        shaped(y, 'pull')
+          .example('$0 pull debian:12-slim -o oci:debian', 'to an OCI layout')
+          .example('$0 pull docker://registry.example.com/app:1 --platform linux/arm64 -o oci-archive:app.tar', 'one platform of a multi-platform image'),
+        pick('pull'),
       )
-      .command(
-        'index <action> <target> <sources..>',
-        'Put images built or pushed earlier into one multi-platform index: "create" a new one, or "append" to the one at TARGET',
-        (y) =>
-          y
-            .positional('action', { type: 'string', choices: ['create', 'append'], demandOption: true, describe: 'create or append' })
-            .positional('target', { type: 'string', demandOption: true, describe: 'Where the index goes: a registry REF, oci:DIR[:TAG] or oci-archive:FILE[:TAG]' })
-            .positional('sources', { type: 'string', array: true, demandOption: true, describe: 'Images (or indexes, for all their images): registry REFs, oci:, oci-archive:, docker-archive:' })
-            .options(indexOptions)
-            .options(registryOptions)
-            .example('$0 index create registry.example.com/app:1 registry.example.com/app:1-amd64 registry.example.com/app:1-arm64', 'one tag for two platforms')
-            .example('$0 index append registry.example.com/app:1 oci-archive:app-s390x.tar', 'add a platform'),
-        (a) =>
-          pick(async () => {
-            const { indexCommand } = await import('./index-command.js');
-            return indexCommand({ ...a, action: a.action as string, target: a.target as string, sources: (a.sources as string[] | undefined) ?? [] }, out, logFor(a));
-          }),
+      .command('index <action> <target> <sources..>', 'Put images built or pushed earlier into one multi-platform index: "create" a new one, or "append" to the one at TARGET', (y) =>
+        shaped(y, 'index')
+          .example('$0 index create registry.example.com/app:1 registry.example.com/app:1-amd64 registry.example.com/app:1-arm64', 'one tag for two platforms')
+          .example('$0 index append registry.example.com/app:1 oci-archive:app-s390x.tar', 'add a platform'),
+        pick('index'),
       )
-      .command(
-        'login <registry>',
-        'Check credentials and store them in ~/.docker/config.json (or the configured credential helper)',
-        (y) =>
-          y
-            .positional('registry', { type: 'string', demandOption: true, describe: 'Registry host[:port]' })
-            .options(registryOptions)
-            .example('echo "$TOKEN" | $0 login registry.example.com -u ci --password-stdin', 'the password never appears on the command line'),
-        (a) =>
-          pick(async () => {
-            const { loginCommand } = await import('./login.js');
-            return loginCommand(a.registry as string, a, logFor(a));
-          }),
+      .command('login <registry>', 'Check credentials and store them in ~/.docker/config.json (or the configured credential helper)', (y) =>
+        shaped(y, 'login').example('echo "$TOKEN" | $0 login registry.example.com -u ci --password-stdin', 'the password never appears on the command line'),
+        pick('login'),
       )
-      .command(
-        'cache <action>',
-        'The layer cache: "info" shows where it is and its size, "prune" empties it (or trims it to --max-size)',
-        (y) =>
-          y
-            .positional('action', { type: 'string', choices: ['info', 'prune'], demandOption: true, describe: 'info or prune' })
-            .options(cacheOptions)
-            .example('$0 cache prune --max-size 500M', 'keep the most recently used 500 MiB'),
-        (a) =>
-          pick(async () => {
-            const { cacheCommand } = await import('./cache.js');
-            return cacheCommand({ ...a, action: a.action as 'info' | 'prune' }, out);
-          }),
+      .command('cache <action>', 'The layer cache: "info" shows where it is and its size, "prune" empties it (or trims it to --max-size)', (y) =>
+        shaped(y, 'cache').example('$0 cache prune --max-size 500M', 'keep the most recently used 500 MiB'),
+        pick('cache'),
       )
       .example('$0 build /usr/bin/redis-server --expose 6379 -o oci:redis', 'build an image to an OCI layout')
       .example('$0 inspect oci:redis', 'look at it')
@@ -285,11 +192,7 @@ export async function run(argv: string[]): Promise<number> {
       .example('$0 ldd /usr/bin/redis-server', 'the libraries a program needs')
       .demandCommand(1, 'Name a command; see --help.')
       .recommendCommands()
-      // Checked for every command, whether or not it reaches a registry: a flag must never be silently ignored.
-      .check((a) => {
-        if (a['password-stdin'] && !a.username) throw new UsageError('--password-stdin needs --username (-u)');
-        return true;
-      })
+      .check(checkArgs)
       .strict()
       .version(VERSION)
       .help()
@@ -302,12 +205,86 @@ export async function run(argv: string[]): Promise<number> {
       })
       .parseAsync();
   } catch (e) {
-    if (!(e instanceof Picked)) return report(e, debug);
-    picked = e;
+    if (e instanceof Picked) return e;
+    throw e;
+  }
+  return null; // --help, --version
+}
+
+/** The command and arguments of a plain command line (plain-args.ts), checked as yargs checks them; null for any other line. */
+export function plainCommand(argv: string[]): { command: Command; args: ParsedArgs } | null {
+  const picked = plainArgs(argv, commandShapes) as { command: Command; args: ParsedArgs } | null;
+  if (picked) checkArgs(picked.args);
+  return picked;
+}
+
+/** Runs `command` with its arguments. `many`: ldd's files when lddManyFiles took them out of what yargs read. */
+async function runCommand(command: Command, a: ParsedArgs, many: string[] | undefined): Promise<number> {
+  switch (command) {
+    case 'ldd': {
+      const { lddCommand } = await import('./ldd.js');
+      const l = a as { files: string[]; root: string; libraryPath?: string[]; json?: boolean; tree?: boolean };
+      return lddCommand({ files: many ?? l.files, root: l.root, libraryPath: l.libraryPath?.flatMap((x) => x.split(':')), json: l.json, tree: l.tree }, out, err);
+    }
+    case 'build': {
+      const { buildCommand } = await import('./build.js');
+      return buildCommand({ ...(a as BuildArgs), files: (a.files as string[] | undefined) ?? [] }, out, logFor(a), err);
+    }
+    case 'inspect': {
+      const { inspectCommand } = await import('./inspect.js');
+      return inspectCommand(a as InspectArgs, out);
+    }
+    case 'sbom': {
+      const { sbomCommand } = await import('./sbom.js');
+      return sbomCommand(a as SbomArgs, out, logFor(a));
+    }
+    case 'push': {
+      const { pushCommand } = await import('./push.js');
+      return pushCommand(a as PushArgs, out, logFor(a));
+    }
+    case 'pull': {
+      const { pullCommand } = await import('./pull.js');
+      return pullCommand(a as PullArgs, out, logFor(a));
+    }
+    case 'index': {
+      const { indexCommand } = await import('./index-command.js');
+      return indexCommand({ ...(a as IndexArgs), sources: (a.sources as string[] | undefined) ?? [] }, out, logFor(a));
+    }
+    case 'login': {
+      const { loginCommand } = await import('./login.js');
+      return loginCommand(a.registry as string, a as RegistryArgs, logFor(a));
+    }
+    case 'cache': {
+      const { cacheCommand } = await import('./cache.js');
+      return cacheCommand(a as CacheArgs, out);
+    }
+  }
+}
+
+/**
+ * Runs the CLI and returns the exit code. Errors print one line; --debug adds the stack. A plain command line is read
+ * without yargs (plain-args.ts); any other goes to yargs.
+ */
+export async function run(argv: string[]): Promise<number> {
+  exitOnClosedPipe();
+  removeTempsOnStop();
+  const debug = argv.includes('--debug');
+  const many = lddManyFiles(argv);
+  let picked: { command: Command; args: ParsedArgs } | null;
+  let files: string[] | undefined;
+  try {
+    onceOnly(argv);
+    picked = plainCommand(argv);
+    if (!picked) {
+      picked = await yargsArgs(many?.argv ?? argv);
+      files = many?.files;
+    }
+  } catch (e) {
+    return report(e, debug);
   }
   if (!picked) return 0; // --help, --version
   try {
-    return await picked.run();
+    return await runCommand(picked.command, picked.args, files);
   } catch (e) {
     return report(e, debug);
   }

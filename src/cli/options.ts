@@ -25,6 +25,12 @@ type Schema = Record<string, Options>;
 type CamelCase<S extends string> = S extends `${infer H}-${infer T}` ? `${H}${Capitalize<CamelCase<T>>}` : S;
 export type ArgsOf<S extends Schema> = { [K in keyof InferredOptionTypes<S> as CamelCase<K & string>]: InferredOptionTypes<S>[K] };
 
+/** Flags every command takes. */
+export const globalOptions = {
+  debug: { type: 'boolean', describe: 'Print stack traces on errors' },
+  quiet: { alias: 'q', type: 'boolean', describe: 'No notes or progress on stderr (warnings and errors still show)' },
+} as const satisfies Schema;
+
 export const registryOptions = {
   insecure: { type: 'boolean', group: GROUP.registry, describe: 'Allow plain http to a registry that is not on loopback' },
   'ca-file': { type: 'string', group: GROUP.registry, describe: 'PEM file of extra CA certificates for TLS registries' },
@@ -151,3 +157,64 @@ export const lddOptions = {
   json: { type: 'boolean', group: GROUP.output, describe: 'Print the structured result as JSON' },
   tree: { type: 'boolean', group: GROUP.output, describe: 'Print who needs what, as a tree' },
 } as const satisfies Schema;
+
+/** A positional argument, as yargs' `positional` takes it; `array`: the rest of the words (`[files..]`, `<sources..>`). */
+export interface Positional {
+  name: string;
+  type: 'string';
+  array?: boolean;
+  demandOption?: boolean;
+  choices?: readonly string[];
+  describe: string;
+}
+
+/** A command's flags (its own and the registry's) and positional arguments, in order. */
+export interface CommandShape {
+  options: Schema;
+  positionals: readonly Positional[];
+}
+
+/** Every command's shape: main.ts gives these to yargs, and plain-args.ts reads plain command lines with them. */
+export const commandShapes = {
+  ldd: {
+    options: lddOptions,
+    positionals: [{ name: 'files', type: 'string', array: true, demandOption: true, describe: 'ELF programs or libraries (paths inside --root when it is given)' }],
+  },
+  build: {
+    options: { ...buildOptions, ...registryOptions },
+    positionals: [
+      {
+        name: 'files',
+        type: 'string',
+        array: true,
+        describe: 'Programs (each brings its libraries), files and directories: an absolute path lands at that path, a relative one under / (./app -> /app), SRC:DEST at DEST; with -f, the build context directory',
+      },
+    ],
+  },
+  inspect: { options: inspectOptions, positionals: [{ name: 'image', type: 'string', demandOption: true, describe: 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE' }] },
+  sbom: {
+    options: { ...sbomOptions, ...registryOptions },
+    positionals: [{ name: 'image', type: 'string', demandOption: true, describe: 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE or a registry REF' }],
+  },
+  push: {
+    options: { ...pushOptions, ...registryOptions },
+    positionals: [
+      { name: 'source', type: 'string', demandOption: true, describe: 'The image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE, or a registry REF' },
+      { name: 'target', type: 'string', demandOption: true, describe: 'Registry reference to push to (REF or docker://REF)' },
+    ],
+  },
+  pull: {
+    options: { ...pullOptions, ...registryOptions },
+    positionals: [{ name: 'source', type: 'string', demandOption: true, describe: 'Registry reference (REF or docker://REF), or a local image' }],
+  },
+  index: {
+    options: { ...indexOptions, ...registryOptions },
+    positionals: [
+      { name: 'action', type: 'string', choices: ['create', 'append'], demandOption: true, describe: 'create or append' },
+      { name: 'target', type: 'string', demandOption: true, describe: 'Where the index goes: a registry REF, oci:DIR[:TAG] or oci-archive:FILE[:TAG]' },
+      { name: 'sources', type: 'string', array: true, demandOption: true, describe: 'Images (or indexes, for all their images): registry REFs, oci:, oci-archive:, docker-archive:' },
+    ],
+  },
+  login: { options: registryOptions, positionals: [{ name: 'registry', type: 'string', demandOption: true, describe: 'Registry host[:port]' }] },
+  cache: { options: cacheOptions, positionals: [{ name: 'action', type: 'string', choices: ['info', 'prune'], demandOption: true, describe: 'info or prune' }] },
+} as const satisfies Record<string, CommandShape>;
