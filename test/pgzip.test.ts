@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { BLOCK_SIZE, gzipParallel, MEM_LEVEL } from '../src/oci/pgzip.js';
+import { constants, deflateRawSync } from 'node:zlib';
+import { BLOCK_SIZE, crc32, crc32Combine, deflateBlock, gzipParallel, MEM_LEVEL } from '../src/oci/pgzip.js';
 import { rng } from './helpers/rng.js';
 
 /** Half random bytes, half repetitive text: both the stored-like and the well-compressing paths of deflate. */
@@ -52,5 +53,30 @@ describe('parallel gzip', () => {
     const ours = (await gz(data, 2, 1 << 16)).length;
     const serial = gzipSync(data, { level: 6, memLevel: MEM_LEVEL }).length;
     assert.ok(ours <= serial * 1.001, `${ours} vs ${serial}`);
+  });
+
+  it('a block deflated on its own is the raw deflate of its bytes (what the block cache holds), with their crc32', async () => {
+    const r = rng(5);
+    const blocks = [Buffer.from('x'), sample(1000, 3), sample(BLOCK_SIZE, 9), Buffer.alloc(BLOCK_SIZE), Buffer.from(Array.from({ length: BLOCK_SIZE }, () => Math.floor(r() * 256)))];
+    for (const level of [1, 4, 9])
+      for (const b of blocks) {
+        const d = await deflateBlock(b, level);
+        const raw = deflateRawSync(b, { level, memLevel: MEM_LEVEL, finishFlush: constants.Z_SYNC_FLUSH });
+        assert.ok(Buffer.concat(d.out).equals(raw), `level ${level}, ${b.length} bytes`);
+        assert.equal(d.crc, crc32(b));
+      }
+  });
+
+  it('combines the crc32 of two pieces into that of the whole, as zlib does', () => {
+    const r = rng(11);
+    const data = sample(3 * BLOCK_SIZE + 12345, 13);
+    for (let i = 0; i < 40; i++) {
+      const a = Math.floor(r() * data.length);
+      const b = a + Math.floor(r() * (data.length - a));
+      const [x, y] = [data.subarray(0, a), data.subarray(a, b)];
+      assert.equal(crc32Combine(crc32(x), crc32(y), y.length), crc32(data.subarray(0, b)), `${a} + ${b - a}`);
+    }
+    assert.equal(crc32Combine(0, crc32(data), data.length), crc32(data), 'an empty first piece');
+    assert.equal(crc32Combine(crc32(data), 0, 0), crc32(data), 'an empty second piece');
   });
 });

@@ -3,7 +3,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { BlockCache } from './block-cache.js';
 import { FileDigests, FileHashes, settled, stampOf } from './file-digests.js';
 import { blockNaming, entryHeader, LARGE_FILE, largeBlockNames, LayerEntry } from './layer.js';
-import { BLOCK_SIZE, deflateBlock } from './pgzip.js';
+import { BLOCK_SIZE, deflateBlock, DeflatedBlock } from './pgzip.js';
 
 /**
  * Large files read ahead of their layer, while the build still decides what else the image holds (run-time rules,
@@ -26,7 +26,7 @@ export const PREREAD_BYTES = 32 << 20;
 
 export interface PrereadBlock {
   data: Buffer;
-  deflated?: Promise<Buffer[]>;
+  deflated?: Promise<DeflatedBlock>;
 }
 
 interface PrereadFile {

@@ -7,7 +7,7 @@ import { constants, deflateRawSync, gunzipSync } from 'node:zlib';
 import { Cache } from '../../src/oci/cache.js';
 import { FileDigests } from '../../src/oci/file-digests.js';
 import { LayerBlob, LayerEntry, writeLayer } from '../../src/oci/layer.js';
-import { BLOCK_SIZE, BlockPlacement, gzipBlocks, MEM_LEVEL, RawBlock } from '../../src/oci/pgzip.js';
+import { BLOCK_SIZE, BlockPlacement, crc32, gzipBlocks, MEM_LEVEL, RawBlock } from '../../src/oci/pgzip.js';
 import { rng } from '../helpers/rng.js';
 import { removeDir, tempDir } from '../helpers/sh.js';
 
@@ -94,7 +94,7 @@ describe('blocks deflated ahead', () => {
         if (i === data.length - 1) {
           release();
           yield { data: d, id: null };
-        } else yield { data: d, id: null, deflated: gate.then(() => [deflateRawSync(d, { level: 4, memLevel: MEM_LEVEL, finishFlush: constants.Z_SYNC_FLUSH })]) };
+        } else yield { data: d, id: null, deflated: gate.then(() => ({ out: [deflateRawSync(d, { level: 4, memLevel: MEM_LEVEL, finishFlush: constants.Z_SYNC_FLUSH })], crc: crc32(d) })) };
       }
     }
     const out: Buffer[] = [];
