@@ -132,9 +132,11 @@ async function bundle(entry, name, warmUp) {
 }
 
 // The whole CLI, and plain ldd command lines alone (bin/ocislim.js tries that one first for `ldd`: no yargs).
-// (the CLI's ldd runs only for command lines the ldd bundle leaves to it, as this one: their parsing is every command's)
-// A build too (to a scratch layout, with a scratch cache): the plan, the package database, the rules, the layer
-// writer and the layout are then compiled in the cache, not from source in every build.
+// (the CLI's ldd runs only for command lines the ldd bundle leaves to it, as this one: their reading, plain-args.ts,
+// is every command's) A build too (to a scratch layout, with a scratch cache): the plan, the package database, the
+// rules, the layer writer and the layout are then compiled in the cache, not from source in every build. None of
+// these goes through yargs, which is left out of the cache (a fifth of it): only help and lines plain-args.ts leaves
+// to it load and compile yargs.
 await bundle('main.js', 'ocislim', (cli) => {
   const scratch = mkdtempSync(join(tmpdir(), 'ocislim-bundle-'));
   const build = ['build', '/bin/true', '-o', `oci:${join(scratch, 'image')}`];

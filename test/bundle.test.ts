@@ -221,10 +221,10 @@ describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, (
   it('a touched source (npm pack resets mtimes) keeps the bundle; a changed one falls back to dist/src', () => {
     const main = join(dir, 'dist', 'src', 'cli', 'main.js');
     utimesSync(main, new Date(499162860000), new Date(499162860000));
-    // (the unbundled CLI loads yargs from node_modules; the bundle holds it)
-    assert.doesNotMatch(opened(['--version']).files, /node_modules\/yargs/);
+    // (the unbundled CLI loads yargs from node_modules for --help; the bundle holds it)
+    assert.doesNotMatch(opened(['--help']).files, /node_modules\/yargs/);
     appendFileSync(main, '\n// edited after bundling\n');
-    const r = opened(['--version']);
+    const r = opened(['--help']);
     assert.equal(r.status, 0);
     assert.match(r.files, /node_modules\/yargs/, 'the stale bundle is not used');
   });

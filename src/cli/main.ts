@@ -268,6 +268,11 @@ async function runCommand(command: Command, a: ParsedArgs, many: string[] | unde
 export async function run(argv: string[]): Promise<number> {
   exitOnClosedPipe();
   removeTempsOnStop();
+  // `ocislim --version` alone, printed as yargs prints it, without loading yargs.
+  if (argv.length === 1 && argv[0] === '--version') {
+    out(VERSION);
+    return 0;
+  }
   const debug = argv.includes('--debug');
   const many = lddManyFiles(argv);
   let picked: { command: Command; args: ParsedArgs } | null;

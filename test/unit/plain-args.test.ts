@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { plainCommand, yargsArgs } from '../../src/cli/main.js';
 import { commandShapes, globalOptions } from '../../src/cli/options.js';
 import { plainArgs } from '../../src/cli/plain-args.js';
+import { ocislim } from '../helpers/cli.js';
 
 // plain-args.ts reads plain command lines without yargs: whatever it takes, it must read exactly as yargs does (the
 // same command, the same value under every name), and it must take the common lines (or nothing would be gained).
@@ -162,5 +163,15 @@ describe('plain command lines, read without yargs', () => {
       process.stderr.write = err;
     }
     assert.match(said, /--password-stdin needs --username/);
+  });
+
+  it('prints --version alone as yargs prints it (with another flag, yargs prints it)', () => {
+    // (in child processes: yargs ends the process once it has printed the version)
+    const plain = ocislim(['--version']);
+    const viaYargs = ocislim(['--version', '--quiet']);
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.equal(viaYargs.status, 0, viaYargs.stderr);
+    assert.match(plain.stdout, /^\d+\.\d+\.\d+\n$/);
+    assert.equal(plain.stdout, viaYargs.stdout);
   });
 });
