@@ -194,17 +194,34 @@ async function quietly(fns) {
 }
 
 /**
- * node:http2 stands in the undici bundle as undici's own fallback for a runtime without it ({ constants: {} }): the
- * transport never offers HTTP/2 (allowH2 stays off, ALPN offers http/1.1 alone), and loading node:http2 brings
- * node:tls, fs/promises and readline with it. Loading the bundle alone took 34 ms of CPU with it and 17.5 without;
- * node:tls is now loaded at the first TLS connection (src/registry/trust.ts), not by every registry command.
+ * Built-in modules that undici's bundle gets a stand-in for, each one undici itself allows for:
+ * - node:http2: undici's own fallback for a runtime without it ({ constants: {} }): the transport never offers
+ *   HTTP/2 (allowH2 stays off, ALPN offers http/1.1 alone), and loading node:http2 brings node:tls, fs/promises and
+ *   readline with it. Loading the bundle alone took 34 ms of CPU with it and 17.5 without; node:tls is now loaded at
+ *   the first TLS connection (src/registry/trust.ts), not by every registry command.
+ * - node:http: read for two things: http.maxHeaderSize, the default of an Agent's maxHeaderSize (Node's default,
+ *   16 KiB, stands in; the transport passes that value itself), and IncomingMessage, which undici compares a request
+ *   body's class with (absent here: the transport's bodies are buffers and streams of its own). Loading it loads
+ *   Node's whole HTTP client and server.
+ * - node:assert: undici calls assert(value) on its own state only; a plain check stands in, without node:assert's
+ *   error classes and colour support.
+ * A push to a plain-http registry loaded 5 ms of built-in modules less (tested: none of the three is loaded).
  */
-function withoutHttp2() {
+function undiciStandIns() {
+  const standIns = {
+    http2: 'module.exports = { constants: {} };',
+    http: 'module.exports = { maxHeaderSize: 16 * 1024 };',
+    assert: [
+      "function assert(value, message) { if (!value) throw Object.assign(new Error(message ?? 'undici: assertion failed'), { code: 'ERR_ASSERTION' }); }",
+      'assert.ok = assert;',
+      'module.exports = assert;',
+    ].join('\n'),
+  };
   return {
-    name: 'without-http2',
+    name: 'undici-stand-ins',
     setup(b) {
-      b.onResolve({ filter: /^(node:)?http2$/ }, () => ({ path: 'http2', namespace: 'without-http2' }));
-      b.onLoad({ filter: /.*/, namespace: 'without-http2' }, () => ({ contents: 'module.exports = { constants: {} };', loader: 'js' }));
+      b.onResolve({ filter: /^(node:)?(http2|http|assert)$/ }, (args) => ({ path: args.path.replace(/^node:/, ''), namespace: 'undici-stand-in' }));
+      b.onLoad({ filter: /.*/, namespace: 'undici-stand-in' }, (args) => ({ contents: standIns[args.path], loader: 'js' }));
     },
   };
 }
@@ -238,7 +255,7 @@ async function bundleUndici() {
     minify: true,
     outfile: file + '.tmp',
     logLevel: 'warning',
-    plugins: [withoutHttp2()],
+    plugins: [undiciStandIns()],
   });
   renameSync(file + '.tmp', file);
   (await import('node:v8')).setFlagsFromString('--liftoff-only');

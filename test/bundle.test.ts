@@ -159,9 +159,9 @@ describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, (
     assert.equal(usage.status, 2, usage.stderr);
   });
 
-  it('a push over plain http loads neither node:http2 (undici\'s fallback stands in) nor node:tls (loaded at a first TLS connection)', async () => {
+  it('a push over plain http loads neither node:http2, node:http nor node:assert (stand-ins in the undici bundle), nor node:tls (loaded at a first TLS connection)', async () => {
     const hook = join(dir, 'tls-hook.cjs');
-    writeFileSync(hook, "process.on('exit', () => require('node:fs').writeSync(2, '\\nMODULES ' + process.moduleLoadList.filter((m) => /^NativeModule (tls|http2)$/.test(m)).join(',') + '\\n'));\n");
+    writeFileSync(hook, "process.on('exit', () => require('node:fs').writeSync(2, '\\nMODULES ' + process.moduleLoadList.filter((m) => /^NativeModule (tls|http2|http|assert)$/.test(m)).join(',') + '\\n'));\n");
     const reg = await startRegistry(join(dir, 'plain-registry'));
     try {
       const r = run(process.execPath, ['--require', hook, join(dir, 'bin', 'ocislim.js'), 'build', '/bin/true', '--push', `${reg.host}/plain:1`], { env: { OCISLIM_CACHE: join(dir, 'plain-cache') } });
@@ -172,7 +172,8 @@ describe('bundled CLI', { skip: !has('strace') && 'strace is not installed' }, (
       await reg.stop();
     }
     // (the hook does see them when they are loaded)
-    assert.match(run(process.execPath, ['--require', hook, '-e', "require('node:http2')"]).stderr, /\nMODULES .*tls.*http2|\nMODULES .*http2.*tls/);
+    const all = run(process.execPath, ['--require', hook, '-e', "require('node:http2'); require('node:assert')"]).stderr;
+    for (const m of ['tls', 'http2', 'http', 'assert']) assert.match(all, new RegExp(`\\nMODULES .*\\b${m}\\b`), m);
   });
 
   it("V8 accepts the code cache (one made after a flag change, e.g. ldd's JIT setting, would be refused in every run)", () => {
