@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import * as zlib from 'node:zlib';
+import { ImageError } from './errors.js';
 
 /**
  * Parallel gzip in the manner of pigz --independent: the input comes cut into blocks, each block is deflated on
@@ -85,7 +86,7 @@ function unwrapMember(pieces: Buffer[], length: number): DeflatedBlock {
   const first = pieces[0];
   const at = last.length - GZIP_TAIL;
   if (first.length < GZIP_HEAD || first[0] !== 0x1f || first[1] !== 0x8b || last[at] !== FINAL[0] || last[at + 1] !== FINAL[1] || last.readUInt32LE(at + 6) !== length >>> 0)
-    throw new Error('zlib wrote an unexpected gzip member for a block');
+    throw new ImageError(`zlib ${process.versions.zlib}`, `wrote an unexpected gzip member for a block of ${length} bytes`);
   const out = [first.subarray(GZIP_HEAD), ...pieces.slice(1, -1), last.subarray(0, at)].filter((p) => p.length);
   return { out, crc: last.readUInt32LE(at + 2) };
 }
