@@ -82,6 +82,8 @@ export class DpkgDatabase {
   /** Last path component → the listed paths of that name (where a diversion puts them) and their packages, in reading order. */
   private index = new Map<string, IndexEntry[]>();
   private indexed = new Set<DpkgPackage>();
+  /** Lists parsed whole into the index of listed paths (for tests). */
+  readonly stats = { indexed: 0 };
   private complete = false;
   /** Physical paths known to be in no list (after a scan). */
   private missing = new Set<string>();
@@ -196,7 +198,8 @@ export class DpkgDatabase {
     if (l === undefined) {
       if (this.distroless.has(p)) l = [...this.md5sums(p).keys()];
       else {
-        const text = this.readInfo(p, 'list');
+        // (a list read already to search it is not read again)
+        const text = this.listBuffers.get(p)?.toString('utf8') ?? this.readInfo(p, 'list');
         l = [];
         if (text !== null) {
           for (const line of text.split('\n')) {
@@ -341,7 +344,10 @@ export class DpkgDatabase {
   /**
    * The lists that may hold these paths, found without parsing every list: a listed path ends in "/NAME", and only
    * its parent directory can be spelled another way (or, for a diverted file, the name it had before the
-   * diversion). Each list is read once into memory and searched for "/NAME\n"; the matching lists are indexed.
+   * diversion). Each candidate list (from the index of the lists' names, else every list) is read once into memory,
+   * and only a list with a line that ends in "/NAME" and stands for one of these paths is indexed (parsed whole): a
+   * name as common as "app" or "main" is in lists of thousands of lines (one of 50,000 lines took 100 ms to index),
+   * while the paths sought are most often no package's (a program in the user's directory).
    */
   private scanFor(todo: string[]): void {
     const names = new Set<string>();
@@ -350,13 +356,10 @@ export class DpkgDatabase {
       names.add(posix.basename(ph));
       for (const d of div.values()) if (this.physical(d.to) === ph) names.add(posix.basename(d.from));
     }
+    const sought = new Set(todo);
     const key = this.listNamesKey();
     // The lists that may name them, from the index of every list's names: only those are read.
     const keys = key && listNamesCandidates(this.cacheDir!, key, names);
-    if (keys) {
-      for (const p of this.present) if (!this.indexed.has(p) && (this.distroless.has(p) || keys.has(`${p.name}:${p.arch}`))) this.indexPackage(p);
-      return;
-    }
     // The lists' bytes are UTF-8 (they are decoded so everywhere else): a name searched for in another encoding
     // misses every non-ASCII one, which the index of their names (hashed as UTF-8) then finds: cached and --no-cache
     // builds differed.
@@ -367,25 +370,48 @@ export class DpkgDatabase {
         this.indexPackage(p);
         continue;
       }
-      let buf = this.listBuffers.get(p);
-      if (buf === undefined) {
-        buf = this.readInfoBuffer(p, 'list') ?? Buffer.alloc(0);
-        // A final line without "\n" still matches.
-        if (buf.length && buf[buf.length - 1] !== 10) buf = Buffer.concat([buf, Buffer.from('\n')]);
-        this.listBuffers.set(p, buf);
-      }
-      if (needles.some((n) => buf!.indexOf(n) >= 0)) this.indexPackage(p);
+      if (keys && !keys.has(`${p.name}:${p.arch}`)) continue;
+      if (this.listsAny(p, this.listBuffer(p), needles, sought, div)) this.indexPackage(p);
     }
+    if (keys) return;
     // Every list was at hand: the next build asks the index instead.
     if (key) {
       const lists: [string, Buffer][] = [];
       for (const p of this.present) {
         if (this.distroless.has(p)) continue;
-        const b = this.listBuffers.get(p) ?? this.readInfoBuffer(p, 'list');
-        if (b) lists.push([`${p.name}:${p.arch}`, b]);
+        const b = this.listBuffer(p);
+        if (b.length) lists.push([`${p.name}:${p.arch}`, b]);
       }
       saveListNames(this.cacheDir!, key, lists);
     }
+  }
+
+  /** A package's info/*.list as read (empty when it has none), ending in "\n", read once per database. */
+  private listBuffer(p: DpkgPackage): Buffer {
+    let buf = this.listBuffers.get(p);
+    if (buf === undefined) {
+      buf = this.readInfoBuffer(p, 'list') ?? Buffer.alloc(0);
+      // A final line without "\n" still matches.
+      if (buf.length && buf[buf.length - 1] !== 10) buf = Buffer.concat([buf, Buffer.from('\n')]);
+      this.listBuffers.set(p, buf);
+    }
+    return buf;
+  }
+
+  /**
+   * Whether the list `buf` of `p` has a line ending in one of `needles` ("/NAME\n") that indexPackage would file at one
+   * of the physical paths `sought` (the place its diversion by another package moved it to, else itself): exactly the
+   * lines ownersAt would then find for them.
+   */
+  private listsAny(p: DpkgPackage, buf: Buffer, needles: Buffer[], sought: Set<string>, div: Map<string, Diversion>): boolean {
+    for (const n of needles) {
+      for (let i = buf.indexOf(n); i >= 0; i = buf.indexOf(n, i + 1)) {
+        const listed = buf.toString('utf8', buf.lastIndexOf(10, i) + 1, i + n.length - 1);
+        const d = div.get(listed);
+        if (sought.has(this.physical(d && d.by !== p.name ? d.to : listed))) return true;
+      }
+    }
+    return false;
   }
 
   /**
@@ -488,6 +514,7 @@ export class DpkgDatabase {
   private indexPackage(p: DpkgPackage): void {
     if (this.indexed.has(p)) return;
     this.indexed.add(p);
+    this.stats.indexed++;
     const div = this.diversions();
     for (const listed of this.files(p)) {
       const d = div.get(listed);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import fs, { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import fs, { mkdirSync, readdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -24,18 +24,33 @@ function makeRoot(r: string): string {
   return r;
 }
 
+/**
+ * delta holds "app" in many directories (as large packages hold common names), /opt/app among them; epsilon a
+ * program under the merged-/usr alias /bin (bin -> usr/bin in the root).
+ */
+function makeNamesRoot(r: string): void {
+  mkdirSync(join(r, 'var/lib/dpkg/info'), { recursive: true });
+  mkdirSync(join(r, 'usr/bin'), { recursive: true });
+  symlinkSync('usr/bin', join(r, 'bin'));
+  writeFileSync(join(r, 'var/lib/dpkg/status'), ['delta', 'epsilon'].map((p) => `Package: ${p}\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\n`).join('\n'));
+  const apps = Array.from({ length: 500 }, (_, i) => `/usr/share/delta/m${i}/app`);
+  writeFileSync(join(r, 'var/lib/dpkg/info/delta.list'), ['/.', ...apps, '/opt/app'].join('\n') + '\n');
+  writeFileSync(join(r, 'var/lib/dpkg/info/epsilon.list'), '/.\n/bin\n/bin/etool');
+}
+
 before(async () => {
   dir = tempDir('ocislim-unit-listnames-');
   root = makeRoot(join(dir, 'root'));
   makeRoot(join(dir, 'r-status'));
   makeRoot(join(dir, 'r-list'));
+  makeNamesRoot(join(dir, 'r-names'));
   // The index is made only of files older than two seconds (ctime cannot be set back: wait it out once).
   await new Promise((r) => setTimeout(r, 2100));
 });
 after(() => removeDir(dir));
 
 /** The owners of `paths` in a database opened afresh with `cache`, and which info/*.list files were read to find them. */
-async function owners(cache: string, paths: string[], at = root): Promise<{ owners: string[][]; read: string[] }> {
+async function owners(cache: string, paths: string[], at = root): Promise<{ owners: string[][]; read: string[]; indexed: number }> {
   // Reads counted through node:fs itself (the named imports follow it after syncBuiltinESMExports).
   const orig = fs.readFileSync;
   const read: string[] = [];
@@ -46,7 +61,8 @@ async function owners(cache: string, paths: string[], at = root): Promise<{ owne
   syncBuiltinESMExports();
   try {
     const db = DpkgDatabase.open(at, undefined, { cacheDir: cache })!;
-    return { owners: [...db.ownersOf(paths).values()].map((ps) => ps.map((p) => p.name)), read: read.sort() };
+    const found = [...db.ownersOf(paths).values()].map((ps) => ps.map((p) => p.name));
+    return { owners: found, read: read.sort(), indexed: db.stats.indexed };
   } finally {
     fs.readFileSync = orig;
     syncBuiltinESMExports();
@@ -77,6 +93,24 @@ describe('the index of the lists names (list-names.ts)', () => {
     assert.deepEqual(damaged.owners, [['gamma'], []]);
     assert.deepEqual([...new Set(damaged.read)], ['alpha.list', 'beta.list', 'gamma.list']);
     assert.deepEqual((await owners(cache, ['/opt/x/tool'])).read, ['alpha.list']);
+  });
+
+  it('parses only a list with a line for a path sought: the same last component elsewhere is searched for, not parsed', async () => {
+    const at = join(dir, 'r-names');
+    const cache = join(dir, 'c-names');
+    // (the first search reads every list and makes the index of names; the second asks that index)
+    for (const round of ['every list', 'the index']) {
+      const none = await owners(cache, ['/home/u/app'], at);
+      assert.deepEqual(none.owners, [[]], round);
+      assert.ok(none.read.includes('delta.list'), `${round}: delta's list is searched`);
+      assert.equal(none.indexed, 0, `${round}: and not parsed`);
+    }
+    const found = await owners(cache, ['/opt/app', '/usr/bin/etool'], at);
+    assert.deepEqual(found.owners, [['delta'], ['epsilon']], 'a listed path, and one listed under an alias of its directory');
+    assert.equal(found.indexed, 2);
+    // Without a cache directory (no index of names): the same answers.
+    const bare = await owners('', ['/home/u/app', '/opt/app', '/usr/bin/etool'], at);
+    assert.deepEqual(bare.owners, [[], ['delta'], ['epsilon']]);
   });
 
   it('is not used once the status file changed (dpkg rewrites it on every change), nor once a list was renamed over (as dpkg writes lists)', async () => {
