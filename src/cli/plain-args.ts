@@ -6,8 +6,8 @@
  * lines). Anything whose reading takes judgement is left to yargs, which says what is wrong or prints help:
  * --help, --version, "--", an unknown, abbreviated or bundled option (-qo), a flag given twice that takes one
  * value (onceOnly words that error), a boolean given a value (`--json=true`, `--json false`), a value that looks
- * like an option or is empty, a number that is not plain decimal, a value outside its choices, a list flag with no
- * fixed count (`--no-scaffold`), too many or too few words, a missing required flag.
+ * like an option or is empty (or is quoted after "="), a number that is not plain decimal, a value outside its
+ * choices, a list flag with no fixed count (`--no-scaffold`), too many or too few words, a missing required flag.
  */
 import type { Options } from 'yargs';
 import { CommandShape, globalOptions } from './options.js';
@@ -57,6 +57,8 @@ export function plainArgs(argv: readonly string[], shapes: Readonly<Record<strin
     }
     const value = eq > 0 ? t.slice(eq + 1) : argv[++i];
     if (value === undefined || value === '' || value[0] === '-') return null;
+    // yargs takes the quotes off a value given after "=" (--workdir='"/a"' is /a to it): such a value is its to read.
+    if (eq > 0 && (value[0] === '"' || value[0] === "'")) return null;
     if (o.choices && !(o.choices as readonly unknown[]).includes(value)) return null;
     let v: string | number = value;
     if (o.type === 'number') {

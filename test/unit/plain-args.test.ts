@@ -61,7 +61,7 @@ function random(seed: number) {
 }
 
 const WORDS = ['/usr/bin/redis-server', './app', 'oci:o', 'oci:dir:tag', 'registry.example.com/r:1', 'create', 'append', 'info', 'prune', '123', 'a=b', 'true', 'x y', 'ä'];
-const STRINGS = ['x', 'oci:o', '6379', '6379/udp', 'KEY=VALUE', '/usr/bin/redis-server', 'true', 'false', '', '-x', '--', 'ä', 'a b', '0', '1.5', '010', '1e3', 'NaN', 'all', 'gzip', 'zstd', 'oci', 'docker', 'spdx', 'cyclonedx', 'linux/arm64'];
+const STRINGS = ['x', 'oci:o', '6379', '6379/udp', 'KEY=VALUE', '/usr/bin/redis-server', 'true', 'false', '', '-x', '--', 'ä', 'a b', '0', '1.5', '010', '1e3', 'NaN', 'all', 'gzip', 'zstd', 'oci', 'docker', 'spdx', 'cyclonedx', 'linux/arm64', '"x"', "'/a'", '""', "'", '"6379'];
 const NUMBERS = ['1', '4', '0', '9', '10', '1.5', '010', '-1', 'abc', '1e3', '0x10', '', '.5', '5.'];
 
 function randomLine(r: ReturnType<typeof random>): string[] {
@@ -125,6 +125,10 @@ describe('plain command lines, read without yargs', () => {
       ['build', 'x', '--workdir', '/a', '--workdir', '/b'],
       ['build', 'x', '--json', 'false'],
       ['build', 'x', '--json=true'],
+      // (yargs strips the quotes around a value after "=": --workdir='"/a"' is /a to it)
+      ['build', 'x', '--workdir="/a"'],
+      ['build', 'x', "--env='A=1'"],
+      ['build', 'x', '--cmd=""'],
       ['build', 'x', '-qo', 'oci:o'],
       ['build', 'x', '--expo', '80'],
       ['build', 'x', '--entrypoint', '-x'],
