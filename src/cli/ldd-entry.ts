@@ -4,8 +4,8 @@
  * Loading and running yargs, and the rest of the CLI with it, was a twelfth of the CPU of `ocislim ldd` over
  * /usr/bin and /usr/sbin. Only command lines whose meaning is plain are taken: files, --json, --tree, --root DIR
  * (or --root=DIR), --debug, --quiet/-q, each option at most once and no file that looks like an option. Anything
- * else (--help, --library-path, "--", a boolean given a value, an unknown option, no file) returns null and goes
- * to the full CLI, which says what yargs says about it.
+ * else (--help, --library-path, "--", a boolean given a value, a quoted --root=, an unknown option, no file)
+ * returns null and goes to the full CLI, which says what yargs says about it.
  */
 import { exitOnClosedPipe, report } from './exit.js';
 import { LddArgs, lddCommand } from './ldd.js';
@@ -50,6 +50,8 @@ export function plainLddArgs(argv: readonly string[]): (LddArgs & { debug: boole
           if (value === undefined || value[0] === '-') return null;
         }
         if (value === '') return null;
+        // yargs takes the quotes off a value given after "=" (--root='"/"' is / to it): left to it.
+        if (t !== name && (value[0] === '"' || value[0] === "'")) return null;
         root = value;
         break;
       default:

@@ -179,3 +179,26 @@ describe('plain command lines, read without yargs', () => {
     assert.equal(plain.stdout, viaYargs.stdout);
   });
 });
+
+describe("ldd's own reader (ldd-entry.ts, the ldd bundle's)", () => {
+  it('reads what it takes as yargs does, or leaves it', async () => {
+    const { plainLddArgs } = await import('../../src/cli/ldd-entry.js');
+    const lines = [
+      ['ldd', '/bin/true'],
+      ['ldd', '--root=/', '/bin/true', '--json'],
+      ['ldd', '--root', '/', '-q', '/bin/true', '--tree'],
+      ['ldd', '--root="/"', '/bin/true'],
+      ['ldd', "--root='/r'", '/bin/true'],
+      ['ldd', '--root', '"/"', '/bin/true'],
+      ['ldd', '"/bin/true"', "'/bin/sh'"],
+    ];
+    for (const argv of lines) {
+      const plain = plainLddArgs(argv);
+      if (!plain) continue;
+      const y = await yargsArgs(argv);
+      assert.ok(y, argv.join(' '));
+      const { files, root, json, tree } = y.args as { files: string[]; root: string; json?: boolean; tree?: boolean };
+      assert.deepEqual({ files: plain.files, root: plain.root, json: plain.json, tree: plain.tree }, { files, root, json, tree }, JSON.stringify(argv));
+    }
+  });
+});
