@@ -37,6 +37,11 @@ describe('parallel gzip', () => {
       const l = spawnSync('gzip', ['-lv'], { input: z });
       assert.match(l.stdout.toString(), new RegExp(`\\s${size}\\s`), `size ${size}: trailer length`);
     }
+    // level 0 (stored blocks; the library takes it): what it took before blocks were deflated as gzip members
+    const data = sample(BLOCK_SIZE + 5, 3);
+    const d = spawnSync('gzip', ['-dc'], { input: await gz(data, 2, 65536, 0), maxBuffer: 64 << 20 });
+    assert.equal(d.status, 0, `level 0: ${d.stderr}`);
+    assert.ok(d.stdout.equals(data), 'level 0: round trip');
   });
 
   it('the bytes depend on the data and the level only: not on the thread count or how the input is chunked', async () => {
@@ -58,10 +63,12 @@ describe('parallel gzip', () => {
   it('a block deflated on its own is the raw deflate of its bytes (what the block cache holds), with their crc32', async () => {
     const r = rng(5);
     const blocks = [Buffer.from('x'), sample(1000, 3), sample(BLOCK_SIZE, 9), Buffer.alloc(BLOCK_SIZE), Buffer.from(Array.from({ length: BLOCK_SIZE }, () => Math.floor(r() * 256)))];
-    for (const level of [1, 4, 9])
+    // (level 0 stores: zlib ends that member with an empty stored block, not 03 00; and it cuts stored blocks to the
+    // output room, so the raw deflate is given deflateBlock's)
+    for (const level of [0, 1, 4, 9])
       for (const b of blocks) {
         const d = await deflateBlock(b, level);
-        const raw = deflateRawSync(b, { level, memLevel: MEM_LEVEL, finishFlush: constants.Z_SYNC_FLUSH });
+        const raw = deflateRawSync(b, { level, memLevel: MEM_LEVEL, finishFlush: constants.Z_SYNC_FLUSH, chunkSize: b.length + (b.length >> 8) + 1024 });
         assert.ok(Buffer.concat(d.out).equals(raw), `level ${level}, ${b.length} bytes`);
         assert.equal(d.crc, crc32(b));
       }

@@ -45,9 +45,13 @@ export interface GzipBlockOptions {
   onBlock?: (b: BlockPlacement) => void;
 }
 
-/** What zlib writes around a deflate as gzip: its 10-byte header, and after the data the empty last block (03 00) and the 8-byte trailer. */
+/**
+ * What zlib writes around a deflate as gzip: its 10-byte header, and after the data an empty last block and the 8-byte
+ * trailer. The empty last block is FINAL (03 00), or at level 0 (no compression: stored blocks) an empty stored block.
+ */
 const GZIP_HEAD = 10;
-const GZIP_TAIL = 10;
+const GZIP_TRAILER = 8;
+const FINAL_STORED = Buffer.from([0x01, 0x00, 0x00, 0xff, 0xff]);
 
 /**
  * Deflates one block on the thread pool, on its own, ending on a byte boundary (Z_SYNC_FLUSH); its output is yielded
@@ -64,7 +68,7 @@ export function deflateBlock(block: Buffer, level: number): Promise<DeflatedBloc
     d.on('data', (c: Buffer) => out.push(c));
     d.on('end', () => {
       try {
-        resolve(unwrapMember(out, block.length));
+        resolve(unwrapMember(out, block.length, level === 0 ? FINAL_STORED : FINAL));
       } catch (e) {
         reject(e);
       }
@@ -74,21 +78,25 @@ export function deflateBlock(block: Buffer, level: number): Promise<DeflatedBloc
   });
 }
 
-/** The raw deflate inside a gzip member zlib wrote for `length` bytes (deflateBlock), and its crc32 (pieces are cut, not copied). */
-function unwrapMember(pieces: Buffer[], length: number): DeflatedBlock {
+/**
+ * The raw deflate inside a gzip member zlib wrote for `length` bytes (deflateBlock), ending in the empty last block
+ * `final`, and its crc32 (pieces are cut, not copied).
+ */
+function unwrapMember(pieces: Buffer[], length: number, final: Buffer): DeflatedBlock {
   // zlib writes the header with the data, and the last block and trailer in a piece of their own.
+  const tail = final.length + GZIP_TRAILER;
   let last = pieces[pieces.length - 1];
-  if (pieces.length < 2 || last.length < GZIP_TAIL) {
+  if (pieces.length < 2 || last.length < tail) {
     const all = Buffer.concat(pieces);
-    pieces = [all.subarray(0, all.length - GZIP_TAIL), all.subarray(all.length - GZIP_TAIL)];
+    pieces = [all.subarray(0, all.length - tail), all.subarray(all.length - tail)];
     last = pieces[1];
   }
   const first = pieces[0];
-  const at = last.length - GZIP_TAIL;
-  if (first.length < GZIP_HEAD || first[0] !== 0x1f || first[1] !== 0x8b || last[at] !== FINAL[0] || last[at + 1] !== FINAL[1] || last.readUInt32LE(at + 6) !== length >>> 0)
+  const at = last.length - tail;
+  if (first.length < GZIP_HEAD || first[0] !== 0x1f || first[1] !== 0x8b || !last.subarray(at, at + final.length).equals(final) || last.readUInt32LE(at + final.length + 4) !== length >>> 0)
     throw new ImageError(`zlib ${process.versions.zlib}`, `wrote an unexpected gzip member for a block of ${length} bytes`);
   const out = [first.subarray(GZIP_HEAD), ...pieces.slice(1, -1), last.subarray(0, at)].filter((p) => p.length);
-  return { out, crc: last.readUInt32LE(at + 2) };
+  return { out, crc: last.readUInt32LE(at + final.length) };
 }
 
 /** Bytes per block (a large file is cut at multiples of it from its own start). */
