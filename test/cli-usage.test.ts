@@ -87,6 +87,9 @@ describe('usage errors exit 2 with one line', () => {
     usage(['build', '/bin/true', '-o', `oci:${out}`, '--workdir', '/a', '--workdir=/b'], /--workdir is given 2 times \(\/a, \/b\)/);
     usage(['pull', 'localhost:1/x', '-o', `oci:${out}`, '--timeout', '5', '--timeout', '1'], /--timeout is given 2 times/);
     usage(['ldd', '--root', '/', '/bin/true', '--root', '/'], /--root is given 2 times/);
+    // (yargs takes camelCase names too: --compressionLevel 3 and --compression-level 1 made level 4)
+    usage(['build', '/bin/true', '-o', `oci:${out}`, '--compressionLevel', '3', '--compression-level', '1'], /^ocislim: --compression-level is given 2 times \(3, 1\)/m);
+    usage(['build', '/bin/true', '-o', `oci:${out}`, '--stopSignal', 'TERM', '--stop-signal=INT'], /--stop-signal is given 2 times \(TERM, INT\)/);
     assert.ok(!existsSync(out), 'nothing written');
     // Lists and switches may repeat; so may build's --root (one per platform), which says so itself.
     usage(['build', '/bin/true', '-o', `oci:${out}`, '--root', '/', '--root', '/'], /--root is given 2 times \(\/, \/\); for several platforms/);

@@ -82,20 +82,23 @@ function lddManyFiles(argv: string[]): { argv: string[]; files: string[] } | nul
  * A flag that takes one value must be given once. yargs collects a repeated one into a list, which the commands then
  * read as one odd value ("--workdir /a --workdir /b" failed with a TypeError), or, for a number, adds a repeated 1 to
  * it ("--compression-level 3 --compression-level 1" built at level 4, silently): so repeats are counted here, in the
- * words as typed, before yargs. build's --root is repeatable (one per platform: targets.ts); flags that are lists
- * and switches are not counted.
+ * words as typed, before yargs, under every name yargs takes for a flag (--compressionLevel too). build's --root is
+ * repeatable (one per platform: targets.ts); flags that are lists and switches are not counted.
  */
 function onceOnly(argv: string[]): void {
   if (!Object.hasOwn(commandShapes, argv[0])) return;
   const schema: Record<string, { type?: string; array?: boolean; alias?: string | readonly string[] }> = commandShapes[argv[0] as Command].options;
   const names = flagNames(schema);
+  // yargs also takes a flag by its camelCase name (--compressionLevel, or --compression-Level, which it camel-cases)
+  const camelNames = new Map(Object.keys(schema).map((k) => [yargsCamel(k), k]));
   const given = new Map<string, string[]>();
   for (let i = 1; i < argv.length; i++) {
     const t = argv[i];
     if (t === '--') break;
     if (t.charCodeAt(0) !== 45) continue;
     const eq = t.startsWith('--') ? t.indexOf('=') : -1;
-    const key = names.get(eq > 0 ? t.slice(0, eq) : t);
+    const flag = eq > 0 ? t.slice(0, eq) : t;
+    const key = names.get(flag) ?? (flag.startsWith('--') && !flag.includes('_') ? camelNames.get(yargsCamel(flag.slice(2))) : undefined);
     if (key === undefined) continue;
     const o = schema[key];
     if (o.type === 'boolean') continue;
@@ -106,6 +109,12 @@ function onceOnly(argv: string[]): void {
     else given.set(key, [value]);
   }
   for (const [k, values] of given) if (values.length > 1) throw new UsageError(`--${k} is given ${values.length} times (${values.join(', ')}); it takes one value`);
+}
+
+/** A flag's name as yargs-parser camel-cases it: lower-cased unless it mixes cases, each "-x" made "X". */
+function yargsCamel(name: string): string {
+  const mixed = name !== name.toLowerCase() && name !== name.toUpperCase();
+  return (mixed ? name : name.toLowerCase()).replace(/-+(.?)/g, (_, c: string) => c.toUpperCase());
 }
 
 /** Checked for every command, whether or not it reaches a registry: a flag must never be silently ignored. */
