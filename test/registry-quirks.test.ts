@@ -99,6 +99,21 @@ describe('registry quirks, against a mock registry', () => {
     assert.match(res.r.stderr, /warning: 127\.0\.0\.1:\d+ says: this registry will be read-only on Monday/);
   });
 
+  it("response headers over Node's limit (16 KiB) fail the push in one line; --max-http-header-size in NODE_OPTIONS raises it", async () => {
+    const big = { warnings: [`299 - "${'x'.repeat(20_000)}"`] };
+    const refused = await pushTo(big);
+    assert.notEqual(refused.r.status, 0);
+    assert.equal(refused.r.stderr.trim().split('\n').length, 1, refused.r.stderr);
+    assert.match(refused.r.stderr, /response headers over Node's limit .*--max-http-header-size/);
+    const mock = await startMockRegistry(big);
+    try {
+      const r = await ocislimAsync(['push', `oci-archive:${small}`, `${mock.host}/q/img:1`], { env: { DOCKER_CONFIG: join(dir, 'none'), NODE_OPTIONS: '--max-http-header-size=65536' } });
+      pushed({ r, mock });
+    } finally {
+      await mock.close();
+    }
+  });
+
   it('a PATCH cut mid-body: resumed where the session stands (GET status: 204, Range), only the rest sent with Content-Range', async () => {
     const res = await pushTo({ cutFirstPatchKeeping: 3_000_000 }, large);
     pushed(res);

@@ -33,7 +33,9 @@ export class NetworkError extends RegistryError {
         ? `no answer within ${limitMs! / 1000} s${errno ? ` (${errno})` : ''}`
         : failure === 'deadline'
           ? `not done within the ${limitMs! / 1000} s deadline`
-          : errno ?? failure;
+          : errno === 'UND_ERR_HEADERS_OVERFLOW'
+            ? `response headers over Node's limit (${errno}; --max-http-header-size in NODE_OPTIONS raises it)`
+            : errno ?? failure;
     super(`${method} ${url}: ${what}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`, undefined, errno);
     this.name = 'NetworkError';
   }

@@ -185,8 +185,15 @@ export const MAX_TOKEN_BODY = 1024 * 1024;
 export const MAX_MANIFEST_BODY = 4 * 1024 * 1024;
 export const DEFAULT_TIMEOUT_MS = 10_000;
 export const DEFAULT_RETRIES = 4;
-/** The most bytes of response headers taken (Node's own HTTP client's default). */
-const MAX_HEADER_BYTES = 16 * 1024;
+/**
+ * The most bytes of response headers taken: Node's own HTTP client's limit, 16 KiB unless --max-http-header-size
+ * (on the command line or in NODE_OPTIONS) sets another, which node:http then holds (loaded only then: the bundled
+ * undici does not load it, scripts/bundle.mjs).
+ */
+function maxHeaderBytes(): number {
+  const set = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('--max-http-header-size'));
+  return set ? (createRequire(import.meta.url)('node:http') as { maxHeaderSize: number }).maxHeaderSize : 16 * 1024;
+}
 
 export function header(res: HttpResponse, name: string): string | undefined {
   const v = res.headers[name.toLowerCase()];
@@ -284,8 +291,8 @@ export class Transport {
     this.timeoutRetries = Math.min(this.retries, opts.timeoutRetries ?? 1);
     const t = this.timeoutMs;
     const extra = (): Trusted[] => [...(caFile ? [caFile] : []), ...extraFromEnv(!!caFile, opts.log)];
-    // (maxHeaderSize given: the bundled undici does not read its default from node:http, scripts/bundle.mjs)
-    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 8, headersTimeout: t, bodyTimeout: t, maxHeaderSize: MAX_HEADER_BYTES, connect: connector(buildConnector, t, extra) });
+    // (maxHeaderSize given: the bundled undici does not read its default from node:http)
+    this.agent = new Agent({ keepAliveTimeout: 10_000, connections: 8, headersTimeout: t, bodyTimeout: t, maxHeaderSize: maxHeaderBytes(), connect: connector(buildConnector, t, extra) });
     this.backoff = opts.backoffMs ?? 250;
     this.maxDelay = opts.maxDelayMs ?? 30_000;
   }
