@@ -1,5 +1,5 @@
 import { BasePlatformError, MaxSizeError, NoSuchStageError, NothingToBuildError, OptionError, PlatformMismatchError, RunCheckError, SpecError, UnknownPlatformError } from '../builder/errors.js';
-import { CaFileError, CredentialsRefusedError, PlainHttpError } from '../registry/errors.js';
+import { CaFileError, CredentialsRefusedError, PlainHttpError, RegistryError } from '../registry/errors.js';
 import { TargetError, UserError } from './errors.js';
 
 /** BuildSpec fields whose flag is not their name in kebab case. */
@@ -33,6 +33,7 @@ export function errorText(e: unknown): string {
   if (e instanceof CaFileError) return `--ca-file ${e.path}: ${e.reason}`;
   if (e instanceof CredentialsRefusedError && !e.credentials) return `${e.message}; run ocislim login ${e.registry}, or pass -u USER --password-stdin`;
   if (e instanceof PlainHttpError) return `${e.registry}: ${e.what} is not https (use --insecure to allow it)`;
+  if (e instanceof RegistryError && e.code === 'UND_ERR_HEADERS_OVERFLOW') return `${e.message}; Node's --max-http-header-size (in NODE_OPTIONS) raises it`;
   return fsErrorText(e) ?? (e as Error)?.message ?? String(e);
 }
 

@@ -34,7 +34,7 @@ export class NetworkError extends RegistryError {
         : failure === 'deadline'
           ? `not done within the ${limitMs! / 1000} s deadline`
           : errno === 'UND_ERR_HEADERS_OVERFLOW'
-            ? `response headers over Node's limit (${errno}; --max-http-header-size in NODE_OPTIONS raises it)`
+            ? `response headers over Node's limit for them (${errno})`
             : errno ?? failure;
     super(`${method} ${url}: ${what}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}`, undefined, errno);
     this.name = 'NetworkError';
