@@ -165,8 +165,13 @@ describe('layer cache', () => {
     const buf = Buffer.alloc(48 << 20);
     for (let i = 0; i < buf.length; i += 4) buf.writeUInt32LE(Math.floor(r() * 2 ** 32), i);
     writeFileSync(big, buf);
-    const args = ['build', '--copy', `${big}:/data/big.bin`, '--compression-level', '9', '-o', `oci:${join(dir, 'killed')}`];
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, OCISLIM_CACHE: cache }, stdio: 'ignore' });
+    // One layer: with the scaffolding in a layer of its own, that small layer could be finished (and cached, rightly)
+    // before the big one is caught being written.
+    const args = ['build', '--copy', `${big}:/data/big.bin`, '--layers', '1', '--compression-level', '9', '-o', `oci:${join(dir, 'killed')}`];
+    // (its scratch directory under the test's own: a SIGKILL leaves it behind)
+    const tmp = join(dir, 'tmp-killed');
+    mkdirSync(tmp, { recursive: true });
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, OCISLIM_CACHE: cache, TMPDIR: tmp }, stdio: 'ignore' });
     const exited = new Promise((res) => child.on('exit', res));
     const blobs = join(cache, 'blobs', 'sha256');
     let caught = false;
