@@ -103,7 +103,9 @@ export class RegistryClient {
         // (a certificate problem); a server that does not speak TLS (wrong version number) was the http one.
         const tlsServer = e instanceof NetworkError && e.failure === 'tls' && !/WRONG_VERSION|HTTP_REQUEST|PACKET_LENGTH|EPROTO/.test(e.errno ?? '');
         const shown = httpErr && !tlsServer ? httpErr : e;
-        if (shown instanceof RegistryError) throw new RegistryError(`${this.registry}: cannot reach the registry: ${shown.message}`, shown.status, shown.code);
+        // (an answer whose headers are over the limit came from the registry: it was reached)
+        const reached = shown instanceof NetworkError && shown.errno === 'UND_ERR_HEADERS_OVERFLOW';
+        if (shown instanceof RegistryError) throw new RegistryError(`${this.registry}: ${reached ? 'its answer to' : 'cannot reach the registry:'} ${shown.message}`, shown.status, shown.code);
         throw shown;
       }
       if (scheme === 'http' && schemes.length > 1 && res.status === 400) {
