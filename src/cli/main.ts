@@ -8,7 +8,7 @@ export { trustDeferredExtraCa } from '../registry/extra-ca.js';
 import { cliLog } from './log.js';
 import type { BuildArgs, CacheArgs, IndexArgs, InspectArgs, PullArgs, PushArgs, RegistryArgs, SbomArgs } from './options.js';
 import { commandShapes, globalOptions, lddOptions } from './options.js';
-import { flagNames, ParsedArgs, plainArgs } from './plain-args.js';
+import { flagNames, ParsedArgs, plainArgs, yargsCamel } from './plain-args.js';
 
 const out = (s: string) => process.stdout.write(s + '\n');
 const err = (s: string) => process.stderr.write(s + '\n');
@@ -109,12 +109,6 @@ function onceOnly(argv: string[]): void {
     else given.set(key, [value]);
   }
   for (const [k, values] of given) if (values.length > 1) throw new UsageError(`--${k} is given ${values.length} times (${values.join(', ')}); it takes one value`);
-}
-
-/** A flag's name as yargs-parser camel-cases it: lower-cased unless it mixes cases, each "-x" made "X". */
-function yargsCamel(name: string): string {
-  const mixed = name !== name.toLowerCase() && name !== name.toUpperCase();
-  return (mixed ? name : name.toLowerCase()).replace(/-+(.?)/g, (_, c: string) => c.toUpperCase());
 }
 
 /** Checked for every command, whether or not it reaches a registry: a flag must never be silently ignored. */

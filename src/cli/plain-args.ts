@@ -15,7 +15,11 @@ import { CommandShape, globalOptions } from './options.js';
 /** What yargs would hand the command: both spellings of each flag given (kebab-case and camelCase), its aliases, the positionals, and the defaults. */
 export type ParsedArgs = Record<string, unknown>;
 
-const camel = (s: string) => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+/** A flag's name as yargs-parser camel-cases it: lower-cased unless it mixes cases, each "-x" made "X". */
+export function yargsCamel(name: string): string {
+  const mixed = name !== name.toLowerCase() && name !== name.toUpperCase();
+  return (mixed ? name : name.toLowerCase()).replace(/-+(.?)/g, (_, c: string) => c.toUpperCase());
+}
 const NUMBER = /^(?:0|[1-9]\d*)(?:\.\d+)?$/;
 
 /** Each way to write each flag of `options` on a command line ("--name", "--long-alias", "-a") → the flag's name. */
@@ -75,16 +79,16 @@ export function plainArgs(argv: readonly string[], shapes: Readonly<Record<strin
       if (o.demandOption) return null;
       continue;
     }
-    for (const name of [key, camel(key), ...([] as string[]).concat(o.alias ?? [])]) args[name] = v;
+    for (const name of [key, yargsCamel(key), ...([] as string[]).concat(o.alias ?? [])]) args[name] = v;
   }
   let w = 0;
   for (const p of shape.positionals) {
     if (p.choices && words.slice(w, p.array ? undefined : w + 1).some((x) => !p.choices!.includes(x))) return null;
     if (p.array) {
       if (p.demandOption && w >= words.length) return null;
-      args[p.name] = args[camel(p.name)] = words.slice(w);
+      args[p.name] = args[yargsCamel(p.name)] = words.slice(w);
       w = words.length;
-    } else if (w < words.length) args[p.name] = args[camel(p.name)] = words[w++];
+    } else if (w < words.length) args[p.name] = args[yargsCamel(p.name)] = words[w++];
     else if (p.demandOption) return null;
   }
   if (w < words.length) return null;
