@@ -55,6 +55,15 @@ const NO_FOLLOW = (fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW) as unknown as 
 const GONE = new Set(['not-installed', 'config-files']);
 
 /**
+ * Where the owner index files a path `p`'s list holds: where a diversion by another package moved it, else the path
+ * itself; `diverted` when a diversion names the path at all (its target is then not a clean list path).
+ */
+function filedAt(p: DpkgPackage, listed: string, div: Map<string, Diversion>): { at: string; diverted: boolean } {
+  const d = div.get(listed);
+  return { at: d && d.by !== p.name ? d.to : listed, diverted: !!d };
+}
+
+/**
  * A root filesystem's dpkg database, read lazily: the status file (or distroless status.d/), info/*.list,
  * *.md5sums, *.conffiles, diversions and alternatives. Packages are keyed by (name, architecture): with multiarch a
  * name can be installed twice.
@@ -407,8 +416,7 @@ export class DpkgDatabase {
     for (const n of needles) {
       for (let i = buf.indexOf(n); i >= 0; i = buf.indexOf(n, i + 1)) {
         const listed = buf.toString('utf8', buf.lastIndexOf(10, i) + 1, i + n.length - 1);
-        const d = div.get(listed);
-        if (sought.has(this.physical(d && d.by !== p.name ? d.to : listed))) return true;
+        if (sought.has(this.physical(filedAt(p, listed, div).at))) return true;
       }
     }
     return false;
@@ -517,11 +525,10 @@ export class DpkgDatabase {
     this.stats.indexed++;
     const div = this.diversions();
     for (const listed of this.files(p)) {
-      const d = div.get(listed);
-      const at = d && d.by !== p.name ? d.to : listed;
+      const { at, diverted } = filedAt(p, listed, div);
       // Lists hold clean paths; a diversion's path is cleaned as physical() does (its last component is kept).
-      const name = d ? posix.basename(cleanPath(posix.normalize(at))) : at.slice(at.lastIndexOf('/') + 1);
-      const entry: IndexEntry = { at, pkg: p, clean: !d };
+      const name = diverted ? posix.basename(cleanPath(posix.normalize(at))) : at.slice(at.lastIndexOf('/') + 1);
+      const entry: IndexEntry = { at, pkg: p, clean: !diverted };
       const l = this.index.get(name);
       if (!l) this.index.set(name, [entry]);
       else l.push(entry);
