@@ -54,12 +54,12 @@ const GZIP_TRAILER = 8;
 const FINAL_STORED = Buffer.from([0x01, 0x00, 0x00, 0xff, 0xff]);
 
 /**
- * Deflates one block on the thread pool, on its own, ending on a byte boundary (Z_SYNC_FLUSH); its output is yielded
- * as zlib wrote it (one piece: the output buffer holds a whole block's worth). zlib writes it as a gzip member (the
- * data flushed, then an empty last block), so that it takes the block's crc32 while it reads the bytes, for free,
- * instead of the main thread reading all of them again (10 ms of a cold redis build): the member's header, last
- * block and trailer are cut off, and the trailer's crc32 kept. The deflate data is the same either way (a
- * wrapper never changes it).
+ * Deflates one block on the thread pool, on its own, ending on a byte boundary (Z_SYNC_FLUSH). zlib writes it as a
+ * gzip member (the data flushed, then an empty last block), so that it takes the block's crc32 while it reads the
+ * bytes, for free, instead of the main thread reading all of them again (10 ms of a cold redis build); the member's
+ * header, last block and trailer are cut off (views of zlib's output, which the output buffer holds in one piece for
+ * a whole block's worth), and the trailer's crc32 kept. The deflate data is the same either way (a wrapper never
+ * changes it).
  */
 export function deflateBlock(block: Buffer, level: number): Promise<DeflatedBlock> {
   return new Promise((resolve, reject) => {
