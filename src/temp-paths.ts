@@ -3,14 +3,24 @@ import { rmSync } from 'node:fs';
 /**
  * The temporary files and directories this process is writing while it waits on something (a build's scratch
  * directory, a layer or a blob written under a temporary name, an archive before its rename), so that a command
- * stopped by a signal removes them (cli/exit.ts, removeOnStop): outputs appear whole by a rename, and an interrupted
- * command leaves nothing behind, not even a temporary name. A write that never awaits needs no entry: a signal's
- * handler runs between turns of the event loop.
+ * stopped by a signal removes them (cli/exit.ts, removeTempsOnStop), as does any other exit (below): outputs appear
+ * whole by a rename, and an interrupted command leaves nothing behind, not even a temporary name. A write that never
+ * awaits needs no entry: a signal's handler runs between turns of the event loop.
  */
 const held = new Set<string>();
+let onExit = false;
 
-/** Lists `path` until the returned function is called (once it is renamed into place or removed). */
+/**
+ * Lists `path` until the returned function is called (once it is renamed into place or removed). Whatever is still
+ * listed when the process exits is removed then: an exit in the middle of the work (a reader of stderr gone, whose
+ * EPIPE ends the command with status 141; an uncaught exception; process.exit from the program that uses the library)
+ * leaves no scratch directory or temporary name either.
+ */
 export function holdTemp(path: string): () => void {
+  if (!onExit) {
+    onExit = true;
+    process.on('exit', removeHeldTemps);
+  }
   held.add(path);
   return () => {
     held.delete(path);

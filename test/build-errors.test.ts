@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { spawn } from 'node:child_process';
@@ -156,6 +156,28 @@ describe('ocislim build refuses bad input clearly and writes nothing', () => {
       assert.deepEqual(readdirSync(blobs).filter((n) => n.startsWith('.')), [], 'no temporary blob left');
       assert.deepEqual(readdirSync(dir).filter((n) => n.includes(`stopped-${sig}`)), [], 'no output, not even a temporary one');
     }
+  });
+
+  it('a build whose stderr reader goes away (EPIPE) ends with status 141 and leaves nothing behind either', async () => {
+    const big = join(dir, 'big-epipe.bin');
+    sh(`head -c ${256 << 20} /dev/urandom > '${big}'`);
+    const tmp = join(dir, 'tmp-epipe');
+    const cache = join(dir, 'cache-epipe');
+    const out = join(dir, 'epipe.tar');
+    mkdirSync(tmp);
+    const child = spawn(BIN, ['build', big, '-o', `oci-archive:${out}`], { env: { ...process.env, TMPDIR: tmp, OCISLIM_CACHE: cache }, stdio: ['ignore', 'ignore', 'pipe'] });
+    child.stderr!.resume();
+    const ended = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const blobs = join(cache, 'blobs', 'sha256');
+    for (let i = 0; i < 1500 && !(existsSync(blobs) && readdirSync(blobs).some((n) => n.startsWith('.layer-'))); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(readdirSync(tmp).length > 0 && readdirSync(blobs).some((n) => n.startsWith('.layer-')), 'the build did not get to its layer');
+    // The reader goes away while the layer is written: the next progress line fails with EPIPE.
+    child.stderr!.destroy();
+    assert.equal(await ended, 141, 'ended as a program killed by SIGPIPE would');
+    assert.deepEqual(readdirSync(tmp), [], 'no scratch directory left');
+    assert.deepEqual(readdirSync(blobs).filter((n) => n.startsWith('.')), [], 'no temporary blob left');
+    assert.deepEqual(readdirSync(dir).filter((n) => n.includes('epipe.tar')), [], 'no output, not even a temporary one');
+    rmSync(big);
   });
 
   it('malformed flags and references, before any work', () => {
