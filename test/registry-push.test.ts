@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
+import { RegistryClient } from '../src/registry/client.js';
+import { anonymous } from '../src/registry/keychain.js';
+import { ClientPool } from '../src/registry/pool.js';
 import { ocislim, ocislimAsync } from './helpers/cli.js';
 import { runcRun, skopeo, umociUnpack } from './helpers/container.js';
 import { startProxy } from './helpers/proxy.js';
@@ -87,6 +92,23 @@ describe('push to the real docker-registry on loopback', () => {
     }
     ok(['pull', `${reg.host}/streamcut:1`, '-o', `oci:${join(dir, 'stream-pulled-2')}`]);
     samePulled(layout2, join(dir, 'stream-pulled-2'));
+  });
+
+  it('a registry client whose first call is an upload or a mount pings the registry first (none needs an earlier call)', async () => {
+    const blob = Buffer.from('the first call of its client\n');
+    const d = { mediaType: 'application/octet-stream', digest: `sha256:${createHash('sha256').update(blob).digest('hex')}`, size: blob.length };
+    // Each call below is the first of a new client: the build's push may start before anything else asked.
+    const firstCall = async <T>(fn: (c: RegistryClient) => Promise<T>): Promise<T> => {
+      const pool = new ClientPool({ keychain: anonymous });
+      try {
+        return await fn(pool.get(reg.host));
+      } finally {
+        await pool.close();
+      }
+    };
+    await firstCall((c) => c.uploadBlob('first/a', d, () => Readable.from([blob])));
+    assert.equal(await firstCall((c) => c.mountBlob('first/b', d.digest, 'first/a')), true, 'mounted');
+    assert.equal(await firstCall((c) => c.blobSize('first/b', d.digest, true)), blob.length);
   });
 
   it('progress bars on a terminal, plain lines otherwise', () => {

@@ -125,8 +125,10 @@ export class RegistryClient {
   /** The credentials in use (from the keychain, on the ping); null when anonymous. */
   private cred: Credential | null = null;
 
+  /** A path of this registry as a URL: known once the ping learned the scheme (await ping() first). */
   url(path: string): URL {
-    return new URL(path, this.base!);
+    if (!this.base) throw new Error(`registry client for ${this.registry}: a URL asked for before the ping`);
+    return new URL(path, this.base);
   }
 
   /** An authenticated request: on 401 the token is refreshed once with the scopes the registry asked for. */
@@ -187,6 +189,7 @@ export class RegistryClient {
 
   /** Tries a cross-repository mount; true when mounted (201). Any failure means "upload it instead". */
   async mountBlob(repo: string, digest: string, from: string): Promise<boolean> {
+    await this.ping();
     const u = this.url(`/v2/${repo}/blobs/uploads/`);
     u.searchParams.set('mount', digest);
     u.searchParams.set('from', from);
@@ -350,6 +353,7 @@ export class RegistryClient {
 
   /** POST a new upload session. */
   async startUpload(repo: string, scopes: string[]): Promise<{ url: URL; minChunk?: number }> {
+    await this.ping();
     const u = this.url(`/v2/${repo}/blobs/uploads/`);
     const res = await this.request({ method: 'POST', url: u, headers: { 'content-length': '0' }, body: Buffer.alloc(0) }, scopes);
     await res.body.dump().catch(() => {});
