@@ -40,6 +40,30 @@ function pushed(res: { r: { status: number | null; stderr: string; stdout: strin
 describe('registry quirks, against a mock registry', () => {
   it('PATCH answering 201 (ECR)', async () => pushed(await pushTo({ patch201: true })));
 
+  it('build --push: the config goes up in one PUT, unasked, while the layers sent during compression still commit; the manifest waits for them', async () => {
+    // The registry takes 400 ms to answer each commit of a layer uploaded while it was compressed.
+    const mock = await startMockRegistry({ holdEmptyCommitsMs: 400 });
+    try {
+      const r = await ocislimAsync(['build', '/bin/busybox', '--push', `${mock.host}/q/built:1`], { env: { DOCKER_CONFIG: join(dir, 'none'), OCISLIM_CACHE: join(dir, 'cache-held') } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /uploaded while it was compressed/);
+      const digest = r.stdout.trim().split('@')[1];
+      const manifest = JSON.parse(mock.manifests.get(`q/built:${digest}`)!.body.toString()) as { config: { digest: string }; layers: { digest: string }[] };
+      const config = manifest.config.digest;
+      const q = mock.requests;
+      assert.ok(!q.some((x) => x.method === 'HEAD' && x.path.endsWith(config)), 'the config was sent without a HEAD first');
+      const put = q.find((x) => x.method === 'PUT' && x.digest === config)!;
+      assert.ok(put, 'the config was uploaded');
+      assert.ok(!q.some((x) => x.method === 'PATCH' && x.path === put.path), 'the config went in the PUT, with no PATCH in its session');
+      const layersCommitted = Math.max(...manifest.layers.map((l) => mock.committed.get(l.digest)!));
+      assert.ok(put.at < layersCommitted, `the config was sent ${(put.at - layersCommitted).toFixed(0)} ms after the layers' commits were answered, not while they were held`);
+      const manifestPut = q.find((x) => x.method === 'PUT' && x.path.includes('/manifests/'))!;
+      assert.ok(manifestPut.at >= layersCommitted, 'the manifest was put after every layer was committed');
+    } finally {
+      await mock.close();
+    }
+  });
+
   it('relative and absolute Location headers (with a _state query that changes)', async () => {
     pushed(await pushTo({ location: 'relative' }));
     pushed(await pushTo({ location: 'absolute' }));
@@ -56,8 +80,10 @@ describe('registry quirks, against a mock registry', () => {
   it('416 above a chunk size (GHCR): falls back to chunked PATCHes with Content-Range', async () => {
     const res = await pushTo({ maxChunk: 4 * 1024 * 1024 }, large);
     pushed(res);
+    // The 6 MB layer: its whole-blob PATCH refused, then a 4 MiB chunk, the rest in the PUT (the config, a few
+    // hundred bytes, goes in its PUT with no PATCH).
     const patches = res.mock.requests.filter((q) => q.method === 'PATCH').length;
-    assert.ok(patches >= 3, `${patches} PATCH requests: one refused, then chunks`);
+    assert.ok(patches >= 2, `${patches} PATCH requests: one refused, then chunks`);
   });
 
   it('401 without a challenge except on /v2/ (GCR): the ping challenge is used', async () => {

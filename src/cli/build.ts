@@ -212,7 +212,7 @@ export async function buildCommand(a: BuildArgs, out: (s: string) => void, log: 
     const first = targets.length === 1 ? pushes.find((p): p is RegistryImageRef => p instanceof RegistryImageRef) : undefined;
     const uploads = first ? (await registry!).layerUploads(((await getAccess()) as RegistryAccess & { pool: ClientPool }).pool.get(first.reference.registry), first.reference) : null;
     const push = async (img: Artifact) => {
-      const uploaded = uploads ? await uploads.settle() : null;
+      const uploaded = uploads ? uploads.inFlight() : null;
       const done: Pushed[] = [];
       for (const p of pushes) {
         const what = p === first && uploaded && !isImageIndex(img) ? (await registry!).withUploaded(img, uploaded, first.reference) : img;

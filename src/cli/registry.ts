@@ -8,7 +8,7 @@ import { formatReference, Reference } from '../registry/reference.js';
 import { UsageError, UserError } from './errors.js';
 import type { RegistryArgs } from './options.js';
 import type { Log } from '../log.js';
-import type { Image } from '../oci/image.js';
+import type { Image, ImageLayer } from '../oci/image.js';
 import type { LayerStream } from '../oci/layer.js';
 import type { RegistryClient } from '../registry/client.js';
 import { StreamedUpload } from '../registry/stream-upload.js';
@@ -69,26 +69,43 @@ export async function attachTo(art: Referrer, target: RegistryImageRef, digest: 
 
 /**
  * A build's layers uploaded to the first --push repository while they compress (as docker push does): `stream`
- * opens an upload per layer being compressed, `settle` waits for them and gives the digests the registry now has.
- * An upload that fell behind or failed is simply not among them: the push uploads that blob the usual way.
+ * opens an upload per layer being compressed; `inFlight` gives, by digest, whether each finished one's upload ends
+ * with the registry holding it (true), or was given up (false: the push uploads that blob the usual way).
  */
-export function layerUploads(client: RegistryClient, ref: Reference): { stream: () => LayerStream; settle: () => Promise<Set<string>> } {
-  const pending: Promise<string | null>[] = [];
+export function layerUploads(client: RegistryClient, ref: Reference): { stream: () => LayerStream; inFlight: () => Map<string, Promise<boolean>> } {
+  const pending = new Map<string, Promise<boolean>>();
+  // The registry is pinged now, while the build plans: its answer (scheme, auth challenge, credentials) is there when
+  // the first layer or the push needs it, rather than one round trip after. A failure is not lost: the ping is kept,
+  // and whatever asks for it next gets the failure (the push reports it).
+  client.ping().catch(() => {});
   return {
     stream: () => {
       const up = new StreamedUpload(client, ref.repository);
       return {
         write: (c) => up.write(c),
-        end: (blob) => void pending.push(up.finish({ mediaType: blob.mediaType, digest: blob.digest, size: blob.size }).then((ok) => (ok ? blob.digest : null))),
+        end: (blob) => {
+          const done = up.finish({ mediaType: blob.mediaType, digest: blob.digest, size: blob.size });
+          // (two layers with the same bytes: either upload will do)
+          const other = pending.get(blob.digest);
+          pending.set(blob.digest, other ? Promise.all([other, done]).then(([a, b]) => a || b) : done);
+        },
         abort: () => up.drop(),
       };
     },
-    settle: async () => new Set((await Promise.all(pending)).filter((d): d is string => d !== null)),
+    inFlight: () => pending,
   };
 }
 
-/** The image with the layers that `uploaded` names marked as already in `ref`'s repository. */
-export function withUploaded(img: Image, uploaded: Set<string>, ref: Reference): Image {
-  if (!uploaded.size) return img;
-  return { ...img, layers: img.layers.map((l) => (uploaded.has(l.descriptor.digest) ? { ...l, uploaded: { registry: ref.registry, repository: ref.repository } } : l)) };
+/**
+ * The image with the layers that `uploads` names marked as uploaded to `ref`'s repository, each with its upload's
+ * outcome still to come: the push checks the other blobs and sends the config meanwhile, and puts the manifest only
+ * once each of these answered true (or was sent again).
+ */
+export function withUploaded(img: Image, uploads: Map<string, Promise<boolean>>, ref: Reference): Image {
+  if (!uploads.size) return img;
+  const mark = (l: ImageLayer): ImageLayer => {
+    const done = uploads.get(l.descriptor.digest);
+    return done ? { ...l, uploaded: { registry: ref.registry, repository: ref.repository, done } } : l;
+  };
+  return { ...img, layers: img.layers.map(mark) };
 }

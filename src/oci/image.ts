@@ -72,8 +72,12 @@ export interface ImageLayer {
   blob: BlobReader;
   /** Registry repository the blob can be mounted from (layers of a pulled image). */
   origin?: { registry: string; repository: string };
-  /** Registry repository that already received this blob during the build (uploaded while it was compressed). */
-  uploaded?: { registry: string; repository: string };
+  /**
+   * Registry repository that received this blob during the build (uploaded while it was compressed). `done`, when
+   * the upload may still be finishing: true once the registry has the blob, false when it was given up (a push then
+   * sends the blob the usual way).
+   */
+  uploaded?: { registry: string; repository: string; done?: Promise<boolean> };
 }
 
 /**

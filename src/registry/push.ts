@@ -118,24 +118,23 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
   // it names, nothing is sent; only tags that do not point to it yet are put. Not asked when a layer was just
   // uploaded here while it was compressed (a cold build --push): its bytes are sent already, and what is left (the
   // config, the manifest) costs about what the questions would (two HEADs of the manifest, serial, after the build).
-  const streamed = img.layers.some((l) => l.uploaded && l.uploaded.registry === client.registry && l.uploaded.repository === repo);
+  const here = (l: ImageLayer) => !!l.uploaded && l.uploaded.registry === client.registry && l.uploaded.repository === repo;
+  const streamed = img.layers.some(here);
   if (!opts.noShortcut && !streamed && (await shortcut(client, img, unique.map((b) => b.descriptor.digest), targets[0], tags, log))) {
     stats.existing = unique.length;
     return stats;
   }
-  try {
-  await pool(unique, opts.jobs ?? 3, async (l) => {
+  const state = opts.state;
+  const jobs = opts.jobs ?? 3;
+  /** A blob the usual way: HEAD (skip what is there), mount what another repository has, upload the rest. */
+  const send = async (l: ImageLayer) => {
     const d = l.descriptor;
     const short = d.digest.slice(7, 19);
-    const state = opts.state;
-    if (l.uploaded && l.uploaded.registry === client.registry && l.uploaded.repository === repo) {
-      stats.uploaded++;
-      stats.bytes += d.size;
-      state?.remember(client.registry, d.digest, repo);
-      log.info(`${short}: uploaded while it was compressed`);
-      return;
-    }
-    const size = await client.blobSize(repo, d.digest, true);
+    // The config of an image whose layer went up while it was compressed names that layer: almost always a config the
+    // registry has never seen. It is sent without asking first (a HEAD's round trip fewer; when the registry had it
+    // after all, a few KB sent again).
+    const fresh = l === configLayer && streamed;
+    const size = fresh ? null : await client.blobSize(repo, d.digest, true);
     if (size !== null) {
       stats.existing++;
       state?.remember(client.registry, d.digest, repo);
@@ -145,7 +144,7 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
     // Where the blob may already be on this registry: the image's origin (a pulled base), then repositories that
     // earlier pushes sent it to.
     const from = opts.mountFrom?.get(d.digest);
-    const candidates = [...(from && from.registry === client.registry ? [from.repository] : []), ...(state?.reposWith(client.registry, d.digest) ?? [])];
+    const candidates = fresh ? [] : [...(from && from.registry === client.registry ? [from.repository] : []), ...(state?.reposWith(client.registry, d.digest) ?? [])];
     for (const source of [...new Set(candidates)].filter((r) => r !== repo).slice(0, MAX_MOUNT_TRIES)) {
       if (await client.mountBlob(repo, d.digest, source)) {
         stats.mounted++;
@@ -170,9 +169,32 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
     stats.uploaded++;
     stats.bytes += d.size;
     task.done('done');
-  });
+  };
+  /**
+   * The layers uploaded here while they were compressed, as their uploads end: counted when the registry has them,
+   * sent the usual way when an upload was given up. Their wait takes none of the `jobs` slots, so the other blobs
+   * are checked and sent meanwhile.
+   */
+  const settleStreamed = async () => {
+    const again: ImageLayer[] = [];
+    for (const l of unique.filter(here)) {
+      if (!(await (l.uploaded!.done ?? true))) {
+        again.push(l);
+        continue;
+      }
+      stats.uploaded++;
+      stats.bytes += l.descriptor.size;
+      state?.remember(client.registry, l.descriptor.digest, repo);
+      log.info(`${l.descriptor.digest.slice(7, 19)}: uploaded while it was compressed`);
+    }
+    await pool(again, jobs, send);
+  };
+  try {
+    // Both run to their end before a failure is thrown (nothing left sending behind the error).
+    const ended = await Promise.allSettled([pool(unique.filter((l) => !here(l)), jobs, send), settleStreamed()]);
+    for (const e of ended) if (e.status === 'rejected') throw e.reason;
   } finally {
-    opts.state?.save();
+    state?.save();
   }
   let pushed = img;
   for (const tag of tags.length ? tags : [null]) {

@@ -31,6 +31,8 @@ export interface Quirks {
   refuseOci?: 'MANIFEST_INVALID' | 'TAG_INVALID' | 'ecr';
   /** Responses carry these Warning headers (the spec's 299 form). */
   warnings?: string[];
+  /** A PUT that ends an upload session with no body of its own is answered this many ms late (a registry slow to move a large upload into place). */
+  holdEmptyCommitsMs?: number;
 }
 
 export interface MockRegistry {
@@ -38,7 +40,10 @@ export interface MockRegistry {
   origin: string;
   blobs: Map<string, Buffer>;
   manifests: Map<string, { body: Buffer; type: string }>;
-  requests: { method: string; path: string; auth: boolean; other?: boolean }[];
+  /** Every request as it arrived: `digest` is the ?digest= of an upload's PUT; `at` is the arrival time (performance.now()). */
+  requests: { method: string; path: string; auth: boolean; other?: boolean; digest?: string; at: number }[];
+  /** When each upload's PUT was answered (performance.now()), by digest. */
+  committed: Map<string, number>;
   /** Origin of the second listener (location: "other"). */
   otherOrigin?: string;
   quirks: Quirks;
@@ -66,7 +71,7 @@ export function startMockRegistry(quirks: Quirks = {}): Promise<MockRegistry> {
   let burstLeft = quirks.burst5xx ?? 0;
   let resetDone = false;
   let cutDone = false;
-  const m: MockRegistry = { host: '', origin: '', blobs: new Map(), manifests: new Map(), requests: [], quirks, close: async () => {} };
+  const m: MockRegistry = { host: '', origin: '', blobs: new Map(), manifests: new Map(), requests: [], committed: new Map(), quirks, close: async () => {} };
   const send = (res: ServerResponse, status: number, headers: Record<string, string> = {}, body = '') => {
     if (quirks.warnings) res.setHeader('warning', quirks.warnings);
     res.writeHead(status, { 'content-length': String(Buffer.byteLength(body)), ...headers });
@@ -80,7 +85,7 @@ export function startMockRegistry(quirks: Quirks = {}): Promise<MockRegistry> {
     const url = new URL(req.url ?? '/', m.origin);
     const path = url.pathname;
     const method = req.method ?? 'GET';
-    m.requests.push({ method, path, auth: !!req.headers.authorization, other });
+    m.requests.push({ method, path, auth: !!req.headers.authorization, other, at: performance.now(), ...(url.searchParams.get('digest') ? { digest: url.searchParams.get('digest')! } : {}) });
     const ba = quirks.basicAuth;
     // The other origin stands for a storage host with signed URLs: it takes no credentials.
     if (other && req.headers.authorization) {
@@ -190,8 +195,10 @@ export function startMockRegistry(quirks: Quirks = {}): Promise<MockRegistry> {
         const all = Buffer.concat([have, body]);
         const want = url.searchParams.get('digest');
         if (!want || digestOf(all) !== want) return err(res, 400, 'DIGEST_INVALID');
+        if (quirks.holdEmptyCommitsMs && !body.length) await new Promise((r) => setTimeout(r, quirks.holdEmptyCommitsMs));
         m.blobs.set(want, all);
         uploads.delete(id);
+        m.committed.set(want, performance.now());
         return send(res, 201, { location: `/v2/${mm[1]}/blobs/${want}`, 'docker-content-digest': want });
       }
       if (method === 'DELETE') {
