@@ -29,6 +29,11 @@ export interface FileIdentity {
   digest: Digest;
   /** The stat identity the digest was taken under; compared again after the file was streamed into the layer. */
   stamp: string;
+  /**
+   * Taken from a file written within the last seconds: a second write in the same clock tick would keep the stamp,
+   * so the stamp does not vouch for the bytes (a reader of the file again checks them against `digest`).
+   */
+  racy?: true;
 }
 
 /** A file's hashes, all taken in one read: sha256 always, md5 and sha1 when asked for. */
@@ -67,7 +72,7 @@ export class FileDigests {
   /** The content digest of a host file, from the memo when its identity is unchanged, else by reading it. */
   async digest(path: string): Promise<FileIdentity> {
     const h = this.hashes(path);
-    return { digest: h.digest, stamp: h.stamp };
+    return { digest: h.digest, stamp: h.stamp, ...(h.racy ? { racy: true as const } : {}) };
   }
 
   /**
@@ -118,11 +123,10 @@ export class FileDigests {
     this.used.add(path);
     // A file written in the last seconds may be written again within the same clock tick (same stamp, other bytes):
     // it is read again whenever asked, as git does with racily clean entries.
-    if (settled(st)) {
-      this.seen.set(path, h);
-      this.rows[path] = [String(st.dev), String(st.ino), Number(st.size), String(st.mtimeNs), String(st.ctimeNs), h.digest, ...(h.md5 ? [h.md5] : [])] as Row;
-      this.changed = true;
-    }
+    if (!settled(st)) return { ...h, racy: true };
+    this.seen.set(path, h);
+    this.rows[path] = [String(st.dev), String(st.ino), Number(st.size), String(st.mtimeNs), String(st.ctimeNs), h.digest, ...(h.md5 ? [h.md5] : [])] as Row;
+    this.changed = true;
     return h;
   }
 

@@ -1,5 +1,5 @@
 import { ImageError } from './errors.js';
-import { createHash } from 'node:crypto';
+import { createHash, Hash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cache } from './cache.js';
@@ -60,6 +60,11 @@ export interface WriteLayerOptions {
   stream?: () => LayerStream | null;
   /** Large files read (and deflated) ahead of the layer, while the build was still planning (preread.ts). */
   preread?: Preread;
+  /**
+   * The build's own scratch directory: its files are written by this process alone, before the layer, so a recent
+   * stamp there still names their bytes (no check of the bytes read against their digest).
+   */
+  scratch?: string;
 }
 
 /** Sees a layer's compressed bytes as they are written, in order: a registry upload that overlaps compression. */
@@ -260,7 +265,7 @@ export interface BlockNames {
  * (for the block cache). File bytes are read straight into the block, with no copy in between. Reads are
  * synchronous: the thread pool is busy compressing, and a read queued behind a deflate job would stall the layer.
  */
-async function* layerBlocks(entries: LayerEntry[], mtime: number, task: Task, names: BlockNames | null, stamps?: (string | null)[], onChanged?: () => void, preread?: Preread): AsyncGenerator<RawBlock> {
+async function* layerBlocks(entries: LayerEntry[], mtime: number, task: Task, names: BlockNames | null, stamps?: (string | null)[], onChanged?: () => void, preread?: Preread, verify?: (Digest | null)[]): AsyncGenerator<RawBlock> {
   const probe = Buffer.allocUnsafe(1);
   const newName = () => (names ? createHash('sha256').update(names.settings) : null);
   // The run being filled.
@@ -281,6 +286,8 @@ async function* layerBlocks(entries: LayerEntry[], mtime: number, task: Task, na
     named = true;
     return { data, id };
   };
+  /** sha256 of the bytes read of the current entry, when they must be checked against its digest (`verify`). */
+  let check: Hash | null = null;
   /** Reads `len` bytes of entry content at `pos` into `into` at `at`. */
   const fill = (e: LayerEntry, fd: number, into: Buffer, at: number, pos: number, len: number) => {
     if (e.content) into.set(e.content.subarray(pos, pos + len), at);
@@ -290,6 +297,7 @@ async function* layerBlocks(entries: LayerEntry[], mtime: number, task: Task, na
         if (!n) throw new ImageError(e.source!, `file changed size while being read`);
         seen += n;
       }
+      check?.update(into.subarray(at, at + len));
     }
     task.add(len);
   };
@@ -298,8 +306,10 @@ async function* layerBlocks(entries: LayerEntry[], mtime: number, task: Task, na
     if (e.content) return;
     if (readSync(fd, probe, 0, 1, null)) throw new ImageError(e.source!, `file grew while being read`);
     // The layer key and the block names hold the digest taken under this identity: if the file changed since, the
-    // bytes just read may not be the ones they name.
+    // bytes just read may not be the ones they name. A file written within the last seconds may have changed within
+    // the same clock tick, stamp unchanged: its bytes are checked against the digest instead.
     if (stamps?.[i] && stampOf(statSync(e.source!, { bigint: true })) !== stamps[i]) onChanged?.();
+    else if (check && 'sha256:' + check.digest('hex') !== verify![i]) onChanged?.();
   };
   let i = -1;
   for (const e of entries) {
@@ -308,12 +318,14 @@ async function* layerBlocks(entries: LayerEntry[], mtime: number, task: Task, na
     const header = entryHeader(e, mtime, size);
     const pad = (512 - (size % 512)) % 512;
     const digest = names?.digests[i] ?? null;
+    check = verify?.[i] && size > 0 && !e.content ? createHash('sha256') : null;
     let fd = -1;
     try {
       if (size >= LARGE_FILE) {
         if (off) yield take();
-        // Read ahead (and maybe deflated already) under the identity its digest was taken under: those bytes.
-        const ahead = e.source && !e.content ? (preread?.take(e.source, header, size, stamps?.[i] ?? undefined) ?? null) : null;
+        // Read ahead (and maybe deflated already) under the identity its digest was taken under: those bytes. (A file
+        // whose bytes are to be checked is read here: preread.ts leaves recent files alone anyway.)
+        const ahead = e.source && !e.content && !check ? (preread?.take(e.source, header, size, stamps?.[i] ?? undefined) ?? null) : null;
         if (!ahead && !e.content) fd = openSync(e.source!, 'r');
         for (let pos = 0, k = 0; pos < size; k++) {
           const len = Math.min(BLOCK_SIZE, size - pos);
@@ -384,6 +396,7 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
   const cache = opts.cache;
   let key: Digest | null = null;
   let stamps: (string | null)[] | undefined;
+  let verify: (Digest | null)[] | undefined;
   let names: BlockNames | null = null;
   if (cache) {
     const ids = await contentIdentities(sorted, cache.files);
@@ -391,6 +404,9 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
       const digests = ids.map((x) => x?.digest ?? null);
       key = layerKey(sorted, digests, { mediaType: opts.mediaType, mtime: opts.mtime, compression, level });
       stamps = ids.map((x) => x?.stamp || null);
+      // Files written within the last seconds (not the build's own): their bytes are checked as they are read.
+      const own = opts.scratch ? opts.scratch.replace(/\/+$/, '') + '/' : null;
+      verify = ids.map((x, k) => (x?.racy && !(own && sorted[k].source?.startsWith(own)) ? x.digest : null));
       const hit = cache.cache.getLayer(key);
       if (hit && hit.mediaType === opts.mediaType) {
         (opts.log ?? silentLog).info(cachedLayerNote(opts.comment));
@@ -405,10 +421,10 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
   let total = 0;
   for (const e of sorted) if (e.type === 'file') total += e.content ? e.content.length : (e.size ?? 0);
   const blocks = names ? cache!.cache.blocks : null;
-  let w = await writeOnce(sorted, opts, dir, level, total, names, stamps, blocks);
+  let w = await writeOnce(sorted, opts, dir, level, total, names, stamps, blocks, verify);
   // A file changed after its digest was taken: blocks copied under that digest may not be what was read. Written
   // again from what is read now, copying nothing (and cached nowhere: the key names other bytes).
-  if (!w.blob) w = await writeOnce(sorted, opts, dir, level, total, names, stamps, null);
+  if (!w.blob) w = await writeOnce(sorted, opts, dir, level, total, names, stamps, null, verify);
   const blob = w.blob!;
   if (cache && key && !w.changed) {
     try {
@@ -425,7 +441,7 @@ export async function writeLayer(entries: LayerEntry[], opts: WriteLayerOptions)
 const BLOCK_NAMING = 'ocislim block v1';
 
 /** One pass of writeLayer: tar, compress (copying what `blocks` holds), hash, write and rename. */
-async function writeOnce(sorted: LayerEntry[], opts: WriteLayerOptions, dir: string, level: number, total: number, names: BlockNames | null, stamps: (string | null)[] | undefined, blocks: BlockCache | null): Promise<{ blob: LayerBlob | null; changed: boolean; placements: BlockPlacement[] }> {
+async function writeOnce(sorted: LayerEntry[], opts: WriteLayerOptions, dir: string, level: number, total: number, names: BlockNames | null, stamps: (string | null)[] | undefined, blocks: BlockCache | null, verify?: (Digest | null)[]): Promise<{ blob: LayerBlob | null; changed: boolean; placements: BlockPlacement[] }> {
   const compression = opts.compression ?? 'gzip';
   const tmp = join(dir, `.layer-${process.pid}-${Math.random().toString(36).slice(2)}`);
   const raw = new Hasher();
@@ -437,7 +453,7 @@ async function writeOnce(sorted: LayerEntry[], opts: WriteLayerOptions, dir: str
   const release = holdTemp(tmp);
   const sink = opts.stream?.() ?? null;
   try {
-    const tar = layerBlocks(sorted, opts.mtime, task, names, stamps, () => (changed = true), opts.preread);
+    const tar = layerBlocks(sorted, opts.mtime, task, names, stamps, () => (changed = true), opts.preread, verify);
     async function* hashed(): AsyncGenerator<RawBlock> {
       for await (const b of tar) {
         raw.update(b.data);
