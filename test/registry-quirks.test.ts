@@ -40,9 +40,17 @@ function pushed(res: { r: { status: number | null; stderr: string; stdout: strin
 describe('registry quirks, against a mock registry', () => {
   it('PATCH answering 201 (ECR)', async () => pushed(await pushTo({ patch201: true })));
 
+  it('a small blob sent whole in its PUT whose connection breaks: sent again in a new session (the broken one is dropped)', async () => {
+    const res = await pushTo({ resetFirstPut: true });
+    pushed(res);
+    const posts = res.mock.requests.filter((q) => q.method === 'POST').length;
+    const puts = res.mock.requests.filter((q) => q.method === 'PUT' && q.digest).length;
+    assert.ok(puts >= 3 && posts >= 3, `${posts} sessions, ${puts} blob PUTs: the broken one, then again in a session of its own`);
+  });
+
   it('build --push: the config goes up in one PUT, unasked, while the layers sent during compression still commit; the manifest waits for them', async () => {
-    // The registry takes 400 ms to answer each commit of a layer uploaded while it was compressed.
-    const mock = await startMockRegistry({ holdEmptyCommitsMs: 400 });
+    // The registry takes 2 s to answer each commit of a layer uploaded while it was compressed.
+    const mock = await startMockRegistry({ holdEmptyCommitsMs: 2000 });
     try {
       const r = await ocislimAsync(['build', '/bin/busybox', '--push', `${mock.host}/q/built:1`], { env: { DOCKER_CONFIG: join(dir, 'none'), OCISLIM_CACHE: join(dir, 'cache-held') } });
       assert.equal(r.status, 0, r.stderr);

@@ -325,7 +325,7 @@ export async function build(spec: BuildSpec, workDir: string, log: Log = silentL
   }
   // Layers compress concurrently: gzip runs on libuv's thread pool, so each layer gets a core.
   const blobs: LayerBlob[] = await Promise.all(
-    jobs.map(({ entries, comment }) => writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: layerType, mtime: spec.epoch, comment, compression: spec.compression, gzipLevel: spec.gzipLevel, log, cache: cache ?? undefined, stream: layerStream, preread, scratch: workDir })),
+    jobs.map(({ entries, comment }) => writeLayer(entries, { dir: join(workDir, 'blobs'), mediaType: layerType, mtime: spec.epoch, comment, compression: spec.compression, gzipLevel: spec.gzipLevel, log, cache: cache ?? undefined, stream: layerStream, preread, scratch: plan.stage })),
   );
   if (cache) {
     cache.files.save();

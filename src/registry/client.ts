@@ -223,7 +223,7 @@ export class RegistryClient {
     let loc = await this.startUpload(repo, scopes);
     // A small blob (a config, an SBOM, a small layer) goes in the PUT that ends the session: the spec's monolithic
     // upload (POST, then PUT with the body), as containerd sends every blob; one round trip fewer than PATCH + PUT.
-    if (d.size <= MONOLITHIC_MAX) return this.commit(repo, loc.url, d, scopes, open);
+    if (d.size <= MONOLITHIC_MAX) return this.commit(repo, loc.url, d, scopes, open, undefined, true);
     const octet = { 'content-type': 'application/octet-stream' };
     // A broken PATCH resumes where the registry says the session stands (GET status: 204 and Range), sending only
     // the rest with a Content-Range; without a usable status it is sent again whole.
@@ -265,7 +265,7 @@ export class RegistryClient {
     if (patch.status === 405 || patch.status === 501 || patch.status === 404) {
       await patch.body.dump();
       const fresh = await this.startUpload(repo, scopes);
-      return this.commit(repo, fresh.url, d, scopes, open);
+      return this.commit(repo, fresh.url, d, scopes, open, undefined, true);
     }
     return this.fail(patch, `uploading blob ${d.digest} to ${repo}`);
   }
@@ -367,14 +367,25 @@ export class RegistryClient {
     return { url: new URL(loc, res.url), ...(min > 0 ? { minChunk: min } : {}) };
   }
 
-  /** PUT ?digest=: ends a session (with the rest of the blob as its body, or none). */
-  async commit(repo: string, at: URL, d: Descriptor, scopes: string[], body: BodySource, range?: string): Promise<void> {
-    const u = new URL(at);
-    u.searchParams.set('digest', d.digest);
+  /**
+   * PUT ?digest=: ends a session (with the rest of the blob as its body, or none). `whole`: the body is the whole blob
+   * (a monolithic upload), so a PUT that broke is sent again in a new session: a registry may drop a session whose
+   * request broke midway (distribution 2.8 does, and then answers 404 for it).
+   */
+  async commit(repo: string, at: URL, d: Descriptor, scopes: string[], body: BodySource, range?: string, whole = false): Promise<void> {
+    const withDigest = (url: URL) => {
+      const u = new URL(url);
+      u.searchParams.set('digest', d.digest);
+      return u;
+    };
     const size = Buffer.isBuffer(body) ? body.length : d.size;
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream', 'content-length': String(size) };
     if (range) headers['content-range'] = range;
-    const res = await this.request({ method: 'PUT', url: u, headers, body, slowAnswer: true }, scopes);
+    const again = async (): Promise<HttpRequest> => {
+      const fresh = (await this.startUpload(repo, scopes)).url;
+      return { method: 'PUT', url: withDigest(fresh), headers: { ...headers, ...(await this.authFor(fresh, scopes)) }, body, slowAnswer: true };
+    };
+    const res = await this.request({ method: 'PUT', url: withDigest(at), headers, body, slowAnswer: true, ...(whole ? { beforeRetry: again } : {}) }, scopes);
     if (res.status !== 201 && res.status !== 204) return this.fail(res, `committing blob ${d.digest} to ${repo}`);
     await res.body.dump();
     const got = header(res, 'docker-content-digest');

@@ -176,17 +176,18 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
    * are checked and sent meanwhile.
    */
   const settleStreamed = async () => {
+    const streamedLayers = unique.filter(here);
+    // (every outcome awaited at once: a failed one is an upload given up, never an unhandled rejection)
+    const outcomes = await Promise.allSettled(streamedLayers.map((l) => l.uploaded!.done ?? true));
     const again: ImageLayer[] = [];
-    for (const l of unique.filter(here)) {
-      if (!(await (l.uploaded!.done ?? true))) {
-        again.push(l);
-        continue;
-      }
+    outcomes.forEach((o, k) => {
+      const l = streamedLayers[k];
+      if (o.status !== 'fulfilled' || !o.value) return void again.push(l);
       stats.uploaded++;
       stats.bytes += l.descriptor.size;
       state?.remember(client.registry, l.descriptor.digest, repo);
       log.info(`${l.descriptor.digest.slice(7, 19)}: uploaded while it was compressed`);
-    }
+    });
     await pool(again, jobs, send);
   };
   try {

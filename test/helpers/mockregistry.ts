@@ -31,6 +31,8 @@ export interface Quirks {
   refuseOci?: 'MANIFEST_INVALID' | 'TAG_INVALID' | 'ecr';
   /** Responses carry these Warning headers (the spec's 299 form). */
   warnings?: string[];
+  /** The first PUT with a body has its connection reset after some of the body, and its session dropped (as distribution 2.8 drops a session whose request broke). */
+  resetFirstPut?: boolean;
   /** A PUT that ends an upload session with no body of its own is answered this many ms late (a registry slow to move a large upload into place). */
   holdEmptyCommitsMs?: number;
 }
@@ -70,6 +72,7 @@ export function startMockRegistry(quirks: Quirks = {}): Promise<MockRegistry> {
   let rateLeft = quirks.rateLimit?.count ?? 0;
   let burstLeft = quirks.burst5xx ?? 0;
   let resetDone = false;
+  let putResetDone = false;
   let cutDone = false;
   const m: MockRegistry = { host: '', origin: '', blobs: new Map(), manifests: new Map(), requests: [], committed: new Map(), quirks, close: async () => {} };
   const send = (res: ServerResponse, status: number, headers: Record<string, string> = {}, body = '') => {
@@ -191,6 +194,12 @@ export function startMockRegistry(quirks: Quirks = {}): Promise<MockRegistry> {
         return send(res, quirks.patch201 ? 201 : 202, { location: loc(`/v2/${mm[1]}/blobs/uploads/${id}?_state=${id}x`), range: `0-${Math.max(0, next.length - 1)}` });
       }
       if (method === 'PUT') {
+        if (quirks.resetFirstPut && !putResetDone && Number(req.headers['content-length'] ?? 0) > 0) {
+          putResetDone = true;
+          uploads.delete(id);
+          req.once('data', () => req.socket.destroy());
+          return;
+        }
         const body = await read(req);
         const all = Buffer.concat([have, body]);
         const want = url.searchParams.get('digest');
