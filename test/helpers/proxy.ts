@@ -59,12 +59,14 @@ export function startProxy(targetPort: number, opts: ProxyOptions = {}): Promise
       client.destroy();
       return;
     }
+    // Chosen per connection; counted as a fault only when the cut happens (a connection chosen that never carries
+    // the bytes is no fault), so that with maxFaults N the first N connections that carry that much are the ones cut,
+    // whatever order the client opens its connections in.
     const cut = p.faults < maxFaults && rnd() < (opts.cutRate ?? 0);
-    if (cut) p.faults++;
     const cutDown = !cut && p.faults < maxFaults && rnd() < (opts.cutDownRate ?? 0);
-    if (cutDown) p.faults++;
     let sent = 0;
     let received = 0;
+    let cutDownNow = false;
     const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
     sockets.add(upstream);
     upstream.on('close', () => sockets.delete(upstream));
@@ -72,7 +74,8 @@ export function startProxy(targetPort: number, opts: ProxyOptions = {}): Promise
     client.on('data', (d: Buffer) => {
       sent += d.length;
       p.bytesUp += d.length;
-      if (cut && sent > (opts.cutAfterBytes ?? 1024)) {
+      if (cut && sent > (opts.cutAfterBytes ?? 1024) && p.faults < maxFaults) {
+        p.faults++;
         client.destroy();
         upstream.destroy();
         return;
@@ -81,7 +84,9 @@ export function startProxy(targetPort: number, opts: ProxyOptions = {}): Promise
     });
     upstream.on('data', (d: Buffer) => {
       received += d.length;
-      if (cutDown && received > (opts.cutDownAfterBytes ?? 1024)) {
+      if (cutDown && received > (opts.cutDownAfterBytes ?? 1024) && (cutDownNow || p.faults < maxFaults)) {
+        if (!cutDownNow) p.faults++;
+        cutDownNow = true;
         const keep = d.subarray(0, d.length - (received - (opts.cutDownAfterBytes ?? 1024)));
         p.bytesDown += keep.length;
         client.write(keep, () => client.destroy());
