@@ -1,4 +1,6 @@
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * The temporary files and directories this process is writing while it waits on something (a build's scratch
@@ -37,4 +39,37 @@ export function removeHeldTemps(): void {
     }
   }
   held.clear();
+}
+
+/** A new directory in the system's temporary directory, held (above) until `done` removes it. */
+function heldTempDir(prefix: string): { dir: string; done: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const release = holdTemp(dir);
+  return {
+    dir,
+    done: () => {
+      rmSync(dir, { recursive: true, force: true });
+      release();
+    },
+  };
+}
+
+/** Runs `fn` with a scratch directory (`prefix` + a random part, under the system's temporary directory), removed after. */
+export async function withTempDir<T>(prefix: string, fn: (dir: string) => Promise<T>): Promise<T> {
+  const t = heldTempDir(prefix);
+  try {
+    return await fn(t.dir);
+  } finally {
+    t.done();
+  }
+}
+
+/** withTempDir for work that does not wait on anything. */
+export function withTempDirSync<T>(prefix: string, fn: (dir: string) => T): T {
+  const t = heldTempDir(prefix);
+  try {
+    return fn(t.dir);
+  } finally {
+    t.done();
+  }
 }

@@ -1,7 +1,6 @@
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { unpackImage } from '../oci/unpack.js';
 import { ElfError } from '../elf/errors.js';
-import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { Resolver } from '../elf/resolve.js';
 import { memoElfReader } from './elf-memo.js';
@@ -30,7 +29,7 @@ import { addTraced } from './trace.js';
 import { verifyRuns } from './verify.js';
 import { DEFAULT_PATH, envTarget, readShebang } from './shebang.js';
 import { Log, silentLog } from '../log.js';
-import { holdTemp } from '../temp-paths.js';
+import { withTempDir } from '../temp-paths.js';
 import { ControlFileError, DpkgDatabase, readOsRelease } from '../packages/dpkg.js';
 import { hashFile, Inventory, takeInventory } from '../packages/inventory.js';
 import { statusDEntries } from '../packages/statusd.js';
@@ -48,15 +47,8 @@ export interface BuildResult {
  * Runs `fn` with a scratch directory for staged files and layer blobs; removed afterwards. Sinks must be written
  * inside `fn`, while the blobs exist.
  */
-export async function withWorkDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = mkdtempSync(join(tmpdir(), 'ocislim-build-'));
-  const release = holdTemp(dir);
-  try {
-    return await fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-    release();
-  }
+export function withWorkDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  return withTempDir('ocislim-build-', fn);
 }
 
 function hostPath(p: string): string {

@@ -1,11 +1,10 @@
 import { childProcess } from '../child-process.js';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { OptionError } from './errors.js';
 import { Plan } from './plan.js';
 import { fieldNames, OptionNamer, splitWords } from './spec.js';
-import { holdTemp } from '../temp-paths.js';
+import { withTempDirSync } from '../temp-paths.js';
 
 /**
  * Paths a traced command touches that are not its runtime: kernel and device files, temporary and home
@@ -46,9 +45,7 @@ export function addTraced(plan: Plan, command: string, names: OptionNamer = fiel
   const argv = splitWords(command, flag);
   if (!argv.length) throw new OptionError('trace', undefined, `needs a command, e.g. "/usr/bin/python3 -c 'import ssl'"`);
   const strace = findStrace();
-  const dir = mkdtempSync(join(tmpdir(), 'ocislim-trace-'));
-  const release = holdTemp(dir);
-  try {
+  return withTempDirSync('ocislim-trace-', (dir) => {
     const log = join(dir, 'strace.log');
     const r = childProcess().spawnSync(strace, ['-f', '-qq', '-z', '-s', '4096', '-e', 'trace=open,openat,openat2,execve,execveat,creat', '-e', 'signal=none', '-o', log, '--', ...argv], {
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -73,8 +70,5 @@ export function addTraced(plan: Plan, command: string, names: OptionNamer = fiel
     }
     said.push(`added ${added} file${added === 1 ? '' : 's'} the traced command opened or executed (${flag})`);
     return said;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-    release();
-  }
+  });
 }

@@ -8,8 +8,7 @@ import { platformFlag } from './platform.js';
 import { UserError } from './errors.js';
 import { artifactJson, imageJson } from './result.js';
 import { humanSize, printable } from './format.js';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { Resolver } from '../elf/resolve.js';
 import { Explanation, explainFiles, formatExplain } from '../builder/explain.js';
@@ -17,13 +16,11 @@ import { unpackImage } from '../oci/unpack.js';
 
 import type { InspectArgs } from './options.js';
 import { ImagePackage, imagePackages } from '../packages/image-packages.js';
-import { holdTemp } from '../temp-paths.js';
+import { withTempDir } from '../temp-paths.js';
 
 /** Unpacks the image and explains its files from the closure of its entrypoint, computed inside it. */
-async function explainImage(img: Image): Promise<Explanation> {
-  const dir = mkdtempSync(join(tmpdir(), 'ocislim-inspect-'));
-  const release = holdTemp(dir);
-  try {
+function explainImage(img: Image): Promise<Explanation> {
+  return withTempDir('ocislim-inspect-', async (dir) => {
     await unpackImage(img, dir);
     const c = img.config.config;
     const argv0 = (c.Entrypoint ?? c.Cmd ?? [])[0];
@@ -50,10 +47,7 @@ async function explainImage(img: Image): Promise<Explanation> {
     };
     walk('/');
     return explainFiles(files, closures);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-    release();
-  }
+  });
 }
 
 /** A multi-platform image: its index and one line per platform. */

@@ -1,5 +1,4 @@
-import { lstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { basename, join, posix } from 'node:path';
 import { Resolver } from '../elf/resolve.js';
 import { RootFs } from '../elf/rootfs.js';
@@ -9,7 +8,7 @@ import { VERSION } from '../version.js';
 import { DpkgDatabase, readOsRelease } from './dpkg.js';
 import { Inventory, PathEdge, takeInventory } from './inventory.js';
 import { sbomDocument, SbomFormat } from './sbom-documents.js';
-import { holdTemp } from '../temp-paths.js';
+import { withTempDir } from '../temp-paths.js';
 
 /** The SBOM's creator tool. */
 export const SBOM_TOOL = { name: 'ocislim', version: VERSION };
@@ -31,10 +30,8 @@ export function sbomName(img: Image): string {
  * with its checksums, licenses from copyright files it ships, dependencies from its entrypoint's closure. `note`
  * hears when the image has no package records.
  */
-export async function sbomFromImage(img: Image, format: SbomFormat, note: (s: string) => void = () => {}): Promise<Buffer> {
-  const dir = mkdtempSync(join(tmpdir(), 'ocislim-sbom-'));
-  const release = holdTemp(dir);
-  try {
+export function sbomFromImage(img: Image, format: SbomFormat, note: (s: string) => void = () => {}): Promise<Buffer> {
+  return withTempDir('ocislim-sbom-', async (dir) => {
     await unpackImage(img, dir);
     const fs = new RootFs(dir);
     const db: DpkgDatabase | null = DpkgDatabase.open(fs, 'the image');
@@ -67,8 +64,5 @@ export async function sbomFromImage(img: Image, format: SbomFormat, note: (s: st
     const inv: Inventory = takeInventory(entries, fs, db, edges, readOsRelease(fs), { allPackages: true });
     const created = img.config.created ?? '1970-01-01T00:00:00Z';
     return sbomDocument(format, inv, { name: sbomName(img), digest: img.digest, created, tool: SBOM_TOOL });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-    release();
-  }
+  });
 }
