@@ -154,15 +154,14 @@ export async function pushImage(client: RegistryClient, img: Image, targets: Ref
       }
     }
     const task = log.task(`upload ${short}`, d.size);
-    const open = l === configLayer ? () => streamOf(img.configBytes) : () => l.blob.open();
+    const count = (s: Readable) => s.pipe(new Transform({ transform: (c: Buffer, _e, cb) => (task.add(c.length), cb(null, c)) }));
     // Counted per attempt: a retried upload starts again from zero.
     let opened = 0;
     const counted = () => {
       if (opened++) task.restart();
-      return open().pipe(new Transform({ transform: (c: Buffer, _e, cb) => (task.add(c.length), cb(null, c)) }));
+      return count(l.blob.open());
     };
     const reader = l === configLayer ? null : l.blob;
-    const count = (s: Readable) => s.pipe(new Transform({ transform: (c: Buffer, _e, cb) => (task.add(c.length), cb(null, c)) }));
     const resumable = state && reader ? { session: state.session(client.registry, repo, d.digest), openRange: reader.openRange ? (a: number, b: number) => count(reader.openRange!(a, b)) : undefined } : undefined;
     await client.uploadBlob(repo, d, counted, resumable);
     state?.remember(client.registry, d.digest, repo);
